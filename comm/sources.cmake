@@ -1,0 +1,1 @@
+# Communication backends (issue 4): local, mpi, nccl.

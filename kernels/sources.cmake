@@ -1,0 +1,14 @@
+# Kernel sources, listed explicitly. CPU always; CUDA when SINGA_CUDA_ENABLED (see kernels/cuda).
+list(APPEND SINGA_SOURCES
+  kernels/cpu/register.cc
+  kernels/cpu/copy.cc
+  kernels/cpu/elementwise.cc
+  kernels/cpu/reduce.cc
+  kernels/cpu/gemm.cc
+  kernels/cpu/shape.cc
+  kernels/cpu/conv.cc
+  kernels/cpu/pool.cc
+  kernels/cpu/batchnorm.cc
+  kernels/cpu/softmax.cc
+  kernels/cpu/optim.cc
+)

@@ -1,0 +1,1 @@
+# Command-line programs: singa_train, singa_onnx.

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what the build, the main job and the tests need on Debian 12, idempotently.
+#
+#   launch/setup.sh            build dependencies + the Fashion-MNIST data set
+#   launch/setup.sh --tests    the above + test data and Python peers (torch, onnx, onnxruntime)
+#
+# Python peers live in a venv at .venv (created from /usr/bin/python3 with system site packages,
+# so it sees Debian's python3-torch and PyPI's newest onnx / onnxruntime).
+# The Docker images run this same script.
+set -euo pipefail
+
+want_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) want_tests=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --tests or nothing)" >&2; exit 2 ;;
+  esac
+done
+
+root_dir=$(cd "$(dirname "$0")/.." && pwd)
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+pkgs=(build-essential cmake pkg-config ninja-build
+      libopenblas-dev libprotobuf-dev protobuf-compiler libonnx-dev
+      libopenmpi-dev openmpi-bin libcli11-dev nlohmann-json3-dev zlib1g-dev
+      libgtest-dev dataset-fashion-mnist)
+if [ "$want_tests" = 1 ]; then
+  pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup.sh: Debian packages already present"
+fi
+
+if [ "$want_tests" = 1 ]; then
+  venv="$root_dir/.venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  if ! "$venv/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check onnx onnxruntime safetensors
+  fi
+  echo "setup.sh: Python peers ready in $venv"
+fi

@@ -1,0 +1,94 @@
+#include "core/device.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace singa {
+namespace {
+
+std::atomic<size_t> gCpuInUse{0};
+std::atomic<size_t> gCpuPeak{0};
+
+class CpuBackend final : public DeviceBackend {
+ public:
+  void* allocate(size_t bytes, int) override {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (p == nullptr) {
+      SINGA_THROW(Error, "out of host memory allocating " << bytes << " bytes");
+    }
+    size_t now = gCpuInUse.fetch_add(bytes) + bytes;
+    size_t peak = gCpuPeak.load();
+    while (now > peak && !gCpuPeak.compare_exchange_weak(peak, now)) {
+    }
+    return p;
+  }
+  void deallocate(void* ptr, size_t bytes, int) override {
+    std::free(ptr);
+    gCpuInUse.fetch_sub(bytes);
+  }
+  void copy(void* dst, Device, const void* src, Device, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void memset0(void* ptr, size_t bytes, int) override {
+    if (bytes) std::memset(ptr, 0, bytes);
+  }
+  void synchronize(int) override {}
+};
+
+CpuBackend gCpuBackend;
+DeviceBackend* gCudaBackend = nullptr;
+
+}  // namespace
+
+const char* deviceTypeName(DeviceType t) { return t == DeviceType::kCpu ? "CPU" : "CUDA"; }
+
+Device Device::parse(const std::string& text) {
+  if (text == "cpu") return cpu();
+  if (text == "cuda" || text == "gpu") return cuda(0);
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5) {
+    char* end = nullptr;
+    long idx = std::strtol(text.c_str() + 5, &end, 10);
+    if (*end == '\0' && idx >= 0) return cuda(static_cast<int>(idx));
+  }
+  SINGA_THROW(ValueError, "unknown device '" << text << "' (expected cpu, cuda or cuda:N)");
+}
+
+std::string Device::str() const {
+  return isCpu() ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+void registerDeviceBackend(DeviceType type, DeviceBackend* backend) {
+  if (type == DeviceType::kCuda) gCudaBackend = backend;
+}
+
+DeviceBackend& deviceBackend(DeviceType type) {
+  if (type == DeviceType::kCpu) return gCpuBackend;
+  if (gCudaBackend == nullptr) {
+    SINGA_THROW(NotSupportedError,
+                "CUDA device requested but this build has no usable CUDA backend (rebuild with "
+                "-DSINGA_USE_CUDA=ON on a machine with the CUDA toolkit, and run where a GPU is "
+                "visible), or use --device cpu");
+  }
+  return *gCudaBackend;
+}
+
+bool deviceAvailable(DeviceType type) {
+  return type == DeviceType::kCpu || gCudaBackend != nullptr;
+}
+
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  data_ = deviceBackend(device.type).allocate(bytes, device.index);
+}
+
+Storage::~Storage() {
+  if (data_ != nullptr) deviceBackend(device_.type).deallocate(data_, bytes_, device_.index);
+}
+
+size_t cpuBytesInUse() { return gCpuInUse.load(); }
+size_t cpuPeakBytes() { return gCpuPeak.load(); }
+
+}  // namespace singa

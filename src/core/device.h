@@ -1,0 +1,72 @@
+// Devices and raw storage. A Device names where a tensor lives (CPU, or CUDA GPU n); Storage is a
+// reference-counted block of device memory that tensors view with an offset and strides.
+// The CPU backend allocates 64-byte aligned blocks; the CUDA backend plugs its caching allocator
+// in through DeviceBackend (see kernels/cuda) so core code never includes CUDA headers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace singa {
+
+enum class DeviceType : uint8_t { kCpu, kCuda };
+
+struct Device {
+  DeviceType type = DeviceType::kCpu;
+  int index = 0;
+
+  static Device cpu() { return {DeviceType::kCpu, 0}; }
+  static Device cuda(int index = 0) { return {DeviceType::kCuda, index}; }
+  /// "cpu", "cuda", "cuda:1"; throws ValueError on anything else.
+  static Device parse(const std::string& text);
+  bool isCpu() const { return type == DeviceType::kCpu; }
+  bool isCuda() const { return type == DeviceType::kCuda; }
+  std::string str() const;
+  bool operator==(const Device& o) const { return type == o.type && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+
+const char* deviceTypeName(DeviceType t);
+
+/// Memory management of one device type. The CPU backend is built in; others register at start.
+class DeviceBackend {
+ public:
+  virtual ~DeviceBackend() = default;
+  virtual void* allocate(size_t bytes, int index) = 0;
+  virtual void deallocate(void* ptr, size_t bytes, int index) = 0;
+  /// Copies between this device and the host, or within this device.
+  virtual void copy(void* dst, Device dstDev, const void* src, Device srcDev, size_t bytes) = 0;
+  virtual void memset0(void* ptr, size_t bytes, int index) = 0;
+  virtual void synchronize(int index) = 0;
+};
+
+/// Installs the backend for `type` (the CUDA backend calls this); the CPU one is always there.
+void registerDeviceBackend(DeviceType type, DeviceBackend* backend);
+/// Throws NotSupportedError naming the build option when `type` has no backend.
+DeviceBackend& deviceBackend(DeviceType type);
+bool deviceAvailable(DeviceType type);
+
+/// A block of device memory, freed when the last tensor viewing it goes away.
+class Storage {
+ public:
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+};
+
+/// Bytes currently held in Storage blocks on the CPU, and the most ever held (for benchmarks).
+size_t cpuBytesInUse();
+size_t cpuPeakBytes();
+
+}  // namespace singa

@@ -1,0 +1,107 @@
+// Element types. float32 trains; the others exist on CPU because ONNX models and their test data
+// use them (shapes and indices are int64 in ONNX). float16/bfloat16 are storage types: kernels
+// convert them through float.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace singa {
+
+enum class DType : uint8_t {
+  kFloat32,
+  kFloat64,
+  kFloat16,
+  kBFloat16,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kUInt8,
+  kBool,
+};
+
+size_t dtypeSize(DType t);
+const char* dtypeName(DType t);  // "float32", "int64", ...
+DType dtypeFromName(const std::string& name);  // throws ValueError
+bool isFloating(DType t);        // float32/64/16, bfloat16
+bool isInteger(DType t);         // int8..int64, uint8 (not bool)
+
+/// IEEE half and bfloat16 as 16-bit storage with float conversions.
+struct Half {
+  uint16_t bits = 0;
+  Half() = default;
+  explicit Half(float f);
+  operator float() const;
+};
+struct BFloat16 {
+  uint16_t bits = 0;
+  BFloat16() = default;
+  explicit BFloat16(float f);
+  operator float() const;
+};
+
+template <class T> struct DTypeOf;
+template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
+template <> struct DTypeOf<double> { static constexpr DType value = DType::kFloat64; };
+template <> struct DTypeOf<Half> { static constexpr DType value = DType::kFloat16; };
+template <> struct DTypeOf<BFloat16> { static constexpr DType value = DType::kBFloat16; };
+template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::kInt8; };
+template <> struct DTypeOf<int16_t> { static constexpr DType value = DType::kInt16; };
+template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt32; };
+template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::kInt64; };
+template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::kUInt8; };
+template <> struct DTypeOf<bool> { static constexpr DType value = DType::kBool; };
+
+}  // namespace singa
+
+// Runs the statement list with `T` bound to the C++ type of `dtype`.
+#define SINGA_DTYPE_CASE_(DT, CT, T, ...) \
+  case ::singa::DType::DT: {              \
+    using T = CT;                         \
+    __VA_ARGS__;                          \
+    break;                                \
+  }
+
+/// Every dtype, including float16/bfloat16 (as Half/BFloat16).
+#define SINGA_DISPATCH_ALL(dtype, T, ...)                                         \
+  switch (dtype) {                                                                \
+    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
+    SINGA_DTYPE_CASE_(kFloat16, ::singa::Half, T, __VA_ARGS__)                    \
+    SINGA_DTYPE_CASE_(kBFloat16, ::singa::BFloat16, T, __VA_ARGS__)               \
+    SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                              \
+    SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kBool, bool, T, __VA_ARGS__)                                \
+  }
+
+/// The arithmetic dtypes kernels compute in (no 16-bit floats).
+#define SINGA_DISPATCH_NUMERIC(dtype, T, ...)                                     \
+  switch (dtype) {                                                                \
+    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
+    SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                              \
+    SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    default:                                                                      \
+      SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype) << " not supported here"); \
+  }
+
+/// float32 and float64 only.
+#define SINGA_DISPATCH_FLOAT(dtype, T, ...)                                       \
+  switch (dtype) {                                                                \
+    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
+    default:                                                                      \
+      SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype)                \
+                                      << " not supported here (float32 or float64 expected)"); \
+  }

@@ -1,0 +1,27 @@
+#include "core/parallel.h"
+
+#include <omp.h>
+
+#include <thread>
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace singa {
+namespace {
+int gThreads = 0;  // 0: not set yet
+}
+
+void setNumThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  gThreads = n;
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+int numThreads() {
+  if (gThreads == 0) setNumThreads(0);
+  return gThreads;
+}
+
+}  // namespace singa

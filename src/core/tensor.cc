@@ -1,0 +1,218 @@
+#include "core/tensor.h"
+
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "autograd/node.h"
+#include "autograd/trace.h"
+#include "ops/ops.h"
+#include "ops/registry.h"
+
+namespace singa {
+
+Tensor::Tensor(const Shape& shape, DType dtype, Device device) : impl_(std::make_shared<TensorImpl>()) {
+  for (int64_t d : shape) {
+    SINGA_CHECK(d >= 0, ShapeError, "Tensor: negative dimension in shape " << shape);
+  }
+  impl_->shape = shape;
+  impl_->strides = contiguousStrides(shape);
+  impl_->dtype = dtype;
+  impl_->storage = std::make_shared<Storage>(static_cast<size_t>(numelOf(shape)) * dtypeSize(dtype), device);
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return Tensor(shape, dtype, device); }
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t(shape, dtype, device);
+  t.zero();
+  return t;
+}
+
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t(shape, dtype, device);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
+
+Tensor Tensor::arange(int64_t n, DType dtype) {
+  Tensor t({n}, DType::kInt64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  return dtype == DType::kInt64 ? t : t.to(dtype);
+}
+
+TensorImpl& Tensor::impl() const {
+  SINGA_CHECK(impl_ != nullptr, ValueError, "operation on an undefined tensor");
+  return *impl_;
+}
+
+int64_t Tensor::dim(int axis) const {
+  int a = normalizeAxis(axis, ndim(), "Tensor::dim");
+  return impl().shape[a];
+}
+
+bool Tensor::isContiguous() const {
+  const TensorImpl& t = impl();
+  int64_t expected = 1;
+  for (size_t i = t.shape.size(); i-- > 0;) {
+    if (t.shape[i] == 1) continue;
+    if (t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
+bool Tensor::sharesStorage(const Tensor& other) const {
+  return defined() && other.defined() && impl().storage == other.impl().storage;
+}
+
+void* Tensor::rawData() const {
+  const TensorImpl& t = impl();
+  return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(dtypeSize(t.dtype));
+}
+
+Tensor makeView(const Tensor& base, const Shape& shape, const std::vector<int64_t>& strides,
+                int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl().storage;
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = base.dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::contiguous() const {
+  if (isContiguous()) return *this;
+  std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
+  runKernel("Copy", dtype(), device(), {*this}, outs);
+  autograd::record("Contiguous", {*this}, outs,
+                   [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
+  autograd::trace("Identity", Attrs(), {*this}, outs);
+  return outs[0];
+}
+
+Tensor Tensor::clone() const {
+  std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
+  runKernel("Copy", dtype(), device(), {*this}, outs);
+  return outs[0];
+}
+
+Tensor Tensor::reshape(const Shape& shape) const { return ops::reshape(*this, shape); }
+
+Tensor Tensor::transpose(int a, int b) const {
+  std::vector<int64_t> perm(ndim());
+  for (int i = 0; i < ndim(); ++i) perm[i] = i;
+  std::swap(perm[normalizeAxis(a, ndim(), "transpose")], perm[normalizeAxis(b, ndim(), "transpose")]);
+  return ops::transpose(*this, perm);
+}
+
+Tensor Tensor::permute(const std::vector<int>& order) const {
+  return ops::transpose(*this, std::vector<int64_t>(order.begin(), order.end()));
+}
+
+Tensor Tensor::slice(int axis, int64_t start, int64_t end, int64_t step) const {
+  return ops::slice(*this, {start}, {end}, {axis}, {step});
+}
+
+Tensor Tensor::to(DType dtype) const { return dtype == this->dtype() ? *this : ops::cast(*this, dtype); }
+
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;
+  Tensor src = contiguous();
+  Tensor out(shape(), dtype(), device);
+  Device copier = device.isCpu() ? src.device() : device;
+  deviceBackend(copier.type).copy(out.rawData(), device, src.rawData(), src.device(), nbytes());
+  return out;
+}
+
+void Tensor::copyFrom(const Tensor& src) {
+  SINGA_CHECK(src.shape() == shape(), ShapeError,
+              "copyFrom: source shape " << src.shape() << " differs from destination " << shape());
+  SINGA_CHECK(isContiguous(), ValueError, "copyFrom: destination must be contiguous");
+  Tensor s = src.device() == device() ? src : src.to(device());
+  if (s.dtype() == dtype() && s.isContiguous()) {
+    deviceBackend(device().type).copy(rawData(), device(), s.rawData(), device(), nbytes());
+    return;
+  }
+  std::vector<Tensor> outs{*this};
+  runKernel("Copy", s.dtype(), device(), {s}, outs);
+}
+
+void Tensor::fill(double value) {
+  std::vector<Tensor> outs{*this};
+  runKernel("Fill", dtype(), device(), {}, outs, Attrs{{"value", value}});
+}
+
+void Tensor::zero() {
+  SINGA_CHECK(isContiguous(), ValueError, "zero: tensor must be contiguous");
+  deviceBackend(device().type).memset0(rawData(), nbytes(), device().index);
+}
+
+double Tensor::item() const {
+  SINGA_CHECK(numel() == 1, ShapeError, "item: tensor has " << numel() << " elements " << shape()
+                                                            << ", expected exactly one");
+  return at(0);
+}
+
+double Tensor::at(int64_t flatIndex) const {
+  SINGA_CHECK(flatIndex >= 0 && flatIndex < numel(), ValueError,
+              "at: index " << flatIndex << " out of range for " << numel() << " elements");
+  Tensor c = to(Device::cpu());
+  // Walk the strides so views need no copy.
+  int64_t rem = flatIndex, off = 0;
+  for (int i = c.ndim() - 1; i >= 0; --i) {
+    int64_t d = c.shape()[i];
+    off += (rem % d) * c.strides()[i];
+    rem /= d;
+  }
+  const char* base = static_cast<const char*>(c.impl().storage->data());
+  double v = 0;
+  SINGA_DISPATCH_ALL(c.dtype(), T,
+                     v = static_cast<double>(reinterpret_cast<const T*>(base)[c.offset() + off]));
+  return v;
+}
+
+Tensor& Tensor::setRequiresGrad(bool value) {
+  SINGA_CHECK(!value || isFloating(dtype()), TypeError,
+              "only floating-point tensors can require gradients (this one is " << dtypeName(dtype()) << ")");
+  impl().requiresGrad = value;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+
+void Tensor::setGrad(const Tensor& g) { impl().grad = g.defined() ? g.implPtr() : nullptr; }
+
+void Tensor::zeroGrad() { impl().grad = nullptr; }
+
+void Tensor::backward(const Tensor& grad) const { autograd::backward(*this, grad); }
+
+Tensor Tensor::detach() const { return makeView(*this, shape(), strides(), offset()); }
+
+void Tensor::onGradReady(std::function<void(const std::string&, TensorImpl&)> hook) {
+  impl().gradReadyHook = std::move(hook);
+}
+
+Tensor& Tensor::setName(const std::string& name) {
+  impl().name = name;
+  return *this;
+}
+
+std::string Tensor::str(int maxElements) const {
+  if (!defined()) return "Tensor(undefined)";
+  std::ostringstream os;
+  os << "Tensor(" << dtypeName(dtype()) << ", " << shapeStr(shape()) << ", " << device().str() << ") [";
+  int64_t n = std::min<int64_t>(numel(), maxElements);
+  for (int64_t i = 0; i < n; ++i) os << (i ? ", " : "") << std::setprecision(6) << at(i);
+  if (numel() > n) os << ", ...";
+  os << "]";
+  return os.str();
+}
+
+}  // namespace singa

@@ -1,0 +1,2 @@
+#include "ops/ops.h"
+#include "ops/op_util.h"

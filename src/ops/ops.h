@@ -1,0 +1,209 @@
+// The functional op API: every tensor computation of the engine. Each op validates its inputs
+// (a ShapeError / TypeError naming the op and the shapes or dtypes), allocates outputs on the
+// inputs' device, runs the registered kernel, records an autograd node when an input needs a
+// gradient, and records a trace entry (ONNX op type + attributes) when a Tracer is active.
+//
+// Trace convention: ops record ONNX op types with *attribute* forms for values that newer opsets
+// take as inputs (Reshape "shape", Squeeze/Unsqueeze/Reduce* "axes", Slice "starts"/"ends"/
+// "axes"/"steps", Pad "pads"/"value"/"mode", Clip "min"/"max", Expand "shape", Tile "repeats",
+// Split "split"); the exporter converts them for the chosen opset.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace singa::ops {
+
+// ---- elementwise unary (floating point; Abs/Neg/Sign also integer) --------------------------
+Tensor abs(const Tensor& x);
+Tensor neg(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tan(const Tensor& x);
+Tensor asin(const Tensor& x);
+Tensor acos(const Tensor& x);
+Tensor atan(const Tensor& x);
+Tensor sinh(const Tensor& x);
+Tensor cosh(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor asinh(const Tensor& x);
+Tensor acosh(const Tensor& x);
+Tensor atanh(const Tensor& x);
+Tensor erf(const Tensor& x);
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);  // half to even, as ONNX Round
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor softplus(const Tensor& x);
+Tensor softsign(const Tensor& x);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor selu(const Tensor& x, double alpha = 1.67326319217681884765625,
+            double gamma = 1.05070102214813232421875);
+Tensor leakyRelu(const Tensor& x, double alpha = 0.01);
+Tensor hardSigmoid(const Tensor& x, double alpha = 0.2, double beta = 0.5);
+Tensor hardSwish(const Tensor& x);
+Tensor celu(const Tensor& x, double alpha = 1.0);
+Tensor thresholdedRelu(const Tensor& x, double alpha = 1.0);
+/// Clamps to [min, max]; either bound may be absent.
+Tensor clip(const Tensor& x, std::optional<double> min, std::optional<double> max);
+Tensor identity(const Tensor& x);
+
+// ---- elementwise binary with NumPy/ONNX broadcasting ---------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);  // integer division truncates (ONNX Div)
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor mod(const Tensor& a, const Tensor& b, bool fmod = false);
+/// PRelu: x if x >= 0 else slope * x (slope broadcast to x).
+Tensor prelu(const Tensor& x, const Tensor& slope);
+// Scalar forms (the scalar takes x's dtype).
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
+Tensor pow(const Tensor& a, double b);
+
+// ---- comparison and logic (outputs bool) ---------------------------------------------------
+Tensor equal(const Tensor& a, const Tensor& b);
+Tensor less(const Tensor& a, const Tensor& b);
+Tensor lessOrEqual(const Tensor& a, const Tensor& b);
+Tensor greater(const Tensor& a, const Tensor& b);
+Tensor greaterOrEqual(const Tensor& a, const Tensor& b);
+Tensor logicalAnd(const Tensor& a, const Tensor& b);
+Tensor logicalOr(const Tensor& a, const Tensor& b);
+Tensor logicalXor(const Tensor& a, const Tensor& b);
+Tensor logicalNot(const Tensor& a);
+/// cond ? x : y, all three broadcast.
+Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y);
+
+// ---- variadic (ONNX Sum / Mean / Max / Min; broadcasting) -----------------------------------
+Tensor sum(const std::vector<Tensor>& xs);
+Tensor mean(const std::vector<Tensor>& xs);
+Tensor max(const std::vector<Tensor>& xs);
+Tensor min(const std::vector<Tensor>& xs);
+
+// ---- reductions (empty axes = all axes) ------------------------------------------------------
+Tensor reduceSum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepDims = false);
+Tensor reduceMean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepDims = false);
+Tensor reduceMax(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepDims = false);
+Tensor reduceMin(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepDims = false);
+Tensor reduceProd(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepDims = false);
+/// int64 indices of the max / min along `axis` (first occurrence unless selectLastIndex).
+Tensor argmax(const Tensor& x, int64_t axis, bool keepDims = true, bool selectLastIndex = false);
+Tensor argmin(const Tensor& x, int64_t axis, bool keepDims = true, bool selectLastIndex = false);
+/// Sums `x` down to `shape` (the inverse of broadcasting; used by backward rules).
+Tensor sumTo(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra --------------------------------------------------------------------------
+/// NumPy matmul: 1-D operands promoted, batch dims broadcast.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// ONNX Gemm: alpha * op(A) op(B) + beta * C, A and B 2-D, C broadcast to the result (optional).
+Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c = Tensor(), double alpha = 1.0,
+            double beta = 1.0, bool transA = false, bool transB = false);
+
+// ---- shape and data movement -----------------------------------------------------------------
+/// ONNX Reshape semantics: one -1, and 0 copies the input dim unless allowZero.
+Tensor reshape(const Tensor& x, const Shape& shape, bool allowZero = false);
+/// 2-D [prod(d[:axis]), prod(d[axis:])].
+Tensor flatten(const Tensor& x, int64_t axis = 1);
+/// Empty perm reverses the axes (ONNX default).
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});
+Tensor squeeze(const Tensor& x, const std::vector<int64_t>& axes = {});
+Tensor unsqueeze(const Tensor& x, const std::vector<int64_t>& axes);
+/// ONNX Slice: starts/ends clamped, negative values count from the end; empty axes = 0..n-1.
+Tensor slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& ends,
+             const std::vector<int64_t>& axes = {}, const std::vector<int64_t>& steps = {});
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
+/// Splits along `axis` into pieces of `sizes` (or `numOutputs` equal pieces when sizes is empty).
+std::vector<Tensor> split(const Tensor& x, int64_t axis, const std::vector<int64_t>& sizes,
+                          int64_t numOutputs = 0);
+/// ONNX Pad: pads = [begin_0, ..., begin_n, end_0, ..., end_n]; mode constant|reflect|edge.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode = "constant",
+           double value = 0.0);
+/// ONNX Gather: indices (int32/int64, negative allowed) along `axis`.
+Tensor gather(const Tensor& x, const Tensor& indices, int64_t axis = 0);
+Tensor cast(const Tensor& x, DType dtype);
+/// Broadcasts x to `shape` (ONNX Expand: bidirectional broadcast).
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats);
+/// ONNX Shape: int64 1-D tensor of x's dims.
+Tensor shapeOf(const Tensor& x);
+/// ONNX ConstantOfShape.
+Tensor constantOfShape(const Shape& shape, double value = 0.0, DType dtype = DType::kFloat32);
+
+// ---- neural network ops ----------------------------------------------------------------------
+struct ConvParams {
+  std::vector<int64_t> strides;    // per spatial dim (default 1)
+  std::vector<int64_t> pads;       // [begin..., end...] (default 0)
+  std::vector<int64_t> dilations;  // default 1
+  int64_t group = 1;
+  std::string autoPad = "NOTSET";  // NOTSET | SAME_UPPER | SAME_LOWER | VALID
+};
+/// ONNX Conv, NC + 1..3 spatial dims; w: [Cout, Cin/group, k...]; b optional [Cout].
+Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p);
+
+struct ConvTransposeParams : ConvParams {
+  std::vector<int64_t> outputPadding;
+  std::vector<int64_t> outputShape;  // overrides pads when given
+};
+/// ONNX ConvTranspose; w: [Cin, Cout/group, k...].
+Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTransposeParams& p);
+
+struct PoolParams {
+  std::vector<int64_t> kernel;
+  std::vector<int64_t> strides;
+  std::vector<int64_t> pads;
+  std::vector<int64_t> dilations;
+  bool ceilMode = false;
+  bool countIncludePad = false;  // AveragePool only
+  std::string autoPad = "NOTSET";
+};
+Tensor maxPool(const Tensor& x, const PoolParams& p);
+Tensor avgPool(const Tensor& x, const PoolParams& p);
+Tensor globalAvgPool(const Tensor& x);
+Tensor globalMaxPool(const Tensor& x);
+
+/// BatchNormalization over axis 1. In training, normalises with batch statistics and updates
+/// runningMean/runningVar in place: r = momentum * r + (1 - momentum) * batch (ONNX convention;
+/// the unbiased variance is stored). In inference, uses the running statistics.
+Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                 const Tensor& runningVar, bool training, double momentum = 0.9, double epsilon = 1e-5);
+
+/// Inverted dropout: zeroes with probability `ratio`, scales the rest by 1/(1-ratio), when training.
+Tensor dropout(const Tensor& x, double ratio, bool training);
+
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+Tensor logSoftmax(const Tensor& x, int64_t axis = -1);
+/// Mean over the batch of -log softmax(logits)[label]; logits [N, C], labels int32/int64 [N].
+Tensor softmaxCrossEntropy(const Tensor& logits, const Tensor& labels);
+/// Mean of (a - b)^2.
+Tensor mseLoss(const Tensor& a, const Tensor& b);
+
+// ---- operators --------------------------------------------------------------------------------
+}  // namespace singa::ops
+
+namespace singa {
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+}  // namespace singa

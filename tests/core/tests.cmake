@@ -1,0 +1,5 @@
+singa_add_gtest(NAME core_test LABELS unit SOURCES
+  core/tensor_test.cc
+  core/dtype_test.cc
+  autograd/engine_test.cc
+)
