@@ -3,12 +3,17 @@ list(APPEND SINGA_SOURCES
   kernels/cpu/register.cc
   kernels/cpu/copy.cc
   kernels/cpu/elementwise.cc
+  kernels/cpu/elementwise_unary.cc
   kernels/cpu/reduce.cc
   kernels/cpu/gemm.cc
   kernels/cpu/shape.cc
   kernels/cpu/conv.cc
+  kernels/cpu/im2col.cc
   kernels/cpu/pool.cc
   kernels/cpu/batchnorm.cc
   kernels/cpu/softmax.cc
   kernels/cpu/optim.cc
 )
+if(SINGA_CUDA_ENABLED)
+  list(APPEND SINGA_SOURCES kernels/cuda/register.cc)
+endif()

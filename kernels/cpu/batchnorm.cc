@@ -1,7 +1,222 @@
+// BatchNormalization and Dropout kernels.
+//
+// BatchNorm sees x as [N, C, S] (S = product of the spatial dims, 1 for [N, C]) and works per
+// channel, in parallel over channels; statistics are accumulated in double.
+//   BatchNormTraining  (x, scale, bias, runningMean, runningVar) -> (y, mean, invStd)
+//                      normalises with the batch statistics and updates the running statistics
+//                      in place: r = momentum * r + (1 - momentum) * batch (unbiased variance)
+//   BatchNormInference (x, scale, bias, mean, var) -> y
+//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias); attribute
+//                      training: 1 = batch statistics (full formula, invStd given),
+//                      0 = fixed statistics (var given, epsilon applied here)
+// Dropout (x) -> (y, mask): mask is 0 or 1 / (1 - ratio). Its random numbers come from the
+// counter-based generator stream (seed, counter) given as attributes, element i drawing number
+// counter + i + 1, so the mask depends only on the seed: not on the thread count.
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+#include "core/rng.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace singa::cpu {
+namespace {
 
-void registerNormKernels(KernelRegistry& r) { (void)r; }
+struct NCS {
+  int64_t N, C, S;
+};
+
+// Reductions over a contiguous segment with eight independent accumulators (one running sum
+// is a dependency chain the compiler may not vectorise); segments are then summed in double.
+template <class T>
+double sumOf(const T* s, int64_t n) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += s[i + k];
+  }
+  double total = 0;
+  for (; i < n; ++i) total += static_cast<double>(s[i]);
+  for (int k = 0; k < 8; ++k) total += static_cast<double>(acc[k]);
+  return total;
+}
+
+// sum((s - m)^2), and (dot) sum(g * (s - m)).
+template <class T>
+double sumSqDev(const T* s, int64_t n, T m) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += (s[i + k] - m) * (s[i + k] - m);
+  }
+  double total = 0;
+  for (; i < n; ++i) total += static_cast<double>((s[i] - m) * (s[i] - m));
+  for (int k = 0; k < 8; ++k) total += static_cast<double>(acc[k]);
+  return total;
+}
+
+template <class T>
+double dotDev(const T* g, const T* s, int64_t n, T m) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += g[i + k] * (s[i + k] - m);
+  }
+  double total = 0;
+  for (; i < n; ++i) total += static_cast<double>(g[i] * (s[i] - m));
+  for (int k = 0; k < 8; ++k) total += static_cast<double>(acc[k]);
+  return total;
+}
+
+NCS ncsOf(const Tensor& x) {
+  NCS d{x.dim(0), x.dim(1), 1};
+  for (int i = 2; i < x.ndim(); ++i) d.S *= x.shape()[i];
+  return d;
+}
+
+template <class T>
+void bnTraining(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const NCS d = ncsOf(x);
+  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
+  const double momentum = ctx.attrs.getFloat("momentum", 0.9);
+  const T* xp = x.data<T>();
+  const T* scale = ctx.in(1).data<T>();
+  const T* bias = ctx.in(2).data<T>();
+  T* runMean = ctx.in(3).defined() ? ctx.in(3).data<T>() : nullptr;
+  T* runVar = ctx.in(4).defined() ? ctx.in(4).data<T>() : nullptr;
+  T* yp = ctx.out(0).data<T>();
+  T* meanOut = ctx.out(1).data<T>();
+  T* invStdOut = ctx.out(2).data<T>();
+  const int64_t m = d.N * d.S;
+  parallelFor(d.C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      double sum = 0;
+      for (int64_t n = 0; n < d.N; ++n) sum += sumOf(xp + (n * d.C + c) * d.S, d.S);
+      const double mean = m > 0 ? sum / static_cast<double>(m) : 0.0;
+      double sq = 0;  // two passes: no cancellation as in E[x^2] - E[x]^2
+      for (int64_t n = 0; n < d.N; ++n) sq += sumSqDev(xp + (n * d.C + c) * d.S, d.S, static_cast<T>(mean));
+      const double var = m > 0 ? sq / static_cast<double>(m) : 0.0;
+      const double invStd = 1.0 / std::sqrt(var + eps);
+      // (x - mean) * a + bias: folding the mean into the shift would cancel badly in float32.
+      const T a = static_cast<T>(invStd * static_cast<double>(scale[c])), meanT = static_cast<T>(mean), bc = bias[c];
+      for (int64_t n = 0; n < d.N; ++n) {
+        const T* s = xp + (n * d.C + c) * d.S;
+        T* o = yp + (n * d.C + c) * d.S;
+        for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - meanT) * a + bc;
+      }
+      meanOut[c] = static_cast<T>(mean);
+      invStdOut[c] = static_cast<T>(invStd);
+      const double unbiased = m > 1 ? sq / static_cast<double>(m - 1) : var;
+      if (runMean) runMean[c] = static_cast<T>(momentum * runMean[c] + (1 - momentum) * mean);
+      if (runVar) runVar[c] = static_cast<T>(momentum * runVar[c] + (1 - momentum) * unbiased);
+    }
+  });
+}
+
+template <class T>
+void bnInference(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const NCS d = ncsOf(x);
+  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
+  const T* xp = x.data<T>();
+  const T* scale = ctx.in(1).data<T>();
+  const T* bias = ctx.in(2).data<T>();
+  const T* mean = ctx.in(3).data<T>();
+  const T* var = ctx.in(4).data<T>();
+  T* yp = ctx.out(0).data<T>();
+  parallelFor(d.N * d.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(d.S, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t c = t % d.C;
+      const double invStd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+      const T a = static_cast<T>(invStd * static_cast<double>(scale[c])), m = mean[c], bc = bias[c];
+      const T* s = xp + t * d.S;
+      T* o = yp + t * d.S;
+      for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - m) * a + bc;
+    }
+  });
+}
+
+template <class T>
+void bnGrad(KernelContext& ctx) {
+  const Tensor& x = ctx.in(1);
+  const NCS d = ncsOf(x);
+  const bool training = ctx.attrs.getInt("training", 1) != 0;
+  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
+  const T* dyp = ctx.in(0).data<T>();
+  const T* xp = x.data<T>();
+  const T* scale = ctx.in(2).data<T>();
+  const T* mean = ctx.in(3).data<T>();
+  const T* stat = ctx.in(4).data<T>();
+  T* dxp = ctx.out(0).data<T>();
+  T* dScale = ctx.out(1).data<T>();
+  T* dBias = ctx.out(2).data<T>();
+  const double m = static_cast<double>(d.N * d.S);
+  parallelFor(d.C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const double mu = static_cast<double>(mean[c]);
+      const double invStd =
+          training ? static_cast<double>(stat[c]) : 1.0 / std::sqrt(static_cast<double>(stat[c]) + eps);
+      double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mean))
+      for (int64_t n = 0; n < d.N; ++n) {
+        const int64_t at = (n * d.C + c) * d.S;
+        sdy += sumOf(dyp + at, d.S);
+        sdyx += dotDev(dyp + at, xp + at, d.S, static_cast<T>(mu));
+      }
+      const double dgamma = sdyx * invStd;  // sum(dy * xhat)
+      dScale[c] = static_cast<T>(dgamma);
+      dBias[c] = static_cast<T>(sdy);
+      const double k = static_cast<double>(scale[c]) * invStd;
+      // training: dx = k * (dy - sum(dy) / m - xhat * sum(dy * xhat) / m); else dx = k * dy
+      const double meanDy = training && m > 0 ? sdy / m : 0.0;
+      const double coef = training && m > 0 ? dgamma * invStd / m : 0.0;  // per unit (x - mean)
+      // dx = a * dy + b * (x - mean) + shift, with the per-channel constants folded.
+      const T a = static_cast<T>(k), b = static_cast<T>(-k * coef), shift = static_cast<T>(-k * meanDy);
+      const T muT = static_cast<T>(mu);
+      for (int64_t n = 0; n < d.N; ++n) {
+        const T* g = dyp + (n * d.C + c) * d.S;
+        const T* s = xp + (n * d.C + c) * d.S;
+        T* o = dxp + (n * d.C + c) * d.S;
+        for (int64_t i = 0; i < d.S; ++i) o[i] = a * g[i] + b * (s[i] - muT) + shift;
+      }
+    }
+  });
+}
+
+template <class T>
+void dropoutForward(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const double ratio = ctx.attrs.getFloat("ratio");
+  const uint64_t seed = static_cast<uint64_t>(ctx.attrs.getInt("seed"));
+  const uint64_t counter = static_cast<uint64_t>(ctx.attrs.getInt("counter"));
+  const T keepScale = ratio < 1.0 ? static_cast<T>(1.0 / (1.0 - ratio)) : T(0);
+  const float threshold = static_cast<float>(ratio);
+  const T* xp = x.data<T>();
+  T* yp = ctx.out(0).data<T>();
+  T* mp = ctx.out(1).data<T>();
+  parallelFor(x.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+    Generator gen;
+    gen.setState(seed, counter + static_cast<uint64_t>(b));
+    for (int64_t i = b; i < e; ++i) {
+      const T mask = gen.nextFloat() >= threshold ? keepScale : T(0);
+      mp[i] = mask;
+      yp[i] = xp[i] * mask;
+    }
+  });
+}
+
+}  // namespace
+
+void registerNormKernels(KernelRegistry& r) {
+  const auto floats = {DType::kFloat32, DType::kFloat64};
+  r.add("BatchNormTraining", DeviceType::kCpu, floats,
+        [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnTraining<T>(ctx)); });
+  r.add("BatchNormInference", DeviceType::kCpu, floats,
+        [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnInference<T>(ctx)); });
+  r.add("BatchNormGrad", DeviceType::kCpu, floats,
+        [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnGrad<T>(ctx)); });
+  r.add("Dropout", DeviceType::kCpu, floats,
+        [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, dropoutForward<T>(ctx)); });
+}
 
 }  // namespace singa::cpu

@@ -7,7 +7,8 @@
 namespace singa::cpu {
 
 void registerCopyKernels(KernelRegistry& r);         // Copy, Fill (copy.cc)
-void registerElementwiseKernels(KernelRegistry& r);  // unary, binary, compare, logic (elementwise.cc)
+void registerElementwiseKernels(KernelRegistry& r);  // binary, compare, logic (elementwise.cc)
+void registerUnaryElementwiseKernels(KernelRegistry& r);  // unary + fused grads (elementwise_unary.cc)
 void registerReduceKernels(KernelRegistry& r);       // Reduce*, ArgMax/Min (reduce.cc)
 void registerGemmKernels(KernelRegistry& r);         // MatMul, Gemm (gemm.cc)
 void registerShapeKernels(KernelRegistry& r);        // Concat, Pad, Gather, Tile, ... (shape.cc)

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -65,8 +66,22 @@ void registerDeviceBackend(DeviceType type, DeviceBackend* backend) {
   if (type == DeviceType::kCuda) gCudaBackend = backend;
 }
 
+#ifdef SINGA_USE_CUDA
+void installCudaBackend();  // kernels/cuda/register.cc
+#endif
+
+namespace {
+void ensureCudaBackend() {
+#ifdef SINGA_USE_CUDA
+  static std::once_flag once;
+  std::call_once(once, [] { installCudaBackend(); });
+#endif
+}
+}  // namespace
+
 DeviceBackend& deviceBackend(DeviceType type) {
   if (type == DeviceType::kCpu) return gCpuBackend;
+  ensureCudaBackend();
   if (gCudaBackend == nullptr) {
     SINGA_THROW(NotSupportedError,
                 "CUDA device requested but this build has no usable CUDA backend (rebuild with "
@@ -77,6 +92,7 @@ DeviceBackend& deviceBackend(DeviceType type) {
 }
 
 bool deviceAvailable(DeviceType type) {
+  if (type == DeviceType::kCuda) ensureCudaBackend();
   return type == DeviceType::kCpu || gCudaBackend != nullptr;
 }
 

@@ -58,6 +58,7 @@ int64_t Tensor::dim(int axis) const {
 
 bool Tensor::isContiguous() const {
   const TensorImpl& t = impl();
+  if (numelOf(t.shape) == 0) return true;
   int64_t expected = 1;
   for (size_t i = t.shape.size(); i-- > 0;) {
     if (t.shape[i] == 1) continue;

@@ -1,2 +1,86 @@
-#include "ops/ops.h"
+// Normalisation and regularisation ops: BatchNormalization (training and inference, with its
+// backward for x, scale and bias) and inverted Dropout (mask drawn from the global generator so a
+// seeded run is reproducible). Kernels: kernels/cpu/batchnorm.cc.
+#include "core/rng.h"
 #include "ops/op_util.h"
+#include "ops/ops.h"
+
+namespace singa::ops {
+namespace {
+
+void checkChannelParam(const Tensor& x, const Tensor& t, const char* what) {
+  detail::requireDefined("BatchNormalization", t, what);
+  SINGA_CHECK(t.dtype() == x.dtype(), TypeError,
+              "BatchNormalization: " << what << " dtype " << dtypeName(t.dtype()) << " differs from input dtype "
+                                     << dtypeName(x.dtype()));
+  SINGA_CHECK(t.ndim() == 1 && t.dim(0) == x.dim(1), ShapeError,
+              "BatchNormalization: " << what << " " << t.shape() << " must be [C] = [" << x.dim(1) << "] for input x "
+                                     << x.shape());
+}
+
+}  // namespace
+
+Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                 const Tensor& runningVar, bool training, double momentum, double epsilon) {
+  detail::requireDefined("BatchNormalization", x, "input x");
+  detail::requireFloat("BatchNormalization", x);
+  SINGA_CHECK(x.ndim() >= 2, ShapeError, "BatchNormalization: input x must be [N, C, ...], got " << x.shape());
+  checkChannelParam(x, scale, "scale");
+  checkChannelParam(x, bias, "bias");
+  checkChannelParam(x, runningMean, "running mean");
+  checkChannelParam(x, runningVar, "running variance");
+  SINGA_CHECK(epsilon >= 0, ValueError, "BatchNormalization: epsilon must be >= 0, got " << epsilon);
+  const Attrs attrs{{"epsilon", epsilon}, {"momentum", momentum}};
+  const Tensor xc = x.contiguous(), sc = scale.contiguous(), bc = bias.contiguous();
+  const std::vector<Tensor> inputs{xc, sc, bc, runningMean, runningVar};
+  const DType dt = x.dtype();
+  const Shape cshape{x.dim(1)};
+  if (!training) {
+    const Tensor mc = runningMean.contiguous(), vc = runningVar.contiguous();
+    Tensor y = detail::runOp1("BatchNormInference", dt, {xc, sc, bc, mc, vc}, x.shape(), dt, attrs);
+    return detail::finish1(
+        "BatchNormalization", attrs, inputs, y, [xc, sc, mc, vc, attrs](const std::vector<Tensor>& g) {
+          Attrs a = attrs;
+          a.set("training", int64_t{0});
+          const DType t = xc.dtype();
+          std::vector<Tensor> grads = detail::runOp("BatchNormGrad", t, {g[0].contiguous(), xc, sc, mc, vc},
+                                                    {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, a);
+          return grads;
+        });
+  }
+  // Training: the kernel writes the running statistics in place, so they must be plain buffers.
+  SINGA_CHECK(runningMean.isContiguous() && runningVar.isContiguous(), ValueError,
+              "BatchNormalization: running mean and variance must be contiguous tensors (they are updated in place)");
+  std::vector<Tensor> outs = detail::runOp("BatchNormTraining", dt, {xc, sc, bc, runningMean, runningVar},
+                                           {{x.shape(), dt}, {cshape, dt}, {cshape, dt}}, attrs);
+  const Tensor mean = outs[1], invStd = outs[2];
+  return detail::finish1(
+      "BatchNormalization", attrs, inputs, outs[0], [xc, sc, mean, invStd](const std::vector<Tensor>& g) {
+        const DType t = xc.dtype();
+        std::vector<Tensor> grads =
+            detail::runOp("BatchNormGrad", t, {g[0].contiguous(), xc, sc, mean, invStd},
+                          {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs{{"training", int64_t{1}}});
+        return grads;
+      });
+}
+
+Tensor dropout(const Tensor& x, double ratio, bool training) {
+  detail::requireDefined("Dropout", x, "input x");
+  detail::requireFloat("Dropout", x);
+  SINGA_CHECK(ratio >= 0 && ratio <= 1, ValueError, "Dropout: ratio must lie in [0, 1], got " << ratio);
+  // Inference, or nothing to drop: the identity (no node, no trace entry).
+  if (!training || ratio == 0) return x;
+  Generator& gen = globalGenerator();
+  const uint64_t seed = gen.seed(), counter = gen.counter();
+  gen.setState(seed, counter + static_cast<uint64_t>(x.numel()));  // the kernel draws numel numbers
+  const Attrs kattrs{
+      {"ratio", ratio}, {"seed", static_cast<int64_t>(seed)}, {"counter", static_cast<int64_t>(counter)}};
+  const Tensor xc = x.contiguous();
+  const DType dt = x.dtype();
+  std::vector<Tensor> outs = detail::runOp("Dropout", dt, {xc}, {{x.shape(), dt}, {x.shape(), dt}}, kattrs);
+  const Tensor mask = outs[1];
+  return detail::finish1("Dropout", Attrs{{"ratio", ratio}}, {xc}, outs[0],
+                         [mask](const std::vector<Tensor>& g) { return std::vector<Tensor>{ops::mul(g[0], mask)}; });
+}
+
+}  // namespace singa::ops

@@ -1,0 +1,326 @@
+// Unary elementwise CPU kernels (Abs ... Clip) and their fused gradient kernels ("<Op>Grad").
+//
+// Why fused gradients: the training loop spends real time in Relu/Sigmoid/Tanh backward; one
+// pass dx = dy * f'(v) reads two arrays and writes one, where a composition of ops would make
+// several temporaries. A gradient kernel takes (dy, v), where v is the op's input x or, for ops
+// whose derivative is cheaper from the output (Exp, Sqrt, Sigmoid, Tanh, ...), its output y;
+// src/ops/elementwise.cc knows which. Parameters (alpha, beta, gamma, min, max) come from the
+// same attributes as the forward kernel.
+//
+// Loops: a contiguous input takes a tight loop the compiler can vectorise; any other layout walks
+// the strides (kernels/cpu/strided.h). parallelFor's grain keeps small tensors single-threaded.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "core/parallel.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/strided.h"
+
+namespace singa::cpu {
+
+namespace {
+
+constexpr int64_t kGrain = 32768;
+constexpr DeviceType kCpu = DeviceType::kCpu;
+
+/// Op parameters read once per kernel call (ONNX attribute names).
+struct Params {
+  double alpha = 0, beta = 0, gamma = 0;
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool hasLo = false, hasHi = false;
+};
+
+Params paramsOf(const Attrs& a) {
+  Params p;
+  p.alpha = a.getFloat("alpha", 0.0);
+  p.beta = a.getFloat("beta", 0.0);
+  p.gamma = a.getFloat("gamma", 0.0);
+  p.hasLo = a.has("min");
+  p.hasHi = a.has("max");
+  if (p.hasLo) p.lo = a.getFloat("min");
+  if (p.hasHi) p.hi = a.getFloat("max");
+  return p;
+}
+
+/// Clip bound as T: absent bounds are +-infinity (floats) or T's limits (integers); integer
+/// bounds past T's range clamp to its limits.
+template <class T>
+T boundTo(double v, bool given, bool low) {
+  if constexpr (std::is_floating_point_v<T>) {
+    const double inf = std::numeric_limits<double>::infinity();
+    return static_cast<T>(given ? v : (low ? -inf : inf));
+  } else {
+    if (!given) return low ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    v = low ? std::ceil(v) : std::floor(v);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  }
+}
+
+/// out = f(x) for every element; out is contiguous, x any layout.
+template <class T, class F>
+void mapUnary(KernelContext& ctx, F f) {
+  const Tensor& x = ctx.in(0);
+  const T* px = x.data<T>();
+  T* po = ctx.out(0).data<T>();
+  const int64_t n = x.numel();
+  if (x.isContiguous()) {
+    parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
+    });
+    return;
+  }
+  const Shape& shape = x.shape();
+  const std::vector<int64_t> sx = stridesFor(x, shape);
+  parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+    forEachOffset(shape, sx, b, e, [&](int64_t i, int64_t o) { po[i] = f(px[o]); });
+  });
+}
+
+/// dx = dy * d(v) for every element; dy and v have dx's shape, any layout.
+template <class T, class D>
+void mapGrad(KernelContext& ctx, D d) {
+  const Tensor& dy = ctx.in(0);
+  const Tensor& v = ctx.in(1);
+  const T* pg = dy.data<T>();
+  const T* pv = v.data<T>();
+  T* po = ctx.out(0).data<T>();
+  const int64_t n = ctx.out(0).numel();
+  if (dy.isContiguous() && v.isContiguous()) {
+    parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) po[i] = pg[i] * d(pv[i]);
+    });
+    return;
+  }
+  const Shape& shape = ctx.out(0).shape();
+  const std::vector<int64_t> sg = stridesFor(dy, shape), sv = stridesFor(v, shape);
+  parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+    forEachOffset2(shape, sg, sv, b, e,
+                   [&](int64_t i, int64_t og, int64_t ov) { po[i] = pg[og] * d(pv[ov]); });
+  });
+}
+
+// Registration helpers. `f` is a generic lambda (value, const Params&) -> value; it is
+// instantiated per dtype so the inner loop sees a concrete, inlinable function.
+template <class F>
+void addFloatUnary(KernelRegistry& r, const char* op, F f) {
+  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [f](KernelContext& ctx) {
+    const Params p = paramsOf(ctx.attrs);
+    SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
+                         mapUnary<T>(ctx, [&](T x) { return static_cast<T>(f(x, p)); }));
+  });
+}
+
+template <class F>
+void addGrad(KernelRegistry& r, const char* op, F d) {
+  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [d](KernelContext& ctx) {
+    const Params p = paramsOf(ctx.attrs);
+    SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
+                         mapGrad<T>(ctx, [&](T v) { return static_cast<T>(d(v, p)); }));
+  });
+}
+
+/// Registers `op` for float32/64 and the given integer dtypes (f must handle both).
+template <class F>
+void addNumericUnary(KernelRegistry& r, const char* op, std::initializer_list<DType> ints, F f) {
+  auto kernel = [f](KernelContext& ctx) {
+    const Params p = paramsOf(ctx.attrs);
+    SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T,
+                           mapUnary<T>(ctx, [&](T x) { return static_cast<T>(f(x, p)); }));
+  };
+  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, kernel);
+  r.add(op, kCpu, ints, kernel);
+}
+
+template <class T>
+T sigmoidOf(T x) {
+  // Split by sign so exp never overflows.
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+T softplusOf(T x) {
+  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), stable for large |x|.
+  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+}  // namespace
+
+void registerUnaryElementwiseKernels(KernelRegistry& r) {
+  using DT = DType;
+  const auto signedInts = {DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64};
+  const auto allInts = {DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64, DT::kUInt8};
+
+  // ---- integer-capable ---------------------------------------------------------------------
+  addNumericUnary(r, "Abs", allInts, [](auto x, const Params&) {
+    using T = decltype(x);
+    if constexpr (std::is_unsigned_v<T>) return x;
+    else return x < T(0) ? static_cast<T>(-x) : x;
+  });
+  addNumericUnary(r, "Neg", signedInts, [](auto x, const Params&) { return -x; });
+  addNumericUnary(r, "Sign", allInts, [](auto x, const Params&) {
+    using T = decltype(x);
+    return static_cast<T>((T(0) < x) - (x < T(0)));
+  });
+  addNumericUnary(r, "Relu", allInts, [](auto x, const Params&) {
+    using T = decltype(x);
+    return x > T(0) ? x : T(0);
+  });
+  // Clip converts its bounds to T once per call (clamped to T's range), not per element.
+  auto clip = [](KernelContext& ctx) {
+    const Params p = paramsOf(ctx.attrs);
+    SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T, {
+      const T lo = boundTo<T>(p.lo, p.hasLo, true), hi = boundTo<T>(p.hi, p.hasHi, false);
+      mapUnary<T>(ctx, [lo, hi](T x) { return std::min(std::max(x, lo), hi); });  // lo > hi gives hi
+    });
+  };
+  r.add("Clip", kCpu, {DT::kFloat32, DT::kFloat64}, clip);
+  r.add("Clip", kCpu, allInts, clip);
+
+  // ---- float only ----------------------------------------------------------------------------
+  addFloatUnary(r, "Exp", [](auto x, const Params&) { return std::exp(x); });
+  addFloatUnary(r, "Log", [](auto x, const Params&) { return std::log(x); });
+  addFloatUnary(r, "Sqrt", [](auto x, const Params&) { return std::sqrt(x); });
+  addFloatUnary(r, "Reciprocal", [](auto x, const Params&) { return decltype(x)(1) / x; });
+  addFloatUnary(r, "Sin", [](auto x, const Params&) { return std::sin(x); });
+  addFloatUnary(r, "Cos", [](auto x, const Params&) { return std::cos(x); });
+  addFloatUnary(r, "Tan", [](auto x, const Params&) { return std::tan(x); });
+  addFloatUnary(r, "Asin", [](auto x, const Params&) { return std::asin(x); });
+  addFloatUnary(r, "Acos", [](auto x, const Params&) { return std::acos(x); });
+  addFloatUnary(r, "Atan", [](auto x, const Params&) { return std::atan(x); });
+  addFloatUnary(r, "Sinh", [](auto x, const Params&) { return std::sinh(x); });
+  addFloatUnary(r, "Cosh", [](auto x, const Params&) { return std::cosh(x); });
+  addFloatUnary(r, "Tanh", [](auto x, const Params&) { return std::tanh(x); });
+  addFloatUnary(r, "Asinh", [](auto x, const Params&) { return std::asinh(x); });
+  addFloatUnary(r, "Acosh", [](auto x, const Params&) { return std::acosh(x); });
+  addFloatUnary(r, "Atanh", [](auto x, const Params&) { return std::atanh(x); });
+  addFloatUnary(r, "Erf", [](auto x, const Params&) { return std::erf(x); });
+  addFloatUnary(r, "Floor", [](auto x, const Params&) { return std::floor(x); });
+  addFloatUnary(r, "Ceil", [](auto x, const Params&) { return std::ceil(x); });
+  // nearbyint in the default rounding mode rounds half to even, as ONNX Round.
+  addFloatUnary(r, "Round", [](auto x, const Params&) { return std::nearbyint(x); });
+  addFloatUnary(r, "Sigmoid", [](auto x, const Params&) { return sigmoidOf(x); });
+  addFloatUnary(r, "Softplus", [](auto x, const Params&) { return softplusOf(x); });
+  addFloatUnary(r, "Softsign", [](auto x, const Params&) { return x / (decltype(x)(1) + std::abs(x)); });
+  addFloatUnary(r, "Elu", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x > T(0) ? x : static_cast<T>(p.alpha) * std::expm1(x);
+  });
+  addFloatUnary(r, "Selu", [](auto x, const Params& p) {
+    using T = decltype(x);
+    const T g = static_cast<T>(p.gamma), a = static_cast<T>(p.alpha);
+    return x > T(0) ? g * x : g * a * std::expm1(x);
+  });
+  addFloatUnary(r, "LeakyRelu", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x >= T(0) ? x : static_cast<T>(p.alpha) * x;
+  });
+  addFloatUnary(r, "HardSigmoid", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return std::min(T(1), std::max(T(0), static_cast<T>(p.alpha) * x + static_cast<T>(p.beta)));
+  });
+  addFloatUnary(r, "HardSwish", [](auto x, const Params&) {
+    using T = decltype(x);
+    return x * std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
+  });
+  addFloatUnary(r, "Celu", [](auto x, const Params& p) {
+    using T = decltype(x);
+    const T a = static_cast<T>(p.alpha);
+    return std::max(T(0), x) + std::min(T(0), a * std::expm1(x / a));
+  });
+  addFloatUnary(r, "ThresholdedRelu", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x > static_cast<T>(p.alpha) ? x : T(0);
+  });
+
+  // ---- gradients: dx = dy * d(v); v is x unless noted ---------------------------------------
+  addGrad(r, "AbsGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return static_cast<T>((T(0) < x) - (x < T(0)));
+  });
+  addGrad(r, "ExpGrad", [](auto y, const Params&) { return y; });                  // v = y
+  addGrad(r, "LogGrad", [](auto x, const Params&) { return decltype(x)(1) / x; });
+  addGrad(r, "SqrtGrad", [](auto y, const Params&) { return decltype(y)(0.5) / y; });  // v = y
+  addGrad(r, "ReciprocalGrad", [](auto y, const Params&) { return -y * y; });      // v = y
+  addGrad(r, "SinGrad", [](auto x, const Params&) { return std::cos(x); });
+  addGrad(r, "CosGrad", [](auto x, const Params&) { return -std::sin(x); });
+  addGrad(r, "TanGrad", [](auto y, const Params&) { return decltype(y)(1) + y * y; });  // v = y
+  addGrad(r, "AsinGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return T(1) / std::sqrt(T(1) - x * x);
+  });
+  addGrad(r, "AcosGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return T(-1) / std::sqrt(T(1) - x * x);
+  });
+  addGrad(r, "AtanGrad", [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) + x * x); });
+  addGrad(r, "SinhGrad", [](auto x, const Params&) { return std::cosh(x); });
+  addGrad(r, "CoshGrad", [](auto x, const Params&) { return std::sinh(x); });
+  addGrad(r, "TanhGrad", [](auto y, const Params&) { return decltype(y)(1) - y * y; });  // v = y
+  addGrad(r, "AsinhGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return T(1) / std::sqrt(x * x + T(1));
+  });
+  addGrad(r, "AcoshGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return T(1) / std::sqrt(x * x - T(1));
+  });
+  addGrad(r, "AtanhGrad", [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) - x * x); });
+  addGrad(r, "ErfGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return static_cast<T>(1.1283791670955126) * std::exp(-x * x);  // 2/sqrt(pi)
+  });
+  addGrad(r, "SigmoidGrad", [](auto y, const Params&) { return y * (decltype(y)(1) - y); });  // v = y
+  addGrad(r, "ReluGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return x > T(0) ? T(1) : T(0);
+  });
+  addGrad(r, "SoftplusGrad", [](auto x, const Params&) { return sigmoidOf(x); });
+  addGrad(r, "SoftsignGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    const T d = T(1) + std::abs(x);
+    return T(1) / (d * d);
+  });
+  addGrad(r, "EluGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x > T(0) ? T(1) : static_cast<T>(p.alpha) * std::exp(x);
+  });
+  addGrad(r, "SeluGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    const T g = static_cast<T>(p.gamma);
+    return x > T(0) ? g : g * static_cast<T>(p.alpha) * std::exp(x);
+  });
+  addGrad(r, "LeakyReluGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x >= T(0) ? T(1) : static_cast<T>(p.alpha);
+  });
+  addGrad(r, "HardSigmoidGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    const T v = static_cast<T>(p.alpha) * x + static_cast<T>(p.beta);
+    return v > T(0) && v < T(1) ? static_cast<T>(p.alpha) : T(0);
+  });
+  addGrad(r, "HardSwishGrad", [](auto x, const Params&) {
+    using T = decltype(x);
+    return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(3) + T(0.5));
+  });
+  addGrad(r, "CeluGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x > T(0) ? T(1) : std::exp(x / static_cast<T>(p.alpha));
+  });
+  addGrad(r, "ThresholdedReluGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return x > static_cast<T>(p.alpha) ? T(1) : T(0);
+  });
+  addGrad(r, "ClipGrad", [](auto x, const Params& p) {
+    using T = decltype(x);
+    return (!p.hasLo || x >= static_cast<T>(p.lo)) && (!p.hasHi || x <= static_cast<T>(p.hi)) ? T(1) : T(0);
+  });
+}
+
+}  // namespace singa::cpu
