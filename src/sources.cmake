@@ -11,6 +11,7 @@ list(APPEND SINGA_SOURCES
   src/ops/registry.cc
   src/ops/op_util.cc
   src/ops/elementwise.cc
+  src/ops/operators.cc
   src/ops/reduce.cc
   src/ops/linalg.cc
   src/ops/shape_ops.cc
@@ -36,3 +37,4 @@ list(APPEND SINGA_PUBLIC_HEADERS
 include(src/nn/sources.cmake)
 include(src/optim/sources.cmake)
 include(src/data/sources.cmake)
+include(src/onnx/sources.cmake)

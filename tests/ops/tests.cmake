@@ -1,1 +1,24 @@
 # ops tests
+
+# Shape, reduction and linear-algebra ops.
+singa_add_gtest(NAME ops_shape_test LABELS unit SOURCES
+  ops/shape_test.cc
+  ops/reduce_test.cc
+  ops/linalg_test.cc
+)
+
+# Elementwise ops (unary, binary, comparison/logic, Where, variadic) and the Tensor operators.
+singa_add_gtest(NAME ops_elementwise_test LABELS unit SOURCES
+  ops/elementwise_test.cc
+)
+
+# Neural-network ops: Conv, ConvTranspose, pooling, BatchNormalization, Dropout, Softmax, losses.
+singa_add_gtest(NAME ops_nn_test LABELS unit SOURCES
+  ops/nn_ops_test.cc
+  ops/nn_pool_test.cc
+  ops/nn_norm_test.cc
+)
+# Conv / pooling kernel and MNIST-CNN step timings (a program that prints figures, not a test).
+add_executable(conv_bench ops/conv_bench.cc)
+target_link_libraries(conv_bench PRIVATE singa)
+target_compile_options(conv_bench PRIVATE ${SINGA_WARNINGS})

@@ -1,0 +1,111 @@
+// Locating and loading the four MNIST IDX files of a directory. The error for a missing data set
+// lists everything looked for and how to get the default one, since that is the first error a
+// new user meets.
+#include "data/dataset.h"
+
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "core/error.h"
+#include "data/idx.h"
+
+namespace singa {
+namespace {
+
+bool isFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool isDir(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string joinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+std::string lookedForList(const std::string& dir) {
+  std::ostringstream os;
+  for (const std::string& stem : mnistFileStems()) {
+    os << "\n  " << joinPath(dir, stem) << " (or " << stem << ".gz)";
+  }
+  return os.str();
+}
+
+const char* kHint =
+    "\nThe default data set (Fashion-MNIST, in /usr/share/datasets/fashion-mnist) is provided by "
+    "`apt-get install dataset-fashion-mnist`; for another MNIST-style data set pass mnist:DIR with "
+    "a directory holding these four IDX files.";
+
+MnistSplit loadSplit(const std::string& imagesPath, const std::string& labelsPath) {
+  Tensor images = readIdx(imagesPath, kIdxImagesMagic);
+  Tensor labels8 = readIdx(labelsPath, kIdxLabelsMagic);
+  const int64_t n = images.dim(0);
+  SINGA_CHECK(n == labels8.dim(0), ValueError,
+              "data set: '" << imagesPath << "' holds " << n << " images but '" << labelsPath << "' holds "
+                            << labels8.dim(0) << " labels; the counts must match (mixed-up or partial files?)");
+  MnistSplit split;
+  // [N, rows, cols] -> [N, 1, rows, cols]: a view of the same storage.
+  split.images = makeView(images, {n, 1, images.dim(1), images.dim(2)},
+                          contiguousStrides({n, 1, images.dim(1), images.dim(2)}), 0);
+  split.labels = Tensor({n}, DType::kInt64);
+  const uint8_t* src = labels8.data<uint8_t>();
+  int64_t* dst = split.labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  return split;
+}
+
+}  // namespace
+
+const std::vector<std::string>& mnistFileStems() {
+  static const std::vector<std::string> stems{"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  return stems;
+}
+
+MnistData loadMnistDir(const std::string& dir) {
+  SINGA_CHECK(isDir(dir), IoError,
+              "data set directory '" << dir << "' does not exist. Looked for:" << lookedForList(dir) << kHint);
+  std::vector<std::string> paths;
+  std::vector<std::string> missing;
+  for (const std::string& stem : mnistFileStems()) {
+    const std::string plain = joinPath(dir, stem);
+    if (isFile(plain)) {
+      paths.push_back(plain);
+    } else if (isFile(plain + ".gz")) {
+      paths.push_back(plain + ".gz");
+    } else {
+      missing.push_back(stem);
+    }
+  }
+  if (!missing.empty()) {
+    std::ostringstream os;
+    for (size_t i = 0; i < missing.size(); ++i) os << (i ? ", " : "") << missing[i];
+    SINGA_THROW(IoError, "data set directory '" << dir << "' lacks " << os.str()
+                                                << " (plain or .gz). Looked for:" << lookedForList(dir)
+                                                << kHint);
+  }
+  MnistData data;
+  data.dir = dir;
+  data.train = loadSplit(paths[0], paths[1]);
+  data.test = loadSplit(paths[2], paths[3]);
+  return data;
+}
+
+std::string resolveDataSpec(const std::string& spec) {
+  if (spec.empty() || spec == "fashion-mnist") return kDefaultDataDir;
+  const std::string prefix = "mnist:";
+  if (spec.compare(0, prefix.size(), prefix) == 0) {
+    std::string dir = spec.substr(prefix.size());
+    SINGA_CHECK(!dir.empty(), ValueError,
+                "data spec '" << spec << "' names no directory; use mnist:DIR, a directory, or fashion-mnist");
+    return dir;
+  }
+  return spec;
+}
+
+}  // namespace singa

@@ -1,0 +1,45 @@
+// MNIST-style data sets on disk: four IDX files (train/test images and labels, plain or .gz) in
+// one directory. The default is Fashion-MNIST from the dataset-fashion-mnist Debian package.
+// Images stay uint8 in memory (47 MB for 60000 images); the loader converts per batch.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace singa {
+
+/// Where `apt-get install dataset-fashion-mnist` puts the default data set.
+constexpr const char* kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
+
+/// One split of an MNIST-style data set.
+struct MnistSplit {
+  Tensor images;  ///< uint8 [N, 1, rows, cols] (28 x 28 for MNIST)
+  Tensor labels;  ///< int64 [N]
+  int64_t size() const { return labels.defined() ? labels.numel() : 0; }
+};
+
+struct MnistData {
+  MnistSplit train;
+  MnistSplit test;
+  std::string dir;  ///< the directory the files were read from
+};
+
+/// The four file stems looked for, in order: train images, train labels, test images, test labels.
+const std::vector<std::string>& mnistFileStems();
+
+/// Loads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
+/// t10k-labels-idx1-ubyte from `dir`, each plain or with .gz. Throws IoError listing every file
+/// looked for (with and without .gz) and the directory when the directory or a file is
+/// missing, and ValueError/IoError when image and label counts differ or a file is corrupt.
+MnistData loadMnistDir(const std::string& dir);
+
+/// Maps a data spec to a directory: "" or "fashion-mnist" -> kDefaultDataDir,
+/// "mnist:DIR" -> DIR, anything else is taken as a directory.
+std::string resolveDataSpec(const std::string& spec);
+
+/// loadMnistDir(resolveDataSpec(spec)).
+inline MnistData loadDataSpec(const std::string& spec) { return loadMnistDir(resolveDataSpec(spec)); }
+
+}  // namespace singa

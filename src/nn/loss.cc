@@ -1,0 +1,48 @@
+// Loss wrappers and the accuracy metric.
+#include "nn/loss.h"
+
+#include <vector>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace singa {
+
+Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels) {
+  return ops::softmaxCrossEntropy(logits, labels);
+}
+
+Tensor mseLoss(const Tensor& prediction, const Tensor& target) { return ops::mseLoss(prediction, target); }
+
+int64_t countCorrect(const Tensor& logits, const Tensor& labels) {
+  SINGA_CHECK(logits.ndim() == 2 && labels.ndim() == 1 && logits.dim(0) == labels.dim(0), ShapeError,
+              "countCorrect: expected logits [N, C] and labels [N], got " << logits.shape() << " and "
+                                                                          << labels.shape());
+  SINGA_CHECK(isInteger(labels.dtype()), TypeError,
+              "countCorrect: labels must be integers, got " << dtypeName(labels.dtype()));
+  const Tensor l = logits.detach().to(Device::cpu()).contiguous();
+  const Tensor y = labels.to(Device::cpu()).contiguous();
+  const int64_t n = l.dim(0), c = l.dim(1);
+  std::vector<int64_t> best(static_cast<size_t>(n), 0);
+  SINGA_DISPATCH_FLOAT(l.dtype(), T, {
+    const T* p = l.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 1; j < c; ++j) {
+        if (p[i * c + j] > p[i * c + best[i]]) best[i] = j;
+      }
+    }
+  });
+  int64_t correct = 0;
+  SINGA_DISPATCH_NUMERIC(y.dtype(), T, {
+    const T* p = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) correct += static_cast<int64_t>(p[i]) == best[i] ? 1 : 0;
+  });
+  return correct;
+}
+
+double accuracy(const Tensor& logits, const Tensor& labels) {
+  const int64_t n = labels.defined() ? labels.numel() : 0;
+  return n == 0 ? 0.0 : static_cast<double>(countCorrect(logits, labels)) / static_cast<double>(n);
+}
+
+}  // namespace singa

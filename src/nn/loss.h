@@ -1,0 +1,31 @@
+// Losses and a metric. The losses are the fused ops (ops::softmaxCrossEntropy, ops::mseLoss)
+// behind PyTorch-like names; accuracy is computed on the host (no gradient, no trace).
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace singa {
+
+/// Mean over the batch of -log softmax(logits)[label]; logits [N, C], labels int32/int64 [N].
+Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels);
+/// Mean of (prediction - target)^2.
+Tensor mseLoss(const Tensor& prediction, const Tensor& target);
+
+class CrossEntropyLoss {
+ public:
+  Tensor operator()(const Tensor& logits, const Tensor& labels) const { return crossEntropyLoss(logits, labels); }
+};
+
+class MSELoss {
+ public:
+  Tensor operator()(const Tensor& prediction, const Tensor& target) const { return mseLoss(prediction, target); }
+};
+
+/// Number of rows of logits [N, C] whose arg-max (first on ties) equals the label [N].
+int64_t countCorrect(const Tensor& logits, const Tensor& labels);
+/// countCorrect / N (0 for an empty batch).
+double accuracy(const Tensor& logits, const Tensor& labels);
+
+}  // namespace singa

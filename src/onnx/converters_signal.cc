@@ -1,0 +1,155 @@
+// Signal-processing ONNX operators (opset 17): the Hann / Hamming / Blackman windows,
+// MelWeightMatrix, DFT and STFT. A DFT is linear, so it runs as two engine MatMuls with cosine and
+// sine matrices (real and imaginary parts in a trailing dim of 2, as ONNX stores complex values);
+// STFT gathers overlapping frames, applies the window and takes a DFT of each.
+#include <cmath>
+
+#include "onnx/converter.h"
+#include "onnx/converter_util.h"
+#include "onnx/tensor_proto.h"
+#include "ops/ops.h"
+
+namespace singa::onnxio {
+namespace {
+
+using Tensors = std::vector<Tensor>;
+
+enum class Window { kHann, kHamming, kBlackman };
+
+template <Window W>
+Tensors convertWindow(const ConvertContext& ctx, const Tensors& in) {
+  const int64_t size = intsOf(requireInput(ctx, in, 0, "size")).at(0);
+  const DType dtype = dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("output_datatype", 1)));
+  const double n1 = static_cast<double>(ctx.attrs.getInt("periodic", 1) != 0 ? size : size - 1);
+  std::vector<double> v(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) {
+    const double x = static_cast<double>(i);
+    switch (W) {
+      case Window::kHann: v[i] = std::pow(std::sin(x * M_PI / n1), 2.0); break;
+      case Window::kHamming: v[i] = 25.0 / 46.0 - std::cos(x * M_PI * 2.0 / n1) * (21.0 / 46.0); break;
+      case Window::kBlackman:
+        v[i] = 0.42 - 0.5 * std::cos(x * M_PI * 2.0 / n1) + 0.08 * std::cos(x * M_PI * 4.0 / n1);
+        break;
+    }
+  }
+  return one(fromDoubles(v, {size}, dtype, ctx.device));
+}
+
+Tensors convertMelWeightMatrix(const ConvertContext& ctx, const Tensors& in) {
+  const int64_t bins = intsOf(requireInput(ctx, in, 0, "num_mel_bins")).at(0);
+  const int64_t dftLength = intsOf(requireInput(ctx, in, 1, "dft_length")).at(0);
+  const int64_t rate = intsOf(requireInput(ctx, in, 2, "sample_rate")).at(0);
+  const double lo = doublesOf(requireInput(ctx, in, 3, "lower_edge_hertz")).at(0);
+  const double hi = doublesOf(requireInput(ctx, in, 4, "upper_edge_hertz")).at(0);
+  const DType dtype = dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("output_datatype", 1)));
+  const int64_t spectrogramBins = dftLength / 2 + 1;
+  const double loMel = 2595.0 * std::log1p(lo / 700.0) / std::log(10.0);
+  const double hiMel = 2595.0 * std::log1p(hi / 700.0) / std::log(10.0);
+  const double step = (hiMel - loMel) / static_cast<double>(bins + 2);
+  std::vector<int64_t> f(static_cast<size_t>(bins + 2));
+  for (int64_t i = 0; i < bins + 2; ++i) {
+    const double hz = 700.0 * std::expm1((static_cast<double>(i) * step + loMel) / 2595.0 * std::log(10.0));
+    f[i] = static_cast<int64_t>(std::floor(static_cast<double>(dftLength + 1) * hz / static_cast<double>(rate)));
+  }
+  std::vector<double> out(static_cast<size_t>(spectrogramBins * bins), 0.0);
+  auto at = [&](int64_t j, int64_t i) -> double& { return out[static_cast<size_t>(j * bins + i)]; };
+  for (int64_t i = 0; i < bins; ++i) {
+    const int64_t l = f[i], c = f[i + 1], h = f[i + 2];
+    if (c - l == 0) {
+      at(c, i) = 1.0;
+    } else {
+      for (int64_t j = l; j <= c; ++j) at(j, i) = static_cast<double>(j - l) / static_cast<double>(c - l);
+    }
+    for (int64_t j = c; j < h; ++j) at(j, i) = static_cast<double>(h - j) / static_cast<double>(h - c);
+  }
+  return one(fromDoubles(out, {spectrogramBins, bins}, dtype, ctx.device));
+}
+
+// DFT of `x` ([..., n, ..., 1 or 2]) along `axis` with length `n` (zero padded / truncated), keeping
+// `k` output bins. Returns [..., k, ..., 2].
+Tensor dft(const Tensor& x, int axis, int64_t n, int64_t k, bool inverse) {
+  const int last = x.ndim() - 1;
+  const bool complex = x.dim(last) == 2;
+  Tensor re = ops::squeeze(ops::slice(x, {0}, {1}, {last}), {last});
+  Tensor im = complex ? ops::squeeze(ops::slice(x, {1}, {2}, {last}), {last}) : Tensor();
+  const int sigLast = re.ndim() - 1;
+  auto prepare = [&](Tensor t) {
+    t = moveAxis(t, axis, sigLast);
+    const int64_t len = t.dim(sigLast);
+    if (len > n) t = ops::slice(t, {0}, {n}, {sigLast});
+    if (len < n) {
+      std::vector<int64_t> pads(2 * static_cast<size_t>(t.ndim()), 0);
+      pads[t.ndim() + sigLast] = n - len;
+      t = ops::pad(t, pads);
+    }
+    return t;
+  };
+  re = prepare(re);
+  if (im.defined()) im = prepare(im);
+  // [n, k] cosine and sine matrices (applied as t @ M).
+  std::vector<double> c(static_cast<size_t>(n * k)), s(static_cast<size_t>(n * k));
+  const double scale = inverse ? 1.0 / static_cast<double>(n) : 1.0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < k; ++j) {
+      const double a = 2.0 * M_PI * static_cast<double>((i * j) % n) / static_cast<double>(n);
+      c[static_cast<size_t>(i * k + j)] = std::cos(a) * scale;
+      s[static_cast<size_t>(i * k + j)] = std::sin(a) * scale * (inverse ? 1.0 : -1.0);
+    }
+  }
+  Tensor cm = fromDoubles(c, {n, k}, x.dtype(), x.device());
+  Tensor sm = fromDoubles(s, {n, k}, x.dtype(), x.device());
+  // (re + i im)(C + i S) = (re C - im S) + i (re S + im C)
+  Tensor yr = ops::matmul(re, cm);
+  Tensor yi = ops::matmul(re, sm);
+  if (im.defined()) {
+    yr = ops::sub(yr, ops::matmul(im, sm));
+    yi = ops::add(yi, ops::matmul(im, cm));
+  }
+  yr = moveAxis(yr, sigLast, axis);
+  yi = moveAxis(yi, sigLast, axis);
+  return ops::concat({ops::unsqueeze(yr, {last}), ops::unsqueeze(yi, {last})}, last);
+}
+
+Tensors convertDft(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& x = requireInput(ctx, in, 0, "input");
+  const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 1)}, x.ndim())[0]);
+  ctx.check(axis != x.ndim() - 1, "axis must not be the last (complex) dim");
+  const bool inverse = ctx.attrs.getInt("inverse", 0) != 0;
+  const bool onesided = ctx.attrs.getInt("onesided", 0) != 0;
+  ctx.check(!(inverse && onesided), "inverse with onesided=1 (IRFFT) is not supported");
+  ctx.check(x.dim(-1) == 1 || x.dim(-1) == 2, "the last dim must be 1 (real) or 2 (complex)");
+  const int64_t n = hasInput(in, 1) ? intsOf(in[1]).at(0) : x.dim(axis);
+  return one(dft(x, axis, n, onesided ? n / 2 + 1 : n, inverse));
+}
+
+Tensors convertStft(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& x = requireInput(ctx, in, 0, "signal");
+  ctx.check(x.ndim() == 3, "signal must be [batch, length, 1 or 2]");
+  const int64_t step = intsOf(requireInput(ctx, in, 1, "frame_step")).at(0);
+  const Tensor window = optionalInput(in, 2);
+  int64_t frameLength = hasInput(in, 3) ? intsOf(in[3]).at(0) : (window.defined() ? window.numel() : x.dim(1));
+  const bool onesided = ctx.attrs.getInt("onesided", 1) != 0;
+  const int64_t frames = 1 + (x.dim(1) - frameLength) / step;
+  ctx.check(frames >= 1 && step >= 1, "no complete frame fits the signal");
+  std::vector<int64_t> idx;
+  for (int64_t f = 0; f < frames; ++f) {
+    for (int64_t i = 0; i < frameLength; ++i) idx.push_back(f * step + i);
+  }
+  // [batch, frames, frame_length, c]
+  Tensor fr = ops::gather(x, intsTensor(idx, {frames, frameLength}, x.device()), 1);
+  if (window.defined()) fr = ops::mul(fr, ops::reshape(castTo(window, x.dtype()), {1, 1, frameLength, 1}));
+  return one(dft(fr, 2, frameLength, onesided ? frameLength / 2 + 1 : frameLength, false));
+}
+
+}  // namespace
+
+void registerSignalConverters(ConverterRegistry& r) {
+  r.add("HannWindow", 17, convertWindow<Window::kHann>);
+  r.add("HammingWindow", 17, convertWindow<Window::kHamming>);
+  r.add("BlackmanWindow", 17, convertWindow<Window::kBlackman>);
+  r.add("MelWeightMatrix", 17, convertMelWeightMatrix);
+  r.add("DFT", 17, convertDft);
+  r.add("STFT", 17, convertStft);
+}
+
+}  // namespace singa::onnxio

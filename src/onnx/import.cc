@@ -1,0 +1,553 @@
+// ONNX import (see import.h). prepare() validates the whole graph first (every unsupported node
+// in one error), turns initializers into parameters / buffers / constants, orders the nodes
+// topologically and resolves each node's converter once. run() then walks the nodes, feeding each
+// converter the tensors its inputs name, and frees intermediate values after their last use.
+#include "onnx/import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "core/error.h"
+#include "onnx/converter.h"
+#include "onnx/model_io.h"
+#include "onnx/tensor_proto.h"
+
+namespace singa::onnxio {
+namespace {
+
+bool isDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+// Converters of other domains are registered as "domain:OpType".
+std::string registryKey(const std::string& domain, const std::string& opType) {
+  return isDefaultDomain(domain) ? opType : domain + ":" + opType;
+}
+
+// The opset a model imports for `domain` (0 when it imports none).
+int domainOpset(const onnx::ModelProto& model, const std::string& domain) {
+  if (isDefaultDomain(domain)) return modelOpset(model);
+  for (const auto& op : model.opset_import()) {
+    if (op.domain() == domain) return static_cast<int>(op.version());
+  }
+  return 0;
+}
+
+std::string nodeLabel(const onnx::NodeProto& n, int index) {
+  return n.name().empty() ? n.op_type() + "#" + std::to_string(index) : n.name();
+}
+
+// A tensor-typed value's declared dtype and shape; `problem` is set for types we cannot run.
+ValueInfo toValueInfo(const onnx::ValueInfoProto& v, std::string* problem) {
+  ValueInfo vi;
+  vi.name = v.name();
+  if (!v.has_type()) return vi;
+  if (!v.type().has_tensor_type()) {
+    if (problem) *problem = "is not a tensor (sequence, map or optional values are not supported)";
+    return vi;
+  }
+  const auto& tt = v.type().tensor_type();
+  if (tt.elem_type() != 0) {
+    try {
+      vi.dtype = dtypeFromOnnx(tt.elem_type());
+      vi.hasType = true;
+    } catch (const NotSupportedError& e) {
+      if (problem) *problem = e.what();
+    }
+  }
+  if (tt.has_shape()) {
+    vi.hasShape = true;
+    for (const auto& d : tt.shape().dim()) {
+      vi.dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      vi.dimNames.push_back(d.has_dim_param() ? d.dim_param() : "");
+    }
+  }
+  return vi;
+}
+
+// Converts an ONNX attribute; returns false for kinds converters never read (graphs, types).
+bool convertAttr(const onnx::AttributeProto& a, const std::string& baseDir, AttrValue* out) {
+  using A = onnx::AttributeProto;
+  int type = a.type();
+  if (type == A::UNDEFINED) {  // very old models leave the type out
+    if (a.has_f()) type = A::FLOAT;
+    else if (a.has_i()) type = A::INT;
+    else if (a.has_s()) type = A::STRING;
+    else if (a.has_t()) type = A::TENSOR;
+    else if (a.floats_size() > 0) type = A::FLOATS;
+    else if (a.ints_size() > 0) type = A::INTS;
+    else if (a.strings_size() > 0) type = A::STRINGS;
+  }
+  switch (type) {
+    case A::FLOAT: *out = static_cast<double>(a.f()); return true;
+    case A::INT: *out = static_cast<int64_t>(a.i()); return true;
+    case A::STRING: *out = a.s(); return true;
+    case A::TENSOR: *out = fromTensorProto(a.t(), baseDir); return true;
+    case A::FLOATS: *out = std::vector<double>(a.floats().begin(), a.floats().end()); return true;
+    case A::INTS: *out = std::vector<int64_t>(a.ints().begin(), a.ints().end()); return true;
+    case A::STRINGS: *out = std::vector<std::string>(a.strings().begin(), a.strings().end()); return true;
+    default: return false;
+  }
+}
+
+bool isHalf(DType t) { return t == DType::kFloat16 || t == DType::kBFloat16; }
+
+// Runs a converter. Kernels compute in float32/float64; when one lacks a 16-bit float kernel, the
+// node is re-run with its float16/bfloat16 inputs widened to float32 and float32 outputs narrowed
+// back (ONNX computes such ops in the 16-bit type; the widened result rounds to the same values
+// or closer).
+std::vector<Tensor> invokeConverter(const ConverterEntry& entry, const ConvertContext& ctx,
+                                    const std::vector<Tensor>& ins) {
+  try {
+    return entry.fn(ctx, ins);
+  } catch (const TypeError&) {
+    DType half = DType::kFloat32;
+    for (const Tensor& t : ins) {
+      if (t.defined() && isHalf(t.dtype())) half = t.dtype();
+    }
+    if (half == DType::kFloat32) throw;
+    std::vector<Tensor> wide;
+    for (const Tensor& t : ins) wide.push_back(t.defined() && isHalf(t.dtype()) ? t.to(DType::kFloat32) : t);
+    std::vector<Tensor> outs = entry.fn(ctx, wide);
+    for (Tensor& t : outs) {
+      if (t.defined() && t.dtype() == DType::kFloat32) t = t.to(half);
+    }
+    return outs;
+  }
+}
+
+template <class E>
+[[noreturn]] void rethrowAs(const std::string& prefix, const E& e) {
+  throw E(prefix + e.what());
+}
+
+std::vector<std::string> splitDots(const std::string& s) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '.') {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::string ValueInfo::str() const {
+  std::ostringstream os;
+  os << (hasType ? dtypeName(dtype) : "?");
+  if (!hasShape) return os.str() + "[?]";
+  os << "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) os << ", ";
+    if (dims[i] >= 0) {
+      os << dims[i];
+    } else {
+      os << (dimNames[i].empty() ? "?" : dimNames[i]);
+    }
+  }
+  os << "]";
+  return os.str();
+}
+
+bool isOpSupported(const std::string& opType, int opset, const std::string& domain) {
+  return ConverterRegistry::instance().find(registryKey(domain, opType), opset) != nullptr;
+}
+
+bool isOpDifferentiable(const std::string& opType, int opset) {
+  const ConverterEntry* e = ConverterRegistry::instance().find(opType, opset);
+  return e != nullptr && e->differentiable;
+}
+
+std::vector<UnsupportedNode> findUnsupported(const onnx::ModelProto& model) {
+  std::vector<UnsupportedNode> out;
+  const int opset = modelOpset(model);
+  const auto& g = model.graph();
+  const ConverterRegistry& reg = ConverterRegistry::instance();
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    const int nodeOpset = domainOpset(model, n.domain());
+    UnsupportedNode u{nodeLabel(n, i), n.op_type(), n.domain(), nodeOpset, ""};
+    const std::string key = registryKey(n.domain(), n.op_type());
+    if (reg.find(key, nodeOpset) == nullptr) {
+      u.reason = reg.knows(key)                   ? "no converter for this opset"
+                 : !isDefaultDomain(n.domain()) ? "operator domain '" + n.domain() + "' is not supported"
+                                                : "operator not supported";
+    }
+    if (!u.reason.empty()) out.push_back(u);
+  }
+  std::set<std::string> inits;
+  for (const auto& t : g.initializer()) {
+    inits.insert(t.name());
+    try {
+      dtypeFromOnnx(t.data_type());
+    } catch (const NotSupportedError& e) {
+      out.push_back({t.name(), "initializer", "", opset, e.what()});
+    }
+  }
+  auto checkValues = [&](const auto& list, const char* kind) {
+    for (const auto& v : list) {
+      if (inits.count(v.name())) continue;
+      std::string problem;
+      toValueInfo(v, &problem);
+      if (!problem.empty()) out.push_back({v.name(), kind, "", opset, problem});
+    }
+  };
+  checkValues(g.input(), "graph input");
+  checkValues(g.output(), "graph output");
+  return out;
+}
+
+// ---- ImportedModel ----------------------------------------------------------------------------
+
+std::string ImportedModel::extraRepr() const {
+  std::ostringstream os;
+  os << "opset " << opset_ << ", " << nodes_.size() << " nodes";
+  for (const ValueInfo& v : inputs_) os << ", input " << v.name << ": " << v.str();
+  return os.str();
+}
+
+Tensor ImportedModel::initializer(const std::string& onnxName) const {
+  auto it = constants_.find(onnxName);
+  return it == constants_.end() ? Tensor() : it->second;
+}
+
+std::string ImportedModel::stateName(const std::string& onnxName) const {
+  auto it = stateNames_.find(onnxName);
+  return it == stateNames_.end() ? "" : it->second;
+}
+
+void ImportedModel::registerNamed(const std::string& onnxName, const Tensor& t, bool buffer) {
+  constants_[onnxName] = t;
+  if (!deviceProbe_.defined()) deviceProbe_ = t;
+  // Dotted ONNX names ("features.0.weight") become child modules, so state-dict names match.
+  const std::vector<std::string> parts = splitDots(onnxName);
+  bool usable = std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); });
+  if (usable) {
+    try {
+      Module* m = this;
+      for (size_t k = 0; k + 1 < parts.size(); ++k) {
+        std::shared_ptr<Module> child;
+        for (const auto& [name, c] : m->children()) {
+          if (name == parts[k]) child = c;
+        }
+        if (!child) child = m->registerModule(parts[k], std::make_shared<Module>());
+        m = child.get();
+      }
+      if (buffer) {
+        m->registerBuffer(parts.back(), t);
+      } else {
+        m->registerParameter(parts.back(), t);
+      }
+      stateNames_[onnxName] = onnxName;
+      return;
+    } catch (const ValueError&) {
+      // A clash between a parameter and a module path: fall back to a flat name below.
+    }
+  }
+  std::string flat = onnxName.empty() ? "unnamed" : onnxName;
+  std::replace(flat.begin(), flat.end(), '.', '_');
+  for (int suffix = 0;; ++suffix) {
+    const std::string name = suffix == 0 ? flat : flat + "_" + std::to_string(suffix);
+    try {
+      if (buffer) {
+        registerBuffer(name, t);
+      } else {
+        registerParameter(name, t);
+      }
+      stateNames_[onnxName] = name;
+      return;
+    } catch (const ValueError&) {
+      SINGA_CHECK(suffix < 1000, ValueError, "ImportedModel: cannot register initializer '" << onnxName << "'");
+    }
+  }
+}
+
+int ImportedModel::freeze(const std::string& nameOrPrefix) {
+  const std::string s = stateName(nameOrPrefix);
+  return setRequiresGrad(s.empty() ? nameOrPrefix : s, false);
+}
+
+int ImportedModel::unfreeze(const std::string& nameOrPrefix) {
+  const std::string s = stateName(nameOrPrefix);
+  return setRequiresGrad(s.empty() ? nameOrPrefix : s, true);
+}
+
+Tensor ImportedModel::forward(const Tensor& x) { return run({x})[0]; }
+
+std::vector<Tensor> ImportedModel::run(const std::vector<Tensor>& inputs, int lastLayers) {
+  std::vector<std::string> wanted;
+  if (lastLayers == 0 || nodes_.empty()) {
+    for (const ValueInfo& v : outputs_) wanted.push_back(v.name);
+    return execute(inputs, nodes_.size(), wanted);
+  }
+  const int n = numLayers();
+  const int keep = lastLayers < 0 ? n + lastLayers : lastLayers;
+  SINGA_CHECK(keep >= 1 && keep <= n, ValueError,
+              "ImportedModel::run: lastLayers=" << lastLayers << " leaves " << keep << " of the model's "
+                                                << n << " layers; use -" << (n - 1) << ".." << n);
+  const size_t last = layerEnd_[static_cast<size_t>(keep - 1)];
+  wanted.push_back(nodes_[last].outputs.at(0));
+  return execute(inputs, last + 1, wanted);
+}
+
+std::vector<Tensor> ImportedModel::run(const std::vector<Tensor>& inputs, const std::string& cutAt) {
+  size_t stop = 0;
+  bool found = constants_.count(cutAt) != 0 ||
+               std::any_of(inputs_.begin(), inputs_.end(), [&](const ValueInfo& v) { return v.name == cutAt; });
+  for (size_t i = 0; i < nodes_.size() && !found; ++i) {
+    const auto& outs = nodes_[i].outputs;
+    if (std::find(outs.begin(), outs.end(), cutAt) != outs.end()) {
+      found = true;
+      stop = i + 1;
+    }
+  }
+  SINGA_CHECK(found, ValueError, "ImportedModel::run: no value named '" << cutAt
+                                     << "' in the graph (give a node output, input or initializer name)");
+  return execute(inputs, stop, {cutAt});
+}
+
+std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, size_t stopAfter,
+                                           const std::vector<std::string>& wanted) {
+  if (inputs.size() != inputs_.size()) {
+    std::ostringstream names;
+    for (size_t i = 0; i < inputs_.size(); ++i) names << (i ? ", " : "") << inputs_[i].name << ": " << inputs_[i].str();
+    SINGA_THROW(ValueError, "ImportedModel::run: the graph takes " << inputs_.size() << " input(s) ("
+                                << names.str() << "), got " << inputs.size());
+  }
+  // Module::to() moved the parameters: move the constants after them.
+  if (deviceProbe_.defined() && deviceProbe_.device() != device_) {
+    device_ = deviceProbe_.device();
+    for (auto& [name, t] : constants_) {
+      if (t.device() != device_) t = t.to(device_);
+    }
+  }
+  std::unordered_map<std::string, Tensor> env;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ValueInfo& vi = inputs_[i];
+    const Tensor& t = inputs[i];
+    SINGA_CHECK(t.defined(), ValueError, "ImportedModel::run: input '" << vi.name << "' is undefined");
+    SINGA_CHECK(!vi.hasType || t.dtype() == vi.dtype, TypeError,
+                "ImportedModel::run: input '" << vi.name << "' expects " << dtypeName(vi.dtype) << " "
+                                              << vi.str() << ", got " << dtypeName(t.dtype()) << " " << t.shape());
+    if (vi.hasShape) {
+      bool ok = static_cast<int>(vi.dims.size()) == t.ndim();
+      for (size_t d = 0; ok && d < vi.dims.size(); ++d) ok = vi.dims[d] < 0 || vi.dims[d] == t.shape()[d];
+      SINGA_CHECK(ok, ShapeError,
+                  "ImportedModel::run: input '" << vi.name << "' expects shape " << vi.str() << ", got "
+                                                << dtypeName(t.dtype()) << t.shape());
+    }
+    env[vi.name] = t.device() == device_ ? t : t.to(device_);
+  }
+  std::unordered_set<std::string> keep(wanted.begin(), wanted.end());
+  auto lookup = [&](const std::string& name, const Node& node) -> Tensor {
+    if (name.empty()) return Tensor();
+    auto it = env.find(name);
+    if (it != env.end()) return it->second;
+    auto c = constants_.find(name);
+    if (c != constants_.end()) return c->second;
+    SINGA_THROW(ValueError, "node '" << node.name << "' (" << node.opType << "): input '" << name
+                                     << "' was not computed (an earlier node produced fewer outputs)");
+  };
+
+  for (size_t i = 0; i < stopAfter; ++i) {
+    const Node& node = nodes_[i];
+    std::vector<Tensor> ins;
+    ins.reserve(node.inputs.size());
+    for (const std::string& name : node.inputs) ins.push_back(lookup(name, node));
+    const auto* entry = static_cast<const ConverterEntry*>(node.entry);
+    ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_};
+    std::vector<Tensor> outs;
+    const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
+    try {
+      outs = invokeConverter(*entry, ctx, ins);
+    } catch (const ShapeError& e) {
+      rethrowAs(where, e);
+    } catch (const TypeError& e) {
+      rethrowAs(where, e);
+    } catch (const ValueError& e) {
+      rethrowAs(where, e);
+    } catch (const IoError& e) {
+      rethrowAs(where, e);
+    } catch (const NotSupportedError& e) {
+      rethrowAs(where, e);
+    } catch (const Error& e) {
+      rethrowAs(where, e);
+    } catch (const std::out_of_range& e) {
+      SINGA_THROW(ValueError, where << "a required value is missing (" << e.what() << ")");
+    }
+    for (size_t k = 0; k < node.outputs.size() && k < outs.size(); ++k) {
+      if (!node.outputs[k].empty() && outs[k].defined()) env[node.outputs[k]] = outs[k];
+    }
+    // Free values no later node reads (autograd keeps what backward needs).
+    for (const std::string& name : node.inputs) {
+      auto lu = lastUse_.find(name);
+      if (lu != lastUse_.end() && lu->second == i && !keep.count(name)) env.erase(name);
+    }
+  }
+  std::vector<Tensor> result;
+  for (const std::string& name : wanted) {
+    auto it = env.find(name);
+    if (it != env.end()) {
+      result.push_back(it->second);
+      continue;
+    }
+    auto c = constants_.find(name);
+    SINGA_CHECK(c != constants_.end(), ValueError,
+                "ImportedModel::run: output '" << name << "' was not computed by the graph");
+    result.push_back(c->second);
+  }
+  return result;
+}
+
+// ---- prepare -----------------------------------------------------------------------------------
+
+std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device device, PrepareOptions options) {
+  SINGA_CHECK(model.has_graph(), IoError, "ONNX model holds no graph");
+  const int opset = modelOpset(model);
+  SINGA_CHECK(opset <= kMaxSupportedOpset, NotSupportedError,
+              "ONNX model uses ai.onnx opset " << opset << ", newer than the newest supported opset "
+                                               << kMaxSupportedOpset);
+  const std::vector<UnsupportedNode> unsupported = findUnsupported(model);
+  if (!unsupported.empty()) {
+    std::ostringstream os;
+    os << "ONNX model (opset " << opset << ") has " << unsupported.size()
+       << " unsupported element(s); nothing was run:";
+    for (const UnsupportedNode& u : unsupported) {
+      os << "\n  " << u.opType << " '" << u.nodeName << "'";
+      if (!u.domain.empty()) os << " [domain " << u.domain << "]";
+      os << " (opset " << u.opset << "): " << u.reason;
+    }
+    throw NotSupportedError(os.str());
+  }
+
+  const auto& g = model.graph();
+  auto m = std::make_shared<ImportedModel>();
+  m->opset_ = opset;
+  m->device_ = device;
+
+  // Initializers: float -> parameters (BatchNorm statistics -> buffers), others -> constants.
+  std::set<std::string> bnStats;
+  for (const auto& n : g.node()) {
+    if (n.op_type() == "BatchNormalization" && n.input_size() >= 5) {
+      bnStats.insert(n.input(3));
+      bnStats.insert(n.input(4));
+    }
+  }
+  std::set<std::string> initNames;
+  for (const auto& init : g.initializer()) {
+    initNames.insert(init.name());
+    Tensor t = fromTensorProto(init, options.baseDir);
+    if (!(device == Device::cpu())) t = t.to(device);
+    const bool isFloat = t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64;
+    if (isFloat && options.trainable) {
+      m->registerNamed(init.name(), t, bnStats.count(init.name()) != 0);
+    } else {
+      m->constants_[init.name()] = t;
+    }
+  }
+  for (const auto& v : g.input()) {
+    if (initNames.count(v.name())) continue;
+    ValueInfo vi = toValueInfo(v, nullptr);
+    if (options.dynamicBatch && vi.hasShape && !vi.dims.empty() && vi.dims[0] >= 0) {
+      vi.dims[0] = -1;
+      vi.dimNames[0] = "batch";
+    }
+    m->inputs_.push_back(vi);
+  }
+  for (const auto& v : g.output()) m->outputs_.push_back(toValueInfo(v, nullptr));
+
+  // Nodes, in a topological order (stable: the file's order when it already is one).
+  const ConverterRegistry& reg = ConverterRegistry::instance();
+  std::vector<ImportedModel::Node> pending;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    ImportedModel::Node node;
+    node.name = nodeLabel(n, i);
+    node.opType = n.op_type();
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    node.entry = reg.find(registryKey(n.domain(), n.op_type()), domainOpset(model, n.domain()));
+    for (const auto& a : n.attribute()) {
+      AttrValue v;
+      if (convertAttr(a, options.baseDir, &v)) node.attrs.set(a.name(), std::move(v));
+    }
+    pending.push_back(std::move(node));
+  }
+  std::unordered_set<std::string> known(initNames.begin(), initNames.end());
+  for (const ValueInfo& v : m->inputs_) known.insert(v.name);
+  std::vector<bool> placed(pending.size(), false);
+  for (size_t done = 0; done < pending.size();) {
+    bool progress = false;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (placed[i]) continue;
+      const auto& ins = pending[i].inputs;
+      if (!std::all_of(ins.begin(), ins.end(), [&](const std::string& s) { return s.empty() || known.count(s); })) {
+        continue;
+      }
+      for (const std::string& o : pending[i].outputs) known.insert(o);
+      m->nodes_.push_back(pending[i]);
+      placed[i] = true;
+      ++done;
+      progress = true;
+    }
+    if (!progress) {
+      for (size_t i = 0; i < pending.size(); ++i) {
+        if (placed[i]) continue;
+        for (const std::string& s : pending[i].inputs) {
+          SINGA_CHECK(s.empty() || known.count(s), ValueError,
+                      "ONNX graph: node '" << pending[i].name << "' (" << pending[i].opType << ") reads '" << s
+                                           << "', which no node, initializer or graph input produces "
+                                           << "(or the graph has a cycle)");
+        }
+      }
+    }
+  }
+  for (const ValueInfo& v : m->outputs_) {
+    SINGA_CHECK(known.count(v.name), ValueError, "ONNX graph: output '" << v.name << "' is never produced");
+  }
+
+  // Last uses (for freeing intermediates) and layers (for lastLayers cuts).
+  std::unordered_set<std::string> constantOutputs;
+  for (size_t i = 0; i < m->nodes_.size(); ++i) {
+    ImportedModel::Node& node = m->nodes_[i];
+    for (const std::string& s : node.inputs) m->lastUse_[s] = i;
+    if (node.opType == "Constant") {
+      node.isLayer = false;
+      for (const std::string& o : node.outputs) constantOutputs.insert(o);
+      continue;
+    }
+    auto isConst = [&](const std::string& s) { return initNames.count(s) || constantOutputs.count(s); };
+    if (node.opType == "Add" && !m->layerEnd_.empty() && node.inputs.size() == 2) {
+      const ImportedModel::Node& prev = m->nodes_[m->layerEnd_.back()];
+      const bool linear = prev.opType == "MatMul" || prev.opType == "Gemm" || prev.opType == "Conv" ||
+                          prev.opType == "ConvTranspose";
+      const std::string& out = prev.outputs.at(0);
+      const bool biasAdd = (node.inputs[0] == out && isConst(node.inputs[1])) ||
+                           (node.inputs[1] == out && isConst(node.inputs[0]));
+      if (linear && biasAdd) {
+        m->layerEnd_.back() = i;
+        continue;
+      }
+    }
+    m->layerEnd_.push_back(i);
+  }
+  m->train(options.training);
+  return m;
+}
+
+std::shared_ptr<ImportedModel> prepareFile(const std::string& path, Device device, PrepareOptions options) {
+  onnx::ModelProto model = loadModel(path);
+  if (options.baseDir.empty()) {
+    auto slash = path.find_last_of('/');
+    options.baseDir = slash == std::string::npos ? "." : path.substr(0, slash);
+  }
+  return prepare(model, device, options);
+}
+
+}  // namespace singa::onnxio

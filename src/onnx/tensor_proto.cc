@@ -1,0 +1,203 @@
+// TensorProto <-> Tensor. ONNX stores tensor values either as little-endian raw_data, in the typed
+// repeated fields (float_data, int32_data for all narrow types, int64_data, double_data,
+// uint64_data), or in an external file next to the model. All three are read here; writing always
+// uses raw_data, which is what ONNX's own test data and onnx.save produce.
+#include "onnx/tensor_proto.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace singa::onnxio {
+
+namespace {
+
+const char* onnxTypeName(int t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return "FLOAT";
+    case onnx::TensorProto::UINT8: return "UINT8";
+    case onnx::TensorProto::INT8: return "INT8";
+    case onnx::TensorProto::UINT16: return "UINT16";
+    case onnx::TensorProto::INT16: return "INT16";
+    case onnx::TensorProto::INT32: return "INT32";
+    case onnx::TensorProto::INT64: return "INT64";
+    case onnx::TensorProto::STRING: return "STRING";
+    case onnx::TensorProto::BOOL: return "BOOL";
+    case onnx::TensorProto::FLOAT16: return "FLOAT16";
+    case onnx::TensorProto::DOUBLE: return "DOUBLE";
+    case onnx::TensorProto::UINT32: return "UINT32";
+    case onnx::TensorProto::UINT64: return "UINT64";
+    case onnx::TensorProto::COMPLEX64: return "COMPLEX64";
+    case onnx::TensorProto::COMPLEX128: return "COMPLEX128";
+    case onnx::TensorProto::BFLOAT16: return "BFLOAT16";
+    default: return "UNDEFINED";
+  }
+}
+
+std::string tensorLabel(const onnx::TensorProto& p) {
+  return p.name().empty() ? std::string("<unnamed tensor>") : "'" + p.name() + "'";
+}
+
+// Reads the external data of `proto` (location/offset/length keys) relative to baseDir.
+std::string readExternal(const onnx::TensorProto& proto, const std::string& baseDir) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& kv : proto.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset") offset = std::stoll(kv.value());
+    if (kv.key() == "length") length = std::stoll(kv.value());
+  }
+  SINGA_CHECK(!location.empty(), IoError,
+              "tensor " << tensorLabel(proto) << " has external data but no 'location' entry");
+  SINGA_CHECK(location.find("..") == std::string::npos && location[0] != '/', IoError,
+              "tensor " << tensorLabel(proto) << ": external data location '" << location
+                        << "' must be a relative path inside the model's directory");
+  std::string path = baseDir.empty() ? location : baseDir + "/" + location;
+  std::ifstream in(path, std::ios::binary);
+  SINGA_CHECK(in.good(), IoError,
+              "tensor " << tensorLabel(proto) << ": external data file '" << path
+                        << "' is missing or unreadable (keep it next to the model file)");
+  in.seekg(0, std::ios::end);
+  const int64_t fileSize = static_cast<int64_t>(in.tellg());
+  if (length < 0) length = fileSize - offset;
+  SINGA_CHECK(offset >= 0 && offset + length <= fileSize, IoError,
+              "tensor " << tensorLabel(proto) << ": external data file '" << path << "' holds "
+                        << fileSize << " bytes, but offset " << offset << " + length " << length
+                        << " are needed (truncated file?)");
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  SINGA_CHECK(in.good() || length == 0, IoError, "reading external data file '" << path << "' failed");
+  return bytes;
+}
+
+template <class T, class Field>
+void copyField(const Field& field, Tensor& t, const onnx::TensorProto& p, const char* fieldName) {
+  SINGA_CHECK(field.size() == t.numel(), IoError,
+              "tensor " << tensorLabel(p) << ": " << fieldName << " holds " << field.size()
+                        << " values but shape " << t.shape() << " needs " << t.numel());
+  T* out = static_cast<T*>(t.rawData());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(field.Get(static_cast<int>(i)));
+}
+
+}  // namespace
+
+DType dtypeFromOnnx(int onnxType) {
+  switch (onnxType) {
+    case onnx::TensorProto::FLOAT: return DType::kFloat32;
+    case onnx::TensorProto::DOUBLE: return DType::kFloat64;
+    case onnx::TensorProto::FLOAT16: return DType::kFloat16;
+    case onnx::TensorProto::BFLOAT16: return DType::kBFloat16;
+    case onnx::TensorProto::INT8: return DType::kInt8;
+    case onnx::TensorProto::INT16: return DType::kInt16;
+    case onnx::TensorProto::INT32: return DType::kInt32;
+    case onnx::TensorProto::INT64: return DType::kInt64;
+    case onnx::TensorProto::UINT8: return DType::kUInt8;
+    case onnx::TensorProto::BOOL: return DType::kBool;
+    default:
+      SINGA_THROW(NotSupportedError, "ONNX tensor element type " << onnxTypeName(onnxType) << " ("
+                                         << onnxType << ") is not supported; supported: FLOAT, "
+                                         << "DOUBLE, FLOAT16, BFLOAT16, INT8/16/32/64, UINT8, BOOL");
+  }
+}
+
+int dtypeToOnnx(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return onnx::TensorProto::FLOAT;
+    case DType::kFloat64: return onnx::TensorProto::DOUBLE;
+    case DType::kFloat16: return onnx::TensorProto::FLOAT16;
+    case DType::kBFloat16: return onnx::TensorProto::BFLOAT16;
+    case DType::kInt8: return onnx::TensorProto::INT8;
+    case DType::kInt16: return onnx::TensorProto::INT16;
+    case DType::kInt32: return onnx::TensorProto::INT32;
+    case DType::kInt64: return onnx::TensorProto::INT64;
+    case DType::kUInt8: return onnx::TensorProto::UINT8;
+    case DType::kBool: return onnx::TensorProto::BOOL;
+  }
+  SINGA_THROW(NotSupportedError, "dtype " << dtypeName(dtype) << " has no ONNX element type");
+}
+
+Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDir) {
+  const DType dtype = dtypeFromOnnx(proto.data_type());
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape) {
+    SINGA_CHECK(d >= 0, IoError, "tensor " << tensorLabel(proto) << " has a negative dim: " << shape);
+  }
+  Tensor t(shape, dtype, Device::cpu());
+  const size_t bytes = t.nbytes();
+
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  if (external || proto.has_raw_data()) {
+    std::string ext;
+    const std::string& raw = external ? (ext = readExternal(proto, baseDir)) : proto.raw_data();
+    SINGA_CHECK(raw.size() == bytes, IoError,
+                "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " "
+                          << shape << ") needs " << bytes << " bytes of data, the file holds "
+                          << raw.size() << (external ? " (external data)" : " (raw_data)"));
+    if (bytes > 0) std::memcpy(t.rawData(), raw.data(), bytes);
+    return t;
+  }
+  // Typed fields. An all-empty tensor with numel > 0 is an error, except a tensor of 0 elements.
+  switch (dtype) {
+    case DType::kFloat32: copyField<float>(proto.float_data(), t, proto, "float_data"); break;
+    case DType::kFloat64: copyField<double>(proto.double_data(), t, proto, "double_data"); break;
+    case DType::kInt64: copyField<int64_t>(proto.int64_data(), t, proto, "int64_data"); break;
+    case DType::kInt32: copyField<int32_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kInt16: copyField<int16_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kInt8: copyField<int8_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kUInt8: copyField<uint8_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kBool: copyField<bool>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kFloat16:
+    case DType::kBFloat16: copyField<uint16_t>(proto.int32_data(), t, proto, "int32_data"); break;
+  }
+  return t;
+}
+
+void toTensorProto(const Tensor& t, const std::string& name, onnx::TensorProto* proto) {
+  SINGA_CHECK(t.defined(), ValueError, "toTensorProto: tensor '" << name << "' is undefined");
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(dtypeToOnnx(t.dtype()));
+  for (int64_t d : t.shape()) proto->add_dims(d);
+  Tensor c = t.device().isCpu() ? t : t.to(Device::cpu());
+  if (!c.isContiguous()) c = c.contiguous();
+  proto->set_raw_data(std::string(static_cast<const char*>(c.rawData()), c.nbytes()));
+}
+
+Tensor readTensorFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SINGA_CHECK(in.good(), IoError, "tensor file '" << path << "' is missing or unreadable");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  onnx::TensorProto proto;
+  SINGA_CHECK(proto.ParseFromString(buf.str()), IoError,
+              "tensor file '" << path << "' is not a serialized ONNX TensorProto (truncated or "
+                              << "another format)");
+  std::string baseDir;
+  auto slash = path.find_last_of('/');
+  if (slash != std::string::npos) baseDir = path.substr(0, slash);
+  try {
+    return fromTensorProto(proto, baseDir);
+  } catch (const NotSupportedError& e) {
+    SINGA_THROW(NotSupportedError, "tensor file '" << path << "': " << e.what());
+  } catch (const IoError& e) {
+    SINGA_THROW(IoError, "tensor file '" << path << "': " << e.what());
+  }
+}
+
+void writeTensorFile(const Tensor& t, const std::string& path, const std::string& name) {
+  onnx::TensorProto proto;
+  toTensorProto(t, name, &proto);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  SINGA_CHECK(out.good(), IoError, "cannot open '" << path << "' for writing (does the directory exist?)");
+  SINGA_CHECK(proto.SerializeToOstream(&out), IoError, "writing tensor file '" << path << "' failed");
+  out.close();
+  SINGA_CHECK(!out.fail(), IoError, "writing tensor file '" << path << "' failed (disk full?)");
+}
+
+}  // namespace singa::onnxio
