@@ -1,1 +1,4 @@
-# Example programs.
+# Example programs: single files against the public API, built with the project and run in CI.
+add_executable(train_cnn examples/train_cnn.cc)
+target_link_libraries(train_cnn PRIVATE singa)
+target_compile_options(train_cnn PRIVATE ${SINGA_WARNINGS})

@@ -1,1 +1,10 @@
-# Command-line programs: singa_train, singa_onnx.
+# Command-line programs: singa_train (training, one process or N ranks) and singa_onnx (ONNX tool).
+add_executable(singa_train launch/singa_train.cc launch/train_options.cc launch/models.cc launch/progress.cc)
+target_link_libraries(singa_train PRIVATE singa CLI11::CLI11 nlohmann_json::nlohmann_json)
+target_compile_options(singa_train PRIVATE ${SINGA_WARNINGS})
+
+add_executable(singa_onnx launch/singa_onnx.cc)
+target_link_libraries(singa_onnx PRIVATE singa CLI11::CLI11 onnx_proto protobuf::libprotobuf)
+target_compile_options(singa_onnx PRIVATE ${SINGA_WARNINGS})
+
+install(TARGETS singa_train singa_onnx RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

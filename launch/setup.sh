@@ -47,8 +47,10 @@ if [ "$want_tests" = 1 ]; then
   if [ ! -x "$venv/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
   fi
-  if ! "$venv/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null; then
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check onnx onnxruntime safetensors
+  # Debian's torch 1.13 is built against NumPy 1.x: keep NumPy below 2 in the venv.
+  if ! "$venv/bin/python" -c 'import numpy, onnx, onnxruntime, safetensors
+assert int(numpy.__version__.split(".")[0]) < 2' 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "numpy<2" onnx onnxruntime safetensors
   fi
   echo "setup.sh: Python peers ready in $venv"
 fi

@@ -1,0 +1,41 @@
+#include "launch/models.h"
+
+#include "ops/ops.h"
+
+namespace singa::launch {
+
+TutorialCnn::TutorialCnn(int64_t numClasses) {
+  conv1_ = registerModule("conv1", std::make_shared<Conv2d>(1, 20, 5));
+  pool1_ = registerModule("pool1", std::make_shared<MaxPool2d>(2));
+  conv2_ = registerModule("conv2", std::make_shared<Conv2d>(20, 50, 5));
+  pool2_ = registerModule("pool2", std::make_shared<MaxPool2d>(2));
+  fc1_ = registerModule("fc1", std::make_shared<Linear>(800, 500, /*bias=*/false));
+  fc2_ = registerModule("fc2", std::make_shared<Linear>(500, numClasses, /*bias=*/false));
+}
+
+Tensor TutorialCnn::forward(const Tensor& x) {
+  Tensor y = pool1_->forward(ops::relu(conv1_->forward(x)));
+  y = pool2_->forward(ops::relu(conv2_->forward(y)));
+  y = ops::flatten(y, 1);
+  y = ops::relu(fc1_->forward(y));
+  return fc2_->forward(y);
+}
+
+Mlp::Mlp(int64_t numClasses) {
+  fc1_ = registerModule("fc1", std::make_shared<Linear>(784, 256));
+  fc2_ = registerModule("fc2", std::make_shared<Linear>(256, numClasses));
+}
+
+Tensor Mlp::forward(const Tensor& x) {
+  return fc2_->forward(ops::relu(fc1_->forward(ops::flatten(x, 1))));
+}
+
+std::vector<std::string> modelNames() { return {"cnn", "mlp"}; }
+
+std::shared_ptr<Module> buildModel(const std::string& name, int64_t numClasses) {
+  if (name == "cnn") return std::make_shared<TutorialCnn>(numClasses);
+  if (name == "mlp") return std::make_shared<Mlp>(numClasses);
+  SINGA_THROW(ValueError, "unknown --model '" << name << "' (known: cnn, mlp; or use --onnx MODEL)");
+}
+
+}  // namespace singa::launch

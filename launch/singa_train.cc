@@ -1,0 +1,227 @@
+// singa_train: trains a model on an IDX (MNIST-format) data set and reports metrics.
+//
+//   singa_train --model cnn --epochs 1 --batch-size 64 --lr 0.01 --seed 0
+//   singa_train --model cnn --benchmark --threads 2
+//
+// Only main() turns errors into exit codes: 0 success, 1 a runtime error (message printed),
+// 2 bad usage.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "launch/models.h"
+#include "launch/progress.h"
+#include "launch/train_options.h"
+#include "nn/nn.h"
+#include "optim/adam.h"
+#include "optim/lr_schedule.h"
+#include "optim/sgd.h"
+#include "singa/singa.h"
+
+namespace singa::launch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Peak resident set size of this process in MiB (VmHWM), or -1 when unknown.
+double peakRssMiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+std::unique_ptr<Optimizer> makeOptimizer(const TrainOptions& o, const Module& model) {
+  if (o.optimizer == "adam") return std::make_unique<Adam>(model, o.lr, 0.9, 0.999, 1e-8, o.weightDecay);
+  if (o.optimizer == "adamw") return std::make_unique<AdamW>(model, o.lr, 0.9, 0.999, 1e-8, o.weightDecay);
+  return std::make_unique<SGD>(model, o.lr, o.momentum, 0.0, o.nesterov, o.weightDecay);
+}
+
+std::unique_ptr<LRSchedule> makeSchedule(const TrainOptions& o, Optimizer& opt) {
+  if (o.lrSchedule == "step") return std::make_unique<StepLR>(opt, 1, 0.1);
+  if (o.lrSchedule == "cosine") return std::make_unique<CosineAnnealingLR>(opt, std::max<int64_t>(o.epochs, 1));
+  return nullptr;
+}
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+};
+
+EvalResult evaluate(Module& model, const MnistSplit& split, const TrainOptions& o, Device dev) {
+  model.eval();
+  autograd::NoGradGuard noGrad;
+  DataLoaderOptions lo;
+  lo.batchSize = o.evalBatchSize;
+  lo.shuffle = false;
+  lo.dropLast = false;
+  lo.limit = o.limitTest;
+  DataLoader loader(split.images, split.labels, lo);
+  loader.setEpoch(0);
+  EvalResult r;
+  double lossSum = 0;
+  int64_t correct = 0;
+  Batch b;
+  while (loader.next(b)) {
+    Tensor logits = model.forward(b.images.to(dev));
+    Tensor labels = b.labels.to(dev);
+    lossSum += crossEntropyLoss(logits, labels).item() * static_cast<double>(b.labels.numel());
+    correct += countCorrect(logits, labels);
+    r.samples += b.labels.numel();
+  }
+  model.train();
+  if (r.samples > 0) {
+    r.loss = lossSum / static_cast<double>(r.samples);
+    r.accuracy = static_cast<double>(correct) / static_cast<double>(r.samples);
+  }
+  return r;
+}
+
+/// One optimisation step; returns the loss value and the number of correct predictions.
+std::pair<double, int64_t> trainStep(Module& model, Optimizer& opt, const Batch& b, Device dev) {
+  Tensor x = b.images.to(dev);
+  Tensor y = b.labels.to(dev);
+  Tensor logits = model.forward(x);
+  Tensor loss = crossEntropyLoss(logits, y);
+  opt.zeroGrad();
+  loss.backward();
+  opt.step();
+  return {loss.item(), countCorrect(logits.detach(), y)};
+}
+
+int runBenchmark(Module& model, Optimizer& opt, DataLoader& loader, const TrainOptions& o, Device dev) {
+  Batch b;
+  loader.setEpoch(0);
+  auto nextBatch = [&]() {
+    if (!loader.next(b)) {
+      loader.setEpoch(loader.epoch() + 1);
+      SINGA_CHECK(loader.next(b), ValueError,
+                  "--benchmark: the training set has fewer images than one batch of " << o.batchSize);
+    }
+  };
+  for (int64_t i = 0; i < o.warmupSteps; ++i) {
+    nextBatch();
+    trainStep(model, opt, b, dev);
+  }
+  double seconds = 0;
+  for (int64_t i = 0; i < o.benchmarkSteps; ++i) {
+    nextBatch();  // data preparation is not part of the timed step
+    auto t0 = Clock::now();
+    trainStep(model, opt, b, dev);
+    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  const double images = static_cast<double>(o.benchmarkSteps * o.batchSize);
+  std::printf("benchmark: model %s, batch %lld, %d threads, %lld timed steps after %lld warm-up\n",
+              o.model.c_str(), static_cast<long long>(o.batchSize), numThreads(),
+              static_cast<long long>(o.benchmarkSteps), static_cast<long long>(o.warmupSteps));
+  std::printf("train_images_per_sec %.1f\nms_per_step %.3f\npeak_rss_mib %.1f\n", images / seconds,
+              1000.0 * seconds / static_cast<double>(o.benchmarkSteps), peakRssMiB());
+  if (!o.metricsJson.empty()) {
+    nlohmann::json j{{"train_images_per_sec", images / seconds},
+                     {"ms_per_step", 1000.0 * seconds / static_cast<double>(o.benchmarkSteps)},
+                     {"peak_rss_mib", peakRssMiB()},
+                     {"threads", numThreads()},
+                     {"batch_size", o.batchSize},
+                     {"world_size", 1}};
+    std::ofstream(o.metricsJson) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+int run(const TrainOptions& o) {
+  setNumThreads(o.threads > 0 ? o.threads : 2);
+  const Device dev = Device::parse(o.device);
+  manualSeed(o.seed);
+  MnistData data = loadDataSpec(o.data);
+  std::shared_ptr<Module> model = buildModel(o.model);
+  model->to(dev);
+  model->train();
+  std::unique_ptr<Optimizer> opt = makeOptimizer(o, *model);
+  std::unique_ptr<LRSchedule> schedule = makeSchedule(o, *opt);
+
+  DataLoaderOptions lo;
+  lo.batchSize = o.batchSize;
+  lo.shuffle = true;
+  lo.seed = o.seed;
+  lo.limit = o.limitTrain;
+  DataLoader loader(data.train.images, data.train.labels, lo);
+  if (o.benchmark) return runBenchmark(*model, *opt, loader, o, dev);
+
+  if (!o.quiet) {
+    std::fprintf(stderr, "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
+                 "%d threads, optimizer %s lr %g\n",
+                 o.model.c_str(), static_cast<long long>(model->numParameters()), data.dir.c_str(),
+                 static_cast<long long>(loader.numSamples()), static_cast<long long>(data.test.size()),
+                 dev.str().c_str(), numThreads(), o.optimizer.c_str(), o.lr);
+  }
+  Progress progress(!o.quiet, o.logEvery);
+  double lastLoss = 0, trainSeconds = 0;
+  int64_t trainImages = 0;
+  EvalResult ev;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    loader.setEpoch(epoch);
+    progress.startEpoch(epoch, o.epochs, loader.stepsPerEpoch());
+    auto t0 = Clock::now();
+    Batch b;
+    while (loader.next(b)) {
+      auto [loss, correct] = trainStep(*model, *opt, b, dev);
+      progress.step(b.step, loss, correct, b.labels.numel());
+      lastLoss = loss;
+      trainImages += b.labels.numel();
+    }
+    trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    double meanLoss = progress.endEpoch();
+    if (schedule) schedule->step();
+    ev = evaluate(*model, data.test, o, dev);
+    std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%%\n",
+                static_cast<long long>(epoch + 1), meanLoss, ev.loss, 100.0 * ev.accuracy);
+    std::fflush(stdout);
+  }
+  if (o.epochs == 0) ev = evaluate(*model, data.test, o, dev);
+  const double ips = trainSeconds > 0 ? static_cast<double>(trainImages) / trainSeconds : 0.0;
+  std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
+              lastLoss, ips);
+  if (!o.metricsJson.empty()) {
+    nlohmann::json j{{"test_accuracy", ev.accuracy},   {"test_loss", ev.loss},
+                     {"final_train_loss", lastLoss},   {"train_images_per_sec", ips},
+                     {"epochs", o.epochs},             {"world_size", 1},
+                     {"batch_size", o.batchSize},      {"threads", numThreads()},
+                     {"seed", o.seed},                 {"model", o.model},
+                     {"peak_rss_mib", peakRssMiB()}};
+    std::ofstream out(o.metricsJson);
+    SINGA_CHECK(out.good(), IoError, "cannot write --metrics-json file '" << o.metricsJson << "'");
+    out << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace singa::launch
+
+int main(int argc, char** argv) {
+  CLI::App app{"singa_train: train a model on Fashion-MNIST (or any MNIST-format IDX data set)"};
+  singa::launch::TrainOptions options;
+  singa::launch::addTrainFlags(app, options);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    return singa::launch::run(options);
+  } catch (const singa::Error& e) {
+    std::fprintf(stderr, "singa_train: error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "singa_train: unexpected error: %s\n", e.what());
+  }
+  return 1;
+}

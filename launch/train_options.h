@@ -1,0 +1,39 @@
+// singa_train's options and their command-line flags (CLI11).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace singa::launch {
+
+struct TrainOptions {
+  std::string model = "cnn";
+  std::string data = "fashion-mnist";
+  int64_t epochs = 1;
+  int64_t batchSize = 64;
+  double lr = 0.01;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weightDecay = 0.0;
+  std::string optimizer = "sgd";
+  std::string lrSchedule = "none";
+  uint64_t seed = 0;
+  int threads = 0;  // 0: the default (see README: fastest measured setting)
+  std::string device = "cpu";
+  int64_t limitTrain = 0;
+  int64_t limitTest = 0;
+  int64_t evalBatchSize = 500;
+  std::string metricsJson;
+  bool benchmark = false;
+  int64_t benchmarkSteps = 100;
+  int64_t warmupSteps = 10;
+  int64_t logEvery = 100;
+  bool quiet = false;
+};
+
+/// Registers every flag on `app`, bound to `o`.
+void addTrainFlags(CLI::App& app, TrainOptions& o);
+
+}  // namespace singa::launch

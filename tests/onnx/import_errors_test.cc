@@ -1,0 +1,199 @@
+// ONNX import error paths (missing / truncated / non-ONNX files, unsupported ops listed together,
+// wrong input shape or dtype, missing external data, too-new opsets) and TensorProto I/O.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <string>
+
+#include "onnx/backend_test.h"
+#include "onnx/import.h"
+#include "onnx/model_io.h"
+#include "onnx_model_builder.h"
+
+namespace fs = std::filesystem;
+
+namespace singa {
+namespace {
+
+using namespace singa::test;
+
+// A fresh directory per test under the system temp dir.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    path_ = fs::temp_directory_path() / ("singa_onnx_test_" + tag + "_" + std::to_string(::getpid()));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+void writeBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+onnx::ModelProto reluModel(int opset = 13) {
+  onnx::ModelProto m = makeModel(opset);
+  addInput(m, "x", {-1, 3});
+  addNode(m, "Relu", {"x"}, {"y"}, "relu");
+  addOutput(m, "y");
+  return m;
+}
+
+template <class E>
+std::string messageOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected exception not thrown";
+  return "";
+}
+
+TEST(OnnxImportErrors, MissingFileIsAnIoErrorNamingIt) {
+  std::string msg = messageOf<IoError>([] { onnxio::loadModel("/nonexistent/dir/model.onnx"); });
+  EXPECT_NE(msg.find("/nonexistent/dir/model.onnx"), std::string::npos) << msg;
+}
+
+TEST(OnnxImportErrors, TruncatedFileIsAnIoError) {
+  TempDir dir("truncated");
+  onnx::ModelProto m = reluModel();
+  addInit(m, "big", Tensor::zeros({64}));
+  std::string bytes = m.SerializeAsString();
+  writeBytes(dir.file("model.onnx"), bytes.substr(0, bytes.size() - 40));
+  std::string msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("model.onnx")); });
+  EXPECT_NE(msg.find("model.onnx"), std::string::npos) << msg;
+}
+
+TEST(OnnxImportErrors, NonOnnxFileIsAnIoError) {
+  TempDir dir("text");
+  writeBytes(dir.file("notes.txt"), "this is a text file, not an ONNX model\n");
+  std::string msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("notes.txt")); });
+  EXPECT_NE(msg.find("notes.txt"), std::string::npos) << msg;
+  writeBytes(dir.file("empty.onnx"), "");
+  EXPECT_THROW(onnxio::loadModel(dir.file("empty.onnx")), IoError);
+}
+
+TEST(OnnxImportErrors, TooNewOpsetIsNotSupported) {
+  std::string msg = messageOf<NotSupportedError>([] { onnxio::prepare(reluModel(99)); });
+  EXPECT_NE(msg.find("99"), std::string::npos) << msg;
+  TempDir dir("opset");
+  writeBytes(dir.file("m.onnx"), reluModel(99).SerializeAsString());
+  EXPECT_THROW(onnxio::loadModel(dir.file("m.onnx")), NotSupportedError);
+}
+
+TEST(OnnxImportErrors, AllUnsupportedOpsAreListedAtOnce) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {2});
+  addNode(m, "FancyOp", {"x"}, {"a"}, "first_fancy");
+  addNode(m, "Relu", {"a"}, {"b"}, "fine");
+  addNode(m, "OtherOp", {"b"}, {"c"}, "second_other");
+  auto* custom = addNode(m, "Relu", {"c"}, {"y"}, "custom_relu");
+  custom->set_domain("com.example");
+  addOutput(m, "y");
+  std::string msg = messageOf<NotSupportedError>([&] { onnxio::prepare(m); });
+  for (const char* part : {"first_fancy", "FancyOp", "second_other", "OtherOp", "custom_relu", "com.example",
+                           "opset 13"}) {
+    EXPECT_NE(msg.find(part), std::string::npos) << part << " missing from: " << msg;
+  }
+  EXPECT_EQ(msg.find("'fine'"), std::string::npos) << msg;
+  EXPECT_EQ(onnxio::findUnsupported(m).size(), 3u);
+}
+
+TEST(OnnxImportErrors, WrongInputShapeOrDtypeNamesTheInput) {
+  auto model = onnxio::prepare(reluModel());
+  EXPECT_NO_THROW(model->forward(Tensor::zeros({5, 3})));  // symbolic batch
+  std::string msg = messageOf<ShapeError>([&] { model->forward(Tensor::zeros({5, 4})); });
+  EXPECT_NE(msg.find("'x'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[N, 3]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[5, 4]"), std::string::npos) << msg;
+  EXPECT_THROW(model->forward(Tensor::zeros({3})), ShapeError);
+  msg = messageOf<TypeError>([&] { model->forward(Tensor::zeros({5, 3}, DType::kInt64)); });
+  EXPECT_NE(msg.find("'x'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("int64"), std::string::npos) << msg;
+  EXPECT_THROW(model->run({}), ValueError);
+}
+
+TEST(OnnxImportErrors, ExternalDataIsLoadedOrTheMissingFileNamed) {
+  TempDir dir("external");
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {3});
+  auto* init = m.mutable_graph()->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->add_dims(3);
+  init->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = init->add_external_data();
+  loc->set_key("location");
+  loc->set_value("weights.bin");
+  addNode(m, "Add", {"x", "w"}, {"y"});
+  addOutput(m, "y");
+  writeBytes(dir.file("model.onnx"), m.SerializeAsString());
+
+  std::string msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("model.onnx")); });
+  EXPECT_NE(msg.find("weights.bin"), std::string::npos) << msg;
+
+  const float w[3] = {1.0f, 2.0f, 3.0f};
+  writeBytes(dir.file("weights.bin"), std::string(reinterpret_cast<const char*>(w), sizeof(w)));
+  auto model = onnxio::prepareFile(dir.file("model.onnx"));
+  std::vector<float> y = model->forward(Tensor::fromVector<float>({1, 1, 1}, {3})).toVector<float>();
+  EXPECT_EQ(y, (std::vector<float>{2, 3, 4}));
+}
+
+TEST(TensorProtoIo, RoundTripsAndReadsTypedFields) {
+  TempDir dir("tensors");
+  Tensor t = Tensor::fromVector<int64_t>({1, -2, 3, 1LL << 40}, {2, 2});
+  onnxio::writeTensorFile(t, dir.file("t.pb"), "ints");
+  Tensor back = onnxio::readTensorFile(dir.file("t.pb"));
+  EXPECT_EQ(back.dtype(), DType::kInt64);
+  EXPECT_EQ(back.shape(), (Shape{2, 2}));
+  EXPECT_EQ(back.toVector<int64_t>(), t.toVector<int64_t>());
+
+  onnx::TensorProto p;
+  p.set_data_type(onnx::TensorProto::FLOAT);
+  p.add_dims(3);
+  for (float v : {0.5f, -1.0f, 2.0f}) p.add_float_data(v);
+  EXPECT_EQ(onnxio::fromTensorProto(p).toVector<float>(), (std::vector<float>{0.5f, -1.0f, 2.0f}));
+  p.add_float_data(9.0f);  // 4 values for 3 elements
+  EXPECT_THROW(onnxio::fromTensorProto(p), IoError);
+  p.set_data_type(onnx::TensorProto::STRING);
+  EXPECT_THROW(onnxio::fromTensorProto(p), NotSupportedError);
+  writeBytes(dir.file("bad.pb"), std::string("\xff\xff\xff", 3));
+  EXPECT_THROW(onnxio::readTensorFile(dir.file("bad.pb")), IoError);
+  EXPECT_THROW(onnxio::readTensorFile(dir.file("missing.pb")), IoError);
+}
+
+TEST(BackendCase, ComparesLikeTheOnnxRunner) {
+  Tensor a = Tensor::fromVector<float>({1.0f, 2.0f}, {2});
+  EXPECT_EQ(onnxio::compareTensors(a, Tensor::fromVector<float>({1.0005f, 2.0f}, {2}), 1e-3, 1e-7), "");
+  EXPECT_NE(onnxio::compareTensors(a, Tensor::fromVector<float>({1.01f, 2.0f}, {2}), 1e-3, 1e-7), "");
+  EXPECT_NE(onnxio::compareTensors(a, Tensor::fromVector<double>({1.0, 2.0}, {2}), 1e-3, 1e-7), "");
+  EXPECT_NE(onnxio::compareTensors(a, Tensor::fromVector<float>({1.0f, 2.0f}, {1, 2}), 1e-3, 1e-7), "");
+}
+
+TEST(BackendCase, RunsACaseDirectory) {
+  TempDir dir("case");
+  writeBytes(dir.file("model.onnx"), reluModel().SerializeAsString());
+  fs::create_directories(dir.file("test_data_set_0"));
+  onnxio::writeTensorFile(Tensor::fromVector<float>({-1, 0, 2}, {1, 3}), dir.file("test_data_set_0/input_0.pb"), "x");
+  onnxio::writeTensorFile(Tensor::fromVector<float>({0, 0, 2}, {1, 3}), dir.file("test_data_set_0/output_0.pb"), "y");
+  onnxio::CaseResult r = onnxio::runBackendCase(dir.file(""));
+  EXPECT_EQ(r.status, onnxio::CaseStatus::kPass) << r.reason;
+  onnxio::writeTensorFile(Tensor::fromVector<float>({0, 1, 2}, {1, 3}), dir.file("test_data_set_0/output_0.pb"), "y");
+  r = onnxio::runBackendCase(dir.file(""));
+  EXPECT_EQ(r.status, onnxio::CaseStatus::kFail);
+  EXPECT_NE(r.reason.find("differ"), std::string::npos) << r.reason;
+}
+
+}  // namespace
+}  // namespace singa

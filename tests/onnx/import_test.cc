@@ -1,0 +1,268 @@
+// ONNX import: small graphs built in C++ checked against hand-computed references; layer cuts
+// (lastLayers, named values); parameters, buffers, freezing and gradient flow; opset variants.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/node.h"
+#include "autograd/trace.h"
+#include "onnx/import.h"
+#include "onnx_model_builder.h"
+#include "ops/ops.h"
+
+namespace singa {
+namespace {
+
+using namespace singa::test;
+using onnxio::prepare;
+
+std::vector<float> seq(int n, float scale, float shift) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i)] = std::sin(static_cast<float>(i) * scale) + shift;
+  return v;
+}
+
+// x[1,1,4,4] -> Conv(W[2,1,3,3], b[2]) -> Relu -> Flatten -> Gemm(W2[3,8]^T, c[3]).
+struct ConvNet {
+  std::vector<float> x = seq(16, 0.7f, 0.1f);
+  std::vector<float> w = seq(18, 1.3f, 0.0f);
+  std::vector<float> b = {0.1f, -0.2f};
+  std::vector<float> w2 = seq(24, 0.37f, -0.05f);
+  std::vector<float> c = {0.5f, -0.5f, 0.25f};
+
+  onnx::ModelProto model() const {
+    onnx::ModelProto m = makeModel(13);
+    addInput(m, "x", {-1, 1, 4, 4});
+    addInit(m, "conv.weight", Tensor::fromVector(w, {2, 1, 3, 3}));
+    addInit(m, "conv.bias", Tensor::fromVector(b, {2}));
+    addInit(m, "fc.weight", Tensor::fromVector(w2, {3, 8}));
+    addInit(m, "fc.bias", Tensor::fromVector(c, {3}));
+    setInts(addNode(m, "Conv", {"x", "conv.weight", "conv.bias"}, {"conv_out"}, "conv1"), "kernel_shape", {3, 3});
+    addNode(m, "Relu", {"conv_out"}, {"relu_out"}, "relu1");
+    addNode(m, "Flatten", {"relu_out"}, {"flat"}, "flatten");
+    setInt(addNode(m, "Gemm", {"flat", "fc.weight", "fc.bias"}, {"y"}, "fc"), "transB", 1);
+    addOutput(m, "y");
+    return m;
+  }
+  // Naive reference of the features (after Relu, flattened) and of the logits.
+  std::vector<float> features() const {
+    std::vector<float> f;
+    for (int o = 0; o < 2; ++o) {
+      for (int i = 0; i < 2; ++i) {
+        for (int j = 0; j < 2; ++j) {
+          float s = b[o];
+          for (int ki = 0; ki < 3; ++ki) {
+            for (int kj = 0; kj < 3; ++kj) s += x[(i + ki) * 4 + j + kj] * w[o * 9 + ki * 3 + kj];
+          }
+          f.push_back(std::max(s, 0.0f));
+        }
+      }
+    }
+    return f;
+  }
+  std::vector<float> logits() const {
+    std::vector<float> f = features();
+    std::vector<float> y;
+    for (int k = 0; k < 3; ++k) {
+      float s = c[k];
+      for (int i = 0; i < 8; ++i) s += f[i] * w2[k * 8 + i];
+      y.push_back(s);
+    }
+    return y;
+  }
+};
+
+void expectNear(const Tensor& t, const std::vector<float>& ref, double tol = 1e-5) {
+  std::vector<float> v = t.toVector<float>();
+  ASSERT_EQ(v.size(), ref.size());
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(v[i], ref[i], tol) << "at " << i;
+}
+
+TEST(OnnxImport, ConvReluGemmMatchesReference) {
+  ConvNet net;
+  auto m = prepare(net.model());
+  EXPECT_FALSE(m->isTraining());
+  Tensor y = m->forward(Tensor::fromVector(net.x, {1, 1, 4, 4}));
+  EXPECT_EQ(y.shape(), (Shape{1, 3}));
+  expectNear(y, net.logits());
+}
+
+TEST(OnnxImport, LastLayersCutsBeforeTheFinalLayer) {
+  ConvNet net;
+  auto m = prepare(net.model());
+  Tensor x = Tensor::fromVector(net.x, {1, 1, 4, 4});
+  EXPECT_EQ(m->numLayers(), 4);
+  std::vector<Tensor> feats = m->run({x}, -1);
+  ASSERT_EQ(feats.size(), 1u);
+  EXPECT_EQ(feats[0].shape(), (Shape{1, 8}));
+  expectNear(feats[0], net.features());
+  EXPECT_EQ(m->run({x}, -3)[0].shape(), (Shape{1, 2, 2, 2}));
+  EXPECT_EQ(m->run({x}, 2)[0].shape(), (Shape{1, 2, 2, 2}));
+  expectNear(m->run({x}, std::string("flat"))[0], net.features());
+  EXPECT_THROW(m->run({x}, -4), ValueError);
+  EXPECT_THROW(m->run({x}, std::string("no_such_value")), ValueError);
+}
+
+TEST(OnnxImport, MatMulWithBiasAddIsOneLayer) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {2, 4});
+  addInit(m, "w1", Tensor::fromVector(seq(20, 0.3f, 0.0f), {4, 5}));
+  addInit(m, "b1", Tensor::fromVector(seq(5, 0.9f, 0.0f), {5}));
+  addInit(m, "w2", Tensor::fromVector(seq(15, 0.5f, 0.0f), {5, 3}));
+  addInit(m, "b2", Tensor::fromVector(seq(3, 0.2f, 0.0f), {3}));
+  addNode(m, "MatMul", {"x", "w1"}, {"h0"});
+  addNode(m, "Add", {"h0", "b1"}, {"h1"});
+  addNode(m, "Relu", {"h1"}, {"h"});
+  addNode(m, "MatMul", {"h", "w2"}, {"o0"});
+  addNode(m, "Add", {"o0", "b2"}, {"out"});
+  addOutput(m, "out");
+  auto model = prepare(m);
+  EXPECT_EQ(model->numLayers(), 3);
+  Tensor x = Tensor::fromVector(seq(8, 0.4f, 0.0f), {2, 4});
+  Tensor feats = model->run({x}, -1)[0];
+  EXPECT_EQ(feats.shape(), (Shape{2, 5}));
+  Tensor ref = ops::relu(ops::add(ops::matmul(x, model->initializer("w1")), model->initializer("b1")));
+  expectNear(feats, ref.toVector<float>());
+}
+
+TEST(OnnxImport, FloatInitializersAreNamedTrainableParameters) {
+  ConvNet net;
+  auto m = prepare(net.model());
+  auto params = m->namedParameters();
+  std::vector<std::string> names;
+  for (auto& [name, t] : params) {
+    names.push_back(name);
+    EXPECT_TRUE(t.requiresGrad()) << name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"conv.weight", "conv.bias", "fc.weight", "fc.bias"}));
+  EXPECT_EQ(m->stateDict().count("fc.bias"), 1u);
+
+  m->train();
+  Tensor loss = ops::reduceSum(m->forward(Tensor::fromVector(net.x, {1, 1, 4, 4})));
+  loss.backward();
+  for (auto& [name, t] : m->namedParameters()) EXPECT_TRUE(t.grad().defined()) << name;
+  // d(sum y)/d(fc.bias) = 1 per class.
+  expectNear(m->initializer("fc.bias").grad(), {1.0f, 1.0f, 1.0f});
+}
+
+TEST(OnnxImport, FreezeStopsGradients) {
+  ConvNet net;
+  auto m = prepare(net.model());
+  EXPECT_EQ(m->freeze("conv"), 2);
+  m->zeroGrad();
+  Tensor loss = ops::reduceSum(m->forward(Tensor::fromVector(net.x, {1, 1, 4, 4})));
+  loss.backward();
+  EXPECT_FALSE(m->initializer("conv.weight").grad().defined());
+  EXPECT_TRUE(m->initializer("fc.weight").grad().defined());
+  EXPECT_EQ(m->unfreeze("conv.weight"), 1);
+  EXPECT_THROW(m->freeze("nothing_like_this"), ValueError);
+}
+
+onnx::ModelProto batchNormModel() {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {-1, 2, 2, 2});
+  addInit(m, "scale", Tensor::fromVector<float>({1.0f, 2.0f}, {2}));
+  addInit(m, "bias", Tensor::fromVector<float>({0.0f, 1.0f}, {2}));
+  addInit(m, "mean", Tensor::fromVector<float>({0.5f, -1.0f}, {2}));
+  addInit(m, "var", Tensor::fromVector<float>({4.0f, 0.25f}, {2}));
+  auto* n = addNode(m, "BatchNormalization", {"x", "scale", "bias", "mean", "var"}, {"y"}, "bn");
+  setFloat(n, "epsilon", 0.0f);
+  addOutput(m, "y");
+  return m;
+}
+
+TEST(OnnxImport, BatchNormStatisticsAreBuffers) {
+  auto m = prepare(batchNormModel());
+  auto buffers = m->namedBuffers();
+  ASSERT_EQ(buffers.size(), 2u);
+  EXPECT_EQ(buffers[0].first, "mean");
+  EXPECT_EQ(buffers[1].first, "var");
+  EXPECT_EQ(m->namedParameters().size(), 2u);
+  // Inference: (x - mean) / sqrt(var) * scale + bias.
+  Tensor x = Tensor::fromVector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  expectNear(m->forward(x), {0.25f, 0.75f, 1.25f, 1.75f, 25.0f, 29.0f, 33.0f, 37.0f});
+  // Training: batch statistics, and the running mean moves towards the batch mean.
+  m->train();
+  Tensor y = m->forward(x);
+  std::vector<float> mean = m->initializer("mean").toVector<float>();
+  EXPECT_NEAR(mean[0], 0.9f * 0.5f + 0.1f * 2.5f, 1e-5);
+  EXPECT_NEAR(mean[1], 0.9f * -1.0f + 0.1f * 6.5f, 1e-5);
+  EXPECT_NEAR(y.toVector<float>()[0], (1.0f - 2.5f) / std::sqrt(1.25f), 1e-4);
+}
+
+TEST(OnnxImport, OpsetVariantsOfSqueezeClipSoftmax) {
+  for (int opset : {11, 13}) {
+    onnx::ModelProto m = makeModel(opset);
+    addInput(m, "x", {2, 1, 3});
+    auto* sq = addNode(m, "Squeeze", opset < 13 ? std::vector<std::string>{"x"} : std::vector<std::string>{"x", "axes"},
+                       {"s"});
+    if (opset < 13) {
+      setInts(sq, "axes", {1});
+    } else {
+      addInit(m, "axes", Tensor::fromVector<int64_t>({1}, {1}));
+    }
+    addInit(m, "lo", Tensor::scalar(-0.5));
+    addInit(m, "hi", Tensor::scalar(0.5));
+    addNode(m, "Clip", {"s", "lo", "hi"}, {"c"});
+    addNode(m, "Softmax", {"c"}, {"y"});
+    addOutput(m, "y");
+    auto model = prepare(m);
+    Tensor x = Tensor::fromVector<float>({-1.0f, 0.0f, 1.0f, 0.2f, 0.2f, 0.2f}, {2, 1, 3});
+    Tensor y = model->forward(x);
+    ASSERT_EQ(y.shape(), (Shape{2, 3})) << "opset " << opset;
+    const float e = std::exp(-0.5f), o = 1.0f, f = std::exp(0.5f);
+    expectNear(y, {e / (e + o + f), o / (e + o + f), f / (e + o + f), 1.0f / 3, 1.0f / 3, 1.0f / 3});
+  }
+  // Opset 6: Clip bounds are attributes.
+  onnx::ModelProto m = makeModel(6);
+  addInput(m, "x", {3});
+  auto* clip = addNode(m, "Clip", {"x"}, {"y"});
+  setFloat(clip, "min", -0.5f);
+  setFloat(clip, "max", 0.25f);
+  addOutput(m, "y");
+  expectNear(prepare(m)->forward(Tensor::fromVector<float>({-1.0f, 0.0f, 1.0f}, {3})), {-0.5f, 0.0f, 0.25f});
+}
+
+TEST(OnnxImport, SoftmaxBeforeOpset13CoercesTo2D) {
+  onnx::ModelProto m = makeModel(11);
+  addInput(m, "x", {1, 2, 2});
+  addNode(m, "Softmax", {"x"}, {"y"});  // axis = 1: normalise over the last 4 values together
+  addOutput(m, "y");
+  Tensor y = prepare(m)->forward(Tensor::fromVector<float>({0, 0, 0, 0}, {1, 2, 2}));
+  expectNear(y, {0.25f, 0.25f, 0.25f, 0.25f});
+}
+
+TEST(OnnxImport, ConstantNodesAndIntInitializersAreConstants) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {2, 3});
+  addInit(m, "shape", Tensor::fromVector<int64_t>({3, 2}, {2}));
+  auto* c = addNode(m, "Constant", {}, {"two"});
+  auto* a = c->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  onnxio::toTensorProto(Tensor::scalar(2.0), "", a->mutable_t());
+  addNode(m, "Reshape", {"x", "shape"}, {"r"});
+  addNode(m, "Mul", {"r", "two"}, {"y"});
+  addOutput(m, "y");
+  auto model = prepare(m);
+  EXPECT_TRUE(model->namedParameters().empty());
+  Tensor y = model->forward(Tensor::fromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3}));
+  EXPECT_EQ(y.shape(), (Shape{3, 2}));
+  expectNear(y, {2, 4, 6, 8, 10, 12});
+}
+
+TEST(OnnxImport, TracingAnImportedModelRecordsItsOps) {
+  ConvNet net;
+  auto m = prepare(net.model());
+  autograd::Tracer tracer;
+  m->forward(Tensor::fromVector(net.x, {1, 1, 4, 4}));
+  std::vector<std::string> ops;
+  for (const auto& r : tracer.records()) ops.push_back(r.opType);
+  for (const char* op : {"Conv", "Relu", "Gemm"}) {
+    EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
+  }
+}
+
+}  // namespace
+}  // namespace singa

@@ -1,0 +1,65 @@
+# ONNX import tests.
+#  unit:        small graphs built in C++ (onnx_import_test)
+#  conformance: `singa_onnx test` over ONNX's backend test data (Debian libonnx-testdata, and the
+#               data of the PyPI onnx wheel in the repository's .venv when present). Node data sets
+#               must pass >= 60% and every case that uses only the tutorial ops; the "light" real
+#               models must all pass; the pytorch-* and simple sets are reported only.
+singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
+  onnx/import_test.cc
+  onnx/import_errors_test.cc
+  onnx/roundtrip_test.cc
+  onnx/import_grad_test.cc
+)
+target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
+
+set(SINGA_ONNX_TESTDATA_DEBIAN /usr/share/libonnx-testdata/data CACHE PATH
+    "ONNX backend test data from Debian's libonnx-testdata")
+file(GLOB _singa_onnx_pypi_data LIST_DIRECTORIES true
+     "${PROJECT_SOURCE_DIR}/.venv/lib/python3*/site-packages/onnx/backend/test/data")
+set(SINGA_ONNX_TESTDATA_PYPI "${_singa_onnx_pypi_data}" CACHE PATH
+    "ONNX backend test data of the PyPI onnx wheel (empty: skip)")
+
+function(singa_onnx_conformance name dir)
+  if(IS_DIRECTORY "${dir}")
+    add_test(NAME ${name} COMMAND singa_onnx test "${dir}" --quiet ${ARGN})
+    set_tests_properties(${name} PROPERTIES LABELS conformance TIMEOUT 900)
+  endif()
+endfunction()
+
+foreach(source debian pypi)
+  if(source STREQUAL "debian")
+    set(_root "${SINGA_ONNX_TESTDATA_DEBIAN}")
+  else()
+    set(_root "${SINGA_ONNX_TESTDATA_PYPI}")
+  endif()
+  if(_root)
+    singa_onnx_conformance(onnx_conformance_${source}_node "${_root}/node"
+                           --min-pass-rate 0.6 --require-tutorial-ops)
+    foreach(set pytorch-converted pytorch-operator simple)
+      singa_onnx_conformance(onnx_conformance_${source}_${set} "${_root}/${set}" --min-pass-rate 0)
+    endforeach()
+    # Real models (AlexNet, ResNet-50, VGG-19, ...) with generated weights: all must pass.
+    singa_onnx_conformance(onnx_conformance_${source}_light "${_root}/light" --min-pass-rate 1)
+  endif()
+endforeach()
+
+# singa_onnx command-line smoke tests (exit codes and messages).
+add_test(NAME onnx_cli_usage COMMAND singa_onnx)
+set_tests_properties(onnx_cli_usage PROPERTIES LABELS unit WILL_FAIL TRUE)
+add_test(NAME onnx_cli_missing_model COMMAND singa_onnx info /nonexistent/model.onnx)
+set_tests_properties(onnx_cli_missing_model PROPERTIES LABELS unit
+                     PASS_REGULAR_EXPRESSION "singa_onnx: error: .*/nonexistent/model.onnx.*does not exist")
+set(_conv_case "${SINGA_ONNX_TESTDATA_DEBIAN}/node/test_basic_conv_with_padding")
+if(IS_DIRECTORY "${_conv_case}")
+  add_test(NAME onnx_cli_info COMMAND singa_onnx info "${_conv_case}/model.onnx")
+  set_tests_properties(onnx_cli_info PROPERTIES LABELS unit PASS_REGULAR_EXPRESSION "Conv +1")
+  add_test(NAME onnx_cli_run COMMAND singa_onnx run "${_conv_case}/model.onnx"
+           --input "${_conv_case}/test_data_set_0/input_0.pb" --input "${_conv_case}/test_data_set_0/input_1.pb"
+           --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run")
+  set_tests_properties(onnx_cli_run PROPERTIES LABELS unit PASS_REGULAR_EXPRESSION "output_0.pb: y float32\\[1, 1, 5, 5\\]")
+endif()
+if(SINGA_ONNX_TESTDATA_PYPI AND EXISTS "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx")
+  add_test(NAME onnx_cli_bench COMMAND singa_onnx bench "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx"
+           --batch 2 --warmup 0 --iters 2)
+  set_tests_properties(onnx_cli_bench PROPERTIES LABELS unit PASS_REGULAR_EXPRESSION "latency ms: median")
+endif()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, configures, builds and runs every test
+# tier (ctest labels unit, conformance, interop, dist, slurm; gpu tests skip without a GPU).
+#   tests/run.sh [ctest args...]      e.g. tests/run.sh -L unit
+# BUILD_DIR (default build) and CMAKE_ARGS (extra configure flags) may be set.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build_dir=${BUILD_DIR:-build}
+launch/setup.sh --tests
+# shellcheck disable=SC2086
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSINGA_WERROR=ON ${CMAKE_ARGS:-}
+cmake --build "$build_dir" -j "$(nproc)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+ctest --test-dir "$build_dir" --output-on-failure -j 2 "$@"
