@@ -15,5 +15,19 @@ list(APPEND SINGA_SOURCES
   kernels/cpu/optim.cc
 )
 if(SINGA_CUDA_ENABLED)
-  list(APPEND SINGA_SOURCES kernels/cuda/register.cc)
+  list(APPEND SINGA_SOURCES
+    kernels/cuda/register.cc
+    kernels/cuda/cuda_device.cc
+    kernels/cuda/copy.cu
+    kernels/cuda/elementwise.cu
+    kernels/cuda/unary.cu
+    kernels/cuda/reduce.cu
+    kernels/cuda/gemm.cc
+    kernels/cuda/shape.cu
+    kernels/cuda/conv.cc
+    kernels/cuda/pool.cu
+    kernels/cuda/batchnorm.cu
+    kernels/cuda/softmax.cu
+    kernels/cuda/optim.cu
+  )
 endif()

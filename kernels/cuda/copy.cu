@@ -1,0 +1,174 @@
+// Copy (strided input -> contiguous output, with dtype conversion: also Cast) and Fill, plus
+// stridedMove(), the same-dtype strided copy that StridedCopy and Tile-like kernels share.
+//
+// Why so few instantiations: a same-dtype copy moves elements as 1/2/4/8-byte words (4 kernels
+// serve all ten dtypes); a converting copy is templated on the source type only and picks the
+// destination type with a switch that every thread of the launch takes the same way.
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace singa::cuda {
+
+namespace {
+
+enum DstCode : int { kF32, kF64, kI8, kI16, kI32, kI64, kU8, kBool };
+
+int dstCode(DType t) {
+  switch (t) {
+    case DType::kFloat32: return kF32;
+    case DType::kFloat64: return kF64;
+    case DType::kInt8: return kI8;
+    case DType::kInt16: return kI16;
+    case DType::kInt32: return kI32;
+    case DType::kInt64: return kI64;
+    case DType::kUInt8: return kU8;
+    case DType::kBool: return kBool;
+    default:
+      SINGA_THROW(TypeError, "Copy: no CUDA conversion to " << dtypeName(t)
+                                                            << " (float16/bfloat16 casts run on the CPU only)");
+  }
+}
+
+template <class S>
+__device__ __forceinline__ void storeAs(void* dst, int code, int64_t i, S v) {
+  switch (code) {
+    case kF32: static_cast<float*>(dst)[i] = static_cast<float>(v); break;
+    case kF64: static_cast<double*>(dst)[i] = static_cast<double>(v); break;
+    case kI8: static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v); break;
+    case kI16: static_cast<int16_t*>(dst)[i] = static_cast<int16_t>(v); break;
+    case kI32: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); break;
+    case kI64: static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); break;
+    case kU8: static_cast<uint8_t*>(dst)[i] = static_cast<uint8_t>(v); break;
+    default: static_cast<bool*>(dst)[i] = static_cast<float>(v) != 0.0f; break;
+  }
+}
+
+template <class S>
+__global__ void castKernel(const S* src, void* dst, int code, int64_t n, Indexer<1> ix) {
+  SINGA_GRID_LOOP(i, n) {
+    int64_t o[1];
+    ix.offsets(i, o);
+    storeAs(dst, code, i, src[o[0]]);
+  }
+}
+
+template <class W>
+__global__ void moveKernel(const W* src, W* dst, int64_t n, Indexer<2> ix) {
+  SINGA_GRID_LOOP(i, n) {
+    int64_t o[2];
+    ix.offsets(i, o);
+    dst[o[1]] = src[o[0]];
+  }
+}
+
+template <class W>
+__global__ void fillKernel(W* dst, W value, int64_t n) {
+  SINGA_GRID_LOOP(i, n) dst[i] = value;
+}
+
+template <class W>
+void launchMove(const Tensor& in, Tensor& out, cudaStream_t s) {
+  const int64_t n = out.numel();
+  const Indexer<2> ix = makeIndexer<2>(out.shape(), {broadcastStrides(in, out.shape()), out.strides()});
+  moveKernel<W><<<blocksFor(n), kThreads, 0, s>>>(static_cast<const W*>(in.rawData()), static_cast<W*>(out.rawData()),
+                                                  n, ix);
+  SINGA_CUDA_LAUNCHED();
+}
+
+void copyKernel(KernelContext& ctx) {
+  const Tensor& in = ctx.in(0);
+  Tensor& out = ctx.out(0);
+  if (out.numel() == 0) return;
+  if (in.dtype() == out.dtype()) {
+    stridedMove(in, out);
+    return;
+  }
+  const int code = dstCode(out.dtype());
+  SINGA_CHECK(out.isContiguous(), ValueError, "Copy: a converting copy needs a contiguous destination");
+  cudaStream_t s = streamFor(out);
+  const int64_t n = out.numel();
+  const Indexer<1> ix = makeIndexer<1>(out.shape(), std::array<const Tensor*, 1>{&in});
+  void* dst = out.rawData();
+  switch (in.dtype()) {
+    case DType::kFloat32: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<float>(), dst, code, n, ix); break;
+    case DType::kFloat64: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<double>(), dst, code, n, ix); break;
+    case DType::kInt8: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<int8_t>(), dst, code, n, ix); break;
+    case DType::kInt16: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<int16_t>(), dst, code, n, ix); break;
+    case DType::kInt32: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<int32_t>(), dst, code, n, ix); break;
+    case DType::kInt64: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<int64_t>(), dst, code, n, ix); break;
+    case DType::kUInt8: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<uint8_t>(), dst, code, n, ix); break;
+    case DType::kBool: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<bool>(), dst, code, n, ix); break;
+    default:
+      SINGA_THROW(TypeError, "Copy: no CUDA conversion from " << dtypeName(in.dtype())
+                                                              << " (float16/bfloat16 casts run on the CPU only)");
+  }
+  SINGA_CUDA_LAUNCHED();
+}
+
+/// `value` as the bytes of one element of dtype t (the CPU kernels' conversion rules).
+uint64_t elementBits(double value, DType t) {
+  uint64_t bits = 0;
+  auto put = [&](auto v) { std::memcpy(&bits, &v, sizeof(v)); };
+  switch (t) {
+    case DType::kFloat32: put(static_cast<float>(value)); break;
+    case DType::kFloat64: put(value); break;
+    case DType::kFloat16: put(Half(static_cast<float>(value)).bits); break;
+    case DType::kBFloat16: put(BFloat16(static_cast<float>(value)).bits); break;
+    case DType::kInt8: put(static_cast<int8_t>(value)); break;
+    case DType::kInt16: put(static_cast<int16_t>(value)); break;
+    case DType::kInt32: put(static_cast<int32_t>(value)); break;
+    case DType::kInt64: put(static_cast<int64_t>(value)); break;
+    case DType::kUInt8: put(static_cast<uint8_t>(value)); break;
+    case DType::kBool: put(static_cast<uint8_t>(value != 0.0 ? 1 : 0)); break;
+  }
+  return bits;
+}
+
+}  // namespace
+
+void stridedMove(const Tensor& in, Tensor& out) {
+  if (out.numel() == 0) return;
+  cudaStream_t s = streamFor(out);
+  switch (dtypeSize(out.dtype())) {
+    case 1: launchMove<uint8_t>(in, out, s); break;
+    case 2: launchMove<uint16_t>(in, out, s); break;
+    case 4: launchMove<uint32_t>(in, out, s); break;
+    default: launchMove<uint64_t>(in, out, s); break;
+  }
+}
+
+void fillBits(Tensor& out, uint64_t bits) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  cudaStream_t s = streamFor(out);
+  void* p = out.rawData();
+  switch (dtypeSize(out.dtype())) {
+    case 1: fillKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<uint8_t*>(p), static_cast<uint8_t>(bits), n); break;
+    case 2: fillKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<uint16_t*>(p), static_cast<uint16_t>(bits), n); break;
+    case 4: fillKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<uint32_t*>(p), static_cast<uint32_t>(bits), n); break;
+    default: fillKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<uint64_t*>(p), bits, n); break;
+  }
+  SINGA_CUDA_LAUNCHED();
+}
+
+uint64_t valueBits(double value, DType t) { return elementBits(value, t); }
+
+Tensor contiguousCopy(const Tensor& t) {
+  if (t.isContiguous()) return t;
+  Tensor c(t.shape(), t.dtype(), t.device());
+  stridedMove(t, c);
+  return c;
+}
+
+void registerCopyKernels(KernelRegistry& r) {
+  const auto all = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
+                    DType::kInt16,   DType::kInt32,   DType::kInt64,   DType::kUInt8,    DType::kBool};
+  // The input's dtype selects the kernel; the output's dtype is the conversion target.
+  r.add("Copy", DeviceType::kCuda, all, copyKernel);
+  r.add("Fill", DeviceType::kCuda, all, [](KernelContext& ctx) {
+    Tensor& out = ctx.out(0);
+    SINGA_CHECK(out.isContiguous(), ValueError, "Fill: output must be contiguous");
+    fillBits(out, elementBits(ctx.attrs.getFloat("value"), out.dtype()));
+  });
+}
+
+}  // namespace singa::cuda

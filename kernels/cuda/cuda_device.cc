@@ -1,0 +1,342 @@
+// CudaDevice: per-device stream, handles, caching allocator and the DeviceBackend that core code
+// uses for CUDA tensors (see cuda_device.h for the why).
+//
+// Copies: host -> device goes through a pinned staging buffer (memcpy into it, then an async copy
+// on the device's stream; an event guards the buffer's reuse), so the caller's pageable memory is
+// free as soon as copy() returns and the transfer overlaps queued kernels. Device -> host queues
+// the copy into the staging buffer behind all pending work and waits for it, so the host sees
+// the finished values. Large transfers go through the staging buffer in chunks.
+#include "kernels/cuda/cuda_device.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/device.h"
+
+namespace singa::cuda {
+namespace {
+
+constexpr int kMaxDevices = 16;
+constexpr size_t kStagingBytes = 8 << 20;
+
+/// Size class of a request: 512-byte steps up to 1 MiB, then four classes per power of two.
+size_t sizeClass(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (bytes <= (1u << 20)) return (bytes + 511) / 512 * 512;
+  size_t p = 1u << 20;
+  while (p * 2 < bytes) p *= 2;
+  const size_t step = p / 4;
+  return (bytes + step - 1) / step * step;
+}
+
+struct DeviceState {
+  std::mutex mu;
+  bool ready = false;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  void* workspace = nullptr;
+  size_t workspaceBytes = 0;
+  // Caching allocator.
+  std::map<size_t, std::vector<void*>> freeLists;  // size class -> free blocks
+  std::unordered_map<void*, size_t> blockClass;    // live block -> its size class
+  size_t inUse = 0, peak = 0, cached = 0;
+  // Pinned staging for host <-> device copies.
+  void* staging = nullptr;
+  cudaEvent_t stagingFree = nullptr;
+};
+
+DeviceState& state(int device) {
+  static DeviceState* states = new DeviceState[kMaxDevices];  // never destroyed: outlives tensors
+  SINGA_CHECK(device >= 0 && device < kMaxDevices, ValueError,
+              "cuda:" << device << " is not a valid device index (0.." << kMaxDevices - 1 << ")");
+  return states[device];
+}
+
+bool envTF32() {
+  const char* v = std::getenv("SINGA_CUDA_ALLOW_TF32");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+bool gAllowTF32 = envTF32();
+
+// Creates the stream and handles of `device` once; the caller holds s.mu.
+void initLocked(int device, DeviceState& s) {
+  if (s.ready) return;
+  setDevice(device);
+  SINGA_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  SINGA_CUBLAS_CHECK(cublasCreate(&s.cublas));
+  SINGA_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+  SINGA_CUBLAS_CHECK(cublasSetMathMode(s.cublas, gAllowTF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  SINGA_CUDNN_CHECK(cudnnCreate(&s.cudnn));
+  SINGA_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
+  SINGA_CUDA_CHECK(cudaMallocHost(&s.staging, kStagingBytes));
+  SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&s.stagingFree, cudaEventDisableTiming));
+  s.ready = true;
+}
+
+DeviceState& ready(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  initLocked(device, s);
+  return s;
+}
+
+void releaseCacheLocked(int device, DeviceState& s) {
+  if (s.cached == 0) return;
+  setDevice(device);
+  cudaStreamSynchronize(s.stream);
+  for (auto& [cls, blocks] : s.freeLists) {
+    for (void* p : blocks) cudaFree(p);
+  }
+  s.freeLists.clear();
+  s.cached = 0;
+}
+
+class CudaBackend final : public DeviceBackend {
+ public:
+  void* allocate(size_t bytes, int index) override {
+    DeviceState& s = state(index);
+    std::lock_guard<std::mutex> lock(s.mu);
+    initLocked(index, s);
+    const size_t cls = sizeClass(bytes);
+    void* p = nullptr;
+    auto it = s.freeLists.find(cls);
+    if (it != s.freeLists.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      s.cached -= cls;
+    } else {
+      setDevice(index);
+      cudaError_t err = cudaMalloc(&p, cls);
+      if (err != cudaSuccess) {
+        cudaGetLastError();  // clear the sticky-free error state of a failed allocation
+        releaseCacheLocked(index, s);
+        err = cudaMalloc(&p, cls);
+      }
+      if (err != cudaSuccess) {
+        cudaGetLastError();
+        size_t freeB = 0, totalB = 0;
+        cudaMemGetInfo(&freeB, &totalB);
+        SINGA_THROW(Error, "out of GPU memory on cuda:" << index << " allocating " << bytes << " bytes ("
+                                                        << s.inUse << " bytes held by tensors, " << freeB
+                                                        << " of " << totalB
+                                                        << " free); use a smaller batch size or model");
+      }
+    }
+    s.blockClass[p] = cls;
+    s.inUse += cls;
+    s.peak = std::max(s.peak, s.inUse);
+    return p;
+  }
+
+  void deallocate(void* ptr, size_t, int index) override {
+    if (ptr == nullptr) return;
+    DeviceState& s = state(index);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.blockClass.find(ptr);
+    if (it == s.blockClass.end()) return;
+    const size_t cls = it->second;
+    s.blockClass.erase(it);
+    s.inUse -= cls;
+    // Kernels still queued on the stream may read the block; anything that reuses it is queued
+    // on the same stream after them, so no synchronisation is needed.
+    s.freeLists[cls].push_back(ptr);
+    s.cached += cls;
+  }
+
+  void copy(void* dst, Device dstDev, const void* src, Device srcDev, size_t bytes) override {
+    if (bytes == 0) return;
+    if (dstDev.isCuda() && srcDev.isCuda()) {
+      DeviceState& s = ready(dstDev.index);
+      setDevice(dstDev.index);
+      if (dstDev.index == srcDev.index) {
+        SINGA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s.stream));
+      } else {
+        // Order after the source device's pending work, then copy on the destination stream.
+        synchronize(srcDev.index);
+        SINGA_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dstDev.index, src, srcDev.index, bytes, s.stream));
+      }
+      return;
+    }
+    if (dstDev.isCuda()) {
+      hostToDevice(dst, dstDev.index, src, bytes);
+    } else {
+      deviceToHost(dst, src, srcDev.index, bytes);
+    }
+  }
+
+  void memset0(void* ptr, size_t bytes, int index) override {
+    if (bytes == 0) return;
+    DeviceState& s = ready(index);
+    setDevice(index);
+    SINGA_CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, s.stream));
+  }
+
+  void synchronize(int index) override { cuda::synchronize(index); }
+
+ private:
+  static void hostToDevice(void* dst, int device, const void* src, size_t bytes) {
+    DeviceState& s = ready(device);
+    std::lock_guard<std::mutex> lock(s.mu);  // one user of the staging buffer at a time
+    setDevice(device);
+    for (size_t done = 0; done < bytes; done += kStagingBytes) {
+      const size_t n = std::min(kStagingBytes, bytes - done);
+      SINGA_CUDA_CHECK(cudaEventSynchronize(s.stagingFree));  // the previous chunk has left it
+      std::memcpy(s.staging, static_cast<const char*>(src) + done, n);
+      SINGA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, s.staging, n, cudaMemcpyHostToDevice,
+                                       s.stream));
+      SINGA_CUDA_CHECK(cudaEventRecord(s.stagingFree, s.stream));
+    }
+  }
+
+  static void deviceToHost(void* dst, const void* src, int device, size_t bytes) {
+    DeviceState& s = ready(device);
+    std::lock_guard<std::mutex> lock(s.mu);
+    setDevice(device);
+    for (size_t done = 0; done < bytes; done += kStagingBytes) {
+      const size_t n = std::min(kStagingBytes, bytes - done);
+      SINGA_CUDA_CHECK(cudaMemcpyAsync(s.staging, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost,
+                                       s.stream));
+      SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+      std::memcpy(static_cast<char*>(dst) + done, s.staging, n);
+    }
+  }
+};
+
+}  // namespace
+
+int deviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+void setDevice(int device) {
+  // Not cached per thread: NCCL or user code may switch devices behind our back.
+  const cudaError_t err = cudaSetDevice(device);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    SINGA_THROW(ValueError, "cannot use cuda:" << device << " (" << cudaGetErrorString(err) << "); "
+                                               << deviceCount() << " GPU(s) are visible, use cuda:0.."
+                                               << deviceCount() - 1 << " or check CUDA_VISIBLE_DEVICES");
+  }
+}
+
+cudaStream_t stream(int device) { return ready(device).stream; }
+cublasHandle_t cublas(int device) { return ready(device).cublas; }
+cudnnHandle_t cudnn(int device) { return ready(device).cudnn; }
+
+void* workspace(int device, size_t bytes) {
+  DeviceState& s = ready(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (bytes <= s.workspaceBytes) return s.workspace;
+  setDevice(device);
+  if (s.workspace != nullptr) {
+    // Work queued with the old buffer must finish before it is returned to the driver.
+    SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    cudaFree(s.workspace);
+    s.workspace = nullptr;
+    s.workspaceBytes = 0;
+  }
+  const size_t want = sizeClass(bytes);
+  cudaError_t err = cudaMalloc(&s.workspace, want);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    releaseCacheLocked(device, s);
+    err = cudaMalloc(&s.workspace, want);
+  }
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    s.workspace = nullptr;
+    SINGA_THROW(Error, "out of GPU memory on cuda:" << device << " allocating a " << bytes
+                                                    << "-byte workspace; use a smaller batch size");
+  }
+  s.workspaceBytes = want;
+  return s.workspace;
+}
+
+void synchronize(int device) {
+  DeviceState& s = ready(device);
+  setDevice(device);
+  SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+void setAllowTF32(bool allow) {
+  gAllowTF32 = allow;
+  for (int d = 0; d < kMaxDevices; ++d) {
+    DeviceState& s = state(d);
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.ready) {
+      SINGA_CUBLAS_CHECK(cublasSetMathMode(s.cublas, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    }
+  }
+}
+
+bool allowTF32() { return gAllowTF32; }
+
+size_t bytesInUse(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.inUse;
+}
+
+size_t peakBytes(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.peak;
+}
+
+size_t cachedBytes(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.cached;
+}
+
+void emptyCache() {
+  for (int d = 0; d < kMaxDevices; ++d) {
+    DeviceState& s = state(d);
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.ready) releaseCacheLocked(d, s);
+  }
+}
+
+Event::Event(int device) : device_(device) {
+  setDevice(device);
+  SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+}
+
+Event::~Event() {
+  if (event_ != nullptr) cudaEventDestroy(event_);
+}
+
+void Event::record(cudaStream_t s) {
+  setDevice(device_);
+  SINGA_CUDA_CHECK(cudaEventRecord(event_, s != nullptr ? s : stream(device_)));
+}
+
+void Event::waitOn(cudaStream_t s) const { SINGA_CUDA_CHECK(cudaStreamWaitEvent(s, event_, 0)); }
+
+void Event::synchronize() const { SINGA_CUDA_CHECK(cudaEventSynchronize(event_)); }
+
+}  // namespace singa::cuda
+
+namespace singa {
+
+// Called once by deviceBackend(): without a visible GPU the CUDA device stays unavailable and
+// requesting it gives a clear error.
+void installCudaBackend() {
+  if (cuda::deviceCount() == 0) return;
+  static cuda::CudaBackend* backend = new cuda::CudaBackend();
+  registerDeviceBackend(DeviceType::kCuda, backend);
+}
+
+}  // namespace singa

@@ -1,0 +1,277 @@
+// Data-movement CUDA kernels, same contract as kernels/cpu/shape.cc: StridedCopy (write into a
+// strided view), Concat, Gather and its scatter-add gradient, Pad (constant/reflect/edge;
+// negative pads crop) and its gradient for reflect/edge, Tile. Pure movement runs on every dtype
+// as 1/2/4/8-byte words; gradients are float32/float64 (atomicAdd scatter into a zeroed dx).
+// Gather validates its indices on the device and reports the first bad one with the CPU's
+// message (one small copy back).
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace singa::cuda {
+namespace {
+
+const std::initializer_list<DType> kAll = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
+                                           DType::kInt8,    DType::kInt16,   DType::kInt32,   DType::kInt64,
+                                           DType::kUInt8,   DType::kBool};
+const std::initializer_list<DType> kFloats = {DType::kFloat32, DType::kFloat64};
+
+// Runs f.template operator()<W>() with W the unsigned word of the dtype's size.
+template <class F>
+void byWordSize(DType t, F&& f) {
+  switch (dtypeSize(t)) {
+    case 1: f(uint8_t{}); break;
+    case 2: f(uint16_t{}); break;
+    case 4: f(uint32_t{}); break;
+    default: f(uint64_t{}); break;
+  }
+}
+
+void splitAround(const Shape& s, int axis, int64_t& outer, int64_t& d, int64_t& inner) {
+  outer = inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  d = s[axis];
+  for (size_t i = axis + 1; i < s.size(); ++i) inner *= s[i];
+}
+
+// ---- Gather ------------------------------------------------------------------------------------
+
+template <class I>
+__global__ void checkIndicesKernel(const I* idx, int64_t n, int64_t d, unsigned long long* firstBad) {
+  SINGA_GRID_LOOP(j, n) {
+    const int64_t v = static_cast<int64_t>(idx[j]);
+    if (v < -d || v >= d) atomicMin(firstBad, static_cast<unsigned long long>(j));
+  }
+}
+
+void checkIndices(const Tensor& indices, int64_t d, int axis, const Shape& xs) {
+  const int64_t n = indices.numel();
+  if (n == 0) return;
+  Tensor firstBad = Tensor::full({1}, -1.0, DType::kInt64, indices.device());  // all bits set
+  auto* flag = reinterpret_cast<unsigned long long*>(firstBad.data<int64_t>());
+  cudaStream_t s = streamFor(indices);
+  if (indices.dtype() == DType::kInt32) {
+    checkIndicesKernel<<<blocksFor(n), kThreads, 0, s>>>(indices.data<int32_t>(), n, d, flag);
+  } else {
+    checkIndicesKernel<<<blocksFor(n), kThreads, 0, s>>>(indices.data<int64_t>(), n, d, flag);
+  }
+  SINGA_CUDA_LAUNCHED();
+  const int64_t bad = static_cast<int64_t>(firstBad.item());
+  if (bad >= 0) {
+    const int64_t i = static_cast<int64_t>(indices.at(bad));
+    SINGA_THROW(ValueError, "Gather: index " << i << " is out of range for axis " << axis << " of size " << d
+                                             << " (input shape " << xs << "); valid indices are " << -d << " to "
+                                             << d - 1);
+  }
+}
+
+__device__ __forceinline__ int64_t indexAt(const void* idx, bool int32, int64_t j, int64_t d) {
+  const int64_t v = int32 ? static_cast<const int32_t*>(idx)[j] : static_cast<const int64_t*>(idx)[j];
+  return v < 0 ? v + d : v;
+}
+
+template <class W>
+__global__ void gatherKernel(const W* x, const void* idx, bool int32, W* y, int64_t total, int64_t n, int64_t d,
+                             int64_t inner) {
+  SINGA_GRID_LOOP(t, total) {
+    const int64_t k = t / inner, e = t - k * inner;
+    const int64_t o = k / n, j = k - o * n;
+    y[t] = x[(o * d + indexAt(idx, int32, j, d)) * inner + e];
+  }
+}
+
+template <class T>
+__global__ void gatherGradKernel(const T* g, const void* idx, bool int32, T* dx, int64_t total, int64_t n, int64_t d,
+                                 int64_t inner) {
+  SINGA_GRID_LOOP(t, total) {
+    const int64_t k = t / inner, e = t - k * inner;
+    const int64_t o = k / n, j = k - o * n;
+    atomicAdd(dx + (o * d + indexAt(idx, int32, j, d)) * inner + e, g[t]);
+  }
+}
+
+void gather(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const Tensor& indices = ctx.in(1);
+  Tensor& y = ctx.out(0);
+  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  int64_t outer, d, inner;
+  splitAround(x.shape(), axis, outer, d, inner);
+  checkIndices(indices, d, axis, x.shape());
+  const int64_t n = indices.numel(), total = outer * n * inner;
+  if (total == 0) return;
+  const bool int32 = indices.dtype() == DType::kInt32;
+  cudaStream_t s = streamFor(y);
+  byWordSize(x.dtype(), [&](auto w) {
+    using W = decltype(w);
+    gatherKernel<W><<<blocksFor(total), kThreads, 0, s>>>(static_cast<const W*>(x.rawData()), indices.rawData(),
+                                                          int32, static_cast<W*>(y.rawData()), total, n, d, inner);
+  });
+  SINGA_CUDA_LAUNCHED();
+}
+
+template <class T>
+void gatherGrad(KernelContext& ctx) {
+  const Tensor& g = ctx.in(0);
+  const Tensor& indices = ctx.in(1);
+  Tensor& dx = ctx.out(0);
+  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  int64_t outer, d, inner;
+  splitAround(dx.shape(), axis, outer, d, inner);
+  checkIndices(indices, d, axis, dx.shape());
+  const int64_t n = indices.numel(), total = outer * n * inner;
+  if (total == 0) return;
+  gatherGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(
+      g.data<T>(), indices.rawData(), indices.dtype() == DType::kInt32, dx.data<T>(), total, n, d, inner);
+  SINGA_CUDA_LAUNCHED();
+}
+
+// ---- Pad and Tile --------------------------------------------------------------------------------
+
+struct Dims {
+  int nd = 0;
+  int64_t out[kMaxDims], in[kMaxDims], inStride[kMaxDims], padBegin[kMaxDims];
+};
+
+Dims dimsOf(const Tensor& in, const Shape& out, const std::vector<int64_t>* pads, const char* op) {
+  SINGA_CHECK(in.ndim() <= kMaxDims, NotSupportedError,
+              op << " on CUDA supports up to " << kMaxDims << " dims, got " << in.shape());
+  Dims d;
+  d.nd = in.ndim();
+  for (int i = 0; i < d.nd; ++i) {
+    d.out[i] = out[i];
+    d.in[i] = in.shape()[i];
+    d.inStride[i] = in.strides()[i];
+    d.padBegin[i] = pads ? (*pads)[i] : 0;
+  }
+  return d;
+}
+
+// Input coordinate of padded coordinate c (already shifted by the begin pad); -1 = constant.
+__device__ __forceinline__ int64_t padSource(int64_t c, int64_t d, int mode) {
+  if (c >= 0 && c < d) return c;
+  if (mode == 0) return -1;
+  if (mode == 2) return c < 0 ? 0 : d - 1;
+  if (d == 1) return 0;
+  const int64_t period = 2 * (d - 1);
+  c = ((c % period) + period) % period;
+  return c < d ? c : period - c;
+}
+
+int padMode(const std::string& m) { return m == "constant" ? 0 : m == "reflect" ? 1 : 2; }
+
+// Offset in the input of output element t, or -1 for the constant value (Pad).
+__device__ __forceinline__ int64_t padOffset(const Dims& d, int64_t t, int mode) {
+  int64_t off = 0;
+  for (int i = d.nd - 1; i >= 0; --i) {
+    const int64_t c = padSource(t % d.out[i] - d.padBegin[i], d.in[i], mode);
+    t /= d.out[i];
+    if (c < 0) return -1;
+    off += c * d.inStride[i];
+  }
+  return off;
+}
+
+template <class W>
+__global__ void padKernel(const W* x, W* y, int64_t total, Dims d, int mode, W value) {
+  SINGA_GRID_LOOP(t, total) {
+    const int64_t o = padOffset(d, t, mode);
+    y[t] = o < 0 ? value : x[o];
+  }
+}
+
+template <class T>
+__global__ void padGradKernel(const T* g, T* dx, int64_t total, Dims d, int mode) {
+  // d.in / d.inStride describe dx (contiguous); g is contiguous over d.out.
+  SINGA_GRID_LOOP(t, total) {
+    const int64_t o = padOffset(d, t, mode);
+    if (o >= 0) atomicAdd(dx + o, g[t]);
+  }
+}
+
+template <class W>
+__global__ void tileKernel(const W* x, W* y, int64_t total, Dims d) {
+  SINGA_GRID_LOOP(t, total) {
+    int64_t rem = t, off = 0;
+    for (int i = d.nd - 1; i >= 0; --i) {
+      off += ((rem % d.out[i]) % d.in[i]) * d.inStride[i];
+      rem /= d.out[i];
+    }
+    y[t] = x[off];
+  }
+}
+
+void pad(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  const int64_t total = y.numel();
+  if (total == 0) return;
+  const auto& pads = ctx.attrs.getInts("pads");
+  const Dims d = dimsOf(x, y.shape(), &pads, "Pad");
+  const int mode = padMode(ctx.attrs.getString("mode"));
+  const uint64_t bits = valueBits(ctx.attrs.getFloat("value", 0.0), x.dtype());
+  cudaStream_t s = streamFor(y);
+  byWordSize(x.dtype(), [&](auto w) {
+    using W = decltype(w);
+    padKernel<W><<<blocksFor(total), kThreads, 0, s>>>(static_cast<const W*>(x.rawData()), static_cast<W*>(y.rawData()),
+                                                       total, d, mode, static_cast<W>(bits));
+  });
+  SINGA_CUDA_LAUNCHED();
+}
+
+template <class T>
+void padGrad(KernelContext& ctx) {
+  const Tensor& g = ctx.in(0);
+  Tensor& dx = ctx.out(0);
+  const Tensor gc = contiguousCopy(g);
+  const int64_t total = gc.numel();
+  if (total == 0 || dx.numel() == 0) return;
+  const auto& pads = ctx.attrs.getInts("pads");
+  const Dims d = dimsOf(dx, gc.shape(), &pads, "PadGrad");
+  padGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d,
+                                                                     padMode(ctx.attrs.getString("mode")));
+  SINGA_CUDA_LAUNCHED();
+}
+
+void tile(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  const int64_t total = y.numel();
+  if (total == 0) return;
+  const Dims d = dimsOf(x, y.shape(), nullptr, "Tile");
+  cudaStream_t s = streamFor(y);
+  byWordSize(x.dtype(), [&](auto w) {
+    using W = decltype(w);
+    tileKernel<W><<<blocksFor(total), kThreads, 0, s>>>(static_cast<const W*>(x.rawData()),
+                                                        static_cast<W*>(y.rawData()), total, d);
+  });
+  SINGA_CUDA_LAUNCHED();
+}
+
+void concat(KernelContext& ctx) {
+  Tensor& out = ctx.out(0);
+  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  int64_t col = 0;  // start of the current input along the axis
+  for (const Tensor& x : ctx.inputs) {
+    if (x.numel() > 0) {
+      Tensor dst = makeView(out, x.shape(), out.strides(), out.offset() + col * out.strides()[axis]);
+      stridedMove(x, dst);
+    }
+    col += x.shape()[axis];
+  }
+}
+
+}  // namespace
+
+void registerShapeKernels(KernelRegistry& r) {
+  const DeviceType cuda = DeviceType::kCuda;
+  r.add("StridedCopy", cuda, kAll, [](KernelContext& ctx) { stridedMove(ctx.in(0), ctx.out(0)); });
+  r.add("Concat", cuda, kAll, concat);
+  r.add("Gather", cuda, kAll, gather);
+  r.add("GatherGrad", cuda, kFloats,
+        [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.out(0).dtype(), T, gatherGrad<T>(c)); });
+  r.add("Pad", cuda, kAll, pad);
+  r.add("PadGrad", cuda, kFloats,
+        [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.in(0).dtype(), T, padGrad<T>(c)); });
+  r.add("Tile", cuda, kAll, tile);
+}
+
+}  // namespace singa::cuda

@@ -1,0 +1,283 @@
+// Unary elementwise CUDA kernels (Abs ... ThresholdedRelu) and their fused gradients
+// "<Op>Grad"(dy, v) -> dy * f'(v), with v the input or the output exactly as in
+// kernels/cpu/elementwise_unary.cc (src/ops/elementwise.cc chooses which it passes).
+//
+// Why one switch kernel: ~35 forward and ~30 gradient functions would be ~130 kernel
+// instantiations per architecture; a launch-uniform switch costs nothing at run time (every
+// thread takes the same branch) and compiles once per dtype.
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace singa::cuda {
+namespace {
+
+#define SINGA_UNARY_OPS(X)                                                                                   \
+  X(Abs) X(Neg) X(Sign) X(Relu) X(Clip) X(Exp) X(Log) X(Sqrt) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin)    \
+  X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh) X(Asinh) X(Acosh) X(Atanh) X(Erf) X(Floor) X(Ceil) X(Round)      \
+  X(Sigmoid) X(Softplus) X(Softsign) X(Elu) X(Selu) X(LeakyRelu) X(HardSigmoid) X(HardSwish) X(Celu)        \
+  X(ThresholdedRelu)
+
+#define SINGA_GRAD_OPS(X)                                                                                    \
+  X(Abs) X(Exp) X(Log) X(Sqrt) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh)  \
+  X(Tanh) X(Asinh) X(Acosh) X(Atanh) X(Erf) X(Sigmoid) X(Relu) X(Softplus) X(Softsign) X(Elu) X(Selu)       \
+  X(LeakyRelu) X(HardSigmoid) X(HardSwish) X(Celu) X(ThresholdedRelu) X(Clip)
+
+#define SINGA_ENUM_ENTRY(name) k##name,
+enum UnaryOp : int { SINGA_UNARY_OPS(SINGA_ENUM_ENTRY) kUnaryCount };
+#undef SINGA_ENUM_ENTRY
+
+struct Params {
+  double alpha = 0, beta = 0, gamma = 0;
+  double lo = 0, hi = 0;
+  bool hasLo = false, hasHi = false;
+};
+
+Params paramsOf(const Attrs& a) {
+  Params p;
+  p.alpha = a.getFloat("alpha", 0.0);
+  p.beta = a.getFloat("beta", 0.0);
+  p.gamma = a.getFloat("gamma", 0.0);
+  p.hasLo = a.has("min");
+  p.hasHi = a.has("max");
+  if (p.hasLo) p.lo = a.getFloat("min");
+  if (p.hasHi) p.hi = a.getFloat("max");
+  return p;
+}
+
+// std::max / std::min semantics (first argument kept on ties and NaN), as the CPU Clip.
+template <class T>
+__device__ __forceinline__ T stdMax(T a, T b) {
+  return a < b ? b : a;
+}
+template <class T>
+__device__ __forceinline__ T stdMin(T a, T b) {
+  return b < a ? b : a;
+}
+
+template <class T>
+__device__ __forceinline__ T sigmoidOf(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+  const T e = exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+__device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
+  const T a = static_cast<T>(p.alpha);
+  switch (op) {
+    case kAbs: return fabs(x);
+    case kNeg: return -x;
+    case kSign: return static_cast<T>((T(0) < x) - (x < T(0)));
+    case kRelu: return x > T(0) ? x : T(0);
+    case kClip: return stdMin(stdMax(x, lo), hi);
+    case kExp: return exp(x);
+    case kLog: return log(x);
+    case kSqrt: return sqrt(x);
+    case kReciprocal: return T(1) / x;
+    case kSin: return sin(x);
+    case kCos: return cos(x);
+    case kTan: return tan(x);
+    case kAsin: return asin(x);
+    case kAcos: return acos(x);
+    case kAtan: return atan(x);
+    case kSinh: return sinh(x);
+    case kCosh: return cosh(x);
+    case kTanh: return tanh(x);
+    case kAsinh: return asinh(x);
+    case kAcosh: return acosh(x);
+    case kAtanh: return atanh(x);
+    case kErf: return erf(x);
+    case kFloor: return floor(x);
+    case kCeil: return ceil(x);
+    case kRound: return rint(x);  // half to even, as nearbyint in the default rounding mode
+    case kSigmoid: return sigmoidOf(x);
+    case kSoftplus: return stdMax(x, T(0)) + log1p(exp(-fabs(x)));
+    case kSoftsign: return x / (T(1) + fabs(x));
+    case kElu: return x > T(0) ? x : a * expm1(x);
+    case kSelu: {
+      const T g = static_cast<T>(p.gamma);
+      return x > T(0) ? g * x : g * a * expm1(x);
+    }
+    case kLeakyRelu: return x >= T(0) ? x : a * x;
+    case kHardSigmoid: return stdMin(T(1), stdMax(T(0), a * x + static_cast<T>(p.beta)));
+    case kHardSwish: return x * stdMin(T(1), stdMax(T(0), x / T(6) + T(0.5)));
+    case kCelu: return stdMax(T(0), x) + stdMin(T(0), a * expm1(x / a));
+    default: return x > a ? x : T(0);  // ThresholdedRelu
+  }
+}
+
+template <class T>
+__device__ T floatDerivative(int op, T v, const Params& p) {
+  const T a = static_cast<T>(p.alpha);
+  switch (op) {
+    case kAbs: return static_cast<T>((T(0) < v) - (v < T(0)));
+    case kExp: return v;  // v = y
+    case kLog: return T(1) / v;
+    case kSqrt: return T(0.5) / v;        // v = y
+    case kReciprocal: return -v * v;      // v = y
+    case kSin: return cos(v);
+    case kCos: return -sin(v);
+    case kTan: return T(1) + v * v;       // v = y
+    case kAsin: return T(1) / sqrt(T(1) - v * v);
+    case kAcos: return T(-1) / sqrt(T(1) - v * v);
+    case kAtan: return T(1) / (T(1) + v * v);
+    case kSinh: return cosh(v);
+    case kCosh: return sinh(v);
+    case kTanh: return T(1) - v * v;      // v = y
+    case kAsinh: return T(1) / sqrt(v * v + T(1));
+    case kAcosh: return T(1) / sqrt(v * v - T(1));
+    case kAtanh: return T(1) / (T(1) - v * v);
+    case kErf: return static_cast<T>(1.1283791670955126) * exp(-v * v);
+    case kSigmoid: return v * (T(1) - v);  // v = y
+    case kRelu: return v > T(0) ? T(1) : T(0);
+    case kSoftplus: return sigmoidOf(v);
+    case kSoftsign: {
+      const T d = T(1) + fabs(v);
+      return T(1) / (d * d);
+    }
+    case kElu: return v > T(0) ? T(1) : a * exp(v);
+    case kSelu: {
+      const T g = static_cast<T>(p.gamma);
+      return v > T(0) ? g : g * a * exp(v);
+    }
+    case kLeakyRelu: return v >= T(0) ? T(1) : a;
+    case kHardSigmoid: {
+      const T u = a * v + static_cast<T>(p.beta);
+      return u > T(0) && u < T(1) ? a : T(0);
+    }
+    case kHardSwish: return v <= T(-3) ? T(0) : (v >= T(3) ? T(1) : v / T(3) + T(0.5));
+    case kCelu: return v > T(0) ? T(1) : exp(v / a);
+    case kThresholdedRelu: return v > a ? T(1) : T(0);
+    default:  // Clip
+      return (!p.hasLo || v >= static_cast<T>(p.lo)) && (!p.hasHi || v <= static_cast<T>(p.hi)) ? T(1) : T(0);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ T intUnary(int op, T x, T lo, T hi) {
+  switch (op) {
+    case kAbs: return x < T(0) ? static_cast<T>(-x) : x;
+    case kNeg: return static_cast<T>(-x);
+    case kSign: return static_cast<T>((T(0) < x) - (x < T(0)));
+    case kRelu: return x > T(0) ? x : T(0);
+    default: return stdMin(stdMax(x, lo), hi);  // Clip
+  }
+}
+
+template <class T>
+__global__ void unaryKernel(const T* x, T* y, int64_t n, bool contiguous, Indexer<1> ix, int op, Params p, T lo,
+                            T hi) {
+  SINGA_GRID_LOOP(i, n) {
+    int64_t o = i;
+    if (!contiguous) {
+      int64_t off[1];
+      ix.offsets(i, off);
+      o = off[0];
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      y[i] = floatUnary<T>(op, x[o], p, lo, hi);
+    } else {
+      y[i] = intUnary<T>(op, x[o], lo, hi);
+    }
+  }
+}
+
+template <class T>
+__global__ void gradKernel(const T* dy, const T* v, T* dx, int64_t n, bool contiguous, Indexer<2> ix, int op,
+                           Params p) {
+  SINGA_GRID_LOOP(i, n) {
+    int64_t og = i, ov = i;
+    if (!contiguous) {
+      int64_t off[2];
+      ix.offsets(i, off);
+      og = off[0];
+      ov = off[1];
+    }
+    dx[i] = dy[og] * floatDerivative<T>(op, v[ov], p);
+  }
+}
+
+// Clip bound as T (CPU boundTo): absent bounds are +-infinity or T's limits; integer bounds are
+// rounded inwards and clamped to T's range.
+template <class T>
+T boundTo(double v, bool given, bool low) {
+  if constexpr (std::is_floating_point_v<T>) {
+    const double inf = std::numeric_limits<double>::infinity();
+    return static_cast<T>(given ? v : (low ? -inf : inf));
+  } else {
+    if (!given) return low ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    v = low ? std::ceil(v) : std::floor(v);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  }
+}
+
+template <class T>
+void launchUnary(KernelContext& ctx, int op) {
+  const Tensor& x = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  const Params p = paramsOf(ctx.attrs);
+  const bool contiguous = x.isContiguous();
+  Indexer<1> ix;
+  if (!contiguous) ix = makeIndexer<1>(x.shape(), std::array<const Tensor*, 1>{&x});
+  const T lo = boundTo<T>(p.lo, p.hasLo, true), hi = boundTo<T>(p.hi, p.hasHi, false);
+  unaryKernel<T><<<blocksFor(n), kThreads, 0, streamFor(y)>>>(x.data<T>(), y.data<T>(), n, contiguous, ix, op, p, lo,
+                                                              hi);
+  SINGA_CUDA_LAUNCHED();
+}
+
+template <class T>
+void launchGrad(KernelContext& ctx, int op) {
+  const Tensor& dy = ctx.in(0);
+  const Tensor& v = ctx.in(1);
+  Tensor& dx = ctx.out(0);
+  const int64_t n = dx.numel();
+  if (n == 0) return;
+  const Params p = paramsOf(ctx.attrs);
+  const bool contiguous = dy.isContiguous() && v.isContiguous();
+  Indexer<2> ix;
+  if (!contiguous) ix = makeIndexer<2>(dx.shape(), std::array<const Tensor*, 2>{&dy, &v});
+  gradKernel<T><<<blocksFor(n), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), v.data<T>(), dx.data<T>(), n, contiguous,
+                                                              ix, op, p);
+  SINGA_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void registerUnaryKernels(KernelRegistry& r) {
+  const auto floats = {DType::kFloat32, DType::kFloat64};
+  const char* names[] = {
+#define SINGA_NAME_ENTRY(name) #name,
+      SINGA_UNARY_OPS(SINGA_NAME_ENTRY)
+#undef SINGA_NAME_ENTRY
+  };
+  for (int op = 0; op < kUnaryCount; ++op) {
+    r.add(names[op], DeviceType::kCuda, floats,
+          [op](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchUnary<T>(ctx, op)); });
+  }
+  // The integer-capable ones (CPU: Abs, Neg, Sign, Relu, Clip take integers too).
+  for (int op : {kAbs, kNeg, kSign, kRelu, kClip}) {
+    r.add(names[op], DeviceType::kCuda, {DType::kInt32, DType::kInt64}, [op](KernelContext& ctx) {
+      if (ctx.in(0).dtype() == DType::kInt32) {
+        launchUnary<int32_t>(ctx, op);
+      } else {
+        launchUnary<int64_t>(ctx, op);
+      }
+    });
+  }
+#define SINGA_GRAD_ENTRY(name)                                                                  \
+  r.add(#name "Grad", DeviceType::kCuda, floats, [](KernelContext& ctx) {                       \
+    SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchGrad<T>(ctx, k##name));               \
+  });
+  SINGA_GRAD_OPS(SINGA_GRAD_ENTRY)
+#undef SINGA_GRAD_ENTRY
+}
+
+}  // namespace singa::cuda
