@@ -4,7 +4,7 @@
 // (x W^T, g W, g^T x) copy nothing. Only a matrix with neither unit stride is packed first.
 // Batched MatMul folds [batch..., M, K] x [K, N] into one GEMM when A's batch dims are dense,
 // else it loops over the (broadcast) batch. Integer dtypes use a plain loop.
-// BLAS is never called inside an OpenMP region (the integer loop is the only parallelFor here).
+// Float GEMMs run as ompGemm: split over the OpenMP threads, single-threaded OpenBLAS in each.
 #include <cblas.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/im2col.h"
 #include "kernels/cpu/strided.h"
 
 namespace singa::cpu {
@@ -42,12 +43,9 @@ bool blasLayout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool& trans,
 template <class T>
 void callBlas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc) {
-  const auto opA = ta ? CblasTrans : CblasNoTrans, opB = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, opA, opB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, opA, opB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
+  // Split over the OpenMP threads, single-threaded OpenBLAS in each (see ompGemm): one thread
+  // pool for the whole engine, and a fixed partition, so results do not depend on timing.
+  ompGemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /// c[M, N] (row stride ldc) = alpha * a b + beta * c; c is not read when beta == 0.

@@ -28,10 +28,26 @@ void sgdUpdate(KernelContext& ctx) {
   const bool nesterov = a.getInt("nesterov", 0) != 0;
   const bool initBuffer = a.getInt("init_buffer", 0) != 0;
   const bool useMomentum = ctx.outputs.size() > 1;
-  T* p = ctx.out(0).data<T>();
-  T* buf = useMomentum ? ctx.out(1).data<T>() : nullptr;
-  const T* g = ctx.in(0).data<T>();
+  T* __restrict p = ctx.out(0).data<T>();
+  T* __restrict buf = useMomentum ? ctx.out(1).data<T>() : nullptr;
+  const T* __restrict g = ctx.in(0).data<T>();
   const int64_t n = ctx.out(0).numel();
+  if (!useMomentum && wd == T(0)) {  // plain SGD: one vectorised axpy
+    parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] -= lr * g[i];
+    });
+    return;
+  }
+  if (useMomentum && !initBuffer && !nesterov && dampening == T(0)) {  // the usual momentum step
+    parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T d = g[i] + wd * p[i];
+        buf[i] = buf[i] * momentum + d;
+        p[i] -= lr * buf[i];
+      }
+    });
+    return;
+  }
   parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       T d = g[i];

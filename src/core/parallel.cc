@@ -16,7 +16,9 @@ void setNumThreads(int n) {
   if (n <= 0) n = 1;
   gThreads = n;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  // OpenBLAS stays single-threaded: kernels split GEMMs over the OpenMP threads themselves
+  // (kernels/cpu/im2col.h ompGemm), so two thread pools never compete for the cores.
+  openblas_set_num_threads(1);
 }
 
 int numThreads() {
