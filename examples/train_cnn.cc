@@ -9,11 +9,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "nn/nn.h"
-#include "optim/sgd.h"
-
 using namespace singa;
 
 class CNN : public Module {

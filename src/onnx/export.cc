@@ -610,4 +610,9 @@ void saveModel(const onnx::ModelProto& model, const std::string& path) {
   }
 }
 
+void exportModuleToFile(Module& m, const std::vector<Tensor>& sampleInputs, const std::string& path,
+                        const ExportOptions& options) {
+  saveModel(exportModule(m, sampleInputs, options), path);
+}
+
 }  // namespace singa::onnxio

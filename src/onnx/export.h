@@ -64,6 +64,10 @@ onnx::ModelProto exportFunction(const std::function<std::vector<Tensor>(const st
 onnx::ModelProto exportModule(Module& m, const std::vector<Tensor>& sampleInputs,
                               const ExportOptions& options = ExportOptions());
 
+/// exportModule() + saveModel(): what most callers want, without touching the ModelProto type.
+void exportModuleToFile(Module& m, const std::vector<Tensor>& sampleInputs, const std::string& path,
+                        const ExportOptions& options = ExportOptions());
+
 /// Writes `model` to `path` atomically (a temporary file in the same folder, then rename).
 /// Throws IoError naming the path on failure.
 void saveModel(const onnx::ModelProto& model, const std::string& path);

@@ -41,3 +41,25 @@ add_test(NAME interop_torch_models
                  --singa-onnx $<TARGET_FILE:singa_onnx>
                  --out ${_interop_dir}/torch)
 set_tests_properties(interop_torch_models PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 1500)
+
+# 4. singa_train --export (built-in CNN, opsets 17 and 13, re-trained import, transfer learning):
+#    checker + onnxruntime agree with singa; the re-imported CNN evaluates like the trained one.
+add_test(NAME interop_singa_train_export
+         COMMAND ${_run_python} ${CMAKE_CURRENT_SOURCE_DIR}/interop/singa_train_export.py
+                 --singa-train $<TARGET_FILE:singa_train> --singa-onnx $<TARGET_FILE:singa_onnx>
+                 --out ${_interop_dir}/singa_train)
+set_tests_properties(interop_singa_train_export PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# 5. The ONNX tutorial example (examples/onnx_mnist.cc): every stage prints an accuracy, the
+#    re-import is exact, and its exported models pass the checker and match onnxruntime.
+if(TARGET onnx_mnist)
+  add_test(NAME example_onnx_mnist
+           COMMAND $<TARGET_FILE:onnx_mnist> fashion-mnist 6400 1000 ${_interop_dir}/onnx_mnist)
+  set_tests_properties(example_onnx_mnist PROPERTIES LABELS interop TIMEOUT 600 FIXTURES_SETUP onnx_mnist_models
+                       PASS_REGULAR_EXPRESSION "imported outputs differ by at most 0\n.*re-imported outputs differ by at most 0\nsummary: re-training changed accuracy by \\+[0-9.]+ points; transfer learning reached [4-9][0-9]\\.")
+  add_test(NAME interop_onnx_mnist_exports
+           COMMAND ${_run_python} ${CMAKE_CURRENT_SOURCE_DIR}/interop/check_export.py ${_interop_dir}/onnx_mnist
+                   --singa-onnx $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(interop_onnx_mnist_exports PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_mnist_models
+                       SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()

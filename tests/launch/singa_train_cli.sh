@@ -31,6 +31,21 @@ done
 [ $rc -eq 1 ] && contains "$scratch/o.txt" "train-images-idx3-ubyte" && contains "$scratch/o.txt" "apt-get install dataset-fashion-mnist"
 check "missing data dir -> files listed and apt-get hint" $?
 
+# Imported-model flags.
+"$bin" --last-layers -1 --num-classes 10 --limit-train 64 > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 1 ] && contains "$scratch/o.txt" "add --onnx MODEL"; check "--last-layers without --onnx -> exit 1 with the fix" $?
+"$bin" --onnx "$scratch/missing.onnx" > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "missing.onnx"; check "missing --onnx file -> exit 2 naming it" $?
+head -c 300 "$bin" > "$scratch/garbage.onnx"
+"$bin" --onnx "$scratch/garbage.onnx" --limit-train 64 --limit-test 64 > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 1 ] && contains "$scratch/o.txt" "garbage.onnx"; check "non-ONNX --onnx file -> exit 1 naming it" $?
+"$bin" --model cnn --epochs 0 --limit-test 64 --export "$scratch/m.onnx" -q > "$scratch/o.txt" 2>&1 &&
+  "$bin" --onnx "$scratch/m.onnx" --last-layers -1 --limit-test 64 > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 1 ] && contains "$scratch/o.txt" "add --num-classes"; check "--last-layers without --num-classes -> exit 1 with the fix" $?
+"$bin" --model cnn --epochs 1 --limit-train 64 --export /proc/none/m.onnx > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 1 ] && contains "$scratch/o.txt" "/proc/none" && ! contains "$scratch/o.txt" "epoch 1"
+check "unwritable --export fails before training" $?
+
 # A truncated copy of the real training images.
 mkdir -p "$scratch/trunc"
 src=/usr/share/datasets/fashion-mnist
