@@ -53,7 +53,8 @@ const ConverterEntry* ConverterRegistry::find(const std::string& opType, int ops
   for (const ConverterEntry& e : it->second) {
     if (e.sinceVersion <= opset) best = &e;
   }
-  return best;
+  // An entry without a function marks a version whose semantics are not implemented.
+  return best != nullptr && best->fn != nullptr ? best : nullptr;
 }
 
 std::vector<std::string> ConverterRegistry::opTypes() const {

@@ -51,10 +51,13 @@ Taps tapsFor(const ResizeMode& m, int64_t x, int64_t inSize, int64_t outSize, do
     ori = outWidth == 1.0 ? -0.5 : (xd + 0.5) / scale - 0.5;
   } else if (tr == "tf_half_pixel_for_nn") {
     ori = (xd + 0.5) / scale;
+  } else if (tr == "half_pixel_symmetric") {  // opset 19
+    const double adjustment = static_cast<double>(outSize) / outWidth;
+    const double center = static_cast<double>(inSize) / 2.0;
+    ori = center * (1.0 - adjustment) + (xd + 0.5) / scale - 0.5;
   } else {
     ori = (xd + 0.5) / scale - 0.5;
   }
-  (void)outSize;
   const double fl = std::floor(ori);
   const bool integral = ori == fl;
   // The reference prefers the left neighbour: ratio lies in (0, 1].
@@ -168,6 +171,10 @@ ResizeMode modeOf(const ConvertContext& ctx) {
             "mode must be nearest, linear or cubic, got '" + m.mode + "'");
   if (m.mode == "bilinear") m.mode = "linear";
   m.transform = ctx.attrs.getString("coordinate_transformation_mode", "half_pixel");
+  ctx.check(m.transform == "half_pixel" || m.transform == "half_pixel_symmetric" || m.transform == "pytorch_half_pixel" ||
+                m.transform == "align_corners" || m.transform == "asymmetric" ||
+                m.transform == "tf_half_pixel_for_nn" || m.transform == "tf_crop_and_resize",
+            "unknown coordinate_transformation_mode '" + m.transform + "'");
   m.nearest = ctx.attrs.getString("nearest_mode", "round_prefer_floor");
   m.cubicA = ctx.attrs.getFloat("cubic_coeff_a", -0.75);
   m.excludeOutside = ctx.attrs.getInt("exclude_outside", 0) != 0;

@@ -197,6 +197,8 @@ Tensors convertSpaceToDepth(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() == 4, "needs a 4-D input, got " + shapeStr(x.shape()));
   const int64_t b = ctx.attrs.getInt("blocksize");
+  ctx.check(ctx.attrs.getString("mode", "DCR") == "DCR",
+            "mode '" + ctx.attrs.getString("mode", "DCR") + "' is not supported (only DCR)");
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   ctx.check(h % b == 0 && w % b == 0, "spatial dims must be divisible by blocksize");
   Tensor t = ops::reshape(x, {n, c, h / b, b, w / b, b});

@@ -149,6 +149,7 @@ void registerSignalConverters(ConverterRegistry& r) {
   r.add("BlackmanWindow", 17, convertWindow<Window::kBlackman>);
   r.add("MelWeightMatrix", 17, convertMelWeightMatrix);
   r.add("DFT", 17, convertDft);
+  r.add("DFT", 20, nullptr);  // DFT-20 takes the axis as an input: not implemented
   r.add("STFT", 17, convertStft);
 }
 

@@ -12,7 +12,7 @@ class ModelProto;
 namespace singa::onnxio {
 
 /// The newest ai.onnx opset whose operator semantics the importer implements.
-constexpr int kMaxSupportedOpset = 18;
+constexpr int kMaxSupportedOpset = 28;
 
 /// Reads and checks an ONNX model file. External data of initializers (stored next to the model)
 /// is loaded into the proto, so the result is self-contained.
