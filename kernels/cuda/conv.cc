@@ -22,7 +22,7 @@
 #include <sstream>
 #include <vector>
 
-#include "kernels/cuda/cuda_device.h"
+#include "kernels/cuda/cuda_libs.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 namespace singa::cuda {

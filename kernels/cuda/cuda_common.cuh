@@ -42,8 +42,8 @@ inline cudaStream_t streamFor(const Tensor& t) {
 template <int K>
 struct Indexer {
   int nd = 0;
-  int64_t dims[kMaxDims];
-  int64_t st[K][kMaxDims];
+  int64_t dims[kMaxDims] = {};
+  int64_t st[K][kMaxDims] = {};
 
   __device__ __forceinline__ void offsets(int64_t flat, int64_t (&o)[K]) const {
 #pragma unroll

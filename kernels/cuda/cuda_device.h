@@ -8,9 +8,7 @@
 // empties the cache and retries once before reporting out-of-memory with the sizes involved.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
-#include <cudnn.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -26,22 +24,10 @@
                                          << __FILE__ << ":" << __LINE__);                            \
   } while (0)
 
-#define SINGA_CUBLAS_CHECK(expr)                                                                    \
-  do {                                                                                              \
-    const cublasStatus_t singa_cublas_st_ = (expr);                                                 \
-    if (singa_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                  \
-      SINGA_THROW(Error, "cuBLAS error " << static_cast<int>(singa_cublas_st_) << " ("             \
-                                          << cublasGetStatusString(singa_cublas_st_) << ") in " #expr \
-                                          << " at " << __FILE__ << ":" << __LINE__);                \
-  } while (0)
-
-#define SINGA_CUDNN_CHECK(expr)                                                                     \
-  do {                                                                                              \
-    const cudnnStatus_t singa_cudnn_st_ = (expr);                                                   \
-    if (singa_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                    \
-      SINGA_THROW(Error, "cuDNN error '" << cudnnGetErrorString(singa_cudnn_st_) << "' in " #expr " at " \
-                                          << __FILE__ << ":" << __LINE__);                          \
-  } while (0)
+// The library handle types, declared as cuBLAS and cuDNN declare them, so that kernel files
+// need not parse those headers (nvcc compile time); kernels/cuda/cuda_libs.h includes them.
+struct cublasContext;
+struct cudnnContext;
 
 namespace singa::cuda {
 
@@ -52,8 +38,8 @@ void setDevice(int device);
 /// The stream all of `device`'s work runs on (created on first use).
 cudaStream_t stream(int device);
 /// cuBLAS / cuDNN handles of `device`, bound to stream(device).
-cublasHandle_t cublas(int device);
-cudnnHandle_t cudnn(int device);
+cublasContext* cublas(int device);
+cudnnContext* cudnn(int device);
 /// A scratch buffer of at least `bytes` on `device` (valid until the next call on that device;
 /// stream-ordered, so kernels queued before a regrowth finish before the old block is reused).
 void* workspace(int device, size_t bytes);

@@ -10,7 +10,7 @@
 #include <climits>
 #include <type_traits>
 
-#include "kernels/cuda/cuda_device.h"
+#include "kernels/cuda/cuda_libs.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 namespace singa::cuda {
