@@ -92,9 +92,10 @@ std::string FineTuneModel::extraRepr() const {
 }
 
 std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int lastLayers, int64_t numClasses,
-                                                 const Shape& dataImageShape, Device device) {
+                                                 const Shape& dataImageShape, Device device, int64_t inputSize) {
   onnxio::PrepareOptions po;
   po.dynamicBatch = true;
+  po.dynamicSpatial = inputSize > 0;
   auto model = onnxio::prepareFile(path, device, po);
   SINGA_CHECK(model->inputs().size() == 1, ValueError,
               "--onnx " << path << ": the model has " << model->inputs().size()
@@ -110,6 +111,7 @@ std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int la
       if (in.dims[d] > 0) shape[d] = in.dims[d];
     }
   }
+  if (inputSize > 0) shape[2] = shape[3] = inputSize;
   return std::make_shared<FineTuneModel>(model, lastLayers, numClasses, shape);
 }
 

@@ -40,8 +40,9 @@ class FineTuneModel : public Module {
 
 /// Imports `path` for fine-tuning: the model must have one float input of rank 4 ([N, C, H, W];
 /// a symbolic H or W takes the data's size). Errors name the file and the fix.
+/// inputSize > 0 feeds inputSize x inputSize images instead of the declared H x W.
 std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int lastLayers, int64_t numClasses,
-                                                 const Shape& dataImageShape, Device device);
+                                                 const Shape& dataImageShape, Device device, int64_t inputSize = 0);
 
 /// Creates the parent folders of `path` and checks a file can be written there, so a bad
 /// --export / --metrics-json path fails before training, not after. Errors name `flag`.

@@ -315,15 +315,23 @@ void convGradWeight(KernelContext& ctx) {
                                             dys + grp * d.Cog * ncols, ncols, T(1), acc + grp * d.Kg * d.Cog, d.Cog);
                                      }
                                    });
-  parallelFor(d.group * d.Cog, std::max<int64_t>(1, 4096 / std::max<int64_t>(d.Kg, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t grp = row / d.Cog, o = row % d.Cog;
-      T* dst = dwp + row * d.Kg;
-      for (int64_t k = 0; k < d.Kg; ++k) {
-        T v = 0;
-        for (int wk = 0; wk < workers; ++wk)
-          v += partial[static_cast<size_t>(wk * dwSize + grp * d.Kg * d.Cog + k * d.Cog + o)];
-        dst[k] = v;
+  // Sum the workers' dw^T buffers and transpose into dw, in 64 x 64 tiles so both the reads
+  // (rows of Cog) and the writes (rows of Kg) stay in cache.
+  constexpr int64_t kTile = 64;
+  const int64_t kTiles = (d.Kg + kTile - 1) / kTile, oTiles = (d.Cog + kTile - 1) / kTile;
+  parallelFor(d.group * kTiles * oTiles, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t grp = t / (kTiles * oTiles), kt = (t / oTiles) % kTiles, ot = t % oTiles;
+      const int64_t k0 = kt * kTile, k1 = std::min(k0 + kTile, d.Kg);
+      const int64_t o0 = ot * kTile, o1 = std::min(o0 + kTile, d.Cog);
+      for (int64_t o = o0; o < o1; ++o) {
+        T* dst = dwp + (grp * d.Cog + o) * d.Kg;
+        for (int64_t k = k0; k < k1; ++k) {
+          T v = 0;
+          for (int wk = 0; wk < workers; ++wk)
+            v += partial[static_cast<size_t>(wk * dwSize + grp * d.Kg * d.Cog + k * d.Cog + o)];
+          dst[k] = v;
+        }
       }
     }
   });

@@ -196,6 +196,36 @@ void forEachTap(const WindowGeom& g, const Taps& t, F&& f) {
   }
 }
 
+// 2-D windows without dilation: clamped row/column ranges, no per-tap bounds checks. Same tap
+// order (row-major), tie and NaN rules as the generic loop.
+bool isPlain2d(const WindowGeom& g) {
+  return g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && g.dil[1] == 1 && g.dil[2] == 1;
+}
+
+template <class T>
+void maxPool2dPlane(const T* xs, const WindowGeom& g, T* ys, int32_t* is) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  for (int64_t oy = 0; oy < OH; ++oy) {
+    const int64_t y0 = oy * g.stride[1] - g.pad[1];
+    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.k[1], H);
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      const int64_t x0 = ox * g.stride[2] - g.pad[2];
+      const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min<int64_t>(x0 + g.k[2], W);
+      T best = std::numeric_limits<T>::lowest();
+      int64_t bi = -1;
+      for (int64_t y = ya; y < yb; ++y) {
+        const T* row = xs + y * W;
+        for (int64_t x = xa; x < xb; ++x) {
+          const T v = row[x];
+          if (bi < 0 || v > best || isNan(v)) best = v, bi = y * W + x;
+        }
+      }
+      ys[oy * OW + ox] = best;
+      is[oy * OW + ox] = static_cast<int32_t>(bi);
+    }
+  }
+}
+
 template <class T>
 void maxPoolForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -206,7 +236,7 @@ void maxPoolForward(KernelContext& ctx) {
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   int32_t* ip = argmax.data<int32_t>();
-  const bool plain = isPlain2x2(g);
+  const bool plain = isPlain2x2(g), plain2d = isPlain2d(g);
   parallelFor(planes, planeGrain(outSize * g.kSize()), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
       const T* xs = xp + pl * inSize;
@@ -214,6 +244,10 @@ void maxPoolForward(KernelContext& ctx) {
       int32_t* is = ip + pl * outSize;
       if (plain) {
         maxPool2x2Plane(xs, g, ys, is);
+        continue;
+      }
+      if (plain2d) {
+        maxPool2dPlane(xs, g, ys, is);
         continue;
       }
       forEachWindow(g, [&](int64_t o, const Taps& t) {

@@ -458,6 +458,12 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
       vi.dims[0] = -1;
       vi.dimNames[0] = "batch";
     }
+    if (options.dynamicSpatial && vi.hasShape) {
+      for (size_t d = 2; d < vi.dims.size(); ++d) {
+        vi.dims[d] = -1;
+        vi.dimNames[d] = "d" + std::to_string(d);
+      }
+    }
     m->inputs_.push_back(vi);
   }
   for (const auto& v : g.output()) m->outputs_.push_back(toValueInfo(v, nullptr));

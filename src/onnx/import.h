@@ -39,6 +39,9 @@ struct PrepareOptions {
   /// Accept any size in the first dim of every graph input (for models exported with a fixed
   /// batch of 1; their Reshape nodes may still assume it).
   bool dynamicBatch = false;
+  /// Accept any size in the dims after the first two (H, W, ...) of every graph input: for fully
+  /// convolutional models (global pooling before the classifier) fed other image sizes.
+  bool dynamicSpatial = false;
 };
 
 /// A graph input or output as the model declares it.

@@ -63,3 +63,10 @@ if(TARGET onnx_mnist)
   set_tests_properties(interop_onnx_mnist_exports PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_mnist_models
                        SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+
+# 6. resnet18 with BatchNormalization from PyTorch fine-tunes (loss falls over 50 steps).
+add_test(NAME interop_finetune_resnet18
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/interop/finetune_resnet.sh $<TARGET_FILE:singa_train>
+                 ${_interop_dir}/torch ${_interop_dir}/finetune_resnet18)
+set_tests_properties(interop_finetune_resnet18 PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 900
+                     DEPENDS interop_torch_models)
