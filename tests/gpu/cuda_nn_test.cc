@@ -63,8 +63,9 @@ TYPED_TEST(CudaNn, ConvolutionForwardAndBackward) {
       {"3-D", {1, 2, 5, 6, 4}, {3, 2, 3, 3, 2}, {{}, {1, 0, 1, 1, 0, 1}, {}, 1, "NOTSET"}, true},
   };
   for (const ConvCase& c : cases) {
-    std::vector<Tensor> in{randomTensor(c.x, dt, -1, 1, 1), randomTensor(c.w, dt, -0.5, 0.5, 2)};
-    if (c.bias) in.push_back(randomTensor({c.w[0]}, dt, -0.5, 0.5, 3));
+    const Tensor x = randomTensor(c.x, dt, -1, 1, 1), w = randomTensor(c.w, dt, -0.5, 0.5, 2);
+    const std::vector<Tensor> in =
+        c.bias ? std::vector<Tensor>{x, w, randomTensor({c.w[0]}, dt, -0.5, 0.5, 3)} : std::vector<Tensor>{x, w};
     checkOp(std::string("Conv ") + c.name,
             [&](const std::vector<Tensor>& t) { return ops::conv(t[0], t[1], c.bias ? t[2] : Tensor(), c.p); }, in);
   }
