@@ -15,7 +15,9 @@ std::vector<int64_t> epochPermutation(int64_t n, uint64_t seed, int64_t epoch, b
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[i] = i;
   if (!shuffle) return perm;
-  Generator g(seed + static_cast<uint64_t>(epoch));
+  // The data order gets its own stream, independent of the parameter-initialisation stream that
+  // the same --seed starts (manualSeed(seed)): a different SplitMix64 state per (seed, epoch).
+  Generator g(seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL + static_cast<uint64_t>(epoch) * 0xD1B54A32D192ED03ULL);
   for (int64_t i = n - 1; i > 0; --i) {
     const int64_t j = static_cast<int64_t>(g.nextBelow(static_cast<uint64_t>(i + 1)));
     std::swap(perm[i], perm[j]);

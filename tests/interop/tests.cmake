@@ -70,3 +70,10 @@ add_test(NAME interop_finetune_resnet18
                  ${_interop_dir}/torch ${_interop_dir}/finetune_resnet18)
 set_tests_properties(interop_finetune_resnet18 PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 900
                      DEPENDS interop_torch_models)
+
+# 7. Training parity with PyTorch: same initial weights and data order -> same step losses,
+#    parameters and accuracy (plain SGD, 40 steps).
+add_test(NAME interop_torch_training_parity
+         COMMAND ${_run_python} ${CMAKE_CURRENT_SOURCE_DIR}/interop/torch_training_parity.py
+                 --singa-train $<TARGET_FILE:singa_train> --out ${_interop_dir}/parity)
+set_tests_properties(interop_torch_training_parity PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 300)
