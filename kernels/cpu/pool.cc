@@ -211,13 +211,17 @@ void maxPool2dPlane(const T* xs, const WindowGeom& g, T* ys, int32_t* is) {
     for (int64_t ox = 0; ox < OW; ++ox) {
       const int64_t x0 = ox * g.stride[2] - g.pad[2];
       const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min<int64_t>(x0 + g.k[2], W);
-      T best = std::numeric_limits<T>::lowest();
-      int64_t bi = -1;
+      // Branch-free selects (random data mispredicts a compare-and-branch half the time).
+      const bool any = ya < yb && xa < xb;
+      int64_t bi = any ? ya * W + xa : -1;
+      T best = any ? xs[bi] : std::numeric_limits<T>::lowest();
       for (int64_t y = ya; y < yb; ++y) {
         const T* row = xs + y * W;
         for (int64_t x = xa; x < xb; ++x) {
           const T v = row[x];
-          if (bi < 0 || v > best || isNan(v)) best = v, bi = y * W + x;
+          const bool take = (v > best) | isNan(v);
+          best = take ? v : best;
+          bi = take ? y * W + x : bi;
         }
       }
       ys[oy * OW + ox] = best;
