@@ -1,0 +1,25 @@
+// Crash-safe file operations for checkpoints: a file is written in full and fsync'ed before it
+// is renamed into place, and the directory holding a rename is fsync'ed so the rename itself
+// survives a power loss. A process killed at any moment leaves either the old state or the new
+// one (plus, at worst, a temporary file or directory that the next writer removes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace singa::checkpoint {
+
+/// Writes `bytes` to `path` (created or truncated) and fsyncs it. Throws IoError naming the file.
+void writeFileSynced(const std::string& path, const std::string& bytes);
+/// fsync of a directory (makes renames and creations inside it durable).
+void syncDirectory(const std::string& dir);
+/// rename(2) `from` -> `to` (atomic on one file system), then fsync of `to`'s directory.
+void renameSynced(const std::string& from, const std::string& to);
+/// Reads a whole file. Throws IoError naming it when missing or unreadable.
+std::string readFile(const std::string& path);
+/// CRC-32 (zlib's polynomial) of `size` bytes.
+uint32_t crc32Of(const void* data, uint64_t size);
+/// "0x1234abcd".
+std::string hex32(uint32_t v);
+
+}  // namespace singa::checkpoint

@@ -1,0 +1,204 @@
+// safetensors encoding and strict decoding (see safetensors.h). Byte order: the format is
+// little-endian; this file assumes a little-endian host and says so at compile time.
+#include "checkpoint/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
+
+namespace singa::checkpoint {
+namespace {
+
+// The Python reader refuses headers above 100 MB; so do we (before allocating anything).
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+struct NameAndDtype {
+  const char* name;
+  DType dtype;
+};
+constexpr NameAndDtype kDtypes[] = {
+    {"F32", DType::kFloat32}, {"F64", DType::kFloat64}, {"F16", DType::kFloat16}, {"BF16", DType::kBFloat16},
+    {"I8", DType::kInt8},     {"I16", DType::kInt16},   {"I32", DType::kInt32},   {"I64", DType::kInt64},
+    {"U8", DType::kUInt8},    {"BOOL", DType::kBool},
+};
+
+uint64_t readLe64(const std::string& bytes) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  return v;
+}
+
+// numel * elementSize with overflow checks; false when it does not fit in 64 bits.
+bool byteSize(const Shape& shape, size_t elementSize, uint64_t& out) {
+  uint64_t n = elementSize;
+  for (int64_t d : shape) {
+    const auto ud = static_cast<uint64_t>(d);
+    if (ud != 0 && n > std::numeric_limits<uint64_t>::max() / ud) return false;
+    n *= ud;
+  }
+  out = n;
+  return true;
+}
+
+SafetensorsEntry parseEntry(const std::string& name, const nlohmann::json& v, const std::string& what) {
+  const std::string where = what + ": tensor '" + name + "'";
+  SINGA_CHECK(v.is_object(), IoError, where << " has a header entry that is not a JSON object");
+  auto dt = v.find("dtype");
+  auto shape = v.find("shape");
+  auto offsets = v.find("data_offsets");
+  SINGA_CHECK(dt != v.end() && dt->is_string(), IoError, where << " has no string 'dtype' in the header");
+  SINGA_CHECK(shape != v.end() && shape->is_array(), IoError, where << " has no 'shape' array in the header");
+  SINGA_CHECK(offsets != v.end() && offsets->is_array() && offsets->size() == 2, IoError,
+              where << " has no 'data_offsets' pair [begin, end] in the header");
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = dtypeFromSafetensors(dt->get<std::string>(), where);
+  SINGA_CHECK(shape->size() <= 64, IoError, where << " has " << shape->size() << " dimensions (at most 64)");
+  for (const auto& d : *shape) {
+    SINGA_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX), IoError,
+                where << " has a shape entry that is not a non-negative integer");
+    e.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
+  }
+  for (const auto& o : *offsets) {
+    SINGA_CHECK(o.is_number_unsigned(), IoError, where << " has data_offsets that are not non-negative integers");
+  }
+  e.begin = (*offsets)[0].get<uint64_t>();
+  e.end = (*offsets)[1].get<uint64_t>();
+  SINGA_CHECK(e.begin <= e.end, IoError,
+              where << " has data_offsets [" << e.begin << ", " << e.end << "] that end before they begin");
+  uint64_t need = 0;
+  SINGA_CHECK(byteSize(e.shape, dtypeSize(e.dtype), need), IoError,
+              where << ": shape " << e.shape << " is too large to be real; the header is corrupt");
+  SINGA_CHECK(e.end - e.begin == need, IoError,
+              where << ": shape " << e.shape << " " << dtypeName(e.dtype) << " needs " << need
+                    << " bytes but data_offsets [" << e.begin << ", " << e.end << "] hold " << (e.end - e.begin));
+  return e;
+}
+
+}  // namespace
+
+const char* safetensorsDtypeName(DType dtype) {
+  for (const auto& d : kDtypes) {
+    if (d.dtype == dtype) return d.name;
+  }
+  SINGA_THROW(TypeError, "safetensors: dtype " << dtypeName(dtype) << " has no safetensors name");
+}
+
+DType dtypeFromSafetensors(const std::string& name, const std::string& what) {
+  for (const auto& d : kDtypes) {
+    if (name == d.name) return d.dtype;
+  }
+  SINGA_THROW(IoError, what << " has dtype '" << name.substr(0, 32)
+                            << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 BOOL)");
+}
+
+std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    SINGA_CHECK(t.defined(), ValueError, "safetensors: tensor '" << name << "' is undefined");
+    SINGA_CHECK(name != "__metadata__", ValueError, "safetensors: '__metadata__' cannot name a tensor");
+    Tensor c = t.to(Device::cpu()).contiguous();
+    const uint64_t n = c.nbytes();
+    header[name] = {{"dtype", safetensorsDtypeName(c.dtype())},
+                    {"shape", c.shape()},
+                    {"data_offsets", {offset, offset + n}}};
+    offset += n;
+    host.push_back(c);
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');
+  std::string out;
+  out.reserve(8 + json.size() + offset);
+  uint64_t len = json.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  out += json;
+  for (const Tensor& c : host) {
+    if (c.nbytes() > 0) out.append(static_cast<const char*>(c.rawData()), c.nbytes());
+  }
+  return out;
+}
+
+SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::string& what, bool allowShortData) {
+  SINGA_CHECK(bytes.size() >= 8, IoError,
+              what << " is truncated: " << bytes.size() << " bytes, fewer than the 8-byte header length");
+  const uint64_t headerLen = readLe64(bytes);
+  SINGA_CHECK(headerLen <= kMaxHeaderBytes, IoError,
+              what << " is not a safetensors file or is corrupt: header length " << headerLen
+                   << " exceeds the 100 MB limit");
+  SINGA_CHECK(headerLen <= bytes.size() - 8, IoError,
+              what << " is truncated: its header needs " << headerLen << " bytes, only " << bytes.size() - 8
+                   << " follow the length");
+  const char* first = bytes.data() + 8;
+  nlohmann::json header = nlohmann::json::parse(first, first + headerLen, nullptr, /*allow_exceptions=*/false);
+  SINGA_CHECK(!header.is_discarded() && header.is_object(), IoError,
+              what << " is corrupt: its header is not a JSON object");
+
+  SafetensorsHeader h;
+  h.dataStart = 8 + headerLen;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      SINGA_CHECK(it->is_object(), IoError, what << ": __metadata__ must be a map of strings");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        SINGA_CHECK(m->is_string(), IoError, what << ": __metadata__ entry '" << m.key() << "' is not a string");
+        h.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    h.entries.push_back(parseEntry(it.key(), *it, what));
+  }
+  // Data order; entries must tile [0, dataBytes) exactly (as the Python reader requires).
+  std::sort(h.entries.begin(), h.entries.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expected = 0;
+  for (const SafetensorsEntry& e : h.entries) {
+    SINGA_CHECK(e.begin == expected, IoError,
+                what << ": tensor '" << e.name << "' starts at data byte " << e.begin << " but the previous tensor ends at "
+                     << expected << " (overlapping or gapped data_offsets; the header is corrupt)");
+    expected = e.end;
+  }
+  h.dataBytes = expected;
+  const uint64_t have = bytes.size() - h.dataStart;
+  if (!allowShortData && have != h.dataBytes) {
+    for (const SafetensorsEntry& e : h.entries) {
+      SINGA_CHECK(e.end <= have, IoError,
+                  what << " is truncated: tensor '" << e.name << "' needs data bytes [" << e.begin << ", " << e.end
+                       << ") but the file holds " << have << " data bytes");
+    }
+    SINGA_THROW(IoError, what << " is corrupt: " << have - h.dataBytes << " bytes follow the last tensor's data");
+  }
+  return h;
+}
+
+std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const std::string& what,
+                                                std::map<std::string, std::string>* metadata) {
+  SafetensorsHeader h = parseSafetensorsHeader(bytes, what);
+  std::map<std::string, Tensor> out;
+  for (const SafetensorsEntry& e : h.entries) {
+    Tensor t(e.shape, e.dtype);
+    if (e.end > e.begin) std::memcpy(t.rawData(), bytes.data() + h.dataStart + e.begin, e.end - e.begin);
+    if (e.dtype == DType::kBool) {
+      // Only 0 and 1 are valid bool bytes (anything else is undefined behaviour when read as bool).
+      const auto* b = static_cast<const unsigned char*>(t.rawData());
+      for (uint64_t i = 0; i < e.end - e.begin; ++i) {
+        SINGA_CHECK(b[i] <= 1, IoError, what << ": tensor '" << e.name << "' (BOOL) holds byte " << int{b[i]}
+                                             << " at element " << i << "; only 0 and 1 are valid");
+      }
+    }
+    out.emplace(e.name, std::move(t));
+  }
+  if (metadata) *metadata = std::move(h.metadata);
+  return out;
+}
+
+}  // namespace singa::checkpoint

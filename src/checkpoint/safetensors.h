@@ -1,0 +1,59 @@
+// The safetensors file format (https://github.com/huggingface/safetensors), written and read
+// without any Python: an 8-byte little-endian header length N, N bytes of JSON
+//   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value"}}
+// then the raw little-endian tensor bytes, offsets relative to the end of the header. Tensors
+// are packed back to back with no holes (the Python reader rejects gaps), the header is padded
+// with spaces to a multiple of 8 bytes so the data is aligned.
+//
+// The reader is strict because its input may be damaged or hostile (it is fuzzed): every size,
+// offset and shape is checked before anything is allocated, and errors name the source and the
+// tensor concerned.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace singa::checkpoint {
+
+/// "F32", "I64", ... for a dtype; and back (throws IoError naming `what` for unknown names).
+const char* safetensorsDtypeName(DType dtype);
+DType dtypeFromSafetensors(const std::string& name, const std::string& what);
+
+/// One tensor's entry in a safetensors header.
+struct SafetensorsEntry {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  uint64_t begin = 0;  ///< byte offset in the data section
+  uint64_t end = 0;
+};
+
+/// A parsed (validated) header: entries in data order, metadata, and where the data starts.
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> entries;
+  std::map<std::string, std::string> metadata;
+  uint64_t dataStart = 0;  ///< 8 + header length
+  uint64_t dataBytes = 0;  ///< bytes the entries cover (the data section must be exactly this)
+};
+
+/// Serialises `tensors` (any device and layout; written as contiguous host bytes) in name order.
+std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+
+/// Parses and validates only the header of `bytes`; `what` names the source in errors. With
+/// `allowShortData` the data section may be shorter than the entries need (used to name the
+/// first incomplete tensor of a truncated file); otherwise it must match exactly.
+SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::string& what,
+                                         bool allowShortData = false);
+
+/// Parses a whole safetensors blob into CPU tensors. Throws IoError naming `what` and, where
+/// one is concerned, the tensor (truncated data, bad dtype, shape/size mismatch, overlaps).
+std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const std::string& what,
+                                                std::map<std::string, std::string>* metadata = nullptr);
+
+}  // namespace singa::checkpoint

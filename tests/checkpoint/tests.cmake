@@ -1,0 +1,12 @@
+# checkpoint tests: library (unit) and singa_train end to end (resume, kill safety, Python interop)
+singa_add_gtest(NAME checkpoint_test LABELS unit SOURCES
+  checkpoint/safetensors_test.cc
+  checkpoint/checkpoint_test.cc
+)
+add_executable(checkpoint_verify checkpoint/checkpoint_verify.cc)
+target_link_libraries(checkpoint_verify PRIVATE singa)
+target_compile_options(checkpoint_verify PRIVATE ${SINGA_WARNINGS})
+add_test(NAME checkpoint_resume
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint/resume_test.sh $<TARGET_FILE:singa_train>
+                 $<TARGET_FILE:checkpoint_verify> ${CMAKE_BINARY_DIR}/checkpoint_resume)
+set_tests_properties(checkpoint_resume PROPERTIES LABELS unit TIMEOUT 600)

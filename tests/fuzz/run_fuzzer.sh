@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target for a bounded time from its committed seed corpus, and replays the
+# committed crash regressions (tests/fuzz/regressions/<target>/) first.
+# Usage: run_fuzzer.sh FUZZER SEED_CORPUS_DIR WORK_DIR SECONDS
+# New corpus entries go to WORK_DIR/corpus (the committed seeds are never modified); a crash is
+# written to WORK_DIR/crash-* and fails the run. Prints the executions count ("stat::...").
+set -euo pipefail
+fuzzer=$1 seeds=$2 work=$3 seconds=$4
+name=$(basename "$seeds")
+regressions=$(cd "$(dirname "$0")" && pwd)/regressions/$name
+rm -rf "$work" && mkdir -p "$work/corpus"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
+  "$fuzzer" -rss_limit_mb=2048 -timeout=20 "$regressions"/* 2>&1 | tail -3
+  echo "replayed $(ls "$regressions" | wc -l) crash regressions"
+fi
+"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -max_len=65536 \
+          -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$seeds" > "$work/log.txt" 2>&1 || {
+  tail -60 "$work/log.txt"
+  echo "run_fuzzer: $name found a crash; input saved in $work (add it to tests/fuzz/regressions/$name and fix)"
+  exit 1
+}
+grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+.*DONE" "$work/log.txt"
+echo "corpus: $(ls "$seeds" | wc -l) seeds -> $(ls "$work/corpus" | wc -l) new entries"
