@@ -19,11 +19,12 @@ check() {  # check NAME EXIT-CODE
 }
 contains() { grep -q -- "$2" "$1"; }
 
-common=(--model cnn --epochs 2 --limit-train 3200 --limit-test 200 --batch-size 32 --seed 5 --threads 2
-        --momentum 0.9 --lr 0.02 --lr-schedule step --log-every 1)
+common=(--limit-train 3200 --limit-test 200 --batch-size 32 --seed 5 --threads 2
+        --momentum 0.9 --lr 0.02 --lr-schedule step --log-every 1 --epochs 2)
+cnn=(--model cnn "${common[@]}")
 
 # ---- 1. exact resume --------------------------------------------------------------------------
-"$bin" "${common[@]}" --checkpoint-dir "$scratch/ref" > "$scratch/ref.out" 2> "$scratch/ref.err"; rc=$?
+"$bin" "${cnn[@]}" --checkpoint-dir "$scratch/ref" > "$scratch/ref.out" 2> "$scratch/ref.err"; rc=$?
 check "uninterrupted run succeeds (rc $rc)" $rc
 
 # Starts a run in the background and sends SIGNAL once its log shows PATTERN; returns its exit code.
@@ -39,16 +40,16 @@ interrupt_at() {  # interrupt_at SIGNAL PATTERN LOGNAME args...
   wait $pid
 }
 run_dir="$scratch/int"
-interrupt_at TERM "epoch 1/2 step 30/100" int1 "${common[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7; rc=$?
+interrupt_at TERM "epoch 1/2 step 30/100" int1 "${cnn[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7; rc=$?
 [ $rc -eq 3 ] && contains "$scratch/int1.err" "stopping on signal 15"; check "SIGTERM mid-epoch -> checkpoint + exit 3 (rc $rc)" $?
 grep "stopping on signal" "$scratch/int1.err"
 stop_step=$(sed -n 's/.*epoch 1 step \([0-9]*\) .*/\1/p' "$scratch/int1.err")
 [ -n "$stop_step" ] && [ "$stop_step" -gt 0 ] && [ "$stop_step" -lt 100 ]; check "the stop was mid-epoch (step ${stop_step:-?} of 100)" $?
-interrupt_at INT "epoch 2/2 step 20/100" int2 "${common[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7 --resume; rc=$?
+interrupt_at INT "epoch 2/2 step 20/100" int2 "${cnn[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7 --resume; rc=$?
 [ $rc -eq 3 ] && contains "$scratch/int2.err" "resuming from" && contains "$scratch/int2.err" "stopping on signal 2"
 check "resume, then SIGINT in epoch 2 -> exit 3 (rc $rc)" $?
 grep -E "resuming from|stopping on signal" "$scratch/int2.err"
-"$bin" "${common[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7 --resume > "$scratch/int3.out" 2> "$scratch/int3.err"; rc=$?
+"$bin" "${cnn[@]}" --checkpoint-dir "$run_dir" --checkpoint-every 7 --resume > "$scratch/int3.out" 2> "$scratch/int3.err"; rc=$?
 check "second resume runs to the end (rc $rc)" $rc
 grep "resuming from" "$scratch/int3.err"
 "$verify" "$run_dir" > "$scratch/verify.txt"; rc=$?
@@ -97,7 +98,7 @@ cp -r "$run_dir" "$scratch/damaged"
 newest=$(ls -d "$scratch/damaged"/step-* | sort | tail -1)
 "$py" -c "
 import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[-3]^=0xff; open(p,'wb').write(b)" "$newest/model.safetensors"
-"$bin" "${common[@]}" --checkpoint-dir "$scratch/damaged" --resume --epochs 2 > "$scratch/dmg.out" 2> "$scratch/dmg.err"; rc=$?
+"$bin" "${cnn[@]}" --checkpoint-dir "$scratch/damaged" --resume > "$scratch/dmg.out" 2> "$scratch/dmg.err"; rc=$?
 [ $rc -eq 0 ] && contains "$scratch/dmg.err" "skipping damaged checkpoint $newest" && contains "$scratch/dmg.err" "'fc2.weight' fails its CRC-32" \
   && contains "$scratch/dmg.err" "resuming from $(ls -d "$scratch/damaged"/step-* | sort | sed -n 2p)"
 check "damaged newest checkpoint reported (file and tensor), the previous one used" $?
@@ -111,14 +112,14 @@ cat "$scratch/mm.err" | cut -c1-300
 mkdir -p "$scratch/trunc" && cp -r "$newest" "$scratch/trunc/"
 t=$(ls -d "$scratch/trunc"/step-*)
 truncate -s -1000 "$t/optimizer.safetensors"
-"$bin" "${common[@]}" --checkpoint-dir "$scratch/trunc" --resume > "$scratch/tr.out" 2> "$scratch/tr.err"
+"$bin" "${cnn[@]}" --epochs 0 --checkpoint-dir "$scratch/trunc" --resume > "$scratch/tr.out" 2> "$scratch/tr.err"
 contains "$scratch/tr.err" "optimizer.safetensors' is truncated" && contains "$scratch/tr.err" "first incomplete tensor 'fc2.weight.momentum_buffer'" \
   && contains "$scratch/tr.err" "no valid checkpoint"
 check "truncated checkpoint -> named file and tensor, started afresh" $?
 
 # ---- 4. kill safety ----------------------------------------------------------------------------
 kdir="$scratch/kill"
-kargs=(--model cnn --epochs 3 --limit-train 1600 --limit-test 100 --batch-size 32 --seed 9 --threads 1
+kargs=(--model mlp --epochs 60 --limit-train 640 --limit-test 100 --batch-size 32 --seed 9 --threads 1
        --momentum 0.9 --checkpoint-dir "$kdir" --checkpoint-every 1 --keep-checkpoints 2 --resume -q)
 kills=0 torn=0 midwrite=0 resumed=0 lastbest=-1 regress=0
 for i in $(seq 1 24); do
@@ -142,7 +143,7 @@ echo "  kill safety: $kills SIGKILLs, $midwrite left a partly written temporary,
 [ $regress -eq 0 ] && [ "$lastbest" -gt 0 ]; check "progress kept across kills (newest valid step $lastbest)" $?
 [ $resumed -ge 15 ]; check "killed runs resume from a valid checkpoint ($resumed times)" $?
 "$bin" "${kargs[@]}" > "$scratch/kf.out" 2> "$scratch/kf.err"; rc=$?
-[ $rc -eq 0 ] && [ -d "$kdir/step-000000000150" ] && "$verify" "$kdir" > /dev/null
+[ $rc -eq 0 ] && [ -d "$kdir/step-000000001200" ] && "$verify" "$kdir" > /dev/null
 check "after the kills, training resumes and completes (rc $rc)" $?
 
 echo "resume_test: $passed passed, $failures failed"
