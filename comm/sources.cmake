@@ -1,1 +1,31 @@
-# Communication backends (issue 4): local, mpi, nccl.
+# Communication backends (issue 4): local, mpi, nccl; rank discovery; the distributed optimizer.
+list(APPEND SINGA_SOURCES
+  comm/rank_env.cc
+  comm/communicator.cc
+  comm/mpi_communicator.cc
+  comm/nccl_communicator.cc
+  comm/distributed_optimizer.cc
+)
+list(APPEND SINGA_PUBLIC_HEADERS
+  comm/rank_env.h
+  comm/communicator.h
+  comm/mpi_communicator.h
+  comm/nccl_communicator.h
+  comm/distributed_optimizer.h
+)
+# NCCL (CUDA tensors) when the CUDA backend is built, MPI is on and NCCL is found next to the
+# toolkit. The link is deferred to the end of this directory, after the `singa` target exists.
+if(SINGA_CUDA_ENABLED AND SINGA_USE_MPI)
+  get_filename_component(_singa_cuda_root "${CMAKE_CUDA_COMPILER}" DIRECTORY)
+  get_filename_component(_singa_cuda_root "${_singa_cuda_root}" DIRECTORY)
+  find_path(SINGA_NCCL_INCLUDE_DIR nccl.h HINTS ${_singa_cuda_root}/include /usr/include)
+  find_library(SINGA_NCCL_LIBRARY nccl HINTS ${_singa_cuda_root}/lib64 ${_singa_cuda_root}/lib)
+  if(SINGA_NCCL_INCLUDE_DIR AND SINGA_NCCL_LIBRARY)
+    message(STATUS "singa: NCCL communicator ${SINGA_NCCL_LIBRARY}")
+    set_source_files_properties(comm/nccl_communicator.cc PROPERTIES COMPILE_DEFINITIONS SINGA_WITH_NCCL)
+    cmake_language(DEFER CALL target_include_directories singa PRIVATE ${SINGA_NCCL_INCLUDE_DIR})
+    cmake_language(DEFER CALL target_link_libraries singa PRIVATE ${SINGA_NCCL_LIBRARY})
+  else()
+    message(STATUS "singa: NCCL not found next to the CUDA toolkit; the nccl communicator is not built")
+  endif()
+endif()

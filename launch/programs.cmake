@@ -1,5 +1,6 @@
 # Command-line programs: singa_train (training, one process or N ranks) and singa_onnx (ONNX tool).
-add_executable(singa_train launch/singa_train.cc launch/train_options.cc launch/models.cc launch/progress.cc)
+add_executable(singa_train launch/singa_train.cc launch/train_options.cc launch/models.cc launch/progress.cc
+               launch/distributed.cc)
 target_link_libraries(singa_train PRIVATE singa CLI11::CLI11 nlohmann_json::nlohmann_json)
 target_compile_options(singa_train PRIVATE ${SINGA_WARNINGS})
 

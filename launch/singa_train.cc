@@ -15,6 +15,7 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "launch/distributed.h"
 #include "launch/models.h"
 #include "launch/progress.h"
 #include "launch/train_options.h"
@@ -118,7 +119,8 @@ int runBenchmark(Module& model, Optimizer& opt, DataLoader& loader, const TrainO
     trainStep(model, opt, b, dev);
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   }
-  const double images = static_cast<double>(o.benchmarkSteps * o.batchSize);
+  const double images = static_cast<double>(o.benchmarkSteps * o.batchSize * worldSize());
+  if (!isRoot()) return 0;
   std::printf("benchmark: model %s, batch %lld, %d threads, %lld timed steps after %lld warm-up\n",
               o.model.c_str(), static_cast<long long>(o.batchSize), numThreads(),
               static_cast<long long>(o.benchmarkSteps), static_cast<long long>(o.warmupSteps));
@@ -130,7 +132,7 @@ int runBenchmark(Module& model, Optimizer& opt, DataLoader& loader, const TrainO
                      {"peak_rss_mib", peakRssMiB()},
                      {"threads", numThreads()},
                      {"batch_size", o.batchSize},
-                     {"world_size", 1}};
+                     {"world_size", worldSize()}};
     std::ofstream(o.metricsJson) << j.dump(2) << "\n";
   }
   return 0;
@@ -139,12 +141,13 @@ int runBenchmark(Module& model, Optimizer& opt, DataLoader& loader, const TrainO
 int run(const TrainOptions& o) {
   setNumThreads(o.threads > 0 ? o.threads : 2);
   const Device dev = Device::parse(o.device);
+  Distributed& dist = initDistributed(dev);
   manualSeed(o.seed);
   MnistData data = loadDataSpec(o.data);
   std::shared_ptr<Module> model = buildModel(o.model);
   model->to(dev);
   model->train();
-  std::unique_ptr<Optimizer> opt = makeOptimizer(o, *model);
+  std::unique_ptr<Optimizer> opt = dist.wrap(makeOptimizer(o, *model), *model);
   std::unique_ptr<LRSchedule> schedule = makeSchedule(o, *opt);
 
   DataLoaderOptions lo;
@@ -152,17 +155,24 @@ int run(const TrainOptions& o) {
   lo.shuffle = true;
   lo.seed = o.seed;
   lo.limit = o.limitTrain;
+  lo.rank = dist.rank();
+  lo.worldSize = dist.worldSize();
   DataLoader loader(data.train.images, data.train.labels, lo);
-  if (o.benchmark) return runBenchmark(*model, *opt, loader, o, dev);
+  dist.verifySteps(loader.stepsPerEpoch());
+  if (o.benchmark) {
+    const int rc = runBenchmark(*model, *opt, loader, o, dev);
+    dist.finish();
+    return rc;
+  }
 
-  if (!o.quiet) {
+  if (!o.quiet && dist.isRoot()) {
     std::fprintf(stderr, "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
                  "%d threads, optimizer %s lr %g\n",
                  o.model.c_str(), static_cast<long long>(model->numParameters()), data.dir.c_str(),
                  static_cast<long long>(loader.numSamples()), static_cast<long long>(data.test.size()),
                  dev.str().c_str(), numThreads(), o.optimizer.c_str(), o.lr);
   }
-  Progress progress(!o.quiet, o.logEvery);
+  Progress progress(!o.quiet && dist.isRoot(), o.logEvery);
   double lastLoss = 0, trainSeconds = 0;
   int64_t trainImages = 0;
   EvalResult ev;
@@ -175,24 +185,26 @@ int run(const TrainOptions& o) {
       auto [loss, correct] = trainStep(*model, *opt, b, dev);
       progress.step(b.step, loss, correct, b.labels.numel());
       lastLoss = loss;
-      trainImages += b.labels.numel();
+      trainImages += b.labels.numel() * dist.worldSize();
+      dist.afterStep(epoch * loader.stepsPerEpoch() + b.step);
     }
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
     double meanLoss = progress.endEpoch();
     if (schedule) schedule->step();
-    ev = evaluate(*model, data.test, o, dev);
-    std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%%\n",
+    dist.syncBuffers(*model);
+    if (dist.isRoot()) ev = evaluate(*model, data.test, o, dev);
+    if (dist.isRoot()) std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%%\n",
                 static_cast<long long>(epoch + 1), meanLoss, ev.loss, 100.0 * ev.accuracy);
     std::fflush(stdout);
   }
-  if (o.epochs == 0) ev = evaluate(*model, data.test, o, dev);
+  if (o.epochs == 0 && dist.isRoot()) ev = evaluate(*model, data.test, o, dev);
   const double ips = trainSeconds > 0 ? static_cast<double>(trainImages) / trainSeconds : 0.0;
-  std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
+  if (dist.isRoot()) std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
               lastLoss, ips);
-  if (!o.metricsJson.empty()) {
+  if (!o.metricsJson.empty() && dist.isRoot()) {
     nlohmann::json j{{"test_accuracy", ev.accuracy},   {"test_loss", ev.loss},
                      {"final_train_loss", lastLoss},   {"train_images_per_sec", ips},
-                     {"epochs", o.epochs},             {"world_size", 1},
+                     {"epochs", o.epochs},             {"world_size", dist.worldSize()},
                      {"batch_size", o.batchSize},      {"threads", numThreads()},
                      {"seed", o.seed},                 {"model", o.model},
                      {"peak_rss_mib", peakRssMiB()}};
@@ -200,6 +212,7 @@ int run(const TrainOptions& o) {
     SINGA_CHECK(out.good(), IoError, "cannot write --metrics-json file '" << o.metricsJson << "'");
     out << j.dump(2) << "\n";
   }
+  dist.finish();
   return 0;
 }
 
@@ -210,6 +223,7 @@ int main(int argc, char** argv) {
   CLI::App app{"singa_train: train a model on Fashion-MNIST (or any MNIST-format IDX data set)"};
   singa::launch::TrainOptions options;
   singa::launch::addTrainFlags(app, options);
+  singa::launch::addDistributedFlags(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -219,8 +233,10 @@ int main(int argc, char** argv) {
   try {
     return singa::launch::run(options);
   } catch (const singa::Error& e) {
+    singa::launch::abortIfDistributed(std::string("singa_train: error: ") + e.what());
     std::fprintf(stderr, "singa_train: error: %s\n", e.what());
   } catch (const std::exception& e) {
+    singa::launch::abortIfDistributed(std::string("singa_train: unexpected error: ") + e.what());
     std::fprintf(stderr, "singa_train: unexpected error: %s\n", e.what());
   }
   return 1;

@@ -1,0 +1,340 @@
+// The MPI backend. Every collective is (1) an arrival notice to every peer on a side
+// communicator, (2) a header allgather that catches mismatched calls, (3) the data movement with
+// non-blocking MPI polled against a deadline. allReduce is alltoall + rank-ordered local sum +
+// allgather: the same bytes on the wire as a ring all-reduce (2(n-1)/n of the buffer per rank)
+// and the same floating-point result on every rank and every run.
+#include "comm/mpi_communicator.h"
+
+#ifdef SINGA_USE_MPI
+
+#include <cstdlib>
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include <type_traits>
+
+namespace singa {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kArriveTag = 7301;
+constexpr int64_t kMaxPieceBytes = int64_t{1} << 30;  // MPI counts are int
+
+#define SINGA_MPI_CHECK(call)                                                                     \
+  do {                                                                                            \
+    int singa_mpi_rc_ = (call);                                                                   \
+    if (singa_mpi_rc_ != MPI_SUCCESS) {                                                           \
+      char singa_mpi_msg_[MPI_MAX_ERROR_STRING] = {0};                                            \
+      int singa_mpi_len_ = 0;                                                                     \
+      MPI_Error_string(singa_mpi_rc_, singa_mpi_msg_, &singa_mpi_len_);                           \
+      SINGA_THROW(CommError, #call << " failed on rank " << rank_ << " (" << hostName()           \
+                                   << "): " << singa_mpi_msg_ << " at " << __FILE__ << ":" << __LINE__); \
+    }                                                                                             \
+  } while (0)
+
+const char* kindName(int64_t k) {
+  switch (static_cast<CollKind>(k)) {
+    case CollKind::kAllReduceSum: return "allReduce(sum)";
+    case CollKind::kAllReduceAverage: return "allReduce(average)";
+    case CollKind::kBroadcast: return "broadcast";
+    case CollKind::kAllGather: return "allGather";
+    case CollKind::kBarrier: return "barrier";
+  }
+  return "unknown collective";
+}
+
+template <class T> struct Accum { using type = T; };
+template <> struct Accum<Half> { using type = float; };
+template <> struct Accum<BFloat16> { using type = float; };
+template <> struct Accum<bool> { using type = int; };
+
+// dst[i] = src[0][i] + src[1][i] + ... + src[n-1][i], summed in rank order.
+template <class T>
+void reduceInRankOrder(const char* recv, int64_t count, int n, char* out, bool average) {
+  using A = typename Accum<T>::type;
+  const T* src = reinterpret_cast<const T*>(recv);
+  T* dst = reinterpret_cast<T*>(out);
+  // Serial on purpose: this may run on the communication thread while the compute threads
+  // (OpenMP) run backward; the loop is memory-bound anyway.
+  for (int64_t i = 0; i < count; ++i) {
+    A s = static_cast<A>(src[i]);
+    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(src[r * count + i]));
+    if (average) s = static_cast<A>(s / static_cast<A>(n));
+    if constexpr (std::is_same_v<T, bool>) {
+      dst[i] = s != 0;
+    } else {
+      dst[i] = T(s);
+    }
+  }
+}
+
+void checkCpuContiguous(const Tensor& t, const char* what) {
+  SINGA_CHECK(t.defined(), CommError, "mpi " << what << ": the tensor is undefined");
+  SINGA_CHECK(t.device().isCpu(), CommError,
+              "mpi " << what << ": the tensor is on " << t.device().str()
+                     << "; the mpi backend serves CPU tensors (use the nccl backend for CUDA)");
+  SINGA_CHECK(t.isContiguous(), CommError,
+              "mpi " << what << ": the tensor must be contiguous (call contiguous() first)");
+}
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(const RankInfo& info) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int provided = 0;
+  if (!initialized) {
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
+    ownsInit_ = true;
+  }
+  MPI_Query_thread(&provided);
+  SINGA_CHECK(provided >= MPI_THREAD_SERIALIZED, CommError,
+              "MPI provides thread level " << provided << " but singa needs MPI_THREAD_SERIALIZED or above "
+                                           << "(its gradient all-reduce runs on a communication thread)");
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+  MPI_Comm_dup(MPI_COMM_WORLD, &ctrl_);
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_set_errhandler(ctrl_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  MPI_Comm node;
+  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &localRank_);
+  MPI_Comm_free(&node);
+  arrived_.assign(static_cast<size_t>(size_), 0);
+  timeoutSeconds_ = commTimeoutFromEnv(timeoutSeconds_);
+  if (info.source != "single" && info.worldSize != size_) {
+    SINGA_THROW(CommError, "the launcher (" << info.source << ") started " << info.worldSize
+                                            << " ranks but MPI sees a world of " << size_
+                                            << "; under Slurm use `srun --mpi=pmix` (pmi2 and no --mpi give "
+                                               "each task a world of its own)");
+  }
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  for (auto& s : sends_) MPI_Cancel(&s.request), MPI_Request_free(&s.request);
+  drainArrivals();
+  MPI_Comm_free(&ctrl_);
+  MPI_Comm_free(&comm_);
+  if (ownsInit_) MPI_Finalize();
+}
+
+void MpiCommunicator::announceArrival() {
+  // Completed notices are dropped; the rest stay until MPI has sent them.
+  sends_.erase(std::remove_if(sends_.begin(), sends_.end(),
+                              [](PendingSend& s) {
+                                int done = 0;
+                                MPI_Test(&s.request, &done, MPI_STATUS_IGNORE);
+                                return done != 0;
+                              }),
+               sends_.end());
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    PendingSend s{std::make_unique<int64_t>(seq_), MPI_REQUEST_NULL};
+    SINGA_MPI_CHECK(MPI_Isend(s.value.get(), 1, MPI_INT64_T, p, kArriveTag, ctrl_, &s.request));
+    sends_.push_back(std::move(s));
+  }
+  arrived_[static_cast<size_t>(rank_)] = seq_;
+}
+
+void MpiCommunicator::drainArrivals() {
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kArriveTag, ctrl_, &flag, &st) != MPI_SUCCESS || !flag) return;
+    int64_t v = 0;
+    MPI_Recv(&v, 1, MPI_INT64_T, st.MPI_SOURCE, kArriveTag, ctrl_, MPI_STATUS_IGNORE);
+    int64_t& slot = arrived_[static_cast<size_t>(st.MPI_SOURCE)];
+    slot = std::max(slot, v);
+  }
+}
+
+void MpiCommunicator::timedOut(const std::string& what, double waited) {
+  // Give late notices a moment to land before naming the missing ranks.
+  for (int i = 0; i < 20; ++i) {
+    drainArrivals();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ostringstream missing;
+  int count = 0;
+  for (int r = 0; r < size_; ++r) {
+    if (arrived_[static_cast<size_t>(r)] >= seq_) continue;
+    missing << (count++ ? ", " : "") << r << " (last seen at collective #" << arrived_[static_cast<size_t>(r)]
+            << ")";
+  }
+  std::ostringstream msg;
+  msg << what << " (collective #" << seq_ << ") did not complete within " << waited
+      << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that did not arrive: "
+      << (count ? missing.str() : std::string("none (all arrived; the transfer itself stalled)"));
+  abortJob(msg.str(), 3);
+  std::abort();  // not reached: abortJob ends the job
+}
+
+void MpiCommunicator::wait(MPI_Request& request, const std::string& what) {
+  const auto start = Clock::now();
+  int done = 0;
+  for (int64_t polls = 0;; ++polls) {
+    SINGA_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
+    if (polls < 256) continue;
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited);
+    // Spin (yielding) while a transfer is likely in progress; back off once a peer is clearly
+    // late, so a waiting rank does not steal cores from the ones still computing.
+    if (waited < 0.02) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(waited < 1.0 ? 100 : 2000));
+    }
+  }
+}
+
+void MpiCommunicator::agree(CollKind kind, DType dtype, int64_t numel, int64_t extra) {
+  ++seq_;
+  drainArrivals();
+  announceArrival();
+  const int64_t mine[5] = {static_cast<int64_t>(kind), static_cast<int64_t>(dtype), numel, extra, seq_};
+  std::vector<int64_t> all(static_cast<size_t>(5 * size_));
+  MPI_Request req;
+  SINGA_MPI_CHECK(MPI_Iallgather(mine, 5, MPI_INT64_T, all.data(), 5, MPI_INT64_T, comm_, &req));
+  wait(req, std::string("header of ") + kindName(mine[0]));
+  bool same = true;
+  for (int r = 1; r < size_ && same; ++r) same = std::equal(all.begin(), all.begin() + 5, all.begin() + 5 * r);
+  if (same) return;
+  std::ostringstream os;
+  os << "mismatched collectives across ranks:";
+  for (int r = 0; r < size_; ++r) {
+    const int64_t* h = &all[static_cast<size_t>(5 * r)];
+    os << (r ? ";" : "") << " rank " << r << " called " << kindName(h[0]) << " of "
+       << h[2] << " " << dtypeName(static_cast<DType>(h[1]));
+    if (h[0] == static_cast<int64_t>(CollKind::kBroadcast)) os << " from root " << h[3];
+    os << " as collective #" << h[4];
+  }
+  os << ". Every rank must call the same collectives, in the same order, with the same sizes "
+        "(e.g. the same model and the same number of steps per epoch)";
+  SINGA_THROW(CommError, os.str());
+}
+
+void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, bool average) {
+  if (size_ == 1 || numel == 0) {
+    return;
+  }
+  const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
+  const int64_t pieceElems = std::max<int64_t>(size_, kMaxPieceBytes / esize / size_ * size_);
+  char* base = static_cast<char*>(data);
+  std::vector<int> counts(size_), displs(size_), rcounts(size_), rdispls(size_);
+  for (int64_t start = 0; start < numel; start += pieceElems) {
+    const int64_t n = std::min(pieceElems, numel - start);
+    char* buf = base + start * esize;
+    // Chunk c: elements [off(c), off(c) + len(c)); rank c reduces chunk c.
+    auto len = [&](int c) { return n / size_ + (c < n % size_ ? 1 : 0); };
+    int64_t off = 0;
+    for (int c = 0; c < size_; ++c) {
+      counts[c] = static_cast<int>(len(c) * esize);
+      displs[c] = static_cast<int>(off * esize);
+      off += len(c);
+    }
+    const int64_t mine = len(rank_);
+    scratch_.resize(static_cast<size_t>(mine * esize * size_));
+    for (int r = 0; r < size_; ++r) {
+      rcounts[r] = static_cast<int>(mine * esize);
+      rdispls[r] = static_cast<int>(r * mine * esize);
+    }
+    MPI_Request req;
+    SINGA_MPI_CHECK(MPI_Ialltoallv(buf, counts.data(), displs.data(), MPI_BYTE, scratch_.data(), rcounts.data(),
+                                   rdispls.data(), MPI_BYTE, comm_, &req));
+    wait(req, "allReduce (reduce-scatter phase)");
+    char* out = buf + displs[rank_];
+    SINGA_DISPATCH_ALL(dtype, T, reduceInRankOrder<T>(scratch_.data(), mine, size_, out, average));
+    SINGA_MPI_CHECK(
+        MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_BYTE, buf, counts.data(), displs.data(), MPI_BYTE, comm_, &req));
+    wait(req, "allReduce (allgather phase)");
+  }
+}
+
+void MpiCommunicator::allReduce(Tensor& t, ReduceOp op) {
+  checkCpuContiguous(t, "allReduce");
+  const bool average = op == ReduceOp::kAverage;
+  SINGA_CHECK(!average || isFloating(t.dtype()), TypeError,
+              "mpi allReduce: average needs a floating dtype, the tensor is " << dtypeName(t.dtype())
+                                                                             << "; use ReduceOp::kSum for integers");
+  auto guard = lock();
+  agree(average ? CollKind::kAllReduceAverage : CollKind::kAllReduceSum, t.dtype(), t.numel(), 0);
+  allReduceBytes(t.rawData(), t.numel(), t.dtype(), average);
+}
+
+void MpiCommunicator::broadcast(Tensor& t, int root) {
+  checkCpuContiguous(t, "broadcast");
+  SINGA_CHECK(root >= 0 && root < size_, CommError,
+              "mpi broadcast: root " << root << " is outside [0, " << size_ << ")");
+  auto guard = lock();
+  agree(CollKind::kBroadcast, t.dtype(), t.numel(), root);
+  char* p = static_cast<char*>(t.rawData());
+  const int64_t bytes = static_cast<int64_t>(t.nbytes());
+  for (int64_t off = 0; off < bytes; off += kMaxPieceBytes) {
+    MPI_Request req;
+    const int count = static_cast<int>(std::min(kMaxPieceBytes, bytes - off));
+    SINGA_MPI_CHECK(MPI_Ibcast(p + off, count, MPI_BYTE, root, comm_, &req));
+    wait(req, "broadcast");
+  }
+}
+
+Tensor MpiCommunicator::allGather(const Tensor& in) {
+  checkCpuContiguous(in, "allGather");
+  SINGA_CHECK(static_cast<int64_t>(in.nbytes()) * size_ < INT_MAX, CommError,
+              "mpi allGather: " << in.nbytes() << " bytes per rank over " << size_
+                                << " ranks exceed MPI's 2 GiB count limit; gather smaller tensors");
+  Shape s{size_};
+  s.insert(s.end(), in.shape().begin(), in.shape().end());
+  Tensor out(s, in.dtype());
+  auto guard = lock();
+  agree(CollKind::kAllGather, in.dtype(), in.numel(), 0);
+  MPI_Request req;
+  const int bytes = static_cast<int>(in.nbytes());
+  SINGA_MPI_CHECK(MPI_Iallgather(in.rawData(), bytes, MPI_BYTE, out.rawData(), bytes, MPI_BYTE, comm_, &req));
+  wait(req, "allGather");
+  return out;
+}
+
+void MpiCommunicator::barrier() {
+  auto guard = lock();
+  agree(CollKind::kBarrier, DType::kUInt8, 0, 0);
+  MPI_Request req;
+  SINGA_MPI_CHECK(MPI_Ibarrier(comm_, &req));
+  wait(req, "barrier");
+}
+
+void MpiCommunicator::abortJob(const std::string& message, int exitCode) {
+  std::fprintf(stderr, "singa: rank %d of %d (%s): %s; aborting the job\n", rank_, size_, hostName().c_str(),
+               message.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  MPI_Abort(MPI_COMM_WORLD, exitCode);
+  std::_Exit(exitCode);
+}
+
+std::unique_ptr<Communicator> makeMpiCommunicator(const RankInfo& info) {
+  return std::make_unique<MpiCommunicator>(info);
+}
+
+}  // namespace singa
+
+#else  // !SINGA_USE_MPI
+
+namespace singa {
+std::unique_ptr<Communicator> makeMpiCommunicator(const RankInfo&) {
+  SINGA_THROW(NotSupportedError, "communicator 'mpi': singa was built without MPI; reconfigure with "
+                                 "-DSINGA_USE_MPI=ON (needs libopenmpi-dev)");
+}
+}  // namespace singa
+
+#endif

@@ -1,0 +1,83 @@
+// The MPI backend (CPU tensors). Declared here so the NCCL backend can reuse its bootstrap,
+// its header agreement and its timed waits.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+
+#ifdef SINGA_USE_MPI
+#include <mpi.h>
+#endif
+
+namespace singa {
+
+/// The mpi backend for the layout in `info`. Initialises MPI (thread level MPI_THREAD_MULTIPLE,
+/// at least MPI_THREAD_SERIALIZED required) unless the program already did. Throws
+/// NotSupportedError when singa was built without MPI (-DSINGA_USE_MPI=OFF).
+std::unique_ptr<Communicator> makeMpiCommunicator(const RankInfo& info);
+
+#ifdef SINGA_USE_MPI
+
+/// What a collective is, as the ranks compare it before moving data.
+enum class CollKind : int64_t { kAllReduceSum = 1, kAllReduceAverage, kBroadcast, kAllGather, kBarrier };
+
+class MpiCommunicator : public Communicator {
+ public:
+  explicit MpiCommunicator(const RankInfo& info);
+  ~MpiCommunicator() override;
+
+  std::string backend() const override { return "mpi"; }
+  int rank() const override { return rank_; }
+  int worldSize() const override { return size_; }
+  int localRank() const override { return localRank_; }
+
+  void allReduce(Tensor& t, ReduceOp op = ReduceOp::kSum) override;
+  void broadcast(Tensor& t, int root = 0) override;
+  Tensor allGather(const Tensor& t) override;
+  void barrier() override;
+  [[noreturn]] void abortJob(const std::string& message, int exitCode = 1) override;
+
+  /// Every rank announces the collective it is entering and the ranks compare (kind, dtype,
+  /// element count, extra, sequence number): CommError listing every rank's call on a mismatch.
+  /// Callers hold lock().
+  void agree(CollKind kind, DType dtype, int64_t numel, int64_t extra);
+  /// Waits for `request` with the communicator's timeout: on expiry prints `what`, the ranks
+  /// that did not arrive, and aborts the job.
+  void wait(MPI_Request& request, const std::string& what);
+  /// Serialises collectives issued from different threads of this process.
+  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  MPI_Comm comm() const { return comm_; }
+
+  /// Sum (or average) of `bytes` at `data` holding `numel` elements of `dtype`, reduced in rank
+  /// order 0, 1, ..., n-1 by the rank that owns each chunk (alltoall, local sum, allgather), so
+  /// every rank gets bit-identical values whatever MPI's own algorithm choice. Callers hold lock()
+  /// and have called agree().
+  void allReduceBytes(void* data, int64_t numel, DType dtype, bool average);
+
+ private:
+  void announceArrival();
+  void drainArrivals();
+  [[noreturn]] void timedOut(const std::string& what, double waited);
+
+  MPI_Comm comm_ = MPI_COMM_NULL;  // collectives
+  MPI_Comm ctrl_ = MPI_COMM_NULL;  // arrival notices
+  int rank_ = 0, size_ = 1, localRank_ = 0;
+  bool ownsInit_ = false;
+  int64_t seq_ = 0;
+  std::vector<int64_t> arrived_;  // per rank: the last collective it announced
+  struct PendingSend {
+    std::unique_ptr<int64_t> value;
+    MPI_Request request;
+  };
+  std::vector<PendingSend> sends_;
+  std::vector<char> scratch_;
+  std::mutex mutex_;
+};
+
+#endif  // SINGA_USE_MPI
+
+}  // namespace singa

@@ -1,0 +1,87 @@
+// Benchmark (not a test): the DistributedOptimizer's gradient exchange against a bare
+// MPI_Allreduce of the same bytes, in one run.
+//
+//   mpirun -np 2 build/tests/bench_allreduce [iterations]
+//
+// For each gradient size, a synthetic model of 16 float32 parameters holding that many bytes
+// gets hand-set gradients and DistributedOptimizer::step() (SGD, lr 0) exchanges them in 25 MB
+// buckets; "exchange" is the time inside the bucket all-reduces (CommStats::commSeconds), "step"
+// the whole step (bucket copies, exchange, write-back, update). Bandwidths follow nccl-tests:
+// algbw = bytes / time, busbw = algbw * 2(n-1)/n (the bytes each rank must move in an
+// all-reduce, so figures compare across rank counts).
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "comm/distributed_optimizer.h"
+#include "comm/mpi_communicator.h"
+#include "optim/sgd.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double bareAllreduce(std::vector<float>& buf, int iters) {
+  MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  }
+  return std::chrono::duration<double>(Clock::now() - t0).count() / iters;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace singa;
+  const int iters = argc > 1 ? std::atoi(argv[1]) : 20;
+  auto comm = makeMpiCommunicator(detectRankInfo());
+  const int n = comm->worldSize();
+  const double busFactor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
+  if (comm->rank() == 0) {
+    std::printf("gradient exchange vs MPI_Allreduce, %d ranks, %d iterations, busbw = algbw * 2(n-1)/n\n", n, iters);
+    std::printf("%10s | %10s %9s %9s | %10s %9s %9s %10s | %6s\n", "bytes", "mpi ms", "algbw", "busbw",
+                "exch ms", "algbw", "busbw", "step ms", "ratio");
+  }
+  for (int64_t mib : {1, 4, 16, 64}) {
+    const int64_t total = mib << 20;
+    const int64_t per = total / 4 / 16;
+    Optimizer::NamedParams params;
+    for (int k = 0; k < 16; ++k) {
+      Tensor p = Tensor::zeros({per});
+      p.setRequiresGrad(true);
+      params.emplace_back("p" + std::to_string(k), p);
+    }
+    DistributedOptimizer opt(std::make_unique<SGD>(params, 0.0), *comm);
+    auto setGrads = [&] {
+      for (auto& [name, p] : params) p.setGrad(Tensor::full({per}, 1.0));
+    };
+    setGrads();
+    opt.step();  // warm-up
+    opt.resetStats();
+    double stepSeconds = 0;
+    for (int i = 0; i < iters; ++i) {
+      setGrads();
+      comm->barrier();
+      const auto t0 = Clock::now();
+      opt.step();
+      stepSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    const double exch = opt.stats().commSeconds / iters;
+    const double step = stepSeconds / iters;
+    std::vector<float> buf(static_cast<size_t>(per * 16), 1.0f);
+    const double bare = bareAllreduce(buf, iters);
+    const double bytes = static_cast<double>(per * 16 * 4);
+    if (comm->rank() == 0) {
+      std::printf("%10.0f | %10.3f %7.2f GB/s %5.2f GB/s | %10.3f %7.2f GB/s %5.2f GB/s %10.3f | %6.2f\n", bytes,
+                  1e3 * bare, bytes / bare / 1e9, busFactor * bytes / bare / 1e9, 1e3 * exch, bytes / exch / 1e9,
+                  busFactor * bytes / exch / 1e9, 1e3 * step, bare / exch);
+    }
+  }
+  if (comm->rank() == 0) std::printf("ratio = exchange bandwidth / bare MPI_Allreduce bandwidth\n");
+  return 0;
+}

@@ -1,0 +1,152 @@
+// Every collective, every dtype, on the backend the launcher gives (local for a plain process,
+// mpi under mpirun -np 2 / -np 3). Inputs are small integers so sums and averages are exact in
+// every dtype and the expected values are known in closed form.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "tests/dist/dist_env.h"
+
+namespace singa {
+namespace {
+
+using test::comm;
+
+const DType kDTypes[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
+                         DType::kInt32,   DType::kInt64,   DType::kUInt8};
+const int64_t kSizes[] = {1, 2, 7, 1000, 65537};
+
+/// Rank r's value at i for the sum tests: (r + 1) * (i % 5 + 1).
+double inputAt(int r, int64_t i) { return (r + 1) * static_cast<double>(i % 5 + 1); }
+
+Tensor filled(int64_t n, DType dt, const std::function<double(int64_t)>& f) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = f(i);
+  return Tensor::fromVector<double>(v, {n}).to(dt);
+}
+
+TEST(Collectives, AllReduceSumEveryDType) {
+  const int n = comm().worldSize(), r = comm().rank();
+  for (DType dt : kDTypes) {
+    for (int64_t size : kSizes) {
+      Tensor t = filled(size, dt, [&](int64_t i) { return inputAt(r, i); });
+      comm().allReduce(t, ReduceOp::kSum);
+      std::vector<double> got = t.toVector<double>();
+      for (int64_t i = 0; i < size; ++i) {
+        const double want = static_cast<double>(i % 5 + 1) * n * (n + 1) / 2;
+        ASSERT_EQ(got[static_cast<size_t>(i)], want) << dtypeName(dt) << " size " << size << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(Collectives, AllReduceAverageFloatDTypes) {
+  const int n = comm().worldSize(), r = comm().rank();
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+    Tensor t = filled(1003, dt, [&](int64_t i) { return 2.0 * inputAt(r, i); });
+    comm().allReduce(t, ReduceOp::kAverage);
+    std::vector<double> got = t.toVector<double>();
+    for (int64_t i = 0; i < 1003; ++i) {
+      ASSERT_EQ(got[static_cast<size_t>(i)], static_cast<double>(i % 5 + 1) * (n + 1)) << dtypeName(dt) << " at " << i;
+    }
+  }
+}
+
+TEST(Collectives, AverageOfIntegersIsATypeError) {
+  Tensor t = Tensor::zeros({4}, DType::kInt32);
+  EXPECT_THROW(comm().allReduce(t, ReduceOp::kAverage), TypeError);
+}
+
+TEST(Collectives, BroadcastFromEveryRoot) {
+  const int n = comm().worldSize(), r = comm().rank();
+  for (DType dt : kDTypes) {
+    for (int root = 0; root < n; ++root) {
+      Tensor t = filled(777, dt, [&](int64_t i) { return r * 40 + (i % 30); });
+      comm().broadcast(t, root);
+      std::vector<double> got = t.toVector<double>();
+      for (int64_t i = 0; i < 777; ++i) {
+        ASSERT_EQ(got[static_cast<size_t>(i)], root * 40 + (i % 30)) << dtypeName(dt) << " root " << root;
+      }
+    }
+  }
+}
+
+TEST(Collectives, BroadcastBadRootIsAnError) {
+  Tensor t = Tensor::zeros({3});
+  EXPECT_THROW(comm().broadcast(t, comm().worldSize()), CommError);
+}
+
+TEST(Collectives, AllGatherEveryDType) {
+  const int n = comm().worldSize(), r = comm().rank();
+  for (DType dt : kDTypes) {
+    Tensor t = filled(6, dt, [&](int64_t i) { return r * 10 + i; }).reshape({2, 3});
+    Tensor all = comm().allGather(t);
+    ASSERT_EQ(all.shape(), (Shape{static_cast<int64_t>(n), 2, 3})) << dtypeName(dt);
+    std::vector<double> got = all.toVector<double>();
+    for (int q = 0; q < n; ++q) {
+      for (int64_t i = 0; i < 6; ++i) ASSERT_EQ(got[static_cast<size_t>(q * 6 + i)], q * 10 + i) << dtypeName(dt);
+    }
+  }
+}
+
+TEST(Collectives, BarrierCompletes) {
+  for (int i = 0; i < 5; ++i) comm().barrier();
+}
+
+TEST(Collectives, FloatSumIsBitIdenticalOnEveryRank) {
+  // Values whose float sum depends on the order: every rank must still get the same bits.
+  const int r = comm().rank();
+  Tensor t = filled(4099, DType::kFloat32, [&](int64_t i) { return std::sin(0.37 * i + r) * std::pow(10.0, r % 3); });
+  comm().allReduce(t, ReduceOp::kAverage);
+  Tensor all = comm().allGather(t);
+  Tensor first = all.slice(0, 0, 1).contiguous();
+  for (int q = 1; q < comm().worldSize(); ++q) {
+    Tensor other = all.slice(0, q, q + 1).contiguous();
+    ASSERT_EQ(std::memcmp(first.rawData(), other.rawData(), first.nbytes()), 0) << "rank " << q << " differs";
+  }
+}
+
+TEST(Collectives, NonContiguousTensorIsAnError) {
+  if (comm().backend() != "mpi") GTEST_SKIP() << "checked by the mpi backend";
+  Tensor t = Tensor::zeros({4, 6}).transpose(0, 1);
+  EXPECT_THROW(comm().allReduce(t), CommError);
+}
+
+TEST(Collectives, MismatchedSizesAreDetected) {
+  if (comm().worldSize() == 1) GTEST_SKIP() << "needs two ranks";
+  const int r = comm().rank();
+  Tensor t = Tensor::ones({r == 1 ? 20 : 10});
+  try {
+    comm().allReduce(t);
+    FAIL() << "a mismatched all-reduce was not detected";
+  } catch (const CommError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mismatched collectives"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 20 float32"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 0 called allReduce(sum) of 10 float32"), std::string::npos) << msg;
+  }
+  // The communicator is still usable: nothing moved.
+  Tensor ok = Tensor::ones({5});
+  comm().allReduce(ok);
+  EXPECT_EQ(ok.toVector<float>()[0], static_cast<float>(comm().worldSize()));
+}
+
+TEST(Collectives, MismatchedOperationsAreDetected) {
+  if (comm().worldSize() == 1) GTEST_SKIP() << "needs two ranks";
+  Tensor t = Tensor::ones({8});
+  try {
+    if (comm().rank() == 0) {
+      comm().broadcast(t, 0);
+    } else {
+      comm().allReduce(t);
+    }
+    FAIL() << "a broadcast meeting an all-reduce was not detected";
+  } catch (const CommError& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 0 called broadcast"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace singa
