@@ -36,5 +36,29 @@ TEST(FuzzRegressions, Idx) { EXPECT_GT(replay("idx", idxEntry), 0); }
 TEST(FuzzRegressions, TensorProto) { EXPECT_GT(replay("tensor_proto", tensorProtoEntry), 0); }
 TEST(FuzzRegressions, OnnxImport) { EXPECT_GT(replay("onnx_import", onnxImportEntry), 0); }
 
+// The hardening the fuzz targets asked for, checked by message in every build.
+TEST(FuzzRegressions, HugeDimsAreRejectedBeforeAllocating) {
+  const fs::path dir = fs::path(SINGA_FUZZ_DIR) / "regressions";
+  try {
+    readIdx((dir / "idx" / "dims_product_overflows_int64").string());
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("implausible dimensions"), std::string::npos) << e.what();
+  }
+  try {
+    readIdx((dir / "idx" / "gzip_header_claims_4gib.gz").string());
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  for (const char* name : {"raw_dims_need_4tib", "typed_dims_overflow"}) {
+    std::ifstream in(dir / "tensor_proto" / name, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    onnx::TensorProto proto;
+    ASSERT_TRUE(proto.ParseFromString(bytes)) << name;
+    EXPECT_THROW(onnxio::fromTensorProto(proto), IoError) << name;
+  }
+}
+
 }  // namespace
 }  // namespace singa::fuzz
