@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -96,11 +97,12 @@ Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
     const unsigned char* b = &dimBytes[static_cast<size_t>(i) * 4];
     const uint32_t d = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
     shape[i] = d;
-    total *= static_cast<int64_t>(d);
-    // 16 GiB is far beyond any IDX data set; a larger product means a corrupt header.
-    SINGA_CHECK(total <= (int64_t{1} << 34), IoError,
+    // 16 GiB is far beyond any IDX data set; a larger product means a corrupt header. Checked
+    // before multiplying: the product of two 32-bit dims can overflow int64 (hardening for the fuzz tests).
+    SINGA_CHECK(d == 0 || total <= (int64_t{1} << 34) / static_cast<int64_t>(d), IoError,
                 "IDX file '" << path << "': implausible dimensions " << shape
                              << " in the header; the file is corrupt");
+    total *= static_cast<int64_t>(d);
   }
 
   const int64_t headerBytes = 4 + 4 * static_cast<int64_t>(ndim);
@@ -112,8 +114,26 @@ Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
                              << " bytes of data, found " << found);
   }
 
+  // A gzip file's size says little: read it in bounded chunks first, so a corrupt header in a
+  // tiny file cannot make us allocate up to 16 GiB before the truncation is noticed.
+  std::string compressedData;
+  if (!gzdirect(f)) {
+    int64_t have = 0;
+    while (have < total) {
+      const int64_t chunk = std::min<int64_t>(total - have, int64_t{64} << 20);
+      compressedData.resize(static_cast<size_t>(have + chunk));
+      const int64_t n = readSome(f, path, &compressedData[static_cast<size_t>(have)], chunk);
+      have += n;
+      if (n < chunk) break;
+    }
+    compressedData.resize(static_cast<size_t>(have));
+    SINGA_CHECK(have == total, IoError,
+                "IDX file '" << path << "' is truncated: dimensions " << shape << " need " << total
+                             << " bytes of data, found " << have);
+  }
   Tensor out(shape, DType::kUInt8);
-  const int64_t got = readSome(f, path, out.rawData(), total);
+  const int64_t got = gzdirect(f) ? readSome(f, path, out.rawData(), total) : total;
+  if (!gzdirect(f) && total > 0) std::memcpy(out.rawData(), compressedData.data(), static_cast<size_t>(total));
   SINGA_CHECK(got == total, IoError,
               "IDX file '" << path << "' is truncated: dimensions " << shape << " need " << total
                            << " bytes of data, found " << got);

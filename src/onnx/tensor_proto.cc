@@ -4,6 +4,8 @@
 // uses raw_data, which is what ONNX's own test data and onnx.save produce.
 #include "onnx/tensor_proto.h"
 
+#include <algorithm>
+
 #include <onnx/onnx_pb.h>
 
 #include <cstring>
@@ -125,16 +127,38 @@ int dtypeToOnnx(DType dtype) {
 Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDir) {
   const DType dtype = dtypeFromOnnx(proto.data_type());
   Shape shape(proto.dims().begin(), proto.dims().end());
+  // Element count with overflow checks, and checked against the data present before anything is
+  // allocated: a corrupt header must not make us allocate terabytes.
+  uint64_t numel = 1;
   for (int64_t d : shape) {
     SINGA_CHECK(d >= 0, IoError, "tensor " << tensorLabel(proto) << " has a negative dim: " << shape);
+    SINGA_CHECK(d == 0 || numel <= (uint64_t{1} << 62) / static_cast<uint64_t>(d), IoError,
+                "tensor " << tensorLabel(proto) << " has implausible dims " << shape << "; the file is corrupt");
+    numel *= static_cast<uint64_t>(d);
+  }
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  const bool raw = external || proto.has_raw_data();
+  if (!raw) {
+    const uint64_t values = static_cast<uint64_t>(std::max({proto.float_data_size(), proto.double_data_size(),
+                                                            proto.int64_data_size(), proto.int32_data_size()}));
+    SINGA_CHECK(numel <= values, IoError,
+                "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " " << shape
+                          << ") needs " << numel << " values but its typed data fields hold at most " << values);
+  }
+  std::string ext;
+  if (external) ext = readExternal(proto, baseDir);
+  if (raw) {
+    const std::string& data = external ? ext : proto.raw_data();
+    SINGA_CHECK(numel <= data.size(), IoError,
+                "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " " << shape
+                          << ") needs " << numel << " elements, more than the " << data.size() << " bytes of "
+                          << (external ? "external data" : "raw_data"));
   }
   Tensor t(shape, dtype, Device::cpu());
   const size_t bytes = t.nbytes();
 
-  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
-  if (external || proto.has_raw_data()) {
-    std::string ext;
-    const std::string& raw = external ? (ext = readExternal(proto, baseDir)) : proto.raw_data();
+  if (raw) {
+    const std::string& raw = external ? ext : proto.raw_data();
     SINGA_CHECK(raw.size() == bytes, IoError,
                 "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " "
                           << shape << ") needs " << bytes << " bytes of data, the file holds "
