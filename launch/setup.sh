@@ -27,7 +27,8 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libopenmpi-dev openmpi-bin libcli11-dev nlohmann-json3-dev zlib1g-dev
       libgtest-dev dataset-fashion-mnist)
 if [ "$want_tests" = 1 ]; then
-  pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision)
+  pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision
+        clang-14 libclang-rt-14-dev)
 fi
 
 missing=()
