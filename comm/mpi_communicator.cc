@@ -190,10 +190,10 @@ void MpiCommunicator::wait(MPI_Request& request, const std::string& what) {
     if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited);
     // Spin (yielding) while a transfer is likely in progress; back off once a peer is clearly
     // late, so a waiting rank does not steal cores from the ones still computing.
-    if (waited < 0.02) {
+    if (waited < 0.0005) {
       std::this_thread::yield();
     } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(waited < 1.0 ? 100 : 2000));
+      std::this_thread::sleep_for(std::chrono::microseconds(waited < 1.0 ? 50 : 2000));
     }
   }
 }

@@ -4,7 +4,9 @@
 #include "launch/distributed.h"
 
 #include <chrono>
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -88,7 +90,9 @@ std::unique_ptr<Optimizer> Distributed::wrap(std::unique_ptr<Optimizer> opt, con
                                                                                        : DType::kFloat32;
   o.accumulationSteps = f.accumulation;
   o.overlap = !f.noOverlap;
-  return std::make_unique<DistributedOptimizer>(std::move(opt), *comm_, o, &model);
+  auto wrapped = std::make_unique<DistributedOptimizer>(std::move(opt), *comm_, o, &model);
+  optimizer_ = wrapped.get();
+  return wrapped;
 }
 
 void Distributed::verifySteps(int64_t stepsPerEpoch) {
@@ -115,6 +119,18 @@ void Distributed::afterStep(int64_t globalStep) {
 }
 
 void Distributed::finish() {
+  if (optimizer_ != nullptr && isRoot() && optimizer_->stats().exchanges > 0) {
+    const CommStats& s = optimizer_->stats();
+    const double steps = static_cast<double>(s.exchanges);
+    const double hidden = s.commSeconds > 0 ? 1.0 - std::min(1.0, s.exposedSeconds / s.commSeconds) : 0.0;
+    std::fprintf(stderr,
+                 "gradient exchange: %d ranks, %lld steps, %.2f MB and %.1f buckets per step, all-reduce %.3f ms "
+                 "per step, exposed after backward %.3f ms per step, hidden behind backward %.1f%%\n",
+                 worldSize(), static_cast<long long>(s.exchanges), static_cast<double>(s.bytes) / steps / 1e6,
+                 static_cast<double>(s.buckets) / steps, 1e3 * s.commSeconds / steps, 1e3 * s.exposedSeconds / steps,
+                 100.0 * hidden);
+  }
+  optimizer_ = nullptr;  // the training loop destroys it next
   if (worldSize() > 1) comm_->barrier();
 }
 

@@ -56,12 +56,14 @@ class Distributed {
   /// step STEP (throw, SIGKILL itself, or stop answering).
   void afterStep(int64_t globalStep);
   /// Waits for every rank (rank 0 may still be evaluating or exporting); MPI shuts down when
-  /// the process exits normally.
+  /// the process exits normally. On N ranks rank 0 prints the gradient-exchange figures
+  /// (all-reduce time per step and the share of it hidden behind backward) to stderr.
   void finish();
 
  private:
   friend Distributed& initDistributed(Device device);
   std::unique_ptr<Communicator> comm_;
+  DistributedOptimizer* optimizer_ = nullptr;  // owned by the training loop
   std::string faultKind_;
   int faultRank_ = -1;
   int64_t faultStep_ = -1;
