@@ -20,8 +20,8 @@ check() {  # check NAME EXIT-CODE
 contains() { grep -q -- "$2" "$1"; }
 
 common=(--limit-train 3200 --limit-test 200 --batch-size 32 --seed 5 --threads 2
-        --momentum 0.9 --lr 0.02 --lr-schedule step --log-every 1 --epochs 2)
-cnn=(--model cnn "${common[@]}")
+        --momentum 0.9 --lr 0.02 --lr-schedule step --log-every 1)
+cnn=(--model cnn --epochs 2 "${common[@]}")
 
 # ---- 1. exact resume --------------------------------------------------------------------------
 "$bin" "${cnn[@]}" --checkpoint-dir "$scratch/ref" > "$scratch/ref.out" 2> "$scratch/ref.err"; rc=$?
@@ -104,7 +104,7 @@ import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[-3]^=0xff; open(p
 check "damaged newest checkpoint reported (file and tensor), the previous one used" $?
 grep -E "skipping|resuming" "$scratch/dmg.err" | cut -c1-250
 
-"$bin" "${common[@]}" --model mlp --checkpoint-dir "$run_dir" --resume > "$scratch/mm.out" 2> "$scratch/mm.err"; rc=$?
+"$bin" --model mlp --epochs 2 "${common[@]}" --checkpoint-dir "$run_dir" --resume > "$scratch/mm.out" 2> "$scratch/mm.err"; rc=$?
 [ $rc -eq 1 ] && contains "$scratch/mm.err" "model.safetensors" && contains "$scratch/mm.err" "first mismatched tensor is 'fc1.weight'"
 check "checkpoint of another model -> exit 1 naming the file and the first mismatched tensor" $?
 cat "$scratch/mm.err" | cut -c1-300
@@ -112,17 +112,18 @@ cat "$scratch/mm.err" | cut -c1-300
 mkdir -p "$scratch/trunc" && cp -r "$newest" "$scratch/trunc/"
 t=$(ls -d "$scratch/trunc"/step-*)
 truncate -s -1000 "$t/optimizer.safetensors"
-"$bin" "${cnn[@]}" --epochs 0 --checkpoint-dir "$scratch/trunc" --resume > "$scratch/tr.out" 2> "$scratch/tr.err"
-contains "$scratch/tr.err" "optimizer.safetensors' is truncated" && contains "$scratch/tr.err" "first incomplete tensor 'fc2.weight.momentum_buffer'" \
+"$bin" --model cnn --epochs 0 "${common[@]}" --checkpoint-dir "$scratch/trunc" --resume > "$scratch/tr.out" 2> "$scratch/tr.err"
+contains "$scratch/tr.err" "optimizer.safetensors' is truncated" && contains "$scratch/tr.err" "first incomplete tensor is 'fc2.weight.momentum_buffer'" \
   && contains "$scratch/tr.err" "no valid checkpoint"
 check "truncated checkpoint -> named file and tensor, started afresh" $?
 
 # ---- 4. kill safety ----------------------------------------------------------------------------
 kdir="$scratch/kill"
-kargs=(--model mlp --epochs 60 --limit-train 640 --limit-test 100 --batch-size 32 --seed 9 --threads 1
+kargs=(--model mlp --epochs 100000 --limit-train 640 --limit-test 100 --batch-size 32 --seed 9 --threads 1
        --momentum 0.9 --checkpoint-dir "$kdir" --checkpoint-every 1 --keep-checkpoints 2 --resume -q)
 kills=0 torn=0 midwrite=0 resumed=0 lastbest=-1 regress=0
-for i in $(seq 1 24); do
+for i in $(seq 1 40); do
+  [ $kills -ge 24 ] && break
   "$bin" "${kargs[@]}" > "$scratch/k.out" 2> "$scratch/k.err" &
   pid=$!
   sleep "$(printf '0.%03d' $((RANDOM % 900 + 100)))"
@@ -142,9 +143,10 @@ echo "  kill safety: $kills SIGKILLs, $midwrite left a partly written temporary,
 [ $torn -eq 0 ]; check "no torn checkpoint ever visible ($torn)" $?
 [ $regress -eq 0 ] && [ "$lastbest" -gt 0 ]; check "progress kept across kills (newest valid step $lastbest)" $?
 [ $resumed -ge 15 ]; check "killed runs resume from a valid checkpoint ($resumed times)" $?
-"$bin" "${kargs[@]}" > "$scratch/kf.out" 2> "$scratch/kf.err"; rc=$?
-[ $rc -eq 0 ] && [ -d "$kdir/step-000000001200" ] && "$verify" "$kdir" > /dev/null
-check "after the kills, training resumes and completes (rc $rc)" $?
+interrupt_at TERM "resuming from" kf "${kargs[@]}"; rc=$?
+after=$("$verify" "$kdir" | tail -1 | sed 's/.*newest valid step \([0-9]*\).*/\1/')
+[ $rc -eq 3 ] && [ "$after" -ge "$lastbest" ] && "$verify" "$kdir" > /dev/null
+check "after the kills, training resumes and stops cleanly on SIGTERM (rc $rc, step $lastbest -> $after)" $?
 
 echo "resume_test: $passed passed, $failures failed"
 [ $failures -eq 0 ]
