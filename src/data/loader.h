@@ -1,5 +1,5 @@
 // Mini-batches for data-parallel training. Every epoch the sample order is a permutation seeded
-// by (seed + epoch), identical on every rank; rank r takes every worldSize-th sample of it
+// by (seed, epoch) on its own random stream, identical on every rank; rank r takes every worldSize-th sample of it
 // (a disjoint shard), and every rank gets the same number of steps so collectives stay in step.
 // Images stay uint8 in memory and are converted to float32 in [0, 1] one batch at a time.
 #pragma once
@@ -69,7 +69,7 @@ class DataLoader {
   std::vector<int64_t> shard_;
 };
 
-/// The permutation of [0, n) for (seed, epoch): Fisher-Yates driven by Generator(seed + epoch).
+/// The permutation of [0, n) for (seed, epoch): Fisher-Yates driven by a Generator whose state mixes seed and epoch (a stream apart from manualSeed(seed)).
 std::vector<int64_t> epochPermutation(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
 
 }  // namespace singa
