@@ -44,6 +44,19 @@ std::string tensorLabel(const onnx::TensorProto& p) {
   return p.name().empty() ? std::string("<unnamed tensor>") : "'" + p.name() + "'";
 }
 
+// A non-negative decimal external-data offset/length; std::stoll threw std::invalid_argument
+// for text and accepted negatives (found by the fuzz_tensor_proto target).
+int64_t externalNumber(const onnx::TensorProto& proto, const std::string& key, const std::string& value) {
+  int64_t v = 0;
+  bool ok = !value.empty() && value.size() <= 18;
+  for (char c : value) ok = ok && c >= '0' && c <= '9';
+  if (ok) v = std::stoll(value);
+  SINGA_CHECK(ok, IoError,
+              "tensor " << tensorLabel(proto) << ": external data '" << key << "' is '" << value.substr(0, 32)
+                        << "', not a non-negative integer; the model file is corrupt");
+  return v;
+}
+
 // Reads the external data of `proto` (location/offset/length keys) relative to baseDir.
 std::string readExternal(const onnx::TensorProto& proto, const std::string& baseDir) {
   std::string location;
@@ -51,8 +64,8 @@ std::string readExternal(const onnx::TensorProto& proto, const std::string& base
   int64_t length = -1;
   for (const auto& kv : proto.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    if (kv.key() == "offset") offset = std::stoll(kv.value());
-    if (kv.key() == "length") length = std::stoll(kv.value());
+    if (kv.key() == "offset") offset = externalNumber(proto, kv.key(), kv.value());
+    if (kv.key() == "length") length = externalNumber(proto, kv.key(), kv.value());
   }
   SINGA_CHECK(!location.empty(), IoError,
               "tensor " << tensorLabel(proto) << " has external data but no 'location' entry");
@@ -129,11 +142,13 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
   Shape shape(proto.dims().begin(), proto.dims().end());
   // Element count with overflow checks, and checked against the data present before anything is
   // allocated: a corrupt header must not make us allocate terabytes.
-  uint64_t numel = 1;
+  // Zero dims are left out of the bound: strides of [0, 2^40, 2^40] overflow too (fuzz_tensor_proto).
+  uint64_t numel = 1, nonzero = 1;
   for (int64_t d : shape) {
     SINGA_CHECK(d >= 0, IoError, "tensor " << tensorLabel(proto) << " has a negative dim: " << shape);
-    SINGA_CHECK(d == 0 || numel <= (uint64_t{1} << 62) / static_cast<uint64_t>(d), IoError,
+    SINGA_CHECK(d == 0 || nonzero <= (uint64_t{1} << 62) / static_cast<uint64_t>(d), IoError,
                 "tensor " << tensorLabel(proto) << " has implausible dims " << shape << "; the file is corrupt");
+    if (d != 0) nonzero *= static_cast<uint64_t>(d);
     numel *= static_cast<uint64_t>(d);
   }
   const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
