@@ -23,7 +23,9 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # The unit tier's GoogleTest executables (the end-to-end scripts run in the Release build).
 ctest --test-dir "$build_dir" --output-on-failure -j 2 -L unit -E "singa_train_cli|example_|checkpoint_resume"
 t2=$(date +%s)
-ctest --test-dir "$build_dir" --output-on-failure -j 2 -L fuzz -V | grep -E "stat::|corpus:|replayed|Test *#|tests passed|Passed|Failed" || true
-ctest --test-dir "$build_dir" -L fuzz --rerun-failed > /dev/null 2>&1 || true
+fuzz_rc=0
+ctest --test-dir "$build_dir" --output-on-failure -j 2 -L fuzz -V > "$build_dir/fuzz.log" 2>&1 || fuzz_rc=$?
+grep -E "stat::number_of_executed_units|corpus:|replayed|found a crash|tests passed|Passed|Failed" "$build_dir/fuzz.log" || true
 t3=$(date +%s)
 echo "sanitize_and_fuzz: build $((t1 - t0)) s, sanitized unit tests $((t2 - t1)) s, fuzzers $((t3 - t2)) s"
+exit $fuzz_rc
