@@ -98,7 +98,7 @@ TEST(Module, StateDictRoundTrip) {
   EXPECT_NE(b.conv1->weight().at(0), a.conv1->weight().at(0));
   b.loadStateDict(state);
   for (const auto& [name, t] : a.stateDict()) {
-    const Tensor& u = b.stateDict().at(name);
+    const Tensor u = b.stateDict().at(name);  // a copy: the map is a temporary (ASan: use after free)
     EXPECT_FALSE(u.sharesStorage(t)) << name << " must be copied, not shared";
     for (int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(u.at(i), t.at(i)) << name << " element " << i;
   }
