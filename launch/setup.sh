@@ -29,6 +29,8 @@ pkgs=(build-essential cmake pkg-config ninja-build
 if [ "$want_tests" = 1 ]; then
   pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision
         clang-14 libclang-rt-14-dev)
+  # A single-node Slurm for the slurm test (tests/slurm): daemons started by hand, no systemd.
+  pkgs+=(slurm-wlm munge)
 fi
 
 missing=()
