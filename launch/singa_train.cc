@@ -4,7 +4,8 @@
 //   singa_train --model cnn --benchmark --threads 2
 //
 // Only main() turns errors into exit codes: 0 success, 1 a runtime error (message printed),
-// 2 bad usage.
+// 2 bad usage, 3 stopped by SIGTERM/SIGINT after writing a checkpoint (resumable: rerun with --resume;
+// see launch/checkpointing.h).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -15,8 +16,11 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "launch/checkpointing.h"
 #include "launch/distributed.h"
+#include "comm/rank_env.h"
 #include "launch/models.h"
+#include "launch/onnx_model.h"
 #include "launch/progress.h"
 #include "launch/train_options.h"
 #include "nn/nn.h"
@@ -25,10 +29,26 @@
 #include "optim/sgd.h"
 #include "singa/singa.h"
 
+#ifdef SINGA_USE_CUDA
+namespace singa::cuda {
+int deviceCount();  // kernels/cuda/cuda_device.h (not included: it needs the CUDA headers)
+}  // namespace singa::cuda
+#endif
+
 namespace singa::launch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// [1, C, H, W] an imported model takes when it differs from the data's images (--onnx); empty
+// when images go in as they are.
+Shape gAdaptTo;
+
+/// A batch of images as the model takes them, on `dev`.
+Tensor modelInput(const Tensor& images, Device dev) {
+  if (gAdaptTo.empty()) return images.to(dev);
+  return adaptImages(images, gAdaptTo[1], gAdaptTo[2], gAdaptTo[3]).to(dev);
+}
 
 /// Peak resident set size of this process in MiB (VmHWM), or -1 when unknown.
 double peakRssMiB() {
@@ -72,7 +92,7 @@ EvalResult evaluate(Module& model, const MnistSplit& split, const TrainOptions& 
   int64_t correct = 0;
   Batch b;
   while (loader.next(b)) {
-    Tensor logits = model.forward(b.images.to(dev));
+    Tensor logits = model.forward(modelInput(b.images, dev));
     Tensor labels = b.labels.to(dev);
     lossSum += crossEntropyLoss(logits, labels).item() * static_cast<double>(b.labels.numel());
     correct += countCorrect(logits, labels);
@@ -88,7 +108,7 @@ EvalResult evaluate(Module& model, const MnistSplit& split, const TrainOptions& 
 
 /// One optimisation step; returns the loss value and the number of correct predictions.
 std::pair<double, int64_t> trainStep(Module& model, Optimizer& opt, const Batch& b, Device dev) {
-  Tensor x = b.images.to(dev);
+  Tensor x = modelInput(b.images, dev);
   Tensor y = b.labels.to(dev);
   Tensor logits = model.forward(x);
   Tensor loss = crossEntropyLoss(logits, y);
@@ -138,21 +158,73 @@ int runBenchmark(Module& model, Optimizer& opt, DataLoader& loader, const TrainO
   return 0;
 }
 
+/// --model NAME, or --onnx MODEL [--last-layers -k] [--num-classes N], on `dev`.
+std::shared_ptr<Module> buildTrainModel(const TrainOptions& o, const MnistData& data, Device dev) {
+  const Shape dataShape = {1, data.train.images.shape()[1], data.train.images.shape()[2],
+                           data.train.images.shape()[3]};
+  if (o.onnx.empty()) {
+    SINGA_CHECK(o.lastLayers == 0 && o.numClasses == 0, ValueError,
+                "--last-layers and --num-classes apply to an imported model: add --onnx MODEL");
+    std::shared_ptr<Module> model = buildModel(o.model);
+    model->to(dev);
+    return model;
+  }
+  SINGA_CHECK(o.lastLayers == 0 || o.numClasses > 0, ValueError,
+              "--last-layers " << o.lastLayers << " cuts the model's final layers: add --num-classes N for "
+                               "the new head that replaces them");
+  auto model = loadForFineTuning(o.onnx, o.lastLayers, o.numClasses, dataShape, dev, o.inputSize);
+  if (model->inputShape() != dataShape) gAdaptTo = model->inputShape();
+  // The output must be one logit per class of the data.
+  int64_t classes = 0;
+  {
+    autograd::NoGradGuard noGrad;
+    model->eval();
+    Tensor out = model->forward(Tensor::zeros(model->inputShape(), DType::kFloat32, dev));
+    if (out.ndim() == 2) classes = out.shape()[1];
+    SINGA_CHECK(out.ndim() == 2, ShapeError,
+                "--onnx " << o.onnx << ": the model outputs " << shapeStr(out.shape())
+                          << " per image, not [1, classes]; cut it and add a head, e.g. --last-layers -1 "
+                             "--num-classes 10");
+  }
+  const Tensor labels = data.train.labels;
+  int64_t maxLabel = 0;
+  for (int64_t i = 0; i < labels.numel(); ++i) maxLabel = std::max<int64_t>(maxLabel, labels.at(i));
+  SINGA_CHECK(classes > maxLabel, ShapeError,
+              "--onnx " << o.onnx << ": the model has " << classes << " outputs but the data has "
+                        << maxLabel + 1 << " classes; add --num-classes " << maxLabel + 1
+                        << " (with --last-layers -1 to replace its final layer)");
+  return model;
+}
+
+/// --device: "cuda" without an index means the GPU of this rank's local rank (modulo the visible
+/// GPUs, so a scheduler that shows each rank one GPU gets cuda:0 everywhere).
+Device rankDevice(const std::string& spec) {
+  Device dev = Device::parse(spec);
+#ifdef SINGA_USE_CUDA
+  if (dev.isCuda() && spec.find(':') == std::string::npos && deviceAvailable(DeviceType::kCuda)) {
+    const int count = ::singa::cuda::deviceCount();
+    if (count > 0) dev = Device::cuda(detectRankInfo().localRank % count);
+  }
+#endif
+  return dev;
+}
+
 int run(const TrainOptions& o) {
   setNumThreads(o.threads > 0 ? o.threads : 2);
-  const Device dev = Device::parse(o.device);
+  const Device dev = rankDevice(o.device);
   Distributed& dist = initDistributed(dev);
   manualSeed(o.seed);
   MnistData data = loadDataSpec(o.data);
-  std::shared_ptr<Module> model = buildModel(o.model);
-  model->to(dev);
+  if (!o.exportPath.empty()) prepareOutputFile(o.exportPath, "--export");
+  if (!o.metricsJson.empty()) prepareOutputFile(o.metricsJson, "--metrics-json");
+  std::shared_ptr<Module> model = buildTrainModel(o, data, dev);
   model->train();
   std::unique_ptr<Optimizer> opt = dist.wrap(makeOptimizer(o, *model), *model);
   std::unique_ptr<LRSchedule> schedule = makeSchedule(o, *opt);
 
   DataLoaderOptions lo;
   lo.batchSize = o.batchSize;
-  lo.shuffle = true;
+  lo.shuffle = !o.noShuffle;
   lo.seed = o.seed;
   lo.limit = o.limitTrain;
   lo.rank = dist.rank();
@@ -164,6 +236,13 @@ int run(const TrainOptions& o) {
     dist.finish();
     return rc;
   }
+  // Ranks agree to stop on a signal by an all-reduce of the flag (see launch/checkpointing.h).
+  TrainCheckpointer checkpointer(o.checkpoint, trainConfigJson(o), dist.rank(), dist.worldSize(), [&](bool stop) {
+    Tensor flag = Tensor::scalar(stop ? 1.0 : 0.0, DType::kFloat32, dev);
+    dist.comm().allReduce(flag);
+    return flag.item() > 0.0;
+  });
+  const ResumePoint start = checkpointer.resume(*model, *opt, schedule.get(), loader);
 
   if (!o.quiet && dist.isRoot()) {
     std::fprintf(stderr, "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
@@ -176,8 +255,8 @@ int run(const TrainOptions& o) {
   double lastLoss = 0, trainSeconds = 0;
   int64_t trainImages = 0;
   EvalResult ev;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    loader.setEpoch(epoch);
+  for (int64_t epoch = start.epoch; epoch < o.epochs; ++epoch) {
+    loader.setEpoch(epoch, epoch == start.epoch ? start.startStep : 0);
     progress.startEpoch(epoch, o.epochs, loader.stepsPerEpoch());
     auto t0 = Clock::now();
     Batch b;
@@ -187,6 +266,7 @@ int run(const TrainOptions& o) {
       lastLoss = loss;
       trainImages += b.labels.numel() * dist.worldSize();
       dist.afterStep(epoch * loader.stepsPerEpoch() + b.step);
+      if (checkpointer.afterStep(*model, *opt, schedule.get(), loader)) return kExitResumable;
     }
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
     double meanLoss = progress.endEpoch();
@@ -196,8 +276,16 @@ int run(const TrainOptions& o) {
     if (dist.isRoot()) std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%%\n",
                 static_cast<long long>(epoch + 1), meanLoss, ev.loss, 100.0 * ev.accuracy);
     std::fflush(stdout);
+    checkpointer.afterEpoch(*model, *opt, schedule.get(), epoch + 1, o.batchSize);
   }
   if (o.epochs == 0 && dist.isRoot()) ev = evaluate(*model, data.test, o, dev);
+  if (!o.exportPath.empty() && dist.isRoot()) {
+    const Shape sample = gAdaptTo.empty() ? Shape{1, data.train.images.shape()[1], data.train.images.shape()[2],
+                                                  data.train.images.shape()[3]}
+                                          : gAdaptTo;
+    exportTrained(*model, sample, o.exportPath, o.opset);
+    std::printf("exported %s (ONNX opset %d)\n", o.exportPath.c_str(), o.opset);
+  }
   const double ips = trainSeconds > 0 ? static_cast<double>(trainImages) / trainSeconds : 0.0;
   if (dist.isRoot()) std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
               lastLoss, ips);

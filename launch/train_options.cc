@@ -49,6 +49,24 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--quiet,-q", o.quiet, "Print only the final summary");
+  app.add_flag("--no-shuffle", o.noShuffle, "Train in the data file's order (no per-epoch shuffling)");
+  addCheckpointFlags(app, o.checkpoint);
+  app.add_option("--onnx", o.onnx,
+                 "Fine-tune this ONNX model instead of --model (images are adapted to its declared input)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--last-layers", o.lastLayers,
+                 "With --onnx: leave out the final k layers of the imported graph (-k), e.g. -1")
+      ->check(CLI::Range(-100000, 0));
+  app.add_option("--num-classes", o.numClasses,
+                 "With --onnx: append a new Linear head with this many outputs after the (cut) graph")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--export", o.exportPath, "Write the trained model to this ONNX file (rank 0)");
+  app.add_option("--input-size", o.inputSize,
+                 "With --onnx: feed N x N images instead of the model's declared size (fully convolutional models)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--opset", o.opset, "ONNX opset of --export (11..17)")
+      ->check(CLI::Range(11, 17))
+      ->capture_default_str();
 }
 
 }  // namespace singa::launch

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "launch/checkpointing.h"
+
 namespace singa::launch {
 
 struct TrainOptions {
@@ -31,6 +33,15 @@ struct TrainOptions {
   int64_t warmupSteps = 10;
   int64_t logEvery = 100;
   bool quiet = false;
+  bool noShuffle = false;    // --no-shuffle: the file's order every epoch
+  CheckpointOptions checkpoint;  // --checkpoint-dir, --checkpoint-every, --keep-checkpoints, --resume
+  // Imported models and export (ONNX).
+  std::string onnx;          // --onnx MODEL: fine-tune this model instead of --model
+  int lastLayers = 0;        // --last-layers -k: cut the final k layers of the imported graph
+  int64_t numClasses = 0;    // --num-classes N: append a new Linear head with N outputs
+  std::string exportPath;    // --export PATH: write the trained model as ONNX
+  int opset = 17;            // --opset for --export
+  int64_t inputSize = 0;     // --input-size N: feed N x N images to the imported model
 };
 
 /// Registers every flag on `app`, bound to `o`.

@@ -99,7 +99,7 @@ TYPED_TEST(CudaElementwise, BinaryBroadcastForwardAndBackward) {
       const Tensor b = randomTensor(sb, dt, 0.5, 2.0, 6);
       const bool grad = std::string(name) != "Mod";
       checkOp(std::string(name) + " " + shapeStr(sa) + " with " + shapeStr(sb),
-              [&](const std::vector<Tensor>& in) { return f(in[0], in[1]); }, {a, b}, grad);
+              [&, f = f](const std::vector<Tensor>& in) { return f(in[0], in[1]); }, {a, b}, grad);
     }
   }
   const Tensor x = randomTensor({3, 8}, dt, -1, 1, 8), slope = randomTensor({8}, dt, 0, 0.5, 9);

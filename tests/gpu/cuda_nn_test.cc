@@ -90,9 +90,9 @@ TYPED_TEST(CudaNn, Pooling) {
       {"3x3 pad count_include_pad", {{3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false, true, "NOTSET"}},
   };
   for (const auto& [name, p] : cases) {
-    checkOp(std::string("MaxPool ") + name, [&](const std::vector<Tensor>& t) { return ops::maxPool(t[0], p); }, {x});
+    checkOp(std::string("MaxPool ") + name, [&, p = p](const std::vector<Tensor>& t) { return ops::maxPool(t[0], p); }, {x});
     if (p.dilations.empty()) {
-      checkOp(std::string("AveragePool ") + name, [&](const std::vector<Tensor>& t) { return ops::avgPool(t[0], p); },
+      checkOp(std::string("AveragePool ") + name, [&, p = p](const std::vector<Tensor>& t) { return ops::avgPool(t[0], p); },
               {x});
     }
   }
