@@ -10,3 +10,9 @@ add_test(NAME checkpoint_resume
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint/resume_test.sh $<TARGET_FILE:singa_train>
                  $<TARGET_FILE:checkpoint_verify> ${CMAKE_BINARY_DIR}/checkpoint_resume)
 set_tests_properties(checkpoint_resume PROPERTIES LABELS unit TIMEOUT 600)
+if(SINGA_USE_MPI)
+  add_test(NAME checkpoint_resume_2ranks
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint/resume_dist_test.sh $<TARGET_FILE:singa_train>
+                   ${MPIEXEC_EXECUTABLE} ${CMAKE_BINARY_DIR}/checkpoint_resume_2ranks)
+  set_tests_properties(checkpoint_resume_2ranks PROPERTIES LABELS dist TIMEOUT 600)
+endif()
