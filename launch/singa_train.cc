@@ -247,7 +247,7 @@ int run(const TrainOptions& o) {
   if (!o.quiet && dist.isRoot()) {
     std::fprintf(stderr, "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
                  "%d threads, optimizer %s lr %g\n",
-                 o.model.c_str(), static_cast<long long>(model->numParameters()), data.dir.c_str(),
+                 (o.onnx.empty() ? o.model : o.onnx).c_str(), static_cast<long long>(model->numParameters()), data.dir.c_str(),
                  static_cast<long long>(loader.numSamples()), static_cast<long long>(data.test.size()),
                  dev.str().c_str(), numThreads(), o.optimizer.c_str(), o.lr);
   }
@@ -287,14 +287,18 @@ int run(const TrainOptions& o) {
     std::printf("exported %s (ONNX opset %d)\n", o.exportPath.c_str(), o.opset);
   }
   const double ips = trainSeconds > 0 ? static_cast<double>(trainImages) / trainSeconds : 0.0;
-  if (dist.isRoot()) std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
-              lastLoss, ips);
+  if (dist.isRoot() && o.epochs == 0) {
+    std::printf("final: test accuracy %.2f%%, test loss %.6f (evaluation only, --epochs 0)\n", 100.0 * ev.accuracy, ev.loss);
+  } else if (dist.isRoot()) {
+    std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n", 100.0 * ev.accuracy,
+                lastLoss, ips);
+  }
   if (!o.metricsJson.empty() && dist.isRoot()) {
     nlohmann::json j{{"test_accuracy", ev.accuracy},   {"test_loss", ev.loss},
                      {"final_train_loss", lastLoss},   {"train_images_per_sec", ips},
                      {"epochs", o.epochs},             {"world_size", dist.worldSize()},
                      {"batch_size", o.batchSize},      {"threads", numThreads()},
-                     {"seed", o.seed},                 {"model", o.model},
+                     {"seed", o.seed},                 {"model", o.onnx.empty() ? o.model : o.onnx},
                      {"peak_rss_mib", peakRssMiB()}};
     std::ofstream out(o.metricsJson);
     SINGA_CHECK(out.good(), IoError, "cannot write --metrics-json file '" << o.metricsJson << "'");
