@@ -280,7 +280,9 @@ template <class T>
 void ompGemmImpl(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                  const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   const int threads = numThreads();
-  if (threads <= 1 || std::max(m, n) < 32) {
+  // Thin (GEMV-like) products run as one call: splitting them gains little, and BLAS may pick
+  // different kernels for differently sized halves, so equal columns would round differently.
+  if (threads <= 1 || std::max(m, n) < 32 || std::min(m, n) < 16) {
     blasGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
