@@ -2,6 +2,7 @@
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided.h"
+#include "kernels/float_to_int.h"
 
 namespace singa::cpu {
 namespace {
@@ -13,7 +14,9 @@ Dst convert(Src v) {
   } else if constexpr (std::is_same_v<Dst, Half> || std::is_same_v<Dst, BFloat16>) {
     return Dst(static_cast<float>(v));
   } else if constexpr (std::is_same_v<Src, Half> || std::is_same_v<Src, BFloat16>) {
-    return static_cast<Dst>(static_cast<float>(v));
+    return convert<float, Dst>(static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<Src> && std::is_integral_v<Dst>) {
+    return floatToInt<Dst>(v);
   } else {
     return static_cast<Dst>(v);
   }

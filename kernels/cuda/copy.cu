@@ -5,6 +5,7 @@
 // serve all ten dtypes); a converting copy is templated on the source type only and picks the
 // destination type with a switch that every thread of the launch takes the same way.
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/float_to_int.h"
 
 namespace singa::cuda {
 
@@ -28,16 +29,27 @@ int dstCode(DType t) {
   }
 }
 
+// Integer destinations: floating sources go through floatToInt (defined for NaN and out-of-range
+// values, and bit-identical to the CPU kernel); integral sources wrap as C++ does.
+template <class D, class S>
+__device__ __forceinline__ D toInt(S v) {
+  if constexpr (std::is_floating_point_v<S>) {
+    return floatToInt<D>(v);
+  } else {
+    return static_cast<D>(v);
+  }
+}
+
 template <class S>
 __device__ __forceinline__ void storeAs(void* dst, int code, int64_t i, S v) {
   switch (code) {
     case kF32: static_cast<float*>(dst)[i] = static_cast<float>(v); break;
     case kF64: static_cast<double*>(dst)[i] = static_cast<double>(v); break;
-    case kI8: static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v); break;
-    case kI16: static_cast<int16_t*>(dst)[i] = static_cast<int16_t>(v); break;
-    case kI32: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); break;
-    case kI64: static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); break;
-    case kU8: static_cast<uint8_t*>(dst)[i] = static_cast<uint8_t>(v); break;
+    case kI8: static_cast<int8_t*>(dst)[i] = toInt<int8_t>(v); break;
+    case kI16: static_cast<int16_t*>(dst)[i] = toInt<int16_t>(v); break;
+    case kI32: static_cast<int32_t*>(dst)[i] = toInt<int32_t>(v); break;
+    case kI64: static_cast<int64_t*>(dst)[i] = toInt<int64_t>(v); break;
+    case kU8: static_cast<uint8_t*>(dst)[i] = toInt<uint8_t>(v); break;
     default: static_cast<bool*>(dst)[i] = static_cast<float>(v) != 0.0f; break;
   }
 }
@@ -113,11 +125,11 @@ uint64_t elementBits(double value, DType t) {
     case DType::kFloat64: put(value); break;
     case DType::kFloat16: put(Half(static_cast<float>(value)).bits); break;
     case DType::kBFloat16: put(BFloat16(static_cast<float>(value)).bits); break;
-    case DType::kInt8: put(static_cast<int8_t>(value)); break;
-    case DType::kInt16: put(static_cast<int16_t>(value)); break;
-    case DType::kInt32: put(static_cast<int32_t>(value)); break;
-    case DType::kInt64: put(static_cast<int64_t>(value)); break;
-    case DType::kUInt8: put(static_cast<uint8_t>(value)); break;
+    case DType::kInt8: put(floatToInt<int8_t>(value)); break;
+    case DType::kInt16: put(floatToInt<int16_t>(value)); break;
+    case DType::kInt32: put(floatToInt<int32_t>(value)); break;
+    case DType::kInt64: put(floatToInt<int64_t>(value)); break;
+    case DType::kUInt8: put(floatToInt<uint8_t>(value)); break;
     case DType::kBool: put(static_cast<uint8_t>(value != 0.0 ? 1 : 0)); break;
   }
   return bits;

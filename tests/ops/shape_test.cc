@@ -221,6 +221,23 @@ TEST(Cast, ConvertsAndTracesOnnxCode) {
   EXPECT_EQ(tracer.records()[1].attrs.getInt("to"), 9);
 }
 
+// Out-of-range and NaN float -> integer casts are defined (undefined behaviour for a plain C++
+// cast; UBSan checks this in CI): truncate toward zero into int64, then wrap modulo 2^bits, as
+// NumPy's x86 astype(int64).astype(uint8) does; NaN -> 0; beyond int64 saturates first.
+TEST(Cast, OutOfRangeFloatToIntegerIsDefined) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::fromVector<float>({-2.5f, 255.9f, 256.5f, 300.f, nan, 1e30f, -1e30f}, {7});
+  EXPECT_EQ(values(ops::cast(x, DType::kUInt8)), (std::vector<double>{254, 255, 0, 44, 0, 255, 0}));
+  EXPECT_EQ(values(ops::cast(x, DType::kInt8)), (std::vector<double>{-2, -1, 0, 44, 0, -1, 0}));
+  EXPECT_EQ(values(ops::cast(x, DType::kInt64)),
+            (std::vector<double>{-2, 255, 256, 300, 0, 9223372036854775807.0, -9223372036854775808.0}));
+  Tensor d = Tensor::fromVector<double>({3e9, -3e9, 200.7}, {3});
+  EXPECT_EQ(values(ops::cast(d, DType::kInt32)), (std::vector<double>{3e9 - 4294967296.0, 4294967296.0 - 3e9, 200}));
+  EXPECT_EQ(values(ops::cast(d, DType::kInt8)), (std::vector<double>{0, 0, -56}));
+  // Half sources take the same path.
+  EXPECT_EQ(values(ops::cast(ops::cast(x, DType::kFloat16), DType::kUInt8))[0], 254);
+}
+
 TEST(ExpandTile, Values) {
   Tensor x = iota({3, 1});
   Tensor e = ops::expand(x, {2, 1, 4});
