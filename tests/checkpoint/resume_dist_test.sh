@@ -26,11 +26,12 @@ kill -TERM $pid 2>/dev/null
 wait $pid; rc=$?
 grep -E "stopping on signal|error" "$scratch/int1.out" | head -3
 grep -q "stopping on signal 15" "$scratch/int1.out" || { echo "FAIL: no orderly stop on SIGTERM (rc $rc)"; tail -5 "$scratch/int1.out"; exit 1; }
+cp -r "$scratch/int" "$scratch/ws"  # the same interrupted state, resumed on 1 rank below
 "${mpi[@]}" "$bin" "${args[@]}" --checkpoint-dir "$scratch/int" --resume > "$scratch/int2.out" 2>&1 || {
   echo "FAIL: 2-rank resume"; tail -5 "$scratch/int2.out"; exit 1; }
 grep "resuming from" "$scratch/int2.out"
 last() { ls -d "$1"/step-* | sort | tail -1; }
-"$py" - "$(last "$scratch/ref")" "$(last "$scratch/int")" <<'PY'
+"$py" - "$(last "$scratch/ref")" "$(last "$scratch/int")" <<'PY' || exit 1
 import sys
 from safetensors.numpy import load_file
 a, b = sys.argv[1], sys.argv[2]
@@ -42,4 +43,30 @@ for f in ("model.safetensors", "optimizer.safetensors"):
     for k in x:
         assert x[k].tobytes() == y[k].tobytes(), f"FAIL: {f}: {k} differs from the uninterrupted run"
     print(f"ok   {f}: {len(x)} tensors bit-identical to the uninterrupted 2-rank run")
+PY
+
+# A different world size: the 2-rank checkpoint resumed on 1 rank with batch 64 (the same global
+# batch) re-shards the data order from the saved position and ends where the 2-rank run ends, up to
+# the summation order of the gradient average.
+args1=("${args[@]}")
+for i in "${!args1[@]}"; do [ "${args1[$i]}" = "--batch-size" ] && args1[$((i + 1))]=64; done
+"$bin" "${args1[@]}" --checkpoint-dir "$scratch/ws" --resume > "$scratch/ws.out" 2>&1 || {
+  echo "FAIL: resuming the 2-rank checkpoint on 1 rank"; tail -5 "$scratch/ws.out"; exit 1; }
+grep "resuming from" "$scratch/ws.out"
+grep -q "re-sharded from 2 ranks x batch 32 to 1 x 64" "$scratch/ws.out" || { echo "FAIL: no re-shard reported"; exit 1; }
+"$py" - "$(last "$scratch/ref")" "$(last "$scratch/ws")" <<'PY'
+import json, sys
+import numpy as np
+from safetensors.numpy import load_file
+a, b = sys.argv[1], sys.argv[2]
+assert a.rsplit("/", 1)[1] == b.rsplit("/", 1)[1], f"different final steps: {a} vs {b}"
+assert json.load(open(f"{b}/meta.json"))["world_size"] == 1
+x, y = load_file(f"{a}/model.safetensors"), load_file(f"{b}/model.safetensors")
+assert x.keys() == y.keys()
+worst = 0.0
+for k in x:
+    rel = float(np.abs(x[k] - y[k]).max() / max(np.abs(x[k]).max(), 1e-12))
+    worst = max(worst, rel)
+    assert rel <= 1e-5, f"FAIL: {k}: relative difference {rel:.2e} from the uninterrupted 2-rank run"
+print(f"ok   resumed on 1 rank x batch 64: {len(x)} parameters within {worst:.1e} (relative) of the 2-rank run")
 PY
