@@ -50,9 +50,11 @@ ncclDataType_t ncclType(DType t) {
     case DType::kInt32: return ncclInt32;
     case DType::kInt64: return ncclInt64;
     case DType::kUInt8: return ncclUint8;
+    case DType::kUInt32: return ncclUint32;
+    case DType::kUInt64: return ncclUint64;
     default:
       SINGA_THROW(TypeError, "nccl: dtype " << dtypeName(t)
-                                            << " has no NCCL type (float32/64, float16, bfloat16, int8/32/64, uint8)");
+                                            << " has no NCCL type (float32/64, float16, bfloat16, int8/32/64, uint8/32/64)");
   }
 }
 

@@ -45,7 +45,8 @@ void copyFrom(const Tensor& in, Tensor& out) {
 
 void registerCopyKernels(KernelRegistry& r) {
   for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
-                  DType::kInt16, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool}) {
+                  DType::kInt16, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool, DType::kUInt16,
+                  DType::kUInt32, DType::kUInt64}) {
     // The input's dtype selects the kernel; the output's dtype is the conversion target.
     r.add("Copy", DeviceType::kCpu, t, [](KernelContext& ctx) {
       SINGA_DISPATCH_ALL(ctx.in(0).dtype(), Src, copyFrom<Src>(ctx.in(0), ctx.out(0)));

@@ -270,8 +270,8 @@ T minOf(T a, T b) {
 template <class F>
 void addArith(KernelRegistry& r, const char* op, std::initializer_list<DType> dtypes, F f) {
   r.add(op, kCpu, dtypes, [f](KernelContext& ctx) {
-    SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T,
-                           mapBinary<T, T>(ctx, [&](T a, T b) { return static_cast<T>(f(a, b)); }));
+    SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T,
+                         mapBinary<T, T>(ctx, [&](T a, T b) { return static_cast<T>(f(a, b)); }));
   });
 }
 
@@ -284,7 +284,7 @@ void addPredicate(KernelRegistry& r, const char* op, std::initializer_list<DType
       mapBinary<bool, bool>(ctx, [&](bool a, bool b) { return static_cast<bool>(f(a, b)); });
       return;
     }
-    SINGA_DISPATCH_NUMERIC(dt, T, mapBinary<T, bool>(ctx, [&](T a, T b) { return static_cast<bool>(f(a, b)); }));
+    SINGA_DISPATCH_ARITH(dt, T, mapBinary<T, bool>(ctx, [&](T a, T b) { return static_cast<bool>(f(a, b)); }));
   });
 }
 
@@ -294,8 +294,8 @@ void registerElementwiseKernels(KernelRegistry& r) {
   registerUnaryElementwiseKernels(r);
 
   using DT = DType;
-  const auto numeric = {DT::kFloat32, DT::kFloat64, DT::kInt8, DT::kInt16,
-                        DT::kInt32,   DT::kInt64,   DT::kUInt8};
+  const auto numeric = {DT::kFloat32, DT::kFloat64, DT::kInt8,   DT::kInt16,  DT::kInt32,
+                        DT::kInt64,   DT::kUInt8,   DT::kUInt16, DT::kUInt32, DT::kUInt64};
   const auto signedNumeric = {DT::kFloat32, DT::kFloat64, DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64};
 
   addArith(r, "Add", numeric, [](auto a, auto b) { return a + b; });
@@ -311,7 +311,7 @@ void registerElementwiseKernels(KernelRegistry& r) {
   });
   r.add("Mod", kCpu, numeric, [](KernelContext& ctx) {
     const bool fmod = ctx.attrs.getInt("fmod", 0) != 0;
-    SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T, {
+    SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T, {
       if (fmod) {
         mapBinary<T, T>(ctx, [](T a, T b) { return fmodOf(a, b); });
       } else {
@@ -320,8 +320,8 @@ void registerElementwiseKernels(KernelRegistry& r) {
     });
   });
 
-  const auto withBool = {DT::kFloat32, DT::kFloat64, DT::kInt8, DT::kInt16,
-                         DT::kInt32,   DT::kInt64,   DT::kUInt8, DT::kBool};
+  const auto withBool = {DT::kFloat32, DT::kFloat64, DT::kInt8,   DT::kInt16,  DT::kInt32, DT::kInt64,
+                         DT::kUInt8,   DT::kUInt16,  DT::kUInt32, DT::kUInt64, DT::kBool};
   addPredicate(r, "Equal", withBool, [](auto a, auto b) { return a == b; });
   addPredicate(r, "Less", numeric, [](auto a, auto b) { return a < b; });
   addPredicate(r, "LessOrEqual", numeric, [](auto a, auto b) { return a <= b; });
@@ -339,7 +339,7 @@ void registerElementwiseKernels(KernelRegistry& r) {
       where<bool>(ctx);
       return;
     }
-    SINGA_DISPATCH_NUMERIC(dt, T, where<T>(ctx));
+    SINGA_DISPATCH_ARITH(dt, T, where<T>(ctx));
   });
 }
 

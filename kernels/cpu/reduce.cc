@@ -255,7 +255,8 @@ void prodGrad(KernelContext& ctx) {
 
 constexpr std::initializer_list<DType> kNumeric = {DType::kFloat32, DType::kFloat64, DType::kInt8,
                                                    DType::kInt16,   DType::kInt32,   DType::kInt64,
-                                                   DType::kUInt8};
+                                                   DType::kUInt8,   DType::kUInt16,  DType::kUInt32,
+                                                   DType::kUInt64};
 constexpr std::initializer_list<DType> kFloats = {DType::kFloat32, DType::kFloat64};
 
 }  // namespace
@@ -263,19 +264,19 @@ constexpr std::initializer_list<DType> kFloats = {DType::kFloat32, DType::kFloat
 void registerReduceKernels(KernelRegistry& r) {
   const DeviceType cpu = DeviceType::kCpu;
   r.add("ReduceSum", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, reduceSum<T>(c, false)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceSum<T>(c, false)); });
   r.add("ReduceMean", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, reduceSum<T>(c, true)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceSum<T>(c, true)); });
   r.add("ReduceProd", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, reduceProd<T>(c)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceProd<T>(c)); });
   r.add("ReduceMax", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, reduceExtreme<T>(c, true)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceExtreme<T>(c, true)); });
   r.add("ReduceMin", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, reduceExtreme<T>(c, false)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceExtreme<T>(c, false)); });
   r.add("ArgMax", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, argExtreme<T>(c, true)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, true)); });
   r.add("ArgMin", cpu, kNumeric,
-        [](KernelContext& c) { SINGA_DISPATCH_NUMERIC(c.in(0).dtype(), T, argExtreme<T>(c, false)); });
+        [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, false)); });
   r.add("ReduceMaxGrad", cpu, kFloats,
         [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, extremeGrad<T>(c, true)); });
   r.add("ReduceMinGrad", cpu, kFloats,

@@ -14,7 +14,8 @@ namespace {
 
 const std::initializer_list<DType> kAll = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
                                            DType::kInt8,    DType::kInt16,   DType::kInt32,   DType::kInt64,
-                                           DType::kUInt8,   DType::kBool};
+                                           DType::kUInt8,   DType::kBool,    DType::kUInt16,  DType::kUInt32,
+                                           DType::kUInt64};
 const std::initializer_list<DType> kFloats = {DType::kFloat32, DType::kFloat64};
 
 template <class T>

@@ -131,6 +131,9 @@ uint64_t elementBits(double value, DType t) {
     case DType::kInt64: put(floatToInt<int64_t>(value)); break;
     case DType::kUInt8: put(floatToInt<uint8_t>(value)); break;
     case DType::kBool: put(static_cast<uint8_t>(value != 0.0 ? 1 : 0)); break;
+    case DType::kUInt16: put(floatToInt<uint16_t>(value)); break;
+    case DType::kUInt32: put(floatToInt<uint32_t>(value)); break;
+    case DType::kUInt64: put(floatToInt<uint64_t>(value)); break;
   }
   return bits;
 }

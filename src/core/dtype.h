@@ -23,13 +23,16 @@ enum class DType : uint8_t {
   kInt64,
   kUInt8,
   kBool,
+  kUInt16,  // uint16/32/64: storage, copies, casts, shape ops, arithmetic, comparisons, reductions
+  kUInt32,
+  kUInt64,
 };
 
 size_t dtypeSize(DType t);
 const char* dtypeName(DType t);  // "float32", "int64", ...
 DType dtypeFromName(const std::string& name);  // throws ValueError
 bool isFloating(DType t);        // float32/64/16, bfloat16
-bool isInteger(DType t);         // int8..int64, uint8 (not bool)
+bool isInteger(DType t);         // int8..int64, uint8..uint64 (not bool)
 
 /// IEEE half and bfloat16 as 16-bit storage with float conversions.
 struct Half {
@@ -56,6 +59,9 @@ template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt
 template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::kInt64; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::kUInt8; };
 template <> struct DTypeOf<bool> { static constexpr DType value = DType::kBool; };
+template <> struct DTypeOf<uint16_t> { static constexpr DType value = DType::kUInt16; };
+template <> struct DTypeOf<uint32_t> { static constexpr DType value = DType::kUInt32; };
+template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::kUInt64; };
 
 }  // namespace singa
 
@@ -80,6 +86,9 @@ template <> struct DTypeOf<bool> { static constexpr DType value = DType::kBool; 
     SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
     SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
     SINGA_DTYPE_CASE_(kBool, bool, T, __VA_ARGS__)                                \
+    SINGA_DTYPE_CASE_(kUInt16, uint16_t, T, __VA_ARGS__)                          \
+    SINGA_DTYPE_CASE_(kUInt32, uint32_t, T, __VA_ARGS__)                          \
+    SINGA_DTYPE_CASE_(kUInt64, uint64_t, T, __VA_ARGS__)                          \
   }
 
 /// The arithmetic dtypes kernels compute in (no 16-bit floats).
@@ -92,6 +101,24 @@ template <> struct DTypeOf<bool> { static constexpr DType value = DType::kBool; 
     SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
     SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
     SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    default:                                                                      \
+      SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype) << " not supported here"); \
+  }
+
+/// NUMERIC plus uint16/32/64: for kernels whose arithmetic is valid on every integer type
+/// (binary arithmetic, comparisons, reductions). Unary math (abs, neg, sqrt, ...) stays NUMERIC.
+#define SINGA_DISPATCH_ARITH(dtype, T, ...)                                       \
+  switch (dtype) {                                                                \
+    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
+    SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                              \
+    SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    SINGA_DTYPE_CASE_(kUInt16, uint16_t, T, __VA_ARGS__)                          \
+    SINGA_DTYPE_CASE_(kUInt32, uint32_t, T, __VA_ARGS__)                          \
+    SINGA_DTYPE_CASE_(kUInt64, uint64_t, T, __VA_ARGS__)                          \
     default:                                                                      \
       SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype) << " not supported here"); \
   }

@@ -113,11 +113,14 @@ DType dtypeFromOnnx(int onnxType) {
     case onnx::TensorProto::INT32: return DType::kInt32;
     case onnx::TensorProto::INT64: return DType::kInt64;
     case onnx::TensorProto::UINT8: return DType::kUInt8;
+    case onnx::TensorProto::UINT16: return DType::kUInt16;
+    case onnx::TensorProto::UINT32: return DType::kUInt32;
+    case onnx::TensorProto::UINT64: return DType::kUInt64;
     case onnx::TensorProto::BOOL: return DType::kBool;
     default:
       SINGA_THROW(NotSupportedError, "ONNX tensor element type " << onnxTypeName(onnxType) << " ("
                                          << onnxType << ") is not supported; supported: FLOAT, "
-                                         << "DOUBLE, FLOAT16, BFLOAT16, INT8/16/32/64, UINT8, BOOL");
+                                         << "DOUBLE, FLOAT16, BFLOAT16, INT8/16/32/64, UINT8/16/32/64, BOOL");
   }
 }
 
@@ -133,6 +136,9 @@ int dtypeToOnnx(DType dtype) {
     case DType::kInt64: return onnx::TensorProto::INT64;
     case DType::kUInt8: return onnx::TensorProto::UINT8;
     case DType::kBool: return onnx::TensorProto::BOOL;
+    case DType::kUInt16: return onnx::TensorProto::UINT16;
+    case DType::kUInt32: return onnx::TensorProto::UINT32;
+    case DType::kUInt64: return onnx::TensorProto::UINT64;
   }
   SINGA_THROW(NotSupportedError, "dtype " << dtypeName(dtype) << " has no ONNX element type");
 }
@@ -155,7 +161,8 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
   const bool raw = external || proto.has_raw_data();
   if (!raw) {
     const uint64_t values = static_cast<uint64_t>(std::max({proto.float_data_size(), proto.double_data_size(),
-                                                            proto.int64_data_size(), proto.int32_data_size()}));
+                                                            proto.int64_data_size(), proto.int32_data_size(),
+                                                            proto.uint64_data_size()}));
     SINGA_CHECK(numel <= values, IoError,
                 "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " " << shape
                           << ") needs " << numel << " values but its typed data fields hold at most " << values);
@@ -191,6 +198,9 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
     case DType::kInt8: copyField<int8_t>(proto.int32_data(), t, proto, "int32_data"); break;
     case DType::kUInt8: copyField<uint8_t>(proto.int32_data(), t, proto, "int32_data"); break;
     case DType::kBool: copyField<bool>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kUInt16: copyField<uint16_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kUInt32: copyField<uint32_t>(proto.uint64_data(), t, proto, "uint64_data"); break;
+    case DType::kUInt64: copyField<uint64_t>(proto.uint64_data(), t, proto, "uint64_data"); break;
     case DType::kFloat16:
     case DType::kBFloat16: copyField<uint16_t>(proto.int32_data(), t, proto, "int32_data"); break;
   }

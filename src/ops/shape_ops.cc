@@ -397,6 +397,9 @@ int64_t onnxTypeCode(DType t) {
     case DType::kFloat16: return 10;
     case DType::kFloat64: return 11;
     case DType::kBFloat16: return 16;
+    case DType::kUInt16: return 4;
+    case DType::kUInt32: return 12;
+    case DType::kUInt64: return 13;
   }
   return 0;
 }

@@ -221,6 +221,37 @@ TEST(Cast, ConvertsAndTracesOnnxCode) {
   EXPECT_EQ(tracer.records()[1].attrs.getInt("to"), 9);
 }
 
+// uint16/32/64: values above the signed range survive storage, arithmetic, comparisons,
+// reductions, casts and the ONNX element-type codes (reference: plain C++ unsigned arithmetic).
+TEST(Cast, WideUnsignedDtypes) {
+  const uint64_t big = (uint64_t{1} << 63) + 5;  // not representable in int64
+  Tensor a = Tensor::fromVector<uint64_t>({big, 7, 0}, {3});
+  Tensor b = Tensor::fromVector<uint64_t>({3, 9, 1}, {3});
+  EXPECT_EQ(a.dtype(), DType::kUInt64);
+  EXPECT_EQ(ops::maximum(a, b).data<uint64_t>()[0], big);
+  EXPECT_EQ(ops::minimum(a, b).data<uint64_t>()[0], uint64_t{3});
+  EXPECT_EQ(ops::add(a, b).data<uint64_t>()[0], big + 3);
+  EXPECT_EQ(ops::sub(b, a).data<uint64_t>()[2], uint64_t{1});  // 1 - 0
+  EXPECT_EQ(ops::sub(a, b).data<uint64_t>()[2], ~uint64_t{0});  // 0 - 1 wraps
+  EXPECT_EQ(values(ops::less(b, a)), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ(ops::reduceMax(a).item(), static_cast<double>(big));
+  EXPECT_EQ(ops::argmax(a, 0, false).data<int64_t>()[0], 0);
+  Tensor u32 = Tensor::fromVector<uint32_t>({4000000000u, 2u}, {2});
+  EXPECT_EQ(ops::reduceSum(u32).data<uint32_t>()[0], 4000000002u);
+  EXPECT_EQ(values(ops::cast(u32, DType::kFloat64)), (std::vector<double>{4e9, 2}));
+  EXPECT_EQ(ops::cast(Tensor::fromVector<float>({65535.f, 65536.f}, {2}), DType::kUInt16).data<uint16_t>()[1], 0);
+  for (DType t : {DType::kUInt16, DType::kUInt32, DType::kUInt64}) {
+    EXPECT_EQ(dtypeFromName(dtypeName(t)), t);
+    EXPECT_TRUE(isInteger(t));
+  }
+  autograd::Tracer tracer;
+  ops::cast(a, DType::kUInt32);
+  ops::cast(a, DType::kUInt16);
+  ASSERT_EQ(tracer.records().size(), 2u);
+  EXPECT_EQ(tracer.records()[0].attrs.getInt("to"), 12);  // ONNX TensorProto.UINT32
+  EXPECT_EQ(tracer.records()[1].attrs.getInt("to"), 4);   // UINT16
+}
+
 // Out-of-range and NaN float -> integer casts are defined (undefined behaviour for a plain C++
 // cast; UBSan checks this in CI): truncate toward zero into int64, then wrap modulo 2^bits, as
 // NumPy's x86 astype(int64).astype(uint8) does; NaN -> 0; beyond int64 saturates first.
