@@ -353,7 +353,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   test->add_flag("--require-tutorial-ops", targs.requireTutorialOps,
                  "fail if a case using only the ONNX-tutorial operators does not pass (cases unsupported only "
-                 "for value types the engine lacks, e.g. uint32 or sequences, are excused)");
+                 "for value types the engine lacks, sequences and optionals, are excused)");
   test->add_option("--require-pass-list", targs.requirePassList, "file of case names (one a line) that must pass");
   test->add_option("--rtol", targs.rtol, "relative tolerance (default 1e-3)");
   test->add_option("--atol", targs.atol, "absolute tolerance (default 1e-7)");

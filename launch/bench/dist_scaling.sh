@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Data-parallel figures of issue 4, in one run:
+#  (a) the DistributedOptimizer's gradient exchange against a bare MPI_Allreduce of the same bytes
+#      (algbw, busbw = algbw x 2(n-1)/n, ratio), from build/tests/bench_allreduce;
+#  (b) CNN training throughput, -np 2 (1 thread per rank) against -np 1 (1 thread), same per-rank
+#      batch, `singa_train --benchmark`;
+#  (c) the share of all-reduce time hidden behind backward (default 25 MB bucket, one bucket for
+#      this CNN; and --bucket-mb 0.25, several buckets that overlap with backward).
+# Usage: launch/bench/dist_scaling.sh [BUILD_DIR] [BATCH] [STEPS]   (defaults: build 32 200)
+# Runs on a quiet machine with at least 2 cores; timings on a loaded machine are meaningless.
+set -euo pipefail
+build=${1:-build} batch=${2:-32} steps=${3:-200}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun -np 2 --bind-to core)
+train=("$build/singa_train" --model cnn --benchmark --benchmark-steps "$steps" --batch-size "$batch" --threads 1)
+ips() { sed -n 's/^train_images_per_sec \([0-9.]*\)/\1/p'; }
+
+echo "== (a) gradient exchange vs bare MPI_Allreduce (2 ranks)"
+"${mpi[@]}" "$build/tests/bench_allreduce" 20
+
+echo "== (b) training throughput, batch $batch per rank, 1 thread per rank, $steps timed steps"
+one=$("${train[@]}" | ips)
+out=$("${mpi[@]}" "${train[@]}" 2>&1)
+two=$(echo "$out" | ips)
+echo "np 1: $one images/s"
+echo "np 2: $two images/s"
+awk -v a="$one" -v b="$two" 'BEGIN { printf "np 2 / np 1 = %.2fx (target >= 1.8x)\n", b / a }'
+
+echo "== (c) all-reduce hidden behind backward"
+echo "$out" | grep "gradient exchange:" | sed 's/^/default bucket (25 MB): /'
+"${mpi[@]}" "${train[@]}" --bucket-mb 0.25 2>&1 | grep -E "gradient exchange:|train_images_per_sec" \
+  | sed 's/^/--bucket-mb 0.25: /'
