@@ -61,6 +61,17 @@ void reduceInRankOrder(const char* recv, int64_t count, int n, char* out, bool a
   T* dst = reinterpret_cast<T*>(out);
   // Serial on purpose: this may run on the communication thread while the compute threads
   // (OpenMP) run backward; the loop is memory-bound anyway.
+  if constexpr (!std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>) {
+    if (n == 2) {  // the common case, as a loop the compiler vectorises (same arithmetic, same bits)
+      const T* src1 = src + count;
+      if (average) {
+        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src[i]) + static_cast<A>(src1[i])) / A(2));
+      } else {
+        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src[i]) + static_cast<A>(src1[i])));
+      }
+      return;
+    }
+  }
   for (int64_t i = 0; i < count; ++i) {
     A s = static_cast<A>(src[i]);
     for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(src[r * count + i]));
