@@ -57,7 +57,7 @@ Communicator* gAbortComm = nullptr;
   }
   if (gAbortComm != nullptr) gAbortComm->abortJob(what, 1);
   std::fprintf(stderr, "singa: %s\n", what.c_str());
-  std::abort();
+  std::abort();  // a terminate handler must not return (std::terminate's contract); abort() as the default one does
 }
 
 }  // namespace

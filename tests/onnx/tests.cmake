@@ -14,8 +14,14 @@ target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
 set(SINGA_ONNX_TESTDATA_DEBIAN /usr/share/libonnx-testdata/data CACHE PATH
     "ONNX backend test data from Debian's libonnx-testdata")
-file(GLOB _singa_onnx_pypi_data LIST_DIRECTORIES true
-     "${PROJECT_SOURCE_DIR}/.venv/lib/python3*/site-packages/onnx/backend/test/data")
+# Where the project's venv (launch/setup.sh --tests) installed the onnx wheel, asked of its Python.
+set(_singa_onnx_pypi_data "")
+if(EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+  execute_process(
+    COMMAND "${PROJECT_SOURCE_DIR}/.venv/bin/python" -c
+            "import os, onnx.backend.test as t; print(os.path.join(os.path.dirname(t.__file__), 'data'))"
+    OUTPUT_VARIABLE _singa_onnx_pypi_data OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
 set(SINGA_ONNX_TESTDATA_PYPI "${_singa_onnx_pypi_data}" CACHE PATH
     "ONNX backend test data of the PyPI onnx wheel (empty: skip)")
 
