@@ -197,14 +197,6 @@ void runCase(const std::string& dir, const CaseOptions& options, CaseResult& r) 
     for (size_t i = 0; i < expected.size() && i < m->outputs().size(); ++i) {
       expected[i] = asDeclared16(expected[i], m->outputs()[i]);
     }
-    // ONNX releases before 1.14 wrote bfloat16 test data as UINT16 tensors of the raw bits: take
-    // them as the element type the model declares for that input or output.
-    for (size_t i = 0; i < inputs.size() && i < m->inputs().size(); ++i) {
-      inputs[i] = asDeclared16(inputs[i], m->inputs()[i]);
-    }
-    for (size_t i = 0; i < expected.size() && i < m->outputs().size(); ++i) {
-      expected[i] = asDeclared16(expected[i], m->outputs()[i]);
-    }
     std::vector<Tensor> outputs;
     {
       autograd::NoGradGuard noGrad;
