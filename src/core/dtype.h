@@ -91,16 +91,20 @@ template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::kUI
     SINGA_DTYPE_CASE_(kUInt64, uint64_t, T, __VA_ARGS__)                          \
   }
 
+// The cases shared by NUMERIC and ARITH.
+#define SINGA_NUMERIC_CASES_(T, ...)                                              \
+  SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                              \
+  SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                             \
+  SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                                \
+  SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                              \
+  SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                              \
+  SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                              \
+  SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)
+
 /// The arithmetic dtypes kernels compute in (no 16-bit floats).
 #define SINGA_DISPATCH_NUMERIC(dtype, T, ...)                                     \
   switch (dtype) {                                                                \
-    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
-    SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                              \
-    SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    SINGA_NUMERIC_CASES_(T, __VA_ARGS__)                                          \
     default:                                                                      \
       SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype) << " not supported here"); \
   }
@@ -109,13 +113,7 @@ template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::kUI
 /// (binary arithmetic, comparisons, reductions). Unary math (abs, neg, sqrt, ...) stays NUMERIC.
 #define SINGA_DISPATCH_ARITH(dtype, T, ...)                                       \
   switch (dtype) {                                                                \
-    SINGA_DTYPE_CASE_(kFloat32, float, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kFloat64, double, T, __VA_ARGS__)                           \
-    SINGA_DTYPE_CASE_(kInt8, int8_t, T, __VA_ARGS__)                              \
-    SINGA_DTYPE_CASE_(kInt16, int16_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kInt32, int32_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kInt64, int64_t, T, __VA_ARGS__)                            \
-    SINGA_DTYPE_CASE_(kUInt8, uint8_t, T, __VA_ARGS__)                            \
+    SINGA_NUMERIC_CASES_(T, __VA_ARGS__)                                          \
     SINGA_DTYPE_CASE_(kUInt16, uint16_t, T, __VA_ARGS__)                          \
     SINGA_DTYPE_CASE_(kUInt32, uint32_t, T, __VA_ARGS__)                          \
     SINGA_DTYPE_CASE_(kUInt64, uint64_t, T, __VA_ARGS__)                          \
