@@ -1,14 +1,20 @@
 // The MPI backend. Every collective is (1) an arrival notice to every peer on a side
 // communicator, (2) a header allgather that catches mismatched calls, (3) the data movement with
-// non-blocking MPI polled against a deadline. allReduce is alltoall + rank-ordered local sum +
-// allgather: the same bytes on the wire as a ring all-reduce (2(n-1)/n of the buffer per rank)
-// and the same floating-point result on every rank and every run.
+// non-blocking MPI polled against a deadline. allReduce gives each rank one chunk of the buffer
+// to sum in rank order and hands the sums back: through a shared-memory segment when every rank
+// runs on one node, else alltoall + local sum + allgather (the bytes of a ring all-reduce,
+// 2(n-1)/n of the buffer per rank). Either way every rank and every run gets the same bits.
 #include "comm/mpi_communicator.h"
 
 #ifdef SINGA_USE_MPI
 
-#include <cstdlib>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -53,28 +59,29 @@ template <> struct Accum<Half> { using type = float; };
 template <> struct Accum<BFloat16> { using type = float; };
 template <> struct Accum<bool> { using type = int; };
 
-// dst[i] = src[0][i] + src[1][i] + ... + src[n-1][i], summed in rank order.
+// dst[i] = src[0][i] + src[1][i] + ... + src[n-1][i], summed in rank order (then divided by n
+// for an average). Both transports call this, so they give the same bits.
 template <class T>
-void reduceInRankOrder(const char* recv, int64_t count, int n, char* out, bool average) {
+void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out, bool average) {
   using A = typename Accum<T>::type;
-  const T* src = reinterpret_cast<const T*>(recv);
-  T* dst = reinterpret_cast<T*>(out);
+  T* __restrict dst = reinterpret_cast<T*>(out);
   // Serial on purpose: this may run on the communication thread while the compute threads
   // (OpenMP) run backward; the loop is memory-bound anyway.
   if constexpr (!std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>) {
     if (n == 2) {  // the common case, as a loop the compiler vectorises (same arithmetic, same bits)
-      const T* src1 = src + count;
+      const T* __restrict src0 = reinterpret_cast<const T*>(srcs[0]);
+      const T* __restrict src1 = reinterpret_cast<const T*>(srcs[1]);
       if (average) {
-        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src[i]) + static_cast<A>(src1[i])) / A(2));
+        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) / A(2));
       } else {
-        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src[i]) + static_cast<A>(src1[i])));
+        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])));
       }
       return;
     }
   }
   for (int64_t i = 0; i < count; ++i) {
-    A s = static_cast<A>(src[i]);
-    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(src[r * count + i]));
+    A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
+    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
     if (average) s = static_cast<A>(s / static_cast<A>(n));
     if constexpr (std::is_same_v<T, bool>) {
       dst[i] = s != 0;
@@ -125,6 +132,7 @@ MpiCommunicator::MpiCommunicator(const RankInfo& info) {
                                             << "; under Slurm use `srun --mpi=pmix` (pmi2 and no --mpi give "
                                                "each task a world of its own)");
   }
+  createSharedSegment();
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -133,6 +141,7 @@ MpiCommunicator::~MpiCommunicator() {
   if (finalized) return;
   for (auto& s : sends_) MPI_Cancel(&s.request), MPI_Request_free(&s.request);
   drainArrivals();
+  if (shm_ != nullptr) munmap(shm_, static_cast<size_t>(shmBytes_));
   MPI_Comm_free(&ctrl_);
   MPI_Comm_free(&comm_);
   if (ownsInit_) MPI_Finalize();
@@ -239,6 +248,10 @@ void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, boo
   if (size_ == 1 || numel == 0) {
     return;
   }
+  if (sharedMemoryActive()) {
+    allReduceShared(static_cast<char*>(data), numel, dtype, average);
+    return;
+  }
   const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
   const int64_t pieceElems = std::max<int64_t>(size_, kMaxPieceBytes / esize / size_ * size_);
   char* base = static_cast<char*>(data);
@@ -265,10 +278,135 @@ void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, boo
                                    rdispls.data(), MPI_BYTE, comm_, &req));
     wait(req, "allReduce (reduce-scatter phase)");
     char* out = buf + displs[rank_];
-    SINGA_DISPATCH_ALL(dtype, T, reduceInRankOrder<T>(scratch_.data(), mine, size_, out, average));
+    std::vector<const char*> srcs(static_cast<size_t>(size_));
+    for (int r = 0; r < size_; ++r) srcs[static_cast<size_t>(r)] = scratch_.data() + rdispls[r];
+    SINGA_DISPATCH_ALL(dtype, T, reduceInRankOrder<T>(srcs.data(), mine, size_, out, average));
     SINGA_MPI_CHECK(
         MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_BYTE, buf, counts.data(), displs.data(), MPI_BYTE, comm_, &req));
     wait(req, "allReduce (allgather phase)");
+  }
+}
+
+// ---- shared-memory all-reduce (every rank on one node) ----------------------------------------
+//
+// Rank 0 creates a POSIX shared-memory object, every rank maps it, and rank 0 unlinks the name
+// at once, so nothing is left behind however the job ends. Per rank: a 64-byte header with two
+// counters (written by that rank only), a slot for one piece of the buffer and a result area for
+// the rank's chunk of that piece. For piece g (a counter every rank advances in step):
+//   1. wait until every rank has reduced piece g-1 (so nobody still reads this rank's slot),
+//      copy the piece into the slot, publish copied = g;
+//   2. wait until every rank has copied piece g, sum chunk `rank` of every slot in rank order into
+//      the result area, publish reduced = g;
+//   3. wait until every rank has reduced piece g, copy every rank's result into the buffer.
+// A rank overwrites its result area only in step 2 of piece g+1, after every rank published
+// copied = g+1, i.e. after every rank finished step 3 of piece g.
+
+int64_t* MpiCommunicator::flagOf(int r, int which) const {
+  return reinterpret_cast<int64_t*>(shm_ + r * rankStride_) + which;
+}
+char* MpiCommunicator::slotOf(int r) const { return shm_ + r * rankStride_ + 64; }
+char* MpiCommunicator::resultOf(int r) const { return shm_ + r * rankStride_ + 64 + slotBytes_; }
+
+void MpiCommunicator::createSharedSegment() {
+  const char* env = std::getenv("SINGA_MPI_SHM");
+  if (size_ < 2 || (env != nullptr && std::string(env) == "0")) return;
+  MPI_Comm node;
+  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  int nodeSize = 0;
+  MPI_Comm_size(node, &nodeSize);
+  MPI_Comm_free(&node);
+  // The same answer on every rank: either the whole world shares this node or some rank does not.
+  int allLocal = nodeSize == size_ ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &allLocal, 1, MPI_INT, MPI_MIN, comm_);
+  if (!allLocal) return;  // ranks on several nodes: the MPI path
+
+  // Small pieces keep a piece's slots and results in cache while the ranks copy, reduce and copy
+  // back: on the 2-core machine 128 KiB gave 3 GB/s at 4-64 MiB against 1.9 GB/s with 1 MiB
+  // pieces and 1.3 GB/s with 4 MiB (tests/bench_allreduce).
+  slotBytes_ = int64_t{128} << 10;
+  resultBytes_ = (slotBytes_ / size_ + 64 + 63) / 64 * 64;
+  rankStride_ = 64 + slotBytes_ + resultBytes_;
+  shmBytes_ = rankStride_ * size_;
+  char name[64] = {0};
+  int ok = 1;
+  int fd = -1;
+  std::string why;
+  if (rank_ == 0) {
+    std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld", static_cast<long>(getpid()),
+                  static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007));
+    fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    // posix_fallocate reserves the pages now: a full /dev/shm is an error here, not a SIGBUS later.
+    if (fd < 0) {
+      ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
+    } else if (int rc = posix_fallocate(fd, 0, shmBytes_); rc != 0) {
+      ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
+    }
+  }
+  MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_);
+  MPI_Bcast(&ok, 1, MPI_INT, 0, comm_);
+  if (ok && rank_ != 0) {
+    fd = shm_open(name, O_RDWR, 0600);
+    if (fd < 0) ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
+  }
+  void* p = MAP_FAILED;
+  if (ok) {
+    p = mmap(nullptr, static_cast<size_t>(shmBytes_), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) ok = 0, why = std::string("mmap: ") + std::strerror(errno);
+  }
+  if (fd >= 0) close(fd);
+  int allOk = ok;
+  MPI_Allreduce(MPI_IN_PLACE, &allOk, 1, MPI_INT, MPI_MIN, comm_);
+  if (rank_ == 0 && name[0] != 0 && fd >= 0) shm_unlink(name);  // every rank has it open or gave up
+  if (!allOk) {
+    if (p != MAP_FAILED) munmap(p, static_cast<size_t>(shmBytes_));
+    if (!ok) {
+      std::fprintf(stderr, "singa: rank %d: no shared-memory segment for the all-reduce (%s, %lld bytes in /dev/shm); "
+                   "using MPI point-to-point instead\n", rank_, why.c_str(), static_cast<long long>(shmBytes_));
+    }
+    return;
+  }
+  shm_ = static_cast<char*>(p);
+}
+
+void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
+  const auto start = Clock::now();
+  for (int64_t polls = 0;; ++polls) {
+    bool all = true;
+    for (int r = 0; r < size_ && all; ++r) all = __atomic_load_n(flagOf(r, which), __ATOMIC_ACQUIRE) >= gen;
+    if (all) return;
+    SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
+    if (polls < 256) continue;
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited);
+    if (waited < 0.0005) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(waited < 1.0 ? 50 : 2000));
+    }
+  }
+}
+
+void MpiCommunicator::allReduceShared(char* data, int64_t numel, DType dtype, bool average) {
+  const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
+  const int64_t pieceElems = slotBytes_ / esize;
+  std::vector<const char*> srcs(static_cast<size_t>(size_));
+  for (int64_t start = 0; start < numel; start += pieceElems) {
+    const int64_t n = std::min(pieceElems, numel - start);
+    char* buf = data + start * esize;
+    auto off = [&](int c) { return c * (n / size_) + std::min<int64_t>(c, n % size_); };
+    const int64_t g = ++gen_;
+    waitFlags(1, g - 1, "allReduce (shared memory, slot reuse)");
+    std::memcpy(slotOf(rank_), buf, static_cast<size_t>(n * esize));
+    __atomic_store_n(flagOf(rank_, 0), g, __ATOMIC_RELEASE);
+    waitFlags(0, g, "allReduce (shared memory, reduce phase)");
+    const int64_t mine = off(rank_ + 1) - off(rank_);
+    for (int r = 0; r < size_; ++r) srcs[static_cast<size_t>(r)] = slotOf(r) + off(rank_) * esize;
+    SINGA_DISPATCH_ALL(dtype, T, reduceInRankOrder<T>(srcs.data(), mine, size_, resultOf(rank_), average));
+    __atomic_store_n(flagOf(rank_, 1), g, __ATOMIC_RELEASE);
+    waitFlags(1, g, "allReduce (shared memory, gather phase)");
+    for (int c = 0; c < size_; ++c) {
+      std::memcpy(buf + off(c) * esize, resultOf(c), static_cast<size_t>((off(c + 1) - off(c)) * esize));
+    }
   }
 }
 

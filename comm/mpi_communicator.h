@@ -53,14 +53,28 @@ class MpiCommunicator : public Communicator {
   MPI_Comm comm() const { return comm_; }
 
   /// Sum (or average) of `bytes` at `data` holding `numel` elements of `dtype`, reduced in rank
-  /// order 0, 1, ..., n-1 by the rank that owns each chunk (alltoall, local sum, allgather), so
-  /// every rank gets bit-identical values whatever MPI's own algorithm choice. Callers hold lock()
-  /// and have called agree().
+  /// order 0, 1, ..., n-1 by the rank that owns each chunk, so every rank gets bit-identical
+  /// values whatever the transport. When every rank runs on one node the chunks move through a
+  /// shared-memory segment (copy in, reduce own chunk, copy out); otherwise through MPI (alltoall,
+  /// local sum, allgather). Both give the same bits. Callers hold lock() and have called agree().
   void allReduceBytes(void* data, int64_t numel, DType dtype, bool average);
+
+  /// Whether allReduce uses the node's shared-memory segment (all ranks on one node, the segment
+  /// could be created, SINGA_MPI_SHM not 0). useSharedMemory(false) switches to the MPI path,
+  /// useSharedMemory(true) back when the segment exists; every rank must make the same call.
+  bool sharedMemoryActive() const { return shm_ != nullptr && useShm_; }
+  void useSharedMemory(bool on) { useShm_ = on; }
 
  private:
   void announceArrival();
   void drainArrivals();
+  void createSharedSegment();
+  void allReduceShared(char* data, int64_t numel, DType dtype, bool average);
+  /// Waits until every rank's flag `which` (0: piece copied in, 1: chunk reduced) reaches `gen`.
+  void waitFlags(int which, int64_t gen, const char* what);
+  int64_t* flagOf(int r, int which) const;
+  char* slotOf(int r) const;
+  char* resultOf(int r) const;
   [[noreturn]] void timedOut(const std::string& what, double waited);
 
   MPI_Comm comm_ = MPI_COMM_NULL;  // collectives
@@ -75,6 +89,11 @@ class MpiCommunicator : public Communicator {
   };
   std::vector<PendingSend> sends_;
   std::vector<char> scratch_;
+  // Shared-memory all-reduce: per rank a header (flags), a slot for one piece of the buffer and
+  // a result area for the rank's reduced chunk of that piece.
+  char* shm_ = nullptr;
+  int64_t shmBytes_ = 0, rankStride_ = 0, slotBytes_ = 0, resultBytes_ = 0, gen_ = 0;
+  bool useShm_ = true;
   std::mutex mutex_;
 };
 

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "comm/mpi_communicator.h"
 #include "tests/dist/dist_env.h"
 
 namespace singa {
@@ -105,6 +107,40 @@ TEST(Collectives, FloatSumIsBitIdenticalOnEveryRank) {
   for (int q = 1; q < comm().worldSize(); ++q) {
     Tensor other = all.slice(0, q, q + 1).contiguous();
     ASSERT_EQ(std::memcmp(first.rawData(), other.rawData(), first.nbytes()), 0) << "rank " << q << " differs";
+  }
+}
+
+TEST(Collectives, AllReduceOfManyPiecesIsExact) {
+  // 1.3 M doubles (10 MB): many 128 KiB pieces of the shared-memory path and an odd tail.
+  const int n = comm().worldSize(), r = comm().rank();
+  const int64_t size = 1300001;
+  Tensor t = filled(size, DType::kFloat64, [&](int64_t i) { return inputAt(r, i) + static_cast<double>(i); });
+  comm().allReduce(t, ReduceOp::kSum);
+  const double* got = t.data<double>();
+  for (int64_t i = 0; i < size; ++i) {
+    const double want = static_cast<double>(i % 5 + 1) * n * (n + 1) / 2 + static_cast<double>(n) * i;
+    ASSERT_EQ(got[i], want) << "at " << i;
+  }
+}
+
+TEST(Collectives, SharedMemoryAndMpiTransportsGiveTheSameBits) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  if (mpi == nullptr) GTEST_SKIP() << "the mpi backend's two transports";
+  const char* env = std::getenv("SINGA_MPI_SHM");
+  const bool disabled = env != nullptr && std::string(env) == "0";
+  // mpirun here starts every rank on this node: the shared-memory transport must be in use.
+  ASSERT_EQ(mpi->sharedMemoryActive(), !disabled);
+  if (disabled) GTEST_SKIP() << "SINGA_MPI_SHM=0";
+  const int r = comm().rank();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+    Tensor a = filled(1500007, dt, [&](int64_t i) { return std::sin(0.37 * i + r) * std::pow(10.0, r % 3); });
+    Tensor b = a.clone();
+    comm().allReduce(a, ReduceOp::kAverage);
+    mpi->useSharedMemory(false);
+    comm().allReduce(b, ReduceOp::kAverage);
+    mpi->useSharedMemory(true);
+    ASSERT_TRUE(mpi->sharedMemoryActive());
+    ASSERT_EQ(std::memcmp(a.rawData(), b.rawData(), a.nbytes()), 0) << dtypeName(dt);
   }
 }
 

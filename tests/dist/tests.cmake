@@ -27,6 +27,14 @@ foreach(prog collectives distributed_optimizer)
                        FAIL_REGULAR_EXPRESSION "FAILED")
 endforeach()
 
+# The same collectives through MPI point-to-point instead of the node's shared memory (the path
+# ranks on several nodes take).
+add_test(NAME dist_collectives_np2_no_shm
+         COMMAND ${SINGA_MPIRUN} ${SINGA_MPIRUN_ARGS} -np 2 $<TARGET_FILE:dist_collectives_test>)
+set_tests_properties(dist_collectives_np2_no_shm PROPERTIES
+                     LABELS dist TIMEOUT 120 ENVIRONMENT "${SINGA_DIST_ENV};SINGA_MPI_SHM=0"
+                     PASS_REGULAR_EXPRESSION "0 rank\\(s\\) failed" FAIL_REGULAR_EXPRESSION "FAILED")
+
 # A collective one rank never joins: the job ends quickly, naming the rank that did not arrive.
 add_executable(dist_timeout_probe dist/timeout_probe.cc)
 target_link_libraries(dist_timeout_probe PRIVATE singa)
