@@ -53,7 +53,7 @@ std::string trainConfigJson(const TrainOptions& o) {
                    {"nesterov", o.nesterov},     {"weight_decay", o.weightDecay},
                    {"optimizer", o.optimizer},   {"lr_schedule", o.lrSchedule},
                    {"seed", o.seed},             {"device", o.device},
-                   {"limit_train", o.limitTrain}};
+                   {"limit_train", o.limitTrain}, {"init", o.init}};
   return j.dump();
 }
 

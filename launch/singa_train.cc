@@ -214,6 +214,7 @@ int run(const TrainOptions& o) {
   const Device dev = rankDevice(o.device);
   Distributed& dist = initDistributed(dev);
   manualSeed(o.seed);
+  setDefaultWeightInit(o.init == "torch" ? WeightInit::kTorchUniform : WeightInit::kHeNormal);
   MnistData data = loadDataSpec(o.data);
   if (!o.exportPath.empty()) prepareOutputFile(o.exportPath, "--export");
   if (!o.metricsJson.empty()) prepareOutputFile(o.metricsJson, "--metrics-json");
@@ -299,6 +300,7 @@ int run(const TrainOptions& o) {
                      {"epochs", o.epochs},             {"world_size", dist.worldSize()},
                      {"batch_size", o.batchSize},      {"threads", numThreads()},
                      {"seed", o.seed},                 {"model", o.onnx.empty() ? o.model : o.onnx},
+                     {"init", o.init},
                      {"peak_rss_mib", peakRssMiB()}};
     std::ofstream out(o.metricsJson);
     SINGA_CHECK(out.good(), IoError, "cannot write --metrics-json file '" << o.metricsJson << "'");

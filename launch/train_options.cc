@@ -25,6 +25,11 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::IsMember({"none", "step", "cosine"}))
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
+  app.add_option("--init", o.init,
+                 "Weight initialisation of built-in models and appended heads: he (N(0, 2/fan_in), zero "
+                 "bias) or torch (PyTorch's default, U(+-1/sqrt(fan_in)))")
+      ->check(CLI::IsMember({"he", "torch"}))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for kernels and BLAS (0: default)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -22,6 +22,7 @@ struct TrainOptions {
   std::string optimizer = "sgd";
   std::string lrSchedule = "none";
   uint64_t seed = 0;
+  std::string init = "he";  // weight initialisation of built-in models and new heads: he | torch
   int threads = 0;  // 0: the default (see README: fastest measured setting)
   std::string device = "cpu";
   int64_t limitTrain = 0;

@@ -1,6 +1,7 @@
-// Parameterised layers: argument checks, PyTorch-style initialisation, and one op per forward.
+// Parameterised layers: argument checks, initialisation, and one op per forward.
 #include "nn/layers.h"
 
+#include <atomic>
 #include <cmath>
 #include <sstream>
 
@@ -9,9 +10,16 @@
 namespace singa {
 namespace {
 
-// PyTorch's default for Conv and Linear weights: kaiming_uniform_(a = sqrt(5)), whose gain
-// sqrt(2 / (1 + a^2)) = sqrt(1/3) gives the bound 1/sqrt(fan_in).
+std::atomic<WeightInit> gDefaultInit{WeightInit::kHeNormal};
+
 void initWeightAndBias(Tensor& weight, Tensor* bias, Generator& gen) {
+  if (gDefaultInit.load() == WeightInit::kHeNormal) {
+    kaimingNormal_(weight, std::sqrt(2.0), gen);  // std sqrt(2 / fan_in)
+    if (bias != nullptr && bias->defined()) bias->fill(0.0);
+    return;
+  }
+  // PyTorch's default for Conv and Linear weights: kaiming_uniform_(a = sqrt(5)), whose gain
+  // sqrt(2 / (1 + a^2)) = sqrt(1/3) gives the bound 1/sqrt(fan_in).
   kaimingUniform_(weight, std::sqrt(1.0 / 3.0), gen);
   if (bias != nullptr && bias->defined()) {
     int64_t fanIn, fanOut;
@@ -48,6 +56,9 @@ void checkImage(const char* layer, const Tensor& x, int64_t channels) {
 }
 
 }  // namespace
+
+void setDefaultWeightInit(WeightInit init) { gDefaultInit.store(init); }
+WeightInit defaultWeightInit() { return gDefaultInit.load(); }
 
 // ---- Conv2d ------------------------------------------------------------------------------------
 

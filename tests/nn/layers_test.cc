@@ -3,6 +3,7 @@
 // against <cmath>, losses and accuracy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "gradcheck.h"
@@ -23,6 +24,7 @@ Tensor randomTensor(const Shape& shape, uint64_t seed, double lo = -1, double hi
 
 TEST(Layers, LinearMatchesHandMatmul) {
   Linear fc(3, 4);
+  fc.bias().copyFrom(randomTensor({4}, 11));  // the default bias is zero: make it count
   Tensor x = randomTensor({2, 3}, 1);
   Tensor y = fc(x);
   ASSERT_EQ(y.shape(), (Shape{2, 4}));
@@ -71,6 +73,7 @@ TEST(Layers, LinearGradientsFlowToParameters) {
 
 TEST(Layers, Conv2dMatchesNaiveLoops) {
   Conv2d conv(2, 3, 3, /*stride=*/2, /*padding=*/1);
+  conv.bias().copyFrom(randomTensor({3}, 12));
   Tensor x = randomTensor({2, 2, 5, 5}, 5);
   Tensor y = conv(x);
   ASSERT_EQ(y.shape(), (Shape{2, 3, 3, 3}));
@@ -96,6 +99,56 @@ TEST(Layers, Conv2dMatchesNaiveLoops) {
   EXPECT_EQ(grouped(randomTensor({1, 4, 7, 7}, 6)).shape(), (Shape{1, 6, 7, 7}));
   EXPECT_THROW(conv(randomTensor({1, 3, 5, 5}, 7)), ShapeError);
   EXPECT_THROW(conv(randomTensor({2, 5, 5}, 7)), ShapeError);
+}
+
+// Sample mean and standard deviation of a tensor's values.
+void moments(const Tensor& t, double& mean, double& sd) {
+  const std::vector<double> v = t.toVector<double>();
+  double s = 0, s2 = 0;
+  for (double x : v) s += x, s2 += x * x;
+  mean = s / static_cast<double>(v.size());
+  sd = std::sqrt(s2 / static_cast<double>(v.size()) - mean * mean);
+}
+
+TEST(Layers, DefaultInitialisationIsHeNormalWithZeroBias) {
+  ASSERT_EQ(defaultWeightInit(), WeightInit::kHeNormal);
+  Generator g(3);
+  Linear fc(800, 500, true, g);  // 400,000 draws: the sample sd is within ~0.3% of the true one
+  Conv2d conv(20, 50, 5, 1, 0, 1, 1, true, g);  // fan_in 500, 25,000 draws
+  double mean, sd;
+  moments(fc.weight(), mean, sd);
+  EXPECT_NEAR(sd, std::sqrt(2.0 / 800), 0.01 * std::sqrt(2.0 / 800));
+  EXPECT_NEAR(mean, 0.0, 0.01 * std::sqrt(2.0 / 800));
+  moments(conv.weight(), mean, sd);
+  EXPECT_NEAR(sd, std::sqrt(2.0 / 500), 0.03 * std::sqrt(2.0 / 500));
+  // Normal, not uniform: a uniform of that sd would have no value beyond sqrt(3) sd.
+  const std::vector<float> w = fc.weight().toVector<float>();
+  const double bound = std::sqrt(3.0) * std::sqrt(2.0 / 800);
+  const auto beyond = std::count_if(w.begin(), w.end(), [&](float v) { return std::fabs(v) > bound; });
+  EXPECT_NEAR(static_cast<double>(beyond) / w.size(), 0.0833, 0.005);  // P(|z| > sqrt(3)) = 0.0833
+  for (float b : fc.bias().toVector<float>()) ASSERT_EQ(b, 0.0f);
+  for (float b : conv.bias().toVector<float>()) ASSERT_EQ(b, 0.0f);
+  // Deterministic for a seed.
+  Generator g2(3);
+  Linear again(800, 500, true, g2);
+  EXPECT_EQ(again.weight().toVector<float>(), fc.weight().toVector<float>());
+}
+
+TEST(Layers, TorchInitialisationIsUniformWithinOneOverSqrtFanIn) {
+  setDefaultWeightInit(WeightInit::kTorchUniform);
+  Generator g(4);
+  Linear fc(800, 500, true, g);
+  Conv2d conv(20, 50, 5, 1, 0, 1, 1, true, g);
+  setDefaultWeightInit(WeightInit::kHeNormal);
+  const double b = 1.0 / std::sqrt(800.0), bc = 1.0 / std::sqrt(500.0);
+  double mean, sd;
+  moments(fc.weight(), mean, sd);
+  EXPECT_NEAR(sd, b / std::sqrt(3.0), 0.01 * b);
+  for (float v : fc.weight().toVector<float>()) ASSERT_LE(std::fabs(v), b);
+  for (float v : fc.bias().toVector<float>()) ASSERT_LE(std::fabs(v), b);
+  for (float v : conv.weight().toVector<float>()) ASSERT_LE(std::fabs(v), bc);
+  moments(conv.bias(), mean, sd);
+  EXPECT_GT(sd, 0.2 * bc);  // drawn, not zero
 }
 
 TEST(Layers, Pooling) {
