@@ -102,7 +102,11 @@ void fillRow(const T* plane, const WindowGeom& g, const WindowTap& t, T* __restr
       const T* s = src + (oh * s1 + t.off[1]) * in2;  // s[x * s2 + off2] for x in [lo2, hi2)
       T* __restrict d = dp + oh * OW;
       zeroFill(d, lo2);
-      for (int64_t x = lo2; x < hi2; ++x) d[x] = s[x * s2 + off2];
+      if (s2 == 1) {  // a padded edge column, unit stride: one copy (3x3 pad-1 convolutions)
+        if (hi2 > lo2) std::memcpy(d + lo2, s + lo2 + off2, static_cast<size_t>(hi2 - lo2) * sizeof(T));
+      } else {
+        for (int64_t x = lo2; x < hi2; ++x) d[x] = s[x * s2 + off2];
+      }
       zeroFill(d + hi2, OW - hi2);
     }
   }

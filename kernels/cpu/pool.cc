@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -230,22 +231,63 @@ void maxPool2dPlane(const T* xs, const WindowGeom& g, T* ys, int32_t* is) {
   }
 }
 
+// The larger of v and best, NaN winning (as in the index-tracking loops).
+template <class T>
+inline T maxOrNan(T best, T v) {
+  return (v > best) | isNan(v) ? v : best;
+}
+
+// Values only (inference: no argmax wanted), any 2-D window without dilation, separably: for
+// each output row the column-wise max over the window's rows (contiguous, vectorised), then the
+// max over each window's columns of that. `colMax` holds W values.
+template <class T>
+void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* colMax) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  for (int64_t oy = 0; oy < OH; ++oy) {
+    const int64_t y0 = oy * g.stride[1] - g.pad[1];
+    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.k[1], H);
+    if (ya >= yb) {
+      std::fill(ys + oy * OW, ys + (oy + 1) * OW, std::numeric_limits<T>::lowest());
+      continue;
+    }
+    std::copy(xs + ya * W, xs + (ya + 1) * W, colMax);
+    for (int64_t y = ya + 1; y < yb; ++y) {
+      const T* row = xs + y * W;
+      for (int64_t x = 0; x < W; ++x) colMax[x] = maxOrNan(colMax[x], row[x]);
+    }
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      const int64_t x0 = ox * g.stride[2] - g.pad[2];
+      const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min<int64_t>(x0 + g.k[2], W);
+      T best = xa < xb ? colMax[xa] : std::numeric_limits<T>::lowest();
+      for (int64_t x = xa + 1; x < xb; ++x) best = maxOrNan(best, colMax[x]);
+      ys[oy * OW + ox] = best;
+    }
+  }
+}
+
+// MaxPool (x) -> (y[, argmax]): without the second output (inference) only the values.
 template <class T>
 void maxPoolForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  Tensor& argmax = ctx.out(1);
+  const bool withIndex = ctx.outputs.size() > 1;
   const WindowGeom g = poolGeom(x, y, ctx.attrs);
   const int64_t planes = x.dim(0) * x.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
-  int32_t* ip = argmax.data<int32_t>();
+  int32_t* ip = withIndex ? ctx.out(1).data<int32_t>() : nullptr;
   const bool plain = isPlain2x2(g), plain2d = isPlain2d(g);
   parallelFor(planes, planeGrain(outSize * g.kSize()), [&](int64_t b, int64_t e) {
+    std::vector<T> colMax;
     for (int64_t pl = b; pl < e; ++pl) {
       const T* xs = xp + pl * inSize;
       T* ys = yp + pl * outSize;
-      int32_t* is = ip + pl * outSize;
+      if (!withIndex && plain2d) {
+        colMax.resize(static_cast<size_t>(g.in[2]));
+        maxPool2dPlaneValues(xs, g, ys, colMax.data());
+        continue;
+      }
+      int32_t* is = withIndex ? ip + pl * outSize : nullptr;
       if (plain) {
         maxPool2x2Plane(xs, g, ys, is);
         continue;
@@ -262,7 +304,7 @@ void maxPoolForward(KernelContext& ctx) {
           if (bi < 0 || v > best || isNan(v)) best = v, bi = i;
         });
         ys[o] = best;
-        is[o] = static_cast<int32_t>(bi);
+        if (is != nullptr) is[o] = static_cast<int32_t>(bi);
       });
     }
   });

@@ -133,6 +133,11 @@ Tensor poolOp(const char* onnxOp, bool isMax, const Tensor& x, const PoolParams&
     attrs.set("dilations", win.dilations);
   }
   if (isMax) {
+    if (xc.device().isCpu() && !autograd::needsGrad({xc})) {
+      // No backward will run: the CPU kernel skips the argmax (values only, vectorised).
+      Tensor y = detail::runOp1("MaxPool", dt, {xc}, outShape, dt, attrs);
+      return detail::finish1("MaxPool", attrs, {xc}, y, nullptr);
+    }
     std::vector<Tensor> outs = detail::runOp("MaxPool", dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, attrs);
     const Tensor argmax = outs[1];
     return detail::finish1("MaxPool", attrs, {xc}, outs[0], [xc, argmax, attrs](const std::vector<Tensor>& g) {

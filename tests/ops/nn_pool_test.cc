@@ -3,6 +3,7 @@
 // auto_pad), finite-difference gradients, traces and error paths.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "gradcheck.h"
@@ -84,6 +85,31 @@ TEST_P(PoolCases, Gradients) {
                              {test::randomTensor(c.x, 32).setRequiresGrad()});
   test::expectGradientsMatch([p](const std::vector<Tensor>& in) { return ops::avgPool(in[0], p); },
                              {test::randomTensor(c.x, 33).setRequiresGrad()});
+}
+
+TEST_P(PoolCases, MaxWithoutGradientMatchesTheArgmaxPath) {
+  // An input that needs no gradient takes the values-only kernel (no argmax, separable 2-D
+  // max); one that does takes the index-tracking kernel. Same values, NaN included.
+  const PoolCase& c = poolCases()[GetParam()];
+  SCOPED_TRACE(c.name);
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    Tensor x = test::randomTensor(c.x, 35).to(dt);
+    for (int64_t i = 5; i < x.numel(); i += 37) {  // scattered NaNs
+      if (dt == DType::kFloat32) x.data<float>()[i] = std::nanf(""); else x.data<double>()[i] = std::nan("");
+    }
+    Tensor values = ops::maxPool(x, paramsOf(c));
+    Tensor tracked = ops::maxPool(x.detach().setRequiresGrad(), paramsOf(c));
+    ASSERT_TRUE(tracked.gradFn() != nullptr);
+    const std::vector<double> a = values.toVector<double>(), b = tracked.toVector<double>();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(b[i])) {
+        ASSERT_TRUE(std::isnan(a[i])) << dtypeName(dt) << " at " << i;
+      } else {
+        ASSERT_EQ(a[i], b[i]) << dtypeName(dt) << " at " << i;
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PoolCases, ::testing::Range<size_t>(0, 10));
