@@ -1,13 +1,15 @@
 // The ONNX backend-test case runner (see backend_test.h).
 #include "onnx/backend_test.h"
 
-#include <onnx/onnx_pb.h>
+#include <onnx/onnx_pb.h>  // before onnx-data.pb.h: defines ONNX_API
+#include <onnx/onnx-data.pb.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -112,6 +114,49 @@ std::string compareTensors(const Tensor& actual, const Tensor& expected, double 
 
 namespace {
 
+// A test-data file for a value of declared type `vi`: a TensorProto, or for sequence and optional
+// values a SequenceProto / OptionalProto (tensor elements only).
+Value readValueFile(const std::string& path, const ValueInfo& vi) {
+  if (!vi.sequence && !vi.optional) return asDeclared16(readTensorFile(path), vi);
+  std::ifstream f(path, std::ios::binary);
+  SINGA_CHECK(f.good(), IoError, "cannot open test data file '" << path << "'");
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto sequenceOf = [&](const onnx::SequenceProto& sp) {
+    SINGA_CHECK(sp.elem_type() == onnx::SequenceProto::TENSOR || sp.tensor_values_size() > 0 ||
+                    sp.elem_type() == onnx::SequenceProto::UNDEFINED,
+                NotSupportedError, "'" << path << "' holds a sequence of non-tensors (elem_type " << sp.elem_type() << ")");
+    std::vector<Tensor> items;
+    for (const auto& t : sp.tensor_values()) items.push_back(asDeclared16(fromTensorProto(t), vi));
+    return Value::ofSequence(std::move(items));
+  };
+  if (vi.optional) {
+    onnx::OptionalProto op;
+    SINGA_CHECK(op.ParseFromString(bytes), IoError, "'" << path << "' is not a serialized OptionalProto");
+    if (op.has_tensor_value()) return asDeclared16(fromTensorProto(op.tensor_value()), vi);
+    if (op.has_sequence_value()) return sequenceOf(op.sequence_value());
+    SINGA_CHECK(op.elem_type() == onnx::OptionalProto::UNDEFINED || op.elem_type() == onnx::OptionalProto::TENSOR ||
+                    op.elem_type() == onnx::OptionalProto::SEQUENCE,
+                NotSupportedError, "'" << path << "' holds an optional of elem_type " << op.elem_type());
+    return Value::none();
+  }
+  onnx::SequenceProto sp;
+  SINGA_CHECK(sp.ParseFromString(bytes), IoError, "'" << path << "' is not a serialized SequenceProto");
+  return sequenceOf(sp);
+}
+
+std::string compareValues(const Value& actual, const Value& expected, double rtol, double atol) {
+  if (actual.kind != expected.kind) return "got a " + actual.describe() + ", expected a " + expected.describe();
+  if (actual.isTensor()) return compareTensors(actual.tensor, expected.tensor, rtol, atol);
+  if (actual.sequence.size() != expected.sequence.size()) {
+    return "got a " + actual.describe() + ", expected a " + expected.describe();
+  }
+  for (size_t i = 0; i < actual.sequence.size(); ++i) {
+    std::string d = compareTensors(actual.sequence[i], expected.sequence[i], rtol, atol);
+    if (!d.empty()) return "sequence item " + std::to_string(i) + ": " + d;
+  }
+  return "";
+}
+
 std::vector<std::string> numberedFiles(const fs::path& dir, const std::string& prefix) {
   std::vector<std::string> out;
   for (int i = 0;; ++i) {
@@ -180,27 +225,29 @@ void runCase(const std::string& dir, const CaseOptions& options, CaseResult& r) 
   std::sort(sets.begin(), sets.end());
   SINGA_CHECK(!sets.empty(), IoError, "no test_data_set_* directory in '" << dir << "'");
   for (const fs::path& set : sets) {
-    std::vector<Tensor> inputs;
-    std::vector<Tensor> expected;
+    std::vector<Value> inputs;
+    std::vector<Value> expected;
+    // Files are typed by the model's declaration (a SequenceProto for a sequence input). ONNX
+    // releases before 1.14 wrote bfloat16 test data as UINT16 tensors of the raw bits: those are
+    // taken as the element type the model declares (asDeclared16).
     try {
-      for (const std::string& f : numberedFiles(set, "input_")) inputs.push_back(readTensorFile(f));
-      for (const std::string& f : numberedFiles(set, "output_")) expected.push_back(readTensorFile(f));
+      const std::vector<std::string> inFiles = numberedFiles(set, "input_"), outFiles = numberedFiles(set, "output_");
+      for (size_t i = 0; i < inFiles.size(); ++i) {
+        inputs.push_back(i < m->inputs().size() ? readValueFile(inFiles[i], m->inputs()[i])
+                                                : Value(readTensorFile(inFiles[i])));
+      }
+      for (size_t i = 0; i < outFiles.size(); ++i) {
+        expected.push_back(i < m->outputs().size() ? readValueFile(outFiles[i], m->outputs()[i])
+                                                   : Value(readTensorFile(outFiles[i])));
+      }
     } catch (const NotSupportedError&) {
       r.unsupportedTypesOnly = true;  // test data of an element type the engine lacks
       throw;
     }
-    // ONNX releases before 1.14 wrote bfloat16 test data as UINT16 tensors of the raw bits: take
-    // them as the element type the model declares for that input or output.
-    for (size_t i = 0; i < inputs.size() && i < m->inputs().size(); ++i) {
-      inputs[i] = asDeclared16(inputs[i], m->inputs()[i]);
-    }
-    for (size_t i = 0; i < expected.size() && i < m->outputs().size(); ++i) {
-      expected[i] = asDeclared16(expected[i], m->outputs()[i]);
-    }
-    std::vector<Tensor> outputs;
+    std::vector<Value> outputs;
     {
       autograd::NoGradGuard noGrad;
-      outputs = m->run(inputs);
+      outputs = m->runValues(inputs);
     }
     if (outputs.size() != expected.size()) {
       r.status = CaseStatus::kFail;
@@ -208,7 +255,7 @@ void runCase(const std::string& dir, const CaseOptions& options, CaseResult& r) 
       return;
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
-      std::string diff = compareTensors(outputs[i], expected[i], options.rtol, options.atol);
+      std::string diff = compareValues(outputs[i], expected[i], options.rtol, options.atol);
       if (!diff.empty()) {
         r.status = CaseStatus::kFail;
         r.reason = set.filename().string() + " output " + std::to_string(i) + " ('" + m->outputs()[i].name +

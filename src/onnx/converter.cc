@@ -33,6 +33,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerRnnConverters(*r);
     registerSampleConverters(*r);
     registerTrainingConverters(*r);
+    registerSequenceConverters(*r);
     return r;
   }();
   return *registry;
@@ -41,9 +42,23 @@ const ConverterRegistry& ConverterRegistry::instance() {
 void ConverterRegistry::add(const std::string& opType, int sinceVersion, ConvertFn fn,
                             bool differentiable) {
   auto& list = entries_[opType];
-  list.push_back({sinceVersion, fn, differentiable});
+  list.push_back({sinceVersion, fn, nullptr, differentiable});
   std::sort(list.begin(), list.end(),
             [](const ConverterEntry& a, const ConverterEntry& b) { return a.sinceVersion < b.sinceVersion; });
+}
+
+void ConverterRegistry::addValueOp(const std::string& opType, int sinceVersion, ValueConvertFn fn,
+                                   bool differentiable) {
+  auto& list = entries_[opType];
+  list.push_back({sinceVersion, nullptr, fn, differentiable});
+  std::sort(list.begin(), list.end(),
+            [](const ConverterEntry& a, const ConverterEntry& b) { return a.sinceVersion < b.sinceVersion; });
+}
+
+void ConverterRegistry::setValueForm(const std::string& opType, ValueConvertFn fn) {
+  for (ConverterEntry& e : entries_[opType]) {
+    if (e.fn != nullptr) e.valueFn = fn;
+  }
 }
 
 const ConverterEntry* ConverterRegistry::find(const std::string& opType, int opset) const {
@@ -54,7 +69,7 @@ const ConverterEntry* ConverterRegistry::find(const std::string& opType, int ops
     if (e.sinceVersion <= opset) best = &e;
   }
   // An entry without a function marks a version whose semantics are not implemented.
-  return best != nullptr && best->fn != nullptr ? best : nullptr;
+  return best != nullptr && (best->fn != nullptr || best->valueFn != nullptr) ? best : nullptr;
 }
 
 std::vector<std::string> ConverterRegistry::opTypes() const {

@@ -12,6 +12,7 @@
 
 #include "core/attrs.h"
 #include "core/tensor.h"
+#include "onnx/import.h"
 
 namespace singa::onnxio {
 
@@ -37,9 +38,15 @@ struct ConvertContext {
 /// may be left undefined when nothing uses them).
 using ConvertFn = std::vector<Tensor> (*)(const ConvertContext& ctx, const std::vector<Tensor>& inputs);
 
+/// Converts a node whose inputs or outputs may be sequences or optionals (the Sequence* and
+/// Optional* operators, and Identity on such values); an absent optional input is Value::none().
+using ValueConvertFn = std::vector<Value> (*)(const ConvertContext& ctx, const std::vector<Value>& inputs);
+
 struct ConverterEntry {
   int sinceVersion = 1;
   ConvertFn fn = nullptr;
+  /// Used instead of `fn` when set and `fn` is not, or when an input is not a tensor.
+  ValueConvertFn valueFn = nullptr;
   /// False for converters computed outside autograd (integer/index results, or values built on
   /// the CPU): gradients do not flow through them. `singa_onnx info` reports these.
   bool differentiable = true;
@@ -51,6 +58,9 @@ class ConverterRegistry {
   static const ConverterRegistry& instance();
 
   void add(const std::string& opType, int sinceVersion, ConvertFn fn, bool differentiable = true);
+  void addValueOp(const std::string& opType, int sinceVersion, ValueConvertFn fn, bool differentiable = true);
+  /// Gives every registered version of `opType` a value form (for non-tensor inputs).
+  void setValueForm(const std::string& opType, ValueConvertFn fn);
   /// The entry for `opType` at model opset `opset`, or nullptr when unsupported there.
   const ConverterEntry* find(const std::string& opType, int opset) const;
   bool knows(const std::string& opType) const { return entries_.count(opType) != 0; }
@@ -76,5 +86,6 @@ void registerMiscConverters(ConverterRegistry& r);
 void registerRnnConverters(ConverterRegistry& r);
 void registerSampleConverters(ConverterRegistry& r);
 void registerTrainingConverters(ConverterRegistry& r);
+void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 
 }  // namespace singa::onnxio

@@ -40,16 +40,27 @@ std::string nodeLabel(const onnx::NodeProto& n, int index) {
   return n.name().empty() ? n.op_type() + "#" + std::to_string(index) : n.name();
 }
 
-// A tensor-typed value's declared dtype and shape; `problem` is set for types we cannot run.
+// A value's declared type: a tensor (dtype and shape), a sequence of tensors or an optional of
+// either (the element tensor's dtype and shape); `problem` is set for types we cannot run.
 ValueInfo toValueInfo(const onnx::ValueInfoProto& v, std::string* problem) {
   ValueInfo vi;
   vi.name = v.name();
   if (!v.has_type()) return vi;
-  if (!v.type().has_tensor_type()) {
-    if (problem) *problem = "is not a tensor (sequence, map or optional values are not supported)";
+  const onnx::TypeProto* type = &v.type();
+  if (type->has_optional_type()) {
+    vi.optional = true;
+    type = &type->optional_type().elem_type();
+  }
+  if (type->has_sequence_type()) {
+    vi.sequence = true;
+    type = &type->sequence_type().elem_type();
+  }
+  if (!type->has_tensor_type()) {
+    if (problem) *problem = "is not a tensor, a sequence of tensors or an optional of those (maps and sparse "
+                            "tensors are not supported)";
     return vi;
   }
-  const auto& tt = v.type().tensor_type();
+  const auto& tt = type->tensor_type();
   if (tt.elem_type() != 0) {
     try {
       vi.dtype = dtypeFromOnnx(tt.elem_type());
@@ -141,17 +152,49 @@ std::vector<std::string> splitDots(const std::string& s) {
 std::string ValueInfo::str() const {
   std::ostringstream os;
   os << (hasType ? dtypeName(dtype) : "?");
-  if (!hasShape) return os.str() + "[?]";
-  os << "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i) os << ", ";
-    if (dims[i] >= 0) {
-      os << dims[i];
-    } else {
-      os << (dimNames[i].empty() ? "?" : dimNames[i]);
+  if (!hasShape) {
+    os << "[?]";
+  } else {
+    os << "[";
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (i) os << ", ";
+      if (dims[i] >= 0) {
+        os << dims[i];
+      } else {
+        os << (dimNames[i].empty() ? "?" : dimNames[i]);
+      }
     }
+    os << "]";
   }
-  os << "]";
+  std::string t = os.str();
+  if (sequence) t = "sequence<" + t + ">";
+  if (optional) t = "optional<" + t + ">";
+  return t;
+}
+
+Value Value::ofSequence(std::vector<Tensor> items) {
+  Value v;
+  v.kind = Kind::kSequence;
+  v.sequence = std::move(items);
+  return v;
+}
+
+Value Value::none() {
+  Value v;
+  v.kind = Kind::kNone;
+  return v;
+}
+
+std::string Value::describe() const {
+  std::ostringstream os;
+  switch (kind) {
+    case Kind::kTensor:
+      os << "tensor " << (tensor.defined() ? dtypeName(tensor.dtype()) : "undefined");
+      if (tensor.defined()) os << tensor.shape();
+      break;
+    case Kind::kSequence: os << "sequence of " << sequence.size() << " tensor(s)"; break;
+    case Kind::kNone: os << "empty optional"; break;
+  }
   return os.str();
 }
 
@@ -312,8 +355,63 @@ std::vector<Tensor> ImportedModel::run(const std::vector<Tensor>& inputs, const 
   return execute(inputs, stop, {cutAt});
 }
 
+std::vector<Value> ImportedModel::runValues(const std::vector<Value>& inputs) {
+  return executeValues(inputs, nodes_.size(), [&] {
+    std::vector<std::string> names;
+    for (const ValueInfo& v : outputs_) names.push_back(v.name);
+    return names;
+  }());
+}
+
 std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, size_t stopAfter,
                                            const std::vector<std::string>& wanted) {
+  for (size_t i = 0; i < inputs.size() && i < inputs_.size(); ++i) {
+    SINGA_CHECK(!inputs_[i].sequence && !inputs_[i].optional, TypeError,
+                "ImportedModel::run: input '" << inputs_[i].name << "' is a " << inputs_[i].str()
+                                              << "; give the inputs as Values with runValues()");
+  }
+  std::vector<Value> values(inputs.begin(), inputs.end());
+  std::vector<Value> outs = executeValues(values, stopAfter, wanted);
+  std::vector<Tensor> result;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    SINGA_CHECK(outs[i].isTensor(), TypeError,
+                "ImportedModel::run: output '" << wanted[i] << "' is a " << outs[i].describe()
+                                               << ", not a tensor; use runValues()");
+    result.push_back(outs[i].tensor);
+  }
+  return result;
+}
+
+namespace {
+
+// The declared type of a graph input against the value given for it.
+void checkInput(const ValueInfo& vi, const Value& v) {
+  const char* what = "ImportedModel::run: input '";
+  if (v.kind == Value::Kind::kNone) {
+    SINGA_CHECK(vi.optional, TypeError, what << vi.name << "' expects " << vi.str() << ", got an empty optional");
+    return;
+  }
+  SINGA_CHECK(vi.sequence == (v.kind == Value::Kind::kSequence), TypeError,
+              what << vi.name << "' expects " << vi.str() << ", got a " << v.describe());
+  std::vector<Tensor> items = v.kind == Value::Kind::kSequence ? v.sequence : std::vector<Tensor>{v.tensor};
+  for (const Tensor& t : items) {
+    SINGA_CHECK(t.defined(), ValueError, what << vi.name << "' is undefined");
+    SINGA_CHECK(!vi.hasType || t.dtype() == vi.dtype, TypeError,
+                what << vi.name << "' expects " << dtypeName(vi.dtype) << " " << vi.str() << ", got "
+                     << dtypeName(t.dtype()) << " " << t.shape());
+    if (vi.hasShape) {
+      bool ok = static_cast<int>(vi.dims.size()) == t.ndim();
+      for (size_t d = 0; ok && d < vi.dims.size(); ++d) ok = vi.dims[d] < 0 || vi.dims[d] == t.shape()[d];
+      SINGA_CHECK(ok, ShapeError,
+                  what << vi.name << "' expects shape " << vi.str() << ", got " << dtypeName(t.dtype()) << t.shape());
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs, size_t stopAfter,
+                                                const std::vector<std::string>& wanted) {
   if (inputs.size() != inputs_.size()) {
     std::ostringstream names;
     for (size_t i = 0; i < inputs_.size(); ++i) names << (i ? ", " : "") << inputs_[i].name << ": " << inputs_[i].str();
@@ -327,22 +425,19 @@ std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, si
       if (t.device() != device_) t = t.to(device_);
     }
   }
+  auto onDevice = [&](const Tensor& t) { return t.device() == device_ ? t : t.to(device_); };
+  // Tensors live in `env`; sequences and empty optionals in `others`.
   std::unordered_map<std::string, Tensor> env;
+  std::unordered_map<std::string, Value> others;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const ValueInfo& vi = inputs_[i];
-    const Tensor& t = inputs[i];
-    SINGA_CHECK(t.defined(), ValueError, "ImportedModel::run: input '" << vi.name << "' is undefined");
-    SINGA_CHECK(!vi.hasType || t.dtype() == vi.dtype, TypeError,
-                "ImportedModel::run: input '" << vi.name << "' expects " << dtypeName(vi.dtype) << " "
-                                              << vi.str() << ", got " << dtypeName(t.dtype()) << " " << t.shape());
-    if (vi.hasShape) {
-      bool ok = static_cast<int>(vi.dims.size()) == t.ndim();
-      for (size_t d = 0; ok && d < vi.dims.size(); ++d) ok = vi.dims[d] < 0 || vi.dims[d] == t.shape()[d];
-      SINGA_CHECK(ok, ShapeError,
-                  "ImportedModel::run: input '" << vi.name << "' expects shape " << vi.str() << ", got "
-                                                << dtypeName(t.dtype()) << t.shape());
+    checkInput(inputs_[i], inputs[i]);
+    Value v = inputs[i];
+    if (v.isTensor()) {
+      env[inputs_[i].name] = onDevice(v.tensor);
+      continue;
     }
-    env[vi.name] = t.device() == device_ ? t : t.to(device_);
+    for (Tensor& t : v.sequence) t = onDevice(t);
+    others[inputs_[i].name] = std::move(v);
   }
   std::unordered_set<std::string> keep(wanted.begin(), wanted.end());
   auto lookup = [&](const std::string& name, const Node& node) -> Tensor {
@@ -351,21 +446,39 @@ std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, si
     if (it != env.end()) return it->second;
     auto c = constants_.find(name);
     if (c != constants_.end()) return c->second;
+    auto o = others.find(name);
+    SINGA_CHECK(o == others.end(), TypeError,
+                "node '" << node.name << "' (" << node.opType << "): input '" << name << "' is a " << o->second.describe()
+                         << "; this operator takes tensors");
     SINGA_THROW(ValueError, "node '" << node.name << "' (" << node.opType << "): input '" << name
                                      << "' was not computed (an earlier node produced fewer outputs)");
+  };
+  auto lookupValue = [&](const std::string& name, const Node& node) -> Value {
+    auto o = others.find(name);
+    if (o != others.end()) return o->second;
+    return Value(lookup(name, node));
   };
 
   for (size_t i = 0; i < stopAfter; ++i) {
     const Node& node = nodes_[i];
-    std::vector<Tensor> ins;
-    ins.reserve(node.inputs.size());
-    for (const std::string& name : node.inputs) ins.push_back(lookup(name, node));
     const auto* entry = static_cast<const ConverterEntry*>(node.entry);
+    const bool valueInputs = std::any_of(node.inputs.begin(), node.inputs.end(),
+                                         [&](const std::string& n) { return others.count(n) != 0; });
+    const bool asValues = entry->valueFn != nullptr && (entry->fn == nullptr || valueInputs);
     ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_};
-    std::vector<Tensor> outs;
+    std::vector<Value> outs;
     const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
     try {
-      outs = invokeConverter(*entry, ctx, ins);
+      if (asValues) {
+        std::vector<Value> ins;
+        for (const std::string& name : node.inputs) ins.push_back(name.empty() ? Value::none() : lookupValue(name, node));
+        outs = entry->valueFn(ctx, ins);
+      } else {
+        std::vector<Tensor> ins;
+        ins.reserve(node.inputs.size());
+        for (const std::string& name : node.inputs) ins.push_back(lookup(name, node));
+        for (Tensor& t : invokeConverter(*entry, ctx, ins)) outs.emplace_back(std::move(t));
+      }
     } catch (const ShapeError& e) {
       rethrowAs(where, e);
     } catch (const TypeError& e) {
@@ -382,25 +495,35 @@ std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, si
       SINGA_THROW(ValueError, where << "a required value is missing (" << e.what() << ")");
     }
     for (size_t k = 0; k < node.outputs.size() && k < outs.size(); ++k) {
-      if (!node.outputs[k].empty() && outs[k].defined()) env[node.outputs[k]] = outs[k];
+      if (node.outputs[k].empty()) continue;
+      if (!outs[k].isTensor()) {
+        others[node.outputs[k]] = std::move(outs[k]);
+      } else if (outs[k].tensor.defined()) {
+        env[node.outputs[k]] = outs[k].tensor;
+      }
     }
     // Free values no later node reads (autograd keeps what backward needs).
     for (const std::string& name : node.inputs) {
       auto lu = lastUse_.find(name);
-      if (lu != lastUse_.end() && lu->second == i && !keep.count(name)) env.erase(name);
+      if (lu != lastUse_.end() && lu->second == i && !keep.count(name)) env.erase(name), others.erase(name);
     }
   }
-  std::vector<Tensor> result;
+  std::vector<Value> result;
   for (const std::string& name : wanted) {
     auto it = env.find(name);
     if (it != env.end()) {
-      result.push_back(it->second);
+      result.emplace_back(it->second);
+      continue;
+    }
+    auto o = others.find(name);
+    if (o != others.end()) {
+      result.push_back(o->second);
       continue;
     }
     auto c = constants_.find(name);
     SINGA_CHECK(c != constants_.end(), ValueError,
                 "ImportedModel::run: output '" << name << "' was not computed by the graph");
-    result.push_back(c->second);
+    result.emplace_back(c->second);
   }
   return result;
 }

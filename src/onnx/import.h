@@ -44,16 +44,37 @@ struct PrepareOptions {
   bool dynamicSpatial = false;
 };
 
-/// A graph input or output as the model declares it.
+/// A value flowing through an imported graph: a tensor, a sequence of tensors (ONNX sequence
+/// type), or the empty optional. An optional that holds a value is that value.
+struct Value {
+  enum class Kind { kTensor, kSequence, kNone };
+  Kind kind = Kind::kTensor;
+  Tensor tensor;                 // kTensor
+  std::vector<Tensor> sequence;  // kSequence
+
+  Value() = default;
+  Value(Tensor t) : tensor(std::move(t)) {}  // NOLINT(google-explicit-constructor): a tensor is a value
+  static Value ofSequence(std::vector<Tensor> items);
+  static Value none();
+  bool isTensor() const { return kind == Kind::kTensor; }
+  /// "tensor float32[2, 3]", "sequence of 4 tensors", "empty optional".
+  std::string describe() const;
+};
+
+/// A graph input or output as the model declares it. For sequence and optional types, dtype
+/// and shape describe the element tensor.
 struct ValueInfo {
   std::string name;
+  bool sequence = false;  // sequence(tensor)
+  bool optional = false;  // optional(tensor) or optional(sequence(tensor))
   bool hasType = false;
   DType dtype = DType::kFloat32;
   bool hasShape = false;
   /// Dims; -1 where symbolic or unknown (dimNames holds the symbol, e.g. "N").
   std::vector<int64_t> dims;
   std::vector<std::string> dimNames;
-  /// "float32[N, 1, 28, 28]" (or "?" parts when unknown).
+  /// "float32[N, 1, 28, 28]" (or "?" parts when unknown); "sequence<float32[5]>",
+  /// "optional<...>" around it for those types.
   std::string str() const;
 };
 
@@ -98,6 +119,9 @@ class ImportedModel : public Module {
   /// Runs until the value named `cutAt` (a node output, input or initializer) is known and
   /// returns it alone.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const std::string& cutAt);
+  /// run() for graphs with sequence or optional inputs or outputs (the Sequence* and Optional*
+  /// operators): inputs and outputs as Values, whole graph.
+  std::vector<Value> runValues(const std::vector<Value>& inputs);
   /// run({x})[0].
   Tensor forward(const Tensor& x) override;
   std::string typeName() const override { return "ImportedModel"; }
@@ -136,6 +160,8 @@ class ImportedModel : public Module {
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, size_t stopAfter,
                               const std::vector<std::string>& wanted);
+  std::vector<Value> executeValues(const std::vector<Value>& inputs, size_t stopAfter,
+                                   const std::vector<std::string>& wanted);
   void registerNamed(const std::string& onnxName, const Tensor& t, bool buffer);
 
   std::vector<Node> nodes_;

@@ -19,6 +19,7 @@ list(APPEND SINGA_SOURCES
   src/onnx/converters_rnn.cc
   src/onnx/converters_sample.cc
   src/onnx/converters_training.cc
+  src/onnx/converters_sequence.cc
   src/onnx/backend_test.cc
 )
 list(APPEND SINGA_PUBLIC_HEADERS
