@@ -279,9 +279,15 @@ void maxPoolForward(KernelContext& ctx) {
   const bool plain = isPlain2x2(g), plain2d = isPlain2d(g);
   parallelFor(planes, planeGrain(outSize * g.kSize()), [&](int64_t b, int64_t e) {
     std::vector<T> colMax;
+    std::vector<int32_t> unusedIndex;
     for (int64_t pl = b; pl < e; ++pl) {
       const T* xs = xp + pl * inSize;
       T* ys = yp + pl * outSize;
+      if (!withIndex && plain) {  // the SSE 2x2 kernel is faster than the separable one
+        unusedIndex.resize(static_cast<size_t>(outSize));
+        maxPool2x2Plane(xs, g, ys, unusedIndex.data());
+        continue;
+      }
       if (!withIndex && plain2d) {
         colMax.resize(static_cast<size_t>(g.in[2]));
         maxPool2dPlaneValues(xs, g, ys, colMax.data());
