@@ -237,6 +237,9 @@ void MpiCommunicator::agree(CollKind kind, DType dtype, int64_t numel, int64_t e
     os << (r ? ";" : "") << " rank " << r << " called " << kindName(h[0]) << " of "
        << h[2] << " " << dtypeName(static_cast<DType>(h[1]));
     if (h[0] == static_cast<int64_t>(CollKind::kBroadcast)) os << " from root " << h[3];
+    if (h[0] == static_cast<int64_t>(CollKind::kAllReduceSum) || h[0] == static_cast<int64_t>(CollKind::kAllReduceAverage)) {
+      os << (h[3] ? " through shared memory" : " through MPI");
+    }
     os << " as collective #" << h[4];
   }
   os << ". Every rank must call the same collectives, in the same order, with the same sizes "
@@ -308,17 +311,19 @@ char* MpiCommunicator::slotOf(int r) const { return shm_ + r * rankStride_ + 64;
 char* MpiCommunicator::resultOf(int r) const { return shm_ + r * rankStride_ + 64 + slotBytes_; }
 
 void MpiCommunicator::createSharedSegment() {
+  if (size_ < 2) return;
+  // Every rank joins the same collectives whatever its own environment says: the segment is used
+  // only when no rank turned it off and the whole world shares this node.
   const char* env = std::getenv("SINGA_MPI_SHM");
-  if (size_ < 2 || (env != nullptr && std::string(env) == "0")) return;
+  const bool wanted = env == nullptr || std::string(env) != "0";
   MPI_Comm node;
-  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  SINGA_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   int nodeSize = 0;
-  MPI_Comm_size(node, &nodeSize);
+  SINGA_MPI_CHECK(MPI_Comm_size(node, &nodeSize));
   MPI_Comm_free(&node);
-  // The same answer on every rank: either the whole world shares this node or some rank does not.
-  int allLocal = nodeSize == size_ ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &allLocal, 1, MPI_INT, MPI_MIN, comm_);
-  if (!allLocal) return;  // ranks on several nodes: the MPI path
+  int use = wanted && nodeSize == size_ ? 1 : 0;
+  SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &use, 1, MPI_INT, MPI_MIN, comm_));
+  if (!use) return;  // turned off somewhere, or ranks on several nodes: the MPI path
 
   // Small pieces keep a piece's slots and results in cache while the ranks copy, reduce and copy
   // back: on the 2-core machine 128 KiB gave 3 GB/s at 4-64 MiB against 1.9 GB/s with 1 MiB
@@ -331,6 +336,14 @@ void MpiCommunicator::createSharedSegment() {
   int ok = 1;
   int fd = -1;
   std::string why;
+  // Rank 0 removes the name however this function ends (every rank has it open by then, or the
+  // segment is not used).
+  struct Unlinker {
+    const char* name = nullptr;
+    ~Unlinker() {
+      if (name != nullptr) shm_unlink(name);
+    }
+  } unlinker;
   if (rank_ == 0) {
     std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld", static_cast<long>(getpid()),
                   static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007));
@@ -339,11 +352,14 @@ void MpiCommunicator::createSharedSegment() {
     if (fd < 0) {
       ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
     } else if (int rc = posix_fallocate(fd, 0, shmBytes_); rc != 0) {
+      unlinker.name = name;
       ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
+    } else {
+      unlinker.name = name;
     }
   }
-  MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_);
-  MPI_Bcast(&ok, 1, MPI_INT, 0, comm_);
+  SINGA_MPI_CHECK(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_));
+  SINGA_MPI_CHECK(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
   if (ok && rank_ != 0) {
     fd = shm_open(name, O_RDWR, 0600);
     if (fd < 0) ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
@@ -355,8 +371,7 @@ void MpiCommunicator::createSharedSegment() {
   }
   if (fd >= 0) close(fd);
   int allOk = ok;
-  MPI_Allreduce(MPI_IN_PLACE, &allOk, 1, MPI_INT, MPI_MIN, comm_);
-  if (rank_ == 0 && name[0] != 0 && fd >= 0) shm_unlink(name);  // every rank has it open or gave up
+  SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &allOk, 1, MPI_INT, MPI_MIN, comm_));
   if (!allOk) {
     if (p != MAP_FAILED) munmap(p, static_cast<size_t>(shmBytes_));
     if (!ok) {
@@ -377,7 +392,19 @@ void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
     SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
     if (polls < 256) continue;
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited);
+    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) {
+      // Every rank passed agree(): name the ranks that stopped inside this all-reduce.
+      std::ostringstream late;
+      int count = 0;
+      for (int r = 0; r < size_; ++r) {
+        if (__atomic_load_n(flagOf(r, which), __ATOMIC_ACQUIRE) < gen) late << (count++ ? ", " : "") << r;
+      }
+      std::ostringstream msg;
+      msg << what << " (collective #" << seq_ << ") did not complete within " << waited
+          << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that entered it but did not reach this phase: "
+          << late.str();
+      abortJob(msg.str(), 3);
+    }
     if (waited < 0.0005) {
       std::this_thread::yield();
     } else {
@@ -386,6 +413,8 @@ void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
   }
 }
 
+// A cancelled wait (cancel(): the rank is shutting down) leaves the counters mid-piece; like an
+// abandoned MPI request on the other path, the communicator is not used again after that.
 void MpiCommunicator::allReduceShared(char* data, int64_t numel, DType dtype, bool average) {
   const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
   const int64_t pieceElems = slotBytes_ / esize;
@@ -417,7 +446,9 @@ void MpiCommunicator::allReduce(Tensor& t, ReduceOp op) {
               "mpi allReduce: average needs a floating dtype, the tensor is " << dtypeName(t.dtype())
                                                                              << "; use ReduceOp::kSum for integers");
   auto guard = lock();
-  agree(average ? CollKind::kAllReduceAverage : CollKind::kAllReduceSum, t.dtype(), t.numel(), 0);
+  // The transport is part of the header: ranks that disagree on it fail here, not in a timeout.
+  agree(average ? CollKind::kAllReduceAverage : CollKind::kAllReduceSum, t.dtype(), t.numel(),
+        sharedMemoryActive() ? 1 : 0);
   allReduceBytes(t.rawData(), t.numel(), t.dtype(), average);
 }
 

@@ -122,12 +122,13 @@ Value readValueFile(const std::string& path, const ValueInfo& vi) {
   SINGA_CHECK(f.good(), IoError, "cannot open test data file '" << path << "'");
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   auto sequenceOf = [&](const onnx::SequenceProto& sp) {
-    SINGA_CHECK(sp.elem_type() == onnx::SequenceProto::TENSOR || sp.tensor_values_size() > 0 ||
-                    sp.elem_type() == onnx::SequenceProto::UNDEFINED,
+    SINGA_CHECK((sp.elem_type() == onnx::SequenceProto::TENSOR || sp.elem_type() == onnx::SequenceProto::UNDEFINED) &&
+                    sp.sparse_tensor_values_size() == 0 && sp.sequence_values_size() == 0 &&
+                    sp.map_values_size() == 0 && sp.optional_values_size() == 0,
                 NotSupportedError, "'" << path << "' holds a sequence of non-tensors (elem_type " << sp.elem_type() << ")");
     std::vector<Tensor> items;
     for (const auto& t : sp.tensor_values()) items.push_back(asDeclared16(fromTensorProto(t), vi));
-    return Value::ofSequence(std::move(items));
+    return Value::ofSequence(std::move(items), vi.hasType ? vi.dtype : DType::kFloat32);
   };
   if (vi.optional) {
     onnx::OptionalProto op;

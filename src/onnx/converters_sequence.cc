@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "onnx/converter_util.h"
+#include "onnx/tensor_proto.h"
 #include "ops/ops.h"
 
 namespace singa::onnxio {
@@ -43,9 +44,13 @@ int64_t position(const ConvertContext& ctx, const Tensor& p, int64_t size, int64
   return pos < 0 ? pos + size : pos;
 }
 
-Values sequenceEmpty(const ConvertContext&, const Values&) { return {Value::ofSequence({})}; }
+Values sequenceEmpty(const ConvertContext& ctx, const Values&) {
+  const int64_t code = ctx.attrs.getInt("dtype", 1);  // TensorProto.FLOAT by default
+  return {Value::ofSequence({}, dtypeFromOnnx(static_cast<int>(code)))};
+}
 
 Values sequenceConstruct(const ConvertContext& ctx, const Values& in) {
+  ctx.check(!in.empty(), "needs at least one input tensor");
   std::vector<Tensor> items;
   for (size_t i = 0; i < in.size(); ++i) {
     items.push_back(tensorInput(ctx, in, i));
@@ -68,15 +73,16 @@ Values sequenceLength(const ConvertContext& ctx, const Values& in) {
 
 Values sequenceInsert(const ConvertContext& ctx, const Values& in) {
   std::vector<Tensor> seq = sequenceInput(ctx, in, 0);
+  const DType elem = in[0].elemType;
   const Tensor& t = tensorInput(ctx, in, 1);
-  if (!seq.empty() && seq.front().dtype() != t.dtype()) {
+  if (t.dtype() != elem) {
     ctx.check(false, "the inserted tensor is " + std::string(dtypeName(t.dtype())) + ", the sequence holds " +
-                         dtypeName(seq.front().dtype()));
+                         dtypeName(elem));
   }
   const int64_t n = static_cast<int64_t>(seq.size());
   const int64_t pos = present(in, 2) ? position(ctx, tensorInput(ctx, in, 2), n, 1) : n;
   seq.insert(seq.begin() + pos, t);
-  return {Value::ofSequence(std::move(seq))};
+  return {Value::ofSequence(std::move(seq), elem)};
 }
 
 Values sequenceErase(const ConvertContext& ctx, const Values& in) {
@@ -85,7 +91,7 @@ Values sequenceErase(const ConvertContext& ctx, const Values& in) {
   ctx.check(n > 0, "cannot erase from an empty sequence");
   const int64_t pos = present(in, 1) ? position(ctx, tensorInput(ctx, in, 1), n, 0) : n - 1;
   seq.erase(seq.begin() + pos);
-  return {Value::ofSequence(std::move(seq))};
+  return {Value::ofSequence(std::move(seq), in[0].elemType)};
 }
 
 Values concatFromSequence(const ConvertContext& ctx, const Values& in) {
@@ -132,7 +138,7 @@ Values splitToSequence(const ConvertContext& ctx, const Values& in) {
   if (!present(in, 1) && ctx.attrs.getInt("keepdims", 1) == 0) {
     for (Tensor& p : parts) p = ops::squeeze(p, {axis});
   }
-  return {Value::ofSequence(std::move(parts))};
+  return {Value::ofSequence(std::move(parts), x.dtype())};
 }
 
 Values optional(const ConvertContext&, const Values& in) {

@@ -172,9 +172,10 @@ std::string ValueInfo::str() const {
   return t;
 }
 
-Value Value::ofSequence(std::vector<Tensor> items) {
+Value Value::ofSequence(std::vector<Tensor> items, DType elemType) {
   Value v;
   v.kind = Kind::kSequence;
+  v.elemType = items.empty() ? elemType : items.front().dtype();
   v.sequence = std::move(items);
   return v;
 }
@@ -366,7 +367,7 @@ std::vector<Value> ImportedModel::runValues(const std::vector<Value>& inputs) {
 std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, size_t stopAfter,
                                            const std::vector<std::string>& wanted) {
   for (size_t i = 0; i < inputs.size() && i < inputs_.size(); ++i) {
-    SINGA_CHECK(!inputs_[i].sequence && !inputs_[i].optional, TypeError,
+    SINGA_CHECK(!inputs_[i].sequence, TypeError,
                 "ImportedModel::run: input '" << inputs_[i].name << "' is a " << inputs_[i].str()
                                               << "; give the inputs as Values with runValues()");
   }
@@ -437,6 +438,9 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
       continue;
     }
     for (Tensor& t : v.sequence) t = onDevice(t);
+    if (v.kind == Value::Kind::kSequence) {
+      v.elemType = inputs_[i].hasType ? inputs_[i].dtype : (v.sequence.empty() ? v.elemType : v.sequence[0].dtype());
+    }
     others[inputs_[i].name] = std::move(v);
   }
   std::unordered_set<std::string> keep(wanted.begin(), wanted.end());

@@ -51,10 +51,12 @@ struct Value {
   Kind kind = Kind::kTensor;
   Tensor tensor;                 // kTensor
   std::vector<Tensor> sequence;  // kSequence
+  DType elemType = DType::kFloat32;  // kSequence: the element dtype (fixed even when empty)
 
   Value() = default;
   Value(Tensor t) : tensor(std::move(t)) {}  // NOLINT(google-explicit-constructor): a tensor is a value
-  static Value ofSequence(std::vector<Tensor> items);
+  /// A sequence; its element dtype is the items' (elemType when there are none).
+  static Value ofSequence(std::vector<Tensor> items, DType elemType = DType::kFloat32);
   static Value none();
   bool isTensor() const { return kind == Kind::kTensor; }
   /// "tensor float32[2, 3]", "sequence of 4 tensors", "empty optional".

@@ -144,6 +144,24 @@ TEST(Collectives, SharedMemoryAndMpiTransportsGiveTheSameBits) {
   }
 }
 
+TEST(Collectives, RanksOnDifferentTransportsAreDetected) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  if (mpi == nullptr || !mpi->sharedMemoryActive()) GTEST_SKIP() << "needs the shared-memory transport";
+  if (comm().rank() == 1) mpi->useSharedMemory(false);
+  Tensor t = Tensor::ones({16});
+  try {
+    comm().allReduce(t);
+    FAIL() << "ranks on different transports were not detected";
+  } catch (const CommError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 0 called allReduce(sum) of 16 float32 through shared memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 16 float32 through MPI"), std::string::npos) << msg;
+  }
+  mpi->useSharedMemory(true);
+  comm().allReduce(t);
+  EXPECT_EQ(t.toVector<float>()[0], static_cast<float>(comm().worldSize()));
+}
+
 TEST(Collectives, NonContiguousTensorIsAnError) {
   if (comm().backend() != "mpi") GTEST_SKIP() << "checked by the mpi backend";
   Tensor t = Tensor::zeros({4, 6}).transpose(0, 1);

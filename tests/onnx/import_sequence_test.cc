@@ -150,6 +150,46 @@ TEST(OnnxSequence, OptionalsAndIdentity) {
   }
 }
 
+TEST(OnnxSequence, EmptySequenceKeepsItsElementTypeAndConstructNeedsInputs) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "a", {2}, onnx::TensorProto::DOUBLE);
+  setInt(addNode(m, "SequenceEmpty", {}, {"e"}, "empty"), "dtype", onnx::TensorProto::INT64);
+  addNode(m, "SequenceInsert", {"e", "a"}, {"s"}, "insert");
+  addNode(m, "SequenceLength", {"s"}, {"n"});
+  addOutput(m, "n");
+  auto model = onnxio::prepare(m);
+  try {
+    model->run({seqValues({2}, 0.0)});
+    FAIL() << "a float64 tensor went into an int64 sequence";
+  } catch (const ValueError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("node 'insert' (SequenceInsert)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the inserted tensor is float64, the sequence holds int64"), std::string::npos) << msg;
+  }
+  onnx::ModelProto m2 = makeModel(13);
+  addNode(m2, "SequenceConstruct", {}, {"s"}, "make");
+  addNode(m2, "SequenceLength", {"s"}, {"n"});
+  addOutput(m2, "n");
+  auto model2 = onnxio::prepare(m2);
+  EXPECT_THROW(model2->run({}), ValueError);
+}
+
+TEST(OnnxSequence, OptionalTensorInputRunsThroughRun) {
+  onnx::ModelProto m = makeModel(16);
+  auto* v = m.mutable_graph()->add_input();
+  v->set_name("maybe");
+  v->mutable_type()->mutable_optional_type()->mutable_elem_type()->mutable_tensor_type()->set_elem_type(
+      onnx::TensorProto::DOUBLE);
+  addNode(m, "OptionalGetElement", {"maybe"}, {"x"});
+  addNode(m, "Neg", {"x"}, {"y"});
+  addOutput(m, "y");
+  auto model = onnxio::prepare(m);
+  Tensor x = seqValues({3}, 0.2);
+  test::expectTensorNear(model->run({x})[0], ops::neg(x), 0, 0);
+  // The empty optional: a clear error from OptionalGetElement.
+  EXPECT_THROW(model->runValues({Value::none()}), ValueError);
+}
+
 TEST(OnnxSequence, ErrorsNameTheNode) {
   onnx::ModelProto m = makeModel(13);
   addInput(m, "a", {2}, onnx::TensorProto::DOUBLE);
