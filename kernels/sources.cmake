@@ -8,6 +8,7 @@ list(APPEND SINGA_SOURCES
   kernels/cpu/gemm.cc
   kernels/cpu/shape.cc
   kernels/cpu/conv.cc
+  kernels/cpu/conv_packed.cc
   kernels/cpu/im2col.cc
   kernels/cpu/pool.cc
   kernels/cpu/batchnorm.cc

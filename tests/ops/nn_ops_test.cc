@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gradcheck.h"
+#include "kernels/cpu/conv_packed.h"
 #include "ops/nn_test_util.h"
 #include "singa/singa.h"
 
@@ -127,6 +128,53 @@ TEST(Conv, ThreadCountsAndBatchSplitsAgree) {
       }
     }
   }
+  setNumThreads(saved);
+}
+
+TEST(Conv, PackedKernelMatchesReferenceAndBlasPath) {
+  // The packed AVX-512 float32 kernel (kernels/cpu/conv_packed.h) on shapes that reach its
+  // edges: output-channel tails (not a multiple of 8), position tails (not a multiple of 16 or
+  // 48), several K blocks (K > 320), one panel with the rows split over threads, strided and
+  // dilated windows with asymmetric pads, 1-D and 3-D, groups, pointwise; batch 1 (one image
+  // over both threads) and batch 3 (whole images per thread). Each result is checked against
+  // the float64 direct loops and against the OpenBLAS path on the same float32 inputs.
+  if (!cpu::packedConvSupported()) GTEST_SKIP() << "this CPU has no AVX-512F: the packed kernel is never used";
+  const int saved = numThreads();
+  const bool wasEnabled = cpu::setPackedConvEnabled(true);
+  const std::vector<ConvCase> cases = {
+      {"tails", {0, 5, 13, 11}, {13, 5, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},
+      {"k_blocks", {0, 37, 9, 10}, {16, 37, 3, 3}, {1, 1}, {0, 1}, {1, 0}, {1, 1}, 1, false},
+      {"deep_one_panel", {0, 80, 4, 4}, {24, 80, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},
+      {"stride_dilation", {0, 4, 17, 19}, {9, 4, 3, 5}, {2, 3}, {2, 1}, {1, 3}, {2, 1}, 1, true},
+      {"pointwise_panels", {0, 12, 20, 20}, {40, 12, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, false},
+      {"groups", {0, 16, 8, 8}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 2, true},
+      {"conv1d", {0, 8, 100}, {10, 8, 5}, {1}, {2}, {2}, {1}, 1, true},
+      {"conv3d", {0, 3, 4, 6, 7}, {8, 3, 2, 3, 3}, {1, 1, 2}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, true},
+      {"first_layer", {0, 3, 30, 30}, {16, 3, 7, 7}, {2, 2}, {3, 3}, {3, 3}, {1, 1}, 1, true},
+  };
+  for (const ConvCase& c : cases) {
+    for (int64_t n : {1, 3}) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(c.name) + ", N " + std::to_string(n) + ", threads " + std::to_string(threads));
+        setNumThreads(threads);
+        Shape xs = c.x;
+        xs[0] = n;
+        Tensor x = test::randomTensor(xs, 80);
+        Tensor w = test::randomTensor(c.w, 81);
+        Tensor b = c.bias ? test::randomTensor({c.w[0]}, 82) : Tensor();
+        const Tensor expected = test::refConv(x, w, b, windowOf(c), c.group);
+        const Tensor x32 = x.to(DType::kFloat32), w32 = w.to(DType::kFloat32);
+        const Tensor b32 = c.bias ? b.to(DType::kFloat32) : Tensor();
+        cpu::setPackedConvEnabled(true);
+        const Tensor packed = ops::conv(x32, w32, b32, paramsOf(c));
+        cpu::setPackedConvEnabled(false);
+        const Tensor blas = ops::conv(x32, w32, b32, paramsOf(c));
+        test::expectTensorNear(packed, expected, 1e-4, 1e-4);
+        test::expectTensorNear(packed, blas, 1e-4, 1e-4);
+      }
+    }
+  }
+  cpu::setPackedConvEnabled(wasEnabled);
   setNumThreads(saved);
 }
 
