@@ -237,12 +237,25 @@ inline T maxOrNan(T best, T v) {
   return (v > best) | isNan(v) ? v : best;
 }
 
+// Length of the padded column-maxima row of maxPool2dPlaneValues: every window start of the
+// output row plus its k taps, and the pad plus the image row. Its scratch holds two such rows.
+inline int64_t maxPool2dRowLength(const WindowGeom& g) {
+  return std::max((g.out[2] - 1) * g.stride[2] + g.k[2], g.pad[2] + g.in[2]);
+}
+
 // Values only (inference: no argmax wanted), any 2-D window without dilation, separably: for
 // each output row the column-wise max over the window's rows (contiguous, vectorised), then the
-// max over each window's columns of that. `colMax` holds W values.
+// max over each window's columns of that. `buf` holds 2 * maxPool2dRowLength(g) values.
 template <class T>
-void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* colMax) {
+void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* buf) {
   const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  // colMax holds the column maxima in padded coordinates (lowest() outside the image), so the
+  // row pass is a plain vectorisable max over k shifted copies followed by a strided pick.
+  const int64_t pad = g.pad[2], s = g.stride[2], k = g.k[2], span = (OW - 1) * s + 1;
+  const int64_t len = maxPool2dRowLength(g);
+  T* colMax = buf;
+  T* rowMax = buf + len;  // rowMax[j] = max of colMax[j, j + k)
+  std::fill(colMax, colMax + len, std::numeric_limits<T>::lowest());
   for (int64_t oy = 0; oy < OH; ++oy) {
     const int64_t y0 = oy * g.stride[1] - g.pad[1];
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.k[1], H);
@@ -250,18 +263,19 @@ void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* colMax) {
       std::fill(ys + oy * OW, ys + (oy + 1) * OW, std::numeric_limits<T>::lowest());
       continue;
     }
-    std::copy(xs + ya * W, xs + (ya + 1) * W, colMax);
+    T* cm = colMax + pad;
+    std::copy(xs + ya * W, xs + (ya + 1) * W, cm);
     for (int64_t y = ya + 1; y < yb; ++y) {
       const T* row = xs + y * W;
-      for (int64_t x = 0; x < W; ++x) colMax[x] = maxOrNan(colMax[x], row[x]);
+      for (int64_t x = 0; x < W; ++x) cm[x] = maxOrNan(cm[x], row[x]);
     }
-    for (int64_t ox = 0; ox < OW; ++ox) {
-      const int64_t x0 = ox * g.stride[2] - g.pad[2];
-      const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min<int64_t>(x0 + g.k[2], W);
-      T best = xa < xb ? colMax[xa] : std::numeric_limits<T>::lowest();
-      for (int64_t x = xa + 1; x < xb; ++x) best = maxOrNan(best, colMax[x]);
-      ys[oy * OW + ox] = best;
+    std::copy(colMax, colMax + span, rowMax);
+    for (int64_t t = 1; t < k; ++t) {
+      const T* shifted = colMax + t;
+      for (int64_t j = 0; j < span; ++j) rowMax[j] = maxOrNan(rowMax[j], shifted[j]);
     }
+    T* out = ys + oy * OW;
+    for (int64_t ox = 0; ox < OW; ++ox) out[ox] = rowMax[ox * s];
   }
 }
 
@@ -289,7 +303,7 @@ void maxPoolForward(KernelContext& ctx) {
         continue;
       }
       if (!withIndex && plain2d) {
-        colMax.resize(static_cast<size_t>(g.in[2]));
+        colMax.resize(static_cast<size_t>(2 * maxPool2dRowLength(g)));
         maxPool2dPlaneValues(xs, g, ys, colMax.data());
         continue;
       }
