@@ -26,8 +26,10 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <type_traits>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/conv_packed.h"
 #include "kernels/cpu/cpu_kernels.h"
@@ -179,6 +181,11 @@ void convForward(KernelContext& ctx) {
   const T* wp = w.data<T>();
   const T* bias = b ? b->data<T>() : nullptr;
   T* yp = y.data<T>();
+  // activation = "Relu": relu(conv) in one kernel (ops::convRelu, only when nothing is recorded).
+  const std::string activation = ctx.attrs.getString("activation", "");
+  SINGA_CHECK(activation.empty() || activation == "Relu", ValueError,
+              "Conv kernel: unsupported fused activation '" << activation << "' (only Relu)");
+  const bool relu = activation == "Relu";
   if constexpr (std::is_same_v<T, float>) {
     if (packedConvEnabled() && d.Cog >= kPackedMinRows) {
       // The packed AVX-512 kernel (conv_packed.h): one image and group per call; whole images
@@ -187,7 +194,7 @@ void convForward(KernelContext& ctx) {
       auto image = [&](int64_t n, bool par) {
         for (int64_t grp = 0; grp < d.group; ++grp) {
           packedConvImage(xp + (n * d.C + grp * Cg) * inSize, Cg, plan, wp + grp * d.Cog * d.Kg, d.Cog,
-                          bias ? bias + grp * d.Cog : nullptr, yp + (n * d.Cout + grp * d.Cog) * d.P, par);
+                          bias ? bias + grp * d.Cog : nullptr, yp + (n * d.Cout + grp * d.Cog) * d.P, relu, par);
         }
       };
       const int64_t threads = numThreads();
@@ -221,6 +228,11 @@ void convForward(KernelContext& ctx) {
       toImageMajor(dst, nb, d.Cout, d.P, bias, yp + n0 * d.Cout * d.P, par);
     }
   });
+  if (relu) {
+    parallelFor(y.numel(), 16384, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);  // as the Relu kernel: NaN -> 0
+    });
+  }
 }
 
 template <class T>

@@ -24,14 +24,15 @@ constexpr int64_t kNR = kVec * kNV;  // output positions per panel
 constexpr int64_t kMaxKc = 320;      // K rows per block: one packed panel is <= 60 KiB
 constexpr int64_t kGroup = 4;        // panels packed together; an 8-row weight slice is reused over them
 
-// acc[MR][NV] = (first ? bias : c) + a[MR, kc] * b[kc, NV * 16]; stores back into c. a rows are
+// acc[MR][NV] = (first ? bias : c) + a[MR, kc] * b[kc, NV * 16]; stores back into c (through a
+// ReLU when relu: the last K block). a rows are
 // lda apart (the weights in place), b is a packed panel (rows of NV * 16 floats, 64-byte
 // aligned), c rows ldc apart; the last vector of each c row is masked by lastMask (a panel that
 // ends before 16 * NV columns).
 template <int MR, int NV>
 SINGA_TARGET_AVX512 void microKernel(int64_t kc, const float* __restrict a, int64_t lda, const float* __restrict b,
                                      float* __restrict c, int64_t ldc, __mmask16 lastMask, bool first,
-                                     const float* bias) {
+                                     const float* bias, bool relu) {
   __m512 acc[MR][NV];
   if (first) {
 #pragma GCC unroll 8
@@ -61,6 +62,16 @@ SINGA_TARGET_AVX512 void microKernel(int64_t kc, const float* __restrict a, int6
       for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(av, bv[v], acc[m][v]);
     }
   }
+  if (relu) {  // keep the lanes > 0 (an ordered compare: NaN gives 0, as the Relu kernel does)
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) {
+        acc[m][v] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[m][v], zero, _CMP_GT_OQ), acc[m][v]);
+      }
+    }
+  }
 #pragma GCC unroll 8
   for (int m = 0; m < MR; ++m) {
 #pragma GCC unroll 3
@@ -76,7 +87,7 @@ SINGA_TARGET_AVX512 void microKernel(int64_t kc, const float* __restrict a, int6
 }
 
 using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16, bool,
-                         const float*);
+                         const float*, bool);
 
 template <int MR>
 constexpr MicroFn kRow[kNV] = {&microKernel<MR, 1>, &microKernel<MR, 2>, &microKernel<MR, 3>};
@@ -201,7 +212,7 @@ SINGA_TARGET_AVX512 inline float laneSum(__m512 v) {
 // c[m * ldc] = bias[m] + a[m, :K] . col for MR rows.
 template <int MR>
 SINGA_TARGET_AVX512 void dotKernel(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict col,
-                                   float* __restrict c, int64_t ldc, const float* bias) {
+                                   float* __restrict c, int64_t ldc, const float* bias, bool relu) {
   __m512 acc[MR];
 #pragma GCC unroll 8
   for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
@@ -212,10 +223,13 @@ SINGA_TARGET_AVX512 void dotKernel(int64_t K, const float* __restrict a, int64_t
     for (int m = 0; m < MR; ++m) acc[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + m * lda + k), bv, acc[m]);
   }
 #pragma GCC unroll 8
-  for (int m = 0; m < MR; ++m) c[m * ldc] = (bias ? bias[m] : 0.0f) + laneSum(acc[m]);
+  for (int m = 0; m < MR; ++m) {
+    const float v = (bias ? bias[m] : 0.0f) + laneSum(acc[m]);
+    c[m * ldc] = relu && !(v > 0.0f) ? 0.0f : v;
+  }
 }
 
-using DotFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, const float*);
+using DotFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, const float*, bool);
 const DotFn kDot[kMR] = {&dotKernel<1>, &dotKernel<2>, &dotKernel<3>, &dotKernel<4>,
                          &dotKernel<5>, &dotKernel<6>, &dotKernel<7>, &dotKernel<8>};
 
@@ -249,6 +263,7 @@ struct Problem {
   int64_t M, K, P, kc;
   int64_t numPanels;  // panels of up to 48 positions covering [0, P - tail)
   int64_t tail;       // last positions done as dot products (0..kMaxDotColumns)
+  bool relu;
 };
 
 // Output rows [m0, m1) of the tail positions.
@@ -259,7 +274,8 @@ void runTail(const Problem& pb, int64_t m0, int64_t m1) {
     packColumn(pb.x, *pb.plan, pb.K, n, col);
     for (int64_t m = m0; m < m1; m += kMR) {
       const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-      kDot[mr - 1](pb.K, pb.w + m * pb.K, pb.K, col, pb.y + m * pb.P + n, pb.P, pb.bias ? pb.bias + m : nullptr);
+      kDot[mr - 1](pb.K, pb.w + m * pb.K, pb.K, col, pb.y + m * pb.P + n, pb.P, pb.bias ? pb.bias + m : nullptr,
+                   pb.relu);
     }
   }
 }
@@ -295,7 +311,8 @@ void runTile(const Problem& pb, int64_t p0, int64_t p1, int64_t m0, int64_t m1) 
         const float* a = pb.w + m * pb.K + k0;
         const float* bias = pb.bias ? pb.bias + m : nullptr;
         for (int64_t i = 0; i < gn; ++i) {
-          kMicro[mr - 1][nv[i] - 1](kc, a, pb.K, panel[i], pb.y + m * pb.P + n0[i], pb.P, mask[i], k0 == 0, bias);
+          kMicro[mr - 1][nv[i] - 1](kc, a, pb.K, panel[i], pb.y + m * pb.P + n0[i], pb.P, mask[i], k0 == 0, bias,
+                                    pb.relu && k0 + kc == pb.K);
         }
       }
     }
@@ -329,18 +346,21 @@ bool packedConvEnabled() { return enabledFlag().load(std::memory_order_relaxed);
 bool setPackedConvEnabled(bool on) { return enabledFlag().exchange(on && packedConvSupported()); }
 
 void packedConvImage(const float* x, int64_t channels, const WindowPlan& plan, const float* w, int64_t M,
-                     const float* bias, float* y, bool parallel) {
+                     const float* bias, float* y, bool relu, bool parallel) {
   const WindowGeom& g = plan.g;
   const int64_t K = channels * g.kSize(), P = g.outSize();
   if (M <= 0 || P <= 0) return;
   if (K == 0) {  // no input channels: the output is the bias
-    for (int64_t m = 0; m < M; ++m) std::fill(y + m * P, y + (m + 1) * P, bias ? bias[m] : 0.0f);
+    for (int64_t m = 0; m < M; ++m) {
+      const float v = bias ? bias[m] : 0.0f;
+      std::fill(y + m * P, y + (m + 1) * P, relu && !(v > 0.0f) ? 0.0f : v);
+    }
     return;
   }
   const int64_t kBlocks = (K + kMaxKc - 1) / kMaxKc;
   const int64_t tail = P % kVec <= kMaxDotColumns ? P % kVec : 0;
   const Problem pb{x, &plan, g.pointwise(), w, bias, y, M, K, P, (K + kBlocks - 1) / kBlocks,
-                   (P - tail + kNR - 1) / kNR, tail};
+                   (P - tail + kNR - 1) / kNR, tail, relu};
   const int64_t threads = parallel ? numThreads() : 1;
   if (threads <= 1) {
     runTile(pb, 0, pb.numPanels, 0, M);

@@ -36,8 +36,9 @@ bool packedConvSupported();
 /// One image, one group: y[M, P] = w[M, K] * im2col(x)[K, P] + bias[m] (bias may be null), with
 /// K = channels * plan.g.kSize() and P = plan.g.outSize(); channel c of the image is the plane at
 /// x + c * plan.g.inSize(). w rows are K apart, y rows P apart. `parallel` spreads the work over
-/// the OpenMP threads (false when the caller is itself one of several workers).
+/// the OpenMP threads (false when the caller is itself one of several workers). With relu, y is
+/// y > 0 ? y : 0 (as the Relu kernel, NaN gives 0), applied as the results are stored.
 void packedConvImage(const float* x, int64_t channels, const WindowPlan& plan, const float* w, int64_t M,
-                     const float* bias, float* y, bool parallel);
+                     const float* bias, float* y, bool relu, bool parallel);
 
 }  // namespace singa::cpu

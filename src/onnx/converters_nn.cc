@@ -41,7 +41,7 @@ Tensors convertConv(const ConvertContext& ctx, const Tensors& in) {
   checkKernelShape(ctx, w);
   ops::ConvParams p;
   fillConvParams(ctx, p);
-  return one(ops::conv(x, w, optionalInput(in, 2), p));
+  return one(ctx.fuseRelu ? ops::convRelu(x, w, optionalInput(in, 2), p) : ops::conv(x, w, optionalInput(in, 2), p));
 }
 
 Tensors convertConvTranspose(const ConvertContext& ctx, const Tensors& in) {

@@ -411,6 +411,17 @@ void checkInput(const ValueInfo& vi, const Value& v) {
 
 }  // namespace
 
+bool ImportedModel::reluFollows(size_t i) const {
+  if (i + 1 >= nodes_.size()) return false;
+  const Node& conv = nodes_[i];
+  const Node& relu = nodes_[i + 1];
+  if (conv.opType != "Conv" || conv.outputs.size() != 1 || conv.outputs[0].empty()) return false;
+  if (relu.opType != "Relu" || relu.inputs.size() != 1 || relu.inputs[0] != conv.outputs[0]) return false;
+  auto lu = lastUse_.find(conv.outputs[0]);
+  if (lu == lastUse_.end() || lu->second != i + 1) return false;
+  return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == conv.outputs[0]; });
+}
+
 std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs, size_t stopAfter,
                                                 const std::vector<std::string>& wanted) {
   if (inputs.size() != inputs_.size()) {
@@ -469,7 +480,11 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     const bool valueInputs = std::any_of(node.inputs.begin(), node.inputs.end(),
                                          [&](const std::string& n) { return others.count(n) != 0; });
     const bool asValues = entry->valueFn != nullptr && (entry->fn == nullptr || valueInputs);
-    ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_};
+    // Conv -> Relu where the Relu is the only reader of the Conv's output (and nobody asked for
+    // that output): one node (ops::convRelu decides at run time whether it can fuse).
+    const bool fuseRelu = i + 1 < stopAfter && reluFollows(i) && !keep.count(node.outputs[0]);
+    ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_,
+                       fuseRelu};
     std::vector<Value> outs;
     const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
     try {
@@ -497,6 +512,16 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
       rethrowAs(where, e);
     } catch (const std::out_of_range& e) {
       SINGA_THROW(ValueError, where << "a required value is missing (" << e.what() << ")");
+    }
+    if (fuseRelu) {  // the Relu's output is what the Conv node returned; skip the Relu node
+      const Node& relu = nodes_[i + 1];
+      if (!relu.outputs[0].empty() && outs[0].isTensor() && outs[0].tensor.defined()) env[relu.outputs[0]] = outs[0].tensor;
+      for (const std::string& name : node.inputs) {
+        auto lu = lastUse_.find(name);
+        if (lu != lastUse_.end() && lu->second == i && !keep.count(name)) env.erase(name), others.erase(name);
+      }
+      ++i;
+      continue;
     }
     for (size_t k = 0; k < node.outputs.size() && k < outs.size(); ++k) {
       if (node.outputs[k].empty()) continue;

@@ -180,7 +180,10 @@ Tensor globalPool(const char* onnxOp, bool isMax, const Tensor& x) {
 
 }  // namespace
 
-Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+namespace {
+
+// Checks Conv's operands; returns the window and the output shape.
+std::pair<Window, Shape> checkConv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
   checkSpatialInput("Conv", x);
   SINGA_CHECK(p.group >= 1, ValueError, "Conv: group must be >= 1, got " << p.group);
   checkConvWeights("Conv", x, w, b, w.defined() ? w.dim(0) : 0);
@@ -193,11 +196,29 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
       "Conv: weight w " << w.shape() << " has " << Cout << " output channels, not divisible by group " << p.group);
   const Ints kernel(w.shape().begin() + 2, w.shape().end());
   const Window win = resolveWindow("Conv", x, kernel, p.strides, p.pads, p.dilations, p.autoPad, false);
+  return {win, withSpatial(x.dim(0), Cout, win.outSpatial)};
+}
+
+}  // namespace
+
+Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+  const bool fused = x.defined() && x.device().type == DeviceType::kCpu && autograd::activeTracer() == nullptr &&
+                     !autograd::needsGrad({x, w, b});
+  if (!fused) return relu(conv(x, w, b, p));
+  const auto [win, outShape] = checkConv(x, w, b, p);
+  Attrs attrs = convAttrs(win, p.group);
+  attrs.set("activation", std::string("Relu"));  // a kernel attribute only: never traced
+  const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+  return detail::runOp1("Conv", x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), attrs);
+}
+
+Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+  const auto [win, outShape] = checkConv(x, w, b, p);
   const Attrs attrs = convAttrs(win, p.group);
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1("Conv", dt, inputs, withSpatial(x.dim(0), Cout, win.outSpatial), dt, attrs);
+  Tensor y = detail::runOp1("Conv", dt, inputs, outShape, dt, attrs);
   return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, attrs](const std::vector<Tensor>& g) {
     const Tensor dy = g[0].contiguous();
     const DType t = dy.dtype();

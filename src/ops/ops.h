@@ -154,6 +154,10 @@ struct ConvParams {
 };
 /// ONNX Conv, NC + 1..3 spatial dims; w: [Cout, Cin/group, k...]; b optional [Cout].
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p);
+/// relu(conv(x, w, b)). When nothing records it (no gradient wanted, no export tracer active)
+/// and the tensors are on the CPU, the convolution kernel applies the ReLU as it stores its
+/// output (one pass instead of two, inference of imported models); otherwise the two ops.
+Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p);
 
 struct ConvTransposeParams : ConvParams {
   std::vector<int64_t> outputPadding;

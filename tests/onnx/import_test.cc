@@ -104,6 +104,32 @@ TEST(OnnxImport, LastLayersCutsBeforeTheFinalLayer) {
   EXPECT_THROW(m->run({x}, std::string("no_such_value")), ValueError);
 }
 
+TEST(OnnxImport, ConvFollowedByReluRunsFusedUnlessItsOutputIsWanted) {
+  // Inference runs Conv -> Relu as one fused kernel; asking for the Conv's own output (a named
+  // cut, or a graph output) must still give the values before the ReLU.
+  ConvNet net;
+  auto m = prepare(net.model());
+  Tensor x = Tensor::fromVector(net.x, {1, 1, 4, 4});
+  expectNear(m->run({x}, std::string("relu_out"))[0], net.features());
+  const std::vector<float> preRelu = m->run({x}, std::string("conv_out"))[0].toVector<float>();
+  const std::vector<float> post = net.features();
+  ASSERT_EQ(preRelu.size(), post.size());
+  bool sawNegative = false;
+  for (size_t i = 0; i < post.size(); ++i) {
+    EXPECT_NEAR(std::max(preRelu[i], 0.0f), post[i], 1e-5) << "at " << i;
+    sawNegative = sawNegative || preRelu[i] < 0;
+  }
+  EXPECT_TRUE(sawNegative) << "the test input must give negative pre-activations";
+  onnx::ModelProto both = net.model();
+  addOutput(both, "conv_out");
+  auto m2 = prepare(both);
+  std::vector<Tensor> outs = m2->run({x});
+  ASSERT_EQ(outs.size(), 2u);
+  expectNear(outs[0], net.logits());
+  const std::vector<float> convOut = outs[1].toVector<float>();
+  for (size_t i = 0; i < convOut.size(); ++i) EXPECT_NEAR(convOut[i], preRelu[i], 1e-6) << "at " << i;
+}
+
 TEST(OnnxImport, MatMulWithBiasAddIsOneLayer) {
   onnx::ModelProto m = makeModel(13);
   addInput(m, "x", {2, 4});

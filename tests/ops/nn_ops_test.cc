@@ -178,6 +178,56 @@ TEST(Conv, PackedKernelMatchesReferenceAndBlasPath) {
   setNumThreads(saved);
 }
 
+TEST(Conv, ConvReluEqualsReluOfConvAndFallsBackWhenRecorded) {
+  // The fused kernel (activation applied as the output is stored) must give exactly relu(conv)
+  // on both CPU paths (packed AVX-512 and OpenBLAS), float32 and float64, one and two threads,
+  // including NaN inputs (Relu maps NaN to 0) and K blocks / tails of the packed kernel.
+  const int saved = numThreads();
+  const bool wasEnabled = cpu::packedConvEnabled();
+  ConvCase c{"convrelu", {0, 37, 9, 10}, {13, 37, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true};
+  for (bool packed : {true, false}) {
+    if (packed && !cpu::packedConvSupported()) continue;
+    cpu::setPackedConvEnabled(packed);
+    for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+      for (int threads : {1, 2}) {
+        for (int64_t n : {1, 3}) {
+          SCOPED_TRACE(std::string(packed ? "packed" : "blas") + " " + dtypeName(dt) + " threads " +
+                       std::to_string(threads) + " N " + std::to_string(n));
+          setNumThreads(threads);
+          Shape xs = c.x;
+          xs[0] = n;
+          std::vector<double> xv = test::valuesOf(test::randomTensor(xs, 90));
+          xv[5] = std::nan("");  // poisons the outputs whose windows read it
+          const Tensor x = Tensor::fromVector(xv, xs).to(dt);
+          const Tensor w = test::randomTensor(c.w, 91).to(dt), b = test::randomTensor({c.w[0]}, 92).to(dt);
+          const std::vector<double> fused = test::valuesOf(ops::convRelu(x, w, b, paramsOf(c)));
+          const std::vector<double> twoOps = test::valuesOf(ops::relu(ops::conv(x, w, b, paramsOf(c))));
+          ASSERT_EQ(fused.size(), twoOps.size());
+          int zeros = 0;
+          for (size_t i = 0; i < fused.size(); ++i) {
+            EXPECT_EQ(fused[i], twoOps[i]) << "at " << i;
+            zeros += fused[i] == 0.0;
+          }
+          EXPECT_GT(zeros, 0);  // the ReLU did something
+        }
+      }
+    }
+  }
+  cpu::setPackedConvEnabled(wasEnabled);
+  setNumThreads(saved);
+  // With a gradient wanted, or under the export tracer, it is the two recorded ops.
+  Tensor x = test::randomTensor({2, 3, 6, 6}, 93).setRequiresGrad();
+  Tensor w = test::randomTensor({4, 3, 3, 3}, 94);
+  test::expectGradientsMatch([](const std::vector<Tensor>& in) { return ops::convRelu(in[0], in[1], Tensor(), {}); },
+                             {x, w.setRequiresGrad()});
+  autograd::Tracer tracer;
+  ops::convRelu(x.detach(), w.detach(), Tensor(), {});
+  ASSERT_EQ(tracer.records().size(), 2u);
+  EXPECT_EQ(tracer.records()[0].opType, "Conv");
+  EXPECT_FALSE(tracer.records()[0].attrs.has("activation"));
+  EXPECT_EQ(tracer.records()[1].opType, "Relu");
+}
+
 TEST(Conv, AutoPad) {
   Tensor x = test::randomTensor({1, 2, 8, 7}, 10);
   Tensor w = test::randomTensor({3, 2, 3, 4}, 11);
