@@ -195,7 +195,10 @@ std::vector<std::string> DistributedOptimizer::bucketParameters(size_t b) const 
 void DistributedOptimizer::fillSlot(Bucket& b, Slot& s, const Tensor& grad) {
   Tensor dst = b.wire.slice(0, s.offset, s.offset + s.numel);
   if (grad.defined()) {
-    dst.copyFrom(grad.reshape({s.numel}));
+    // The gradient may still be last step's view of this very slot (no zeroGrad in between).
+    if (!(grad.dtype() == dst.dtype() && grad.isContiguous() && grad.rawData() == dst.rawData())) {
+      dst.copyFrom(grad.reshape({s.numel}));
+    }
   } else {
     dst.zero();  // a parameter backward did not reach on this rank
   }
@@ -289,17 +292,33 @@ void DistributedOptimizer::step() {
       }
     }
     const auto t0 = Clock::now();
-    launchReadyBuckets();
+    // Buckets backward already handed to the communication thread finish there; the rest are
+    // reduced here, in bucket order after those: handing work to a thread only to wait for it
+    // costs a wake-up per bucket and lets the ranks drift apart before the collective.
     waitForBuckets();
+    while (nextLaunch_ < buckets_.size()) {
+      buckets_[nextLaunch_].launched = true;
+      reduceBucket(nextLaunch_++);
+    }
     stats_.exposedSeconds += since(t0);
     const double scale = 1.0 / options_.accumulationSteps;
     for (Bucket& b : buckets_) {
       for (Slot& s : b.slots) {
         Tensor p = inner_->namedParameters()[s.param].second;
-        Tensor g(p.shape(), p.dtype(), p.device());
-        g.reshape({s.numel}).copyFrom(b.wire.slice(0, s.offset, s.offset + s.numel));
-        if (options_.accumulationSteps > 1) g = ops::mul(g, scale);
-        p.setGrad(g);
+        const Tensor reduced = b.wire.slice(0, s.offset, s.offset + s.numel);
+        if (options_.accumulationSteps > 1) {
+          Tensor g(p.shape(), p.dtype(), p.device());
+          g.reshape({s.numel}).copyFrom(reduced);
+          p.setGrad(ops::mul(g, scale));
+        } else if (reduced.dtype() == p.dtype()) {
+          // No copy: the gradient is a view of the bucket. It stays valid until the next
+          // exchange refills the bucket (backward after zeroGrad() makes a new gradient).
+          p.setGrad(reduced.reshape(p.shape()));
+        } else {  // compressed wire: back to the parameter's dtype
+          Tensor g(p.shape(), p.dtype(), p.device());
+          g.reshape({s.numel}).copyFrom(reduced);
+          p.setGrad(g);
+        }
         s.ready = false;
       }
       b.readySlots = 0;

@@ -5,8 +5,9 @@
 //  * Gradients are packed into buckets of about bucketBytes, in reverse registration order (the
 //    order backward produces them). Each parameter's grad-ready hook (Tensor::onGradReady) copies
 //    its gradient into its bucket; a complete bucket is handed to a communication thread that
-//    all-reduces it while backward goes on. step() waits for the last buckets, writes the
-//    averaged gradients back and runs the wrapped optimizer.
+//    all-reduces it while backward goes on. step() waits for those, reduces the buckets
+//    backward did not complete itself (in order, on the calling thread), points each gradient
+//    at its averaged values in the bucket (a view: no copy) and runs the wrapped optimizer.
 //  * Buckets are reduced strictly in bucket order and the reduction itself is rank-ordered
 //    (see MpiCommunicator::allReduceBytes), so runs are reproducible bit for bit.
 //  * Optional float16/bfloat16 compression of the exchanged gradients (summed in float).

@@ -56,7 +56,8 @@ class MpiCommunicator : public Communicator {
   /// order 0, 1, ..., n-1 by the rank that owns each chunk, so every rank gets bit-identical
   /// values whatever the transport. When every rank runs on one node the chunks move through a
   /// shared-memory segment (copy in, reduce own chunk, copy out); otherwise through MPI (alltoall,
-  /// local sum, allgather). Both give the same bits. Callers hold lock() and have called agree().
+  /// local sum, allgather); small buffers of two ranks by one MPI_Allreduce (see
+  /// setDirectAllReduceMaxBytes). All give the same bits. Callers hold lock() and have called agree().
   void allReduceBytes(void* data, int64_t numel, DType dtype, bool average);
 
   /// Whether allReduce uses the node's shared-memory segment (all ranks on one node, the segment
@@ -64,6 +65,21 @@ class MpiCommunicator : public Communicator {
   /// useSharedMemory(true) back when the segment exists; every rank must make the same call.
   bool sharedMemoryActive() const { return shm_ != nullptr && useShm_; }
   void useSharedMemory(bool on) { useShm_ = on; }
+
+  /// Two ranks, float32/float64/int32/int64, at most this many bytes: allReduce is one
+  /// MPI_Allreduce (sum; an average then halves in the element type). With two operands there
+  /// is a single addition per element whatever the algorithm, so the bits equal the rank-order
+  /// reduction of the other transports; below a few MiB Open MPI's single-copy path beats the
+  /// shared-memory pieces (tests/bench_allreduce). 0 turns it off; every rank must agree.
+  static constexpr int64_t kDefaultDirectMaxBytes = int64_t{8} << 20;
+  void setDirectAllReduceMaxBytes(int64_t bytes) { directMaxBytes_ = bytes; }
+  int64_t directAllReduceMaxBytes() const { return directMaxBytes_; }
+
+  /// The transport allReduce uses for this many elements of dtype: kTransportMpi (alltoall,
+  /// rank-order sum, allgather), kTransportShared (the node's segment) or kTransportDirect
+  /// (MPI_Allreduce, two ranks). Part of every all-reduce's header, so ranks that disagree fail.
+  enum Transport : int { kTransportMpi = 0, kTransportShared = 1, kTransportDirect = 2 };
+  Transport transportFor(int64_t numel, DType dtype) const;
 
  private:
   void announceArrival();
@@ -94,6 +110,8 @@ class MpiCommunicator : public Communicator {
   char* shm_ = nullptr;
   int64_t shmBytes_ = 0, rankStride_ = 0, slotBytes_ = 0, resultBytes_ = 0, gen_ = 0;
   bool useShm_ = true;
+  int64_t directMaxBytes_ = kDefaultDirectMaxBytes;
+  MPI_Op averageOp_ = MPI_OP_NULL;  // (a + b) * 0.5, the direct path's average
   std::mutex mutex_;
 };
 

@@ -132,21 +132,55 @@ TEST(Collectives, SharedMemoryAndMpiTransportsGiveTheSameBits) {
   ASSERT_EQ(mpi->sharedMemoryActive(), !disabled);
   if (disabled) GTEST_SKIP() << "SINGA_MPI_SHM=0";
   const int r = comm().rank();
+  // Shared memory, MPI (alltoall) and, with two ranks, the direct MPI_Allreduce for float32 /
+  // float64 (1.5 M elements: 6 or 12 MB, so the direct path needs its limit raised).
   for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
-    Tensor a = filled(1500007, dt, [&](int64_t i) { return std::sin(0.37 * i + r) * std::pow(10.0, r % 3); });
-    Tensor b = a.clone();
-    comm().allReduce(a, ReduceOp::kAverage);
-    mpi->useSharedMemory(false);
-    comm().allReduce(b, ReduceOp::kAverage);
-    mpi->useSharedMemory(true);
-    ASSERT_TRUE(mpi->sharedMemoryActive());
-    ASSERT_EQ(std::memcmp(a.rawData(), b.rawData(), a.nbytes()), 0) << dtypeName(dt);
+    for (ReduceOp op : {ReduceOp::kAverage, ReduceOp::kSum}) {
+      SCOPED_TRACE(std::string(dtypeName(dt)) + (op == ReduceOp::kSum ? " sum" : " average"));
+      Tensor a = filled(1500007, dt, [&](int64_t i) { return std::sin(0.37 * i + r) * std::pow(10.0, r % 3); });
+      Tensor b = a.clone(), c = a.clone();
+      mpi->setDirectAllReduceMaxBytes(0);
+      ASSERT_EQ(mpi->transportFor(a.numel(), dt), MpiCommunicator::kTransportShared);
+      comm().allReduce(a, op);
+      mpi->useSharedMemory(false);
+      ASSERT_EQ(mpi->transportFor(b.numel(), dt), MpiCommunicator::kTransportMpi);
+      comm().allReduce(b, op);
+      mpi->useSharedMemory(true);
+      mpi->setDirectAllReduceMaxBytes(int64_t{1} << 30);
+      const bool direct = comm().worldSize() == 2 && (dt == DType::kFloat32 || dt == DType::kFloat64);
+      ASSERT_EQ(mpi->transportFor(c.numel(), dt) == MpiCommunicator::kTransportDirect, direct);
+      comm().allReduce(c, op);
+      mpi->setDirectAllReduceMaxBytes(MpiCommunicator::kDefaultDirectMaxBytes);
+      ASSERT_TRUE(mpi->sharedMemoryActive());
+      ASSERT_EQ(std::memcmp(a.rawData(), b.rawData(), a.nbytes()), 0) << "shared memory vs MPI";
+      ASSERT_EQ(std::memcmp(a.rawData(), c.rawData(), a.nbytes()), 0) << "shared memory vs direct";
+    }
   }
+}
+
+TEST(Collectives, DirectAllReduceIsTheDefaultForSmallBuffersOfTwoRanks) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  if (mpi == nullptr) GTEST_SKIP() << "the mpi backend's transports";
+  const bool two = comm().worldSize() == 2;
+  EXPECT_EQ(mpi->transportFor(1 << 18, DType::kFloat32) == MpiCommunicator::kTransportDirect, two);
+  EXPECT_EQ(mpi->transportFor(1 << 18, DType::kInt64) == MpiCommunicator::kTransportDirect, two);
+  EXPECT_NE(mpi->transportFor(1 << 18, DType::kFloat16), MpiCommunicator::kTransportDirect);  // summed in float
+  EXPECT_NE(mpi->transportFor(int64_t{1} << 22, DType::kFloat32), MpiCommunicator::kTransportDirect);  // 16 MiB
+  // Exact results through it: integers and a float average with a value per rank.
+  Tensor ints = filled(1001, DType::kInt64, [&](int64_t i) { return static_cast<double>(i * (comm().rank() + 1)); });
+  comm().allReduce(ints, ReduceOp::kSum);
+  const int n = comm().worldSize();
+  const int64_t* iv = ints.data<int64_t>();
+  for (int64_t i = 0; i < 1001; ++i) ASSERT_EQ(iv[i], i * n * (n + 1) / 2) << "at " << i;
+  Tensor avg = filled(77, DType::kFloat64, [&](int64_t i) { return 0.25 * static_cast<double>(comm().rank()) + i; });
+  comm().allReduce(avg, ReduceOp::kAverage);
+  for (int64_t i = 0; i < 77; ++i) ASSERT_EQ(avg.data<double>()[i], 0.125 * (n - 1) + static_cast<double>(i)) << i;
 }
 
 TEST(Collectives, RanksOnDifferentTransportsAreDetected) {
   auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
   if (mpi == nullptr || !mpi->sharedMemoryActive()) GTEST_SKIP() << "needs the shared-memory transport";
+  mpi->setDirectAllReduceMaxBytes(0);
   if (comm().rank() == 1) mpi->useSharedMemory(false);
   Tensor t = Tensor::ones({16});
   try {
@@ -160,6 +194,19 @@ TEST(Collectives, RanksOnDifferentTransportsAreDetected) {
   mpi->useSharedMemory(true);
   comm().allReduce(t);
   EXPECT_EQ(t.toVector<float>()[0], static_cast<float>(comm().worldSize()));
+  if (comm().worldSize() == 2) {  // one rank with the direct MPI_Allreduce path, one without
+    if (comm().rank() == 0) mpi->setDirectAllReduceMaxBytes(MpiCommunicator::kDefaultDirectMaxBytes);
+    try {
+      comm().allReduce(t);
+      FAIL() << "ranks on different transports were not detected";
+    } catch (const CommError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("rank 0 called allReduce(sum) of 16 float32 through MPI_Allreduce"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 16 float32 through shared memory"), std::string::npos) << msg;
+    }
+  }
+  mpi->setDirectAllReduceMaxBytes(MpiCommunicator::kDefaultDirectMaxBytes);
+  comm().allReduce(t);
 }
 
 TEST(Collectives, NonContiguousTensorIsAnError) {

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "data/loader.h"
 #include "nn/nn.h"
+#include "ops/ops.h"
 #include "optim/sgd.h"
 #include "tests/dist/dist_env.h"
 
@@ -188,6 +189,34 @@ TEST(DistributedOptimizer, LayoutMismatchNamesTheFirstDifference) {
     EXPECT_NE(msg.find("rank 1's parameters differ from rank 0's"), std::string::npos) << msg;
     EXPECT_NE(msg.find("'6.weight' float32 [10, 32]"), std::string::npos) << msg;
   }
+}
+
+TEST(DistributedOptimizer, GradientsAreBucketViewsThatAccumulateWithoutZeroGrad) {
+  // After step() a parameter's gradient is a view of its bucket (no copy). A second backward
+  // without zeroGrad() must still accumulate onto the averaged gradient, and the next step must
+  // exchange avg(g1) + avg(g2) -- the same as with gradients in their own memory.
+  manualSeed(5);
+  auto net = std::make_shared<Sequential>(std::make_shared<Linear>(6, 3));
+  const int r = comm().rank(), n = comm().worldSize();
+  auto lossAt = [&](double shift) {
+    Tensor x = Tensor::fromVector(std::vector<float>(12, static_cast<float>(r + shift)), {2, 6});
+    return ops::reduceSum(net->forward(x));
+  };
+  DistributedOptimizer opt(std::make_unique<SGD>(*net, 0.0), comm(), {}, net.get());  // lr 0: only gradients
+  const Tensor w = net->namedParameters()[0].second;
+  opt.zeroGrad();
+  lossAt(0.0).backward();
+  opt.step();
+  // d/dW sum(x W^T + b) = sum over the batch of x: 2 * (r + shift) per element; averaged over ranks.
+  const double avg1 = 2.0 * (n - 1) / 2.0, avg2 = 2.0 * ((n - 1) / 2.0 + 1.0);
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1));
+  lossAt(1.0).backward();  // no zeroGrad: accumulates onto the view
+  opt.step();
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1 + avg2));
+  opt.zeroGrad();
+  lossAt(0.0).backward();
+  opt.step();
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1));
 }
 
 TEST(DistributedOptimizer, StartsFromRankZerosWeights) {
