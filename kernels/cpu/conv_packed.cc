@@ -86,8 +86,8 @@ SINGA_TARGET_AVX512 void microKernel(int64_t kc, const float* __restrict a, int6
   }
 }
 
-using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16, bool,
-                         const float*, bool);
+using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16, bool, const float*,
+                         bool);
 
 template <int MR>
 constexpr MicroFn kRow[kNV] = {&microKernel<MR, 1>, &microKernel<MR, 2>, &microKernel<MR, 3>};
@@ -171,7 +171,8 @@ SINGA_TARGET_AVX512 void packPanel(const float* x, const WindowPlan& plan, bool 
           const __m512 b = _mm512_maskz_loadu_ps(laneRange(0, need - kVec), src + 2 * xx + kVec);
           v = _mm512_permutex2var_ps(a, evens, b);
         } else {
-          const __m512i idx = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(xx)), lanes), step);
+          const __m512i idx =
+              _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(xx)), lanes), step);
           v = _mm512_mask_i32gather_ps(zero, laneRange(0, hi - xx), idx, src, 4);
         }
         _mm512_storeu_ps(d + xx, v);
@@ -359,8 +360,9 @@ void packedConvImage(const float* x, int64_t channels, const WindowPlan& plan, c
   }
   const int64_t kBlocks = (K + kMaxKc - 1) / kMaxKc;
   const int64_t tail = P % kVec <= kMaxDotColumns ? P % kVec : 0;
-  const Problem pb{x, &plan, g.pointwise(), w, bias, y, M, K, P, (K + kBlocks - 1) / kBlocks,
-                   (P - tail + kNR - 1) / kNR, tail, relu};
+  const Problem pb{
+      x,    &plan, g.pointwise(), w, bias, y, M, K, P, (K + kBlocks - 1) / kBlocks, (P - tail + kNR - 1) / kNR,
+      tail, relu};
   const int64_t threads = parallel ? numThreads() : 1;
   if (threads <= 1) {
     runTile(pb, 0, pb.numPanels, 0, M);

@@ -16,7 +16,6 @@
 #include <mpi.h>
 
 #include <algorithm>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,11 +43,12 @@ int main(int argc, char** argv) {
   const int n = comm->worldSize();
   const double busFactor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
   if (comm->rank() == 0) {
-    std::printf("gradient exchange vs MPI_Allreduce, %d ranks, %d alternating iterations (medians), "
-                "busbw = algbw * 2(n-1)/n\n",
-                n, iters);
-    std::printf("%10s | %10s %9s %9s | %10s %9s %9s %10s | %6s\n", "bytes", "mpi ms", "algbw", "busbw",
-                "exch ms", "algbw", "busbw", "step ms", "ratio");
+    std::printf(
+        "gradient exchange vs MPI_Allreduce, %d ranks, %d alternating iterations (medians), "
+        "busbw = algbw * 2(n-1)/n\n",
+        n, iters);
+    std::printf("%10s | %10s %9s %9s | %10s %9s %9s %10s | %6s\n", "bytes", "mpi ms", "algbw", "busbw", "exch ms",
+                "algbw", "busbw", "step ms", "ratio");
   }
   for (int64_t mib : {1, 4, 16, 64}) {
     const int64_t total = mib << 20;

@@ -16,8 +16,8 @@ namespace {
 
 using test::comm;
 
-const DType kDTypes[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
-                         DType::kInt32,   DType::kInt64,   DType::kUInt8};
+const DType kDTypes[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
+                         DType::kInt8,    DType::kInt32,   DType::kInt64,   DType::kUInt8};
 const int64_t kSizes[] = {1, 2, 7, 1000, 65537};
 
 /// Rank r's value at i for the sum tests: (r + 1) * (i % 5 + 1).

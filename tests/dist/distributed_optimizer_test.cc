@@ -2,13 +2,14 @@
 // on N ranks with per-rank batch B equal K steps on one rank with batch N*B over the same
 // samples (the loader's strided shards of one permutation), within 1e-5 relative; repeated runs
 // and all ranks are bit-identical; compression and accumulation variants; layout mismatch.
+#include "comm/distributed_optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <string>
 
-#include "comm/distributed_optimizer.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "nn/nn.h"

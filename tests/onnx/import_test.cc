@@ -1,5 +1,7 @@
 // ONNX import: small graphs built in C++ checked against hand-computed references; layer cuts
 // (lastLayers, named values); parameters, buffers, freezing and gradient flow; opset variants.
+#include "onnx/import.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 
 #include "autograd/node.h"
 #include "autograd/trace.h"
-#include "onnx/import.h"
 #include "onnx_model_builder.h"
 #include "ops/ops.h"
 

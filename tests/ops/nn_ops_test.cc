@@ -49,6 +49,9 @@ const std::vector<ConvCase>& convCases() {
       {"conv1d", {2, 3, 11}, {4, 3, 3}, {2}, {1}, {2}, {2}, 1, true},
       {"conv1d_groups", {1, 4, 9}, {6, 2, 4}, {1}, {0}, {3}, {1}, 2, false},
       {"conv3d", {2, 2, 5, 4, 6}, {3, 2, 2, 3, 2}, {1, 2, 1}, {1, 0, 1}, {0, 1, 1}, {2, 1, 1}, 1, true},
+      {"depthwise_multiplier", {2, 3, 7, 6}, {6, 1, 3, 2}, {2, 1}, {1, 0}, {1, 1}, {1, 2}, 3, true},
+      {"depthwise3d", {1, 2, 4, 5, 6}, {2, 1, 2, 2, 3}, {1, 2, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 2}, 2, false},
+      {"depthwise_stride3", {2, 4, 11, 13}, {4, 1, 3, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 4, true},
   };
   return cases;
 }
@@ -83,7 +86,7 @@ TEST_P(ConvForward, Gradients) {
       inputs);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, ConvForward, ::testing::Range<size_t>(0, 11));
+INSTANTIATE_TEST_SUITE_P(Cases, ConvForward, ::testing::Range<size_t>(0, 14));
 
 TEST(Conv, LargeBatchChunksMatchReference) {
   // Enough images that the batched column matrix is split into several chunks.
@@ -184,31 +187,36 @@ TEST(Conv, ConvReluEqualsReluOfConvAndFallsBackWhenRecorded) {
   // including NaN inputs (Relu maps NaN to 0) and K blocks / tails of the packed kernel.
   const int saved = numThreads();
   const bool wasEnabled = cpu::packedConvEnabled();
-  ConvCase c{"convrelu", {0, 37, 9, 10}, {13, 37, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true};
-  for (bool packed : {true, false}) {
-    if (packed && !cpu::packedConvSupported()) continue;
-    cpu::setPackedConvEnabled(packed);
-    for (DType dt : {DType::kFloat32, DType::kFloat64}) {
-      for (int threads : {1, 2}) {
-        for (int64_t n : {1, 3}) {
-          SCOPED_TRACE(std::string(packed ? "packed" : "blas") + " " + dtypeName(dt) + " threads " +
-                       std::to_string(threads) + " N " + std::to_string(n));
-          setNumThreads(threads);
-          Shape xs = c.x;
-          xs[0] = n;
-          std::vector<double> xv = test::valuesOf(test::randomTensor(xs, 90));
-          xv[5] = std::nan("");  // poisons the outputs whose windows read it
-          const Tensor x = Tensor::fromVector(xv, xs).to(dt);
-          const Tensor w = test::randomTensor(c.w, 91).to(dt), b = test::randomTensor({c.w[0]}, 92).to(dt);
-          const std::vector<double> fused = test::valuesOf(ops::convRelu(x, w, b, paramsOf(c)));
-          const std::vector<double> twoOps = test::valuesOf(ops::relu(ops::conv(x, w, b, paramsOf(c))));
-          ASSERT_EQ(fused.size(), twoOps.size());
-          int zeros = 0;
-          for (size_t i = 0; i < fused.size(); ++i) {
-            EXPECT_EQ(fused[i], twoOps[i]) << "at " << i;
-            zeros += fused[i] == 0.0;
+  const std::vector<ConvCase> cases = {
+      {"convrelu", {0, 37, 9, 10}, {13, 37, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},
+      {"depthwise", {0, 6, 9, 10}, {12, 1, 3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, 6, true},
+  };
+  for (const ConvCase& c : cases) {
+    for (bool packed : {true, false}) {
+      if (packed && !cpu::packedConvSupported()) continue;
+      cpu::setPackedConvEnabled(packed);
+      for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+        for (int threads : {1, 2}) {
+          for (int64_t n : {1, 3}) {
+            SCOPED_TRACE(std::string(c.name) + (packed ? " packed " : " blas ") + dtypeName(dt) + " threads " +
+                         std::to_string(threads) + " N " + std::to_string(n));
+            setNumThreads(threads);
+            Shape xs = c.x;
+            xs[0] = n;
+            std::vector<double> xv = test::valuesOf(test::randomTensor(xs, 90));
+            xv[5] = std::nan("");  // poisons the outputs whose windows read it
+            const Tensor x = Tensor::fromVector(xv, xs).to(dt);
+            const Tensor w = test::randomTensor(c.w, 91).to(dt), b = test::randomTensor({c.w[0]}, 92).to(dt);
+            const std::vector<double> fused = test::valuesOf(ops::convRelu(x, w, b, paramsOf(c)));
+            const std::vector<double> twoOps = test::valuesOf(ops::relu(ops::conv(x, w, b, paramsOf(c))));
+            ASSERT_EQ(fused.size(), twoOps.size());
+            int zeros = 0;
+            for (size_t i = 0; i < fused.size(); ++i) {
+              EXPECT_EQ(fused[i], twoOps[i]) << "at " << i;
+              zeros += fused[i] == 0.0;
+            }
+            EXPECT_GT(zeros, 0);  // the ReLU did something
           }
-          EXPECT_GT(zeros, 0);  // the ReLU did something
         }
       }
     }
