@@ -33,6 +33,7 @@
 #include "core/parallel.h"
 #include "kernels/cpu/conv_packed.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/im2col.h"
 
 namespace singa::cpu {
@@ -174,37 +175,12 @@ struct ConvDims {
 template <class T>
 void depthwiseForward(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t Cout, int64_t Cog,
                       const WindowPlan& plan, bool relu) {
-  const WindowGeom& g = plan.g;
-  const int64_t inSize = g.inSize(), P = g.outSize(), kSize = g.kSize(), C = Cout / Cog;
-  const int64_t OH = g.out[1], OW = g.out[2], IH = g.in[1], IW = g.in[2];
-  const int64_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2];
+  const int64_t inSize = plan.g.inSize(), P = plan.g.outSize(), kSize = plan.g.kSize(), C = Cout / Cog;
   parallelFor(N * Cout, std::max<int64_t>(1, 32768 / std::max<int64_t>(P * kSize, 1)), [&](int64_t b, int64_t e) {
     for (int64_t plane = b; plane < e; ++plane) {
       const int64_t n = plane / Cout, o = plane % Cout;
-      const T* xs = x + (n * C + o / Cog) * inSize;
-      const T* ws = w + o * kSize;
-      T* ys = y + plane * P;
-      const T b0 = bias ? bias[o] : T(0);
-      for (int64_t od = 0; od < g.out[0]; ++od) {
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          T* __restrict row = ys + (od * OH + oh) * OW;
-          for (int64_t ow = 0; ow < OW; ++ow) row[ow] = b0;
-          for (int64_t r = 0; r < kSize; ++r) {
-            const WindowTap& t = plan.taps[static_cast<size_t>(r)];
-            if (od < t.lo[0] || od >= t.hi[0] || oh < t.lo[1] || oh >= t.hi[1]) continue;
-            const T* __restrict src = xs + ((od * s0 + t.off[0]) * IH + oh * s1 + t.off[1]) * IW + t.off[2];
-            const T wv = ws[r];
-            if (s2 == 1) {
-              for (int64_t ow = t.lo[2]; ow < t.hi[2]; ++ow) row[ow] += wv * src[ow];
-            } else {
-              for (int64_t ow = t.lo[2]; ow < t.hi[2]; ++ow) row[ow] += wv * src[ow * s2];
-            }
-          }
-          if (relu) {
-            for (int64_t ow = 0; ow < OW; ++ow) row[ow] = row[ow] > T(0) ? row[ow] : T(0);
-          }
-        }
-      }
+      depthwisePlaneLoops<T>(x + (n * C + o / Cog) * inSize, w + o * kSize, bias ? bias[o] : T(0), y + plane * P, plan,
+                             relu);
     }
   });
 }
@@ -229,6 +205,12 @@ void convForward(KernelContext& ctx) {
               "Conv kernel: unsupported fused activation '" << activation << "' (only Relu)");
   const bool relu = activation == "Relu";
   if (d.C == d.group) {  // depthwise: one input channel per group
+    if constexpr (std::is_same_v<T, float>) {
+      if (packedConvEnabled()) {
+        packedDepthwise(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
+        return;
+      }
+    }
     depthwiseForward<T>(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
     return;
   }
