@@ -204,7 +204,7 @@ void convForward(KernelContext& ctx) {
   SINGA_CHECK(activation.empty() || activation == "Relu", ValueError,
               "Conv kernel: unsupported fused activation '" << activation << "' (only Relu)");
   const bool relu = activation == "Relu";
-  if (d.C == d.group) {  // depthwise: one input channel per group
+  if (d.C == d.group && d.Cog < kPackedMinRows) {  // depthwise: one input channel per group, few outputs each
     if constexpr (std::is_same_v<T, float>) {
       if (packedConvEnabled()) {
         packedDepthwise(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
