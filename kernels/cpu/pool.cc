@@ -234,7 +234,7 @@ void maxPool2dPlane(const T* xs, const WindowGeom& g, T* ys, int32_t* is) {
 // The larger of v and best, NaN winning (as in the index-tracking loops).
 template <class T>
 inline T maxOrNan(T best, T v) {
-  return (v > best) | isNan(v) ? v : best;
+  return ((v > best) | isNan(v)) ? v : best;
 }
 
 // Length of the padded column-maxima row of maxPool2dPlaneValues: every window start of the
