@@ -8,6 +8,8 @@
 //    all-reduces it while backward goes on. step() waits for those, reduces the buckets
 //    backward did not complete itself (in order, on the calling thread), points each gradient
 //    at its averaged values in the bucket (a view: no copy) and runs the wrapped optimizer.
+//    A gradient tensor kept across steps is therefore overwritten by the next exchange; clone()
+//    it to keep its values.
 //  * Buckets are reduced strictly in bucket order and the reduction itself is rank-ordered
 //    (see MpiCommunicator::allReduceBytes), so runs are reproducible bit for bit.
 //  * Optional float16/bfloat16 compression of the exchanged gradients (summed in float).

@@ -72,8 +72,12 @@ void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out,
       const T* __restrict src0 = reinterpret_cast<const T*>(srcs[0]);
       const T* __restrict src1 = reinterpret_cast<const T*>(srcs[1]);
       if (average) {
-        // * 0.5 is x / 2 exactly (the same correctly rounded value), and much cheaper than a division.
-        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) * A(0.5));
+        if constexpr (std::is_floating_point_v<A>) {
+          // * 0.5 is x / 2 exactly (the same correctly rounded value), and much cheaper than a division.
+          for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) * A(0.5));
+        } else {
+          for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) / A(2));
+        }
       } else {
         for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])));
       }
@@ -95,22 +99,30 @@ void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out,
 // MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5. With two
 // ranks MPI applies it exactly once per element, giving reduceInRankOrder's bits without a
 // second pass over the result (which, after Open MPI's single-copy transfer, is not in cache).
-// Built for AVX-512, AVX2 and the baseline, picked at load time (as MPI's own sums are).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void halfSumFloat(const float* __restrict a,
-                                                                               float* __restrict b, int count) {
+// Built for AVX-512, AVX2 and the baseline on x86-64, picked at load time (as MPI's own sums are).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SINGA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SINGA_CLONES
+#endif
+SINGA_CLONES void halfSumFloat(const float* __restrict a, float* __restrict b, int count) {
   for (int i = 0; i < count; ++i) b[i] = (a[i] + b[i]) * 0.5f;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void halfSumDouble(const double* __restrict a,
-                                                                                double* __restrict b, int count) {
+SINGA_CLONES void halfSumDouble(const double* __restrict a, double* __restrict b, int count) {
   for (int i = 0; i < count; ++i) b[i] = (a[i] + b[i]) * 0.5;
 }
 
+// Registered for MPI_FLOAT and MPI_DOUBLE only (transportFor): anything else is a bug, and MPI
+// ops cannot throw.
 void averageOfTwo(void* in, void* inout, int* len, MPI_Datatype* type) {
   if (*type == MPI_FLOAT) {
     halfSumFloat(static_cast<const float*>(in), static_cast<float*>(inout), *len);
-  } else {
+  } else if (*type == MPI_DOUBLE) {
     halfSumDouble(static_cast<const double*>(in), static_cast<double*>(inout), *len);
+  } else {
+    std::fprintf(stderr, "singa: the two-rank average op got a datatype other than float or double\n");
+    std::abort();
   }
 }
 
@@ -283,7 +295,9 @@ void MpiCommunicator::agree(CollKind kind, DType dtype, int64_t numel, int64_t e
 MpiCommunicator::Transport MpiCommunicator::transportFor(int64_t numel, DType dtype) const {
   const bool native = dtype == DType::kFloat32 || dtype == DType::kFloat64 || dtype == DType::kInt32 ||
                       dtype == DType::kInt64;
-  if (size_ == 2 && native && numel * static_cast<int64_t>(dtypeSize(dtype)) <= directMaxBytes_) return kTransportDirect;
+  // At most kMaxPieceBytes: the element count of one MPI call is an int.
+  const int64_t limit = std::min(directMaxBytes_.load(std::memory_order_relaxed), kMaxPieceBytes);
+  if (size_ == 2 && native && numel * static_cast<int64_t>(dtypeSize(dtype)) <= limit) return kTransportDirect;
   return sharedMemoryActive() ? kTransportShared : kTransportMpi;
 }
 
@@ -300,8 +314,11 @@ void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, boo
                                                    : MPI_INT64_T;
     // Blocking on purpose: Open MPI's nonblocking MPI_Iallreduce (libnbc schedules) ran 2-5x
     // slower than the blocking call at 1-4 MiB here. It cannot wait for a missing rank: agree()
-    // has just seen every rank enter this collective (with the timeout); a rank that dies inside
-    // it ends the job through mpirun.
+    // has just seen every rank enter this collective (with the timeout). A rank that dies or
+    // throws after that point (cancel() while its own header exchange was still polling) leaves
+    // the other here without the timeout message; the failing rank's error handling aborts the
+    // job (singa_train's does, through MPI_Abort), which ends the wait. NaN + NaN may carry
+    // either operand's payload; every other result is the rank-ordered sum's bits.
     SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(numel), type, average ? averageOp_ : MPI_SUM,
                                   comm_));
     return;

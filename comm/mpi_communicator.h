@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -72,8 +73,8 @@ class MpiCommunicator : public Communicator {
   /// reduction of the other transports; below a few MiB Open MPI's single-copy path beats the
   /// shared-memory pieces (tests/bench_allreduce). 0 turns it off; every rank must agree.
   static constexpr int64_t kDefaultDirectMaxBytes = int64_t{8} << 20;
-  void setDirectAllReduceMaxBytes(int64_t bytes) { directMaxBytes_ = bytes; }
-  int64_t directAllReduceMaxBytes() const { return directMaxBytes_; }
+  void setDirectAllReduceMaxBytes(int64_t bytes) { directMaxBytes_.store(bytes, std::memory_order_relaxed); }
+  int64_t directAllReduceMaxBytes() const { return directMaxBytes_.load(std::memory_order_relaxed); }
 
   /// The transport allReduce uses for this many elements of dtype: kTransportMpi (alltoall,
   /// rank-order sum, allgather), kTransportShared (the node's segment) or kTransportDirect
@@ -110,7 +111,7 @@ class MpiCommunicator : public Communicator {
   char* shm_ = nullptr;
   int64_t shmBytes_ = 0, rankStride_ = 0, slotBytes_ = 0, resultBytes_ = 0, gen_ = 0;
   bool useShm_ = true;
-  int64_t directMaxBytes_ = kDefaultDirectMaxBytes;
+  std::atomic<int64_t> directMaxBytes_{kDefaultDirectMaxBytes};
   MPI_Op averageOp_ = MPI_OP_NULL;  // (a + b) * 0.5, the direct path's average
   std::mutex mutex_;
 };

@@ -1,21 +1,32 @@
 // Packed float32 convolution forward (see conv_packed.h for the design).
 #include "kernels/cpu/conv_packed.h"
 
+// The kernel is x86-64 AVX-512 code; elsewhere only the "not supported" answers below are built.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SINGA_PACKED_CONV 1
 #include <immintrin.h>
+#else
+#define SINGA_PACKED_CONV 0
+#endif
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <vector>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/depthwise.h"
 
+namespace singa::cpu {
+
+#if SINGA_PACKED_CONV
+
 #define SINGA_TARGET_AVX512 __attribute__((target("avx512f,fma")))
 
-namespace singa::cpu {
 namespace {
 
 constexpr int kMR = 8;               // output channels per register tile
@@ -245,6 +256,7 @@ float* panelBuffer() {
   };
   constexpr size_t kFloats = static_cast<size_t>(kGroup * kMaxKc * kNR + kVec);  // + slack for packPanel
   thread_local std::unique_ptr<float, Free> buf(static_cast<float*>(std::aligned_alloc(64, kFloats * sizeof(float))));
+  if (buf == nullptr) throw std::bad_alloc();
   return buf.get();
 }
 
@@ -405,5 +417,22 @@ void packedConvImage(const float* x, int64_t channels, const WindowPlan& plan, c
     }
   });
 }
+
+#else  // !SINGA_PACKED_CONV
+
+bool packedConvSupported() { return false; }
+bool packedConvEnabled() { return false; }
+bool setPackedConvEnabled(bool) { return false; }
+
+void packedConvImage(const float*, int64_t, const WindowPlan&, const float*, int64_t, const float*, float*, bool, bool) {
+  SINGA_THROW(NotSupportedError, "the packed convolution kernel needs an x86-64 CPU with AVX-512F");
+}
+
+void packedDepthwise(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, const WindowPlan&,
+                     bool) {
+  SINGA_THROW(NotSupportedError, "the packed convolution kernel needs an x86-64 CPU with AVX-512F");
+}
+
+#endif  // SINGA_PACKED_CONV
 
 }  // namespace singa::cpu

@@ -255,7 +255,11 @@ void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* buf) {
   const int64_t len = maxPool2dRowLength(g);
   T* colMax = buf;
   T* rowMax = buf + len;  // rowMax[j] = max of colMax[j, j + k)
-  std::fill(colMax, colMax + len, std::numeric_limits<T>::lowest());
+  // Padding never wins: -infinity for floats (an all -inf window next to the edge stays -inf, as
+  // in the argmax path), lowest() for integers.
+  const T padValue = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                          : std::numeric_limits<T>::lowest();
+  std::fill(colMax, colMax + len, padValue);
   for (int64_t oy = 0; oy < OH; ++oy) {
     const int64_t y0 = oy * g.stride[1] - g.pad[1];
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.k[1], H);
@@ -275,7 +279,10 @@ void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* buf) {
       for (int64_t j = 0; j < span; ++j) rowMax[j] = maxOrNan(rowMax[j], shifted[j]);
     }
     T* out = ys + oy * OW;
-    for (int64_t ox = 0; ox < OW; ++ox) out[ox] = rowMax[ox * s];
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      const int64_t x0 = ox * s - pad;  // a window wholly in the padding gives lowest(), as before
+      out[ox] = x0 + k <= 0 || x0 >= W ? std::numeric_limits<T>::lowest() : rowMax[ox * s];
+    }
   }
 }
 

@@ -417,6 +417,7 @@ bool ImportedModel::reluFollows(size_t i) const {
   const Node& relu = nodes_[i + 1];
   if (conv.opType != "Conv" || conv.outputs.size() != 1 || conv.outputs[0].empty()) return false;
   if (relu.opType != "Relu" || relu.inputs.size() != 1 || relu.inputs[0] != conv.outputs[0]) return false;
+  if (relu.outputs.size() != 1) return false;
   auto lu = lastUse_.find(conv.outputs[0]);
   if (lu == lastUse_.end() || lu->second != i + 1) return false;
   return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == conv.outputs[0]; });

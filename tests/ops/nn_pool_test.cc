@@ -3,6 +3,9 @@
 // auto_pad), finite-difference gradients, traces and error paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+
 #include <cmath>
 #include <string>
 
@@ -96,6 +99,16 @@ TEST_P(PoolCases, MaxWithoutGradientMatchesTheArgmaxPath) {
     Tensor x = test::randomTensor(c.x, 35).to(dt);
     for (int64_t i = 5; i < x.numel(); i += 37) {  // scattered NaNs
       if (dt == DType::kFloat32) x.data<float>()[i] = std::nanf(""); else x.data<double>()[i] = std::nan("");
+    }
+    // A run of -inf at the start of each plane: windows that also cover padding must give -inf.
+    const int64_t planeSize = x.numel() / std::max<int64_t>(c.x[0] * c.x[1], 1);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (i % planeSize >= std::min<int64_t>(planeSize, 2 * c.x.back() + 2)) continue;
+      if (dt == DType::kFloat32) {
+        x.data<float>()[i] = -std::numeric_limits<float>::infinity();
+      } else {
+        x.data<double>()[i] = -std::numeric_limits<double>::infinity();
+      }
     }
     Tensor values = ops::maxPool(x, paramsOf(c));
     Tensor tracked = ops::maxPool(x.detach().setRequiresGrad(), paramsOf(c));
