@@ -146,6 +146,7 @@ DistributedOptimizer::~DistributedOptimizer() {
     for (const Slot& s : b.slots) {
       Tensor p = inner_->namedParameters()[s.param].second;
       p.onGradReady(nullptr);
+      p.setGradBuffer(nullptr);
     }
   }
 }
@@ -182,6 +183,16 @@ void DistributedOptimizer::buildBuckets() {
     for (size_t si = 0; si < buckets_[bi].slots.size(); ++si) {
       Tensor p = params[buckets_[bi].slots[si].param].second;
       p.onGradReady([this, bi, si](const std::string&, TensorImpl& impl) { onGradReady(bi, si, impl); });
+      // Backward writes the first gradient straight into the slot (fillSlot then copies nothing)
+      // when the slot is in the parameter's dtype and this micro-step exchanges.
+      if (buckets_[bi].wire.dtype() == p.dtype()) {
+        p.setGradBuffer([this, bi, si](TensorImpl& impl) -> std::shared_ptr<TensorImpl> {
+          const Slot& s = buckets_[bi].slots[si];
+          if (!syncMicroStep() || s.ready) return nullptr;
+          Tensor view = buckets_[bi].wire.slice(0, s.offset, s.offset + s.numel).reshape(impl.shape);
+          return view.implPtr();
+        });
+      }
     }
   }
 }

@@ -138,8 +138,22 @@ void backward(const Tensor& root, const Tensor& grad) {
         TensorImpl& leaf = in.impl();
         if (g.defined()) {
           Tensor acc = leaf.grad ? Tensor(leaf.grad) : Tensor();
-          // Never alias a gradient buffer another op may still hold: copy on first write.
-          accumulate(acc, acc.defined() ? g : g.clone());
+          if (acc.defined()) {
+            accumulate(acc, g);
+          } else {
+            // Never alias a gradient buffer another op may still hold: copy on first write, into
+            // the leaf's gradient buffer when it has one (Tensor::setGradBuffer).
+            std::shared_ptr<TensorImpl> buffer = leaf.gradBuffer ? leaf.gradBuffer(leaf) : nullptr;
+            if (buffer != nullptr) {
+              acc = Tensor(buffer);
+              SINGA_CHECK(acc.shape() == g.shape() && acc.dtype() == g.dtype() && acc.isContiguous(), ValueError,
+                          "gradient buffer of '" << leaf.name << "' is " << acc.shape() << " " << dtypeName(acc.dtype())
+                                                 << ", the gradient " << g.shape() << " " << dtypeName(g.dtype()));
+              acc.copyFrom(g);
+            } else {
+              acc = g.clone();
+            }
+          }
           leaf.grad = acc.implPtr();
         }
         if (--leafPending[&leaf] == 0 && leaf.gradReadyHook) leaf.gradReadyHook(leaf.name, leaf);

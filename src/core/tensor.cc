@@ -200,6 +200,10 @@ void Tensor::onGradReady(std::function<void(const std::string&, TensorImpl&)> ho
   impl().gradReadyHook = std::move(hook);
 }
 
+void Tensor::setGradBuffer(std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> provider) {
+  impl().gradBuffer = std::move(provider);
+}
+
 Tensor& Tensor::setName(const std::string& name) {
   impl().name = name;
   return *this;

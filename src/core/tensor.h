@@ -33,6 +33,7 @@ struct TensorImpl {
   std::shared_ptr<autograd::Node> gradFn;       // node that produced this tensor (non-leaf)
   int outputIndex = 0;                          // which output of gradFn
   std::function<void(const std::string&, TensorImpl&)> gradReadyHook;  // see Tensor::onGradReady
+  std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> gradBuffer;  // see Tensor::setGradBuffer
   std::string name;                             // parameter name, or ONNX value name
 };
 
@@ -118,6 +119,11 @@ class Tensor {
   Tensor detach() const;
   /// Called once per backward pass when this leaf's gradient is final.
   void onGradReady(std::function<void(const std::string&, TensorImpl&)> hook);
+  /// Where backward writes this leaf's gradient when it has none yet: `provider` returns a
+  /// contiguous tensor of the leaf's shape and dtype that the engine copies the first gradient
+  /// into (and then accumulates as usual), or null for the default (a fresh copy). The
+  /// DistributedOptimizer points it at the parameter's slot in its bucket, saving a copy.
+  void setGradBuffer(std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> provider);
 
   const std::string& name() const { return impl().name; }
   Tensor& setName(const std::string& name);

@@ -214,8 +214,14 @@ TEST(DistributedOptimizer, GradientsAreBucketViewsThatAccumulateWithoutZeroGrad)
   lossAt(1.0).backward();  // no zeroGrad: accumulates onto the view
   opt.step();
   for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1 + avg2));
+  // After zeroGrad() backward writes the gradient straight into the bucket slot (the memory the
+  // view after step() points at): no copy into the bucket. (One rank has no buckets.)
+  const void* slot = w.grad().rawData();
   opt.zeroGrad();
   lossAt(0.0).backward();
+  if (n > 1) {
+    EXPECT_EQ(w.grad().rawData(), slot);
+  }
   opt.step();
   for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1));
 }
