@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -282,6 +283,21 @@ void convGradInput(KernelContext& ctx) {
     addBias(dxp, d.N, d.C, plan.g.inSize(), bias, true);
     return;
   }
+  if (d.C == d.group && d.Cog < kPackedMinRows) {  // depthwise: each input plane from its Cog output planes
+    const int64_t inSize = plan.g.inSize(), kSize = plan.g.kSize();
+    parallelFor(d.N * d.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(d.P * kSize * d.Cog, 1)),
+                [&](int64_t b, int64_t e) {
+                  for (int64_t plane = b; plane < e; ++plane) {
+                    const int64_t n = plane / d.C, c = plane % d.C;
+                    T* dxs = dxp + plane * inSize;
+                    std::fill(dxs, dxs + inSize, bias ? bias[c] : T(0));
+                    for (int64_t o = c * d.Cog; o < (c + 1) * d.Cog; ++o) {
+                      depthwisePlaneGradInput<T>(dyp + (n * d.Cout + o) * d.P, wp + o * kSize, dxs, plan);
+                    }
+                  }
+                });
+    return;
+  }
   forEachChunk(d.N, d.colRows * d.P * static_cast<int64_t>(sizeof(T)), [&](int, int64_t n0, int64_t nb, bool par) {
     const int64_t ncols = nb * d.P;
     const T* dys = dyp + n0 * d.Cout * d.P;
@@ -343,6 +359,24 @@ void convGradWeight(KernelContext& ctx) {
   if (d.N == 0 || d.P == 0) {
     std::memset(dwp, 0, dw.nbytes());
     if (dbp) std::memset(dbp, 0, static_cast<size_t>(d.Cout) * sizeof(T));
+    return;
+  }
+  if (d.C == d.group && d.Cog < kPackedMinRows) {  // depthwise: each output channel's taps on its own
+    const int64_t inSize = plan.g.inSize(), kSize = plan.g.kSize();
+    parallelFor(d.Cout, 1, [&](int64_t b, int64_t e) {
+      std::vector<double> acc(static_cast<size_t>(kSize));
+      for (int64_t o = b; o < e; ++o) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        double bsum = 0;
+        for (int64_t n = 0; n < d.N; ++n) {
+          const T* dys = dyp + (n * d.Cout + o) * d.P;
+          depthwisePlaneGradWeight<T>(xp + (n * d.C + o / d.Cog) * inSize, dys, acc.data(), plan);
+          if (dbp) bsum += sumOf(dys, d.P);
+        }
+        for (int64_t r = 0; r < kSize; ++r) dwp[o * kSize + r] = static_cast<T>(acc[static_cast<size_t>(r)]);
+        if (dbp) dbp[o] = static_cast<T>(bsum);
+      }
+    });
     return;
   }
   // Each worker accumulates dw^T (per group [Kg, Cog]: OpenBLAS runs this shape faster than

@@ -369,6 +369,8 @@ const std::vector<ConvTCase>& convTCases() {
       {"dilation_groups", {2, 4, 3, 3}, {4, 2, 2, 3}, {2, 1}, {0, 1}, {1, 0}, {2, 2}, {0, 0}, 2, false},
       {"conv1d", {2, 2, 5}, {2, 3, 4}, {3}, {1}, {2}, {1}, {1}, 1, true},
       {"conv3d", {1, 2, 2, 3, 2}, {2, 2, 2, 2, 3}, {2, 1, 2}, {0, 1, 1}, {1, 0, 0}, {1, 1, 1}, {1, 0, 0}, 1, true},
+      {"depthwise", {2, 4, 3, 4}, {4, 1, 3, 3}, {2, 1}, {1, 0}, {0, 1}, {1, 2}, {1, 0}, 4, true},
+      {"depthwise_multiplier", {1, 4, 3, 3}, {4, 1, 2, 2}, {1, 2}, {0, 0}, {1, 0}, {1, 1}, {0, 1}, 2, false},
   };
   return cases;
 }
@@ -411,7 +413,7 @@ TEST_P(ConvTransposeCases, Gradients) {
       inputs);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, ConvTransposeCases, ::testing::Range<size_t>(0, 5));
+INSTANTIATE_TEST_SUITE_P(Cases, ConvTransposeCases, ::testing::Range<size_t>(0, 7));
 
 TEST(ConvTranspose, OutputShapeAndAutoPad) {
   // ONNX conformance case convtranspose_autopad_same: x = 0..8 [1,1,3,3], w = ones [1,2,3,3].
