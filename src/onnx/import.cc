@@ -684,11 +684,12 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
     auto isConst = [&](const std::string& s) { return initNames.count(s) || constantOutputs.count(s); };
     if (node.opType == "Add" && !m->layerEnd_.empty() && node.inputs.size() == 2) {
       const ImportedModel::Node& prev = m->nodes_[m->layerEnd_.back()];
-      const bool linear = prev.opType == "MatMul" || prev.opType == "Gemm" || prev.opType == "Conv" ||
-                          prev.opType == "ConvTranspose";
-      const std::string& out = prev.outputs.at(0);
-      const bool biasAdd = (node.inputs[0] == out && isConst(node.inputs[1])) ||
-                           (node.inputs[1] == out && isConst(node.inputs[0]));
+      const bool linear = (prev.opType == "MatMul" || prev.opType == "Gemm" || prev.opType == "Conv" ||
+                           prev.opType == "ConvTranspose") &&
+                          !prev.outputs.empty();  // a malformed node may declare none (fuzzing found it)
+      const std::string out = linear ? prev.outputs[0] : std::string();
+      const bool biasAdd = linear && ((node.inputs[0] == out && isConst(node.inputs[1])) ||
+                                      (node.inputs[1] == out && isConst(node.inputs[0])));
       if (linear && biasAdd) {
         m->layerEnd_.back() = i;
         continue;
