@@ -336,7 +336,10 @@ std::vector<Tensor> ImportedModel::run(const std::vector<Tensor>& inputs, int la
               "ImportedModel::run: lastLayers=" << lastLayers << " leaves " << keep << " of the model's "
                                                 << n << " layers; use -" << (n - 1) << ".." << n);
   const size_t last = layerEnd_[static_cast<size_t>(keep - 1)];
-  wanted.push_back(nodes_[last].outputs.at(0));
+  SINGA_CHECK(!nodes_[last].outputs.empty() && !nodes_[last].outputs[0].empty(), ValueError,
+              "ImportedModel::run: node '" << nodes_[last].name << "' (" << nodes_[last].opType
+                                           << ") ends layer " << keep << " but declares no output to cut at");
+  wanted.push_back(nodes_[last].outputs[0]);
   return execute(inputs, last + 1, wanted);
 }
 
