@@ -176,12 +176,20 @@ struct ConvDims {
 template <class T>
 void depthwiseForward(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t Cout, int64_t Cog,
                       const WindowPlan& plan, bool relu) {
+  const bool packed = std::is_same_v<T, float> && packedConvEnabled();  // the AVX-512 build of the loops
   const int64_t inSize = plan.g.inSize(), P = plan.g.outSize(), kSize = plan.g.kSize(), C = Cout / Cog;
   parallelFor(N * Cout, std::max<int64_t>(1, 32768 / std::max<int64_t>(P * kSize, 1)), [&](int64_t b, int64_t e) {
     for (int64_t plane = b; plane < e; ++plane) {
       const int64_t n = plane / Cout, o = plane % Cout;
-      depthwisePlaneLoops<T>(x + (n * C + o / Cog) * inSize, w + o * kSize, bias ? bias[o] : T(0), y + plane * P, plan,
-                             relu);
+      const T* xs = x + (n * C + o / Cog) * inSize;
+      const T b0 = bias ? bias[o] : T(0);
+      if constexpr (std::is_same_v<T, float>) {
+        if (packed) {
+          packedDepthwisePlane(xs, w + o * kSize, b0, y + plane * P, plan, relu);
+          continue;
+        }
+      }
+      depthwisePlaneLoops<T>(xs, w + o * kSize, b0, y + plane * P, plan, relu);
     }
   });
 }
@@ -206,12 +214,6 @@ void convForward(KernelContext& ctx) {
               "Conv kernel: unsupported fused activation '" << activation << "' (only Relu)");
   const bool relu = activation == "Relu";
   if (d.C == d.group && d.Cog < kPackedMinRows) {  // depthwise: one input channel per group, few outputs each
-    if constexpr (std::is_same_v<T, float>) {
-      if (packedConvEnabled()) {
-        packedDepthwise(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
-        return;
-      }
-    }
     depthwiseForward<T>(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
     return;
   }

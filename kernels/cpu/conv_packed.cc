@@ -356,15 +356,8 @@ SINGA_TARGET_AVX512 void depthwisePlane(const float* xs, const float* ws, float 
 
 }  // namespace
 
-void packedDepthwise(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t Cout, int64_t Cog,
-                     const WindowPlan& plan, bool relu) {
-  const int64_t inSize = plan.g.inSize(), P = plan.g.outSize(), kSize = plan.g.kSize(), C = Cout / Cog;
-  parallelFor(N * Cout, std::max<int64_t>(1, 32768 / std::max<int64_t>(P * kSize, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t plane = b; plane < e; ++plane) {
-      const int64_t n = plane / Cout, o = plane % Cout;
-      depthwisePlane(x + (n * C + o / Cog) * inSize, w + o * kSize, bias ? bias[o] : 0.0f, y + plane * P, plan, relu);
-    }
-  });
+void packedDepthwisePlane(const float* xs, const float* ws, float b0, float* ys, const WindowPlan& plan, bool relu) {
+  depthwisePlane(xs, ws, b0, ys, plan, relu);
 }
 
 bool packedConvSupported() {
@@ -428,8 +421,7 @@ void packedConvImage(const float*, int64_t, const WindowPlan&, const float*, int
   SINGA_THROW(NotSupportedError, "the packed convolution kernel needs an x86-64 CPU with AVX-512F");
 }
 
-void packedDepthwise(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, const WindowPlan&,
-                     bool) {
+void packedDepthwisePlane(const float*, const float*, float, float*, const WindowPlan&, bool) {
   SINGA_THROW(NotSupportedError, "the packed convolution kernel needs an x86-64 CPU with AVX-512F");
 }
 

@@ -41,10 +41,8 @@ bool packedConvSupported();
 void packedConvImage(const float* x, int64_t channels, const WindowPlan& plan, const float* w, int64_t M,
                      const float* bias, float* y, bool relu, bool parallel);
 
-/// Depthwise convolution (group == input channels; Cog output channels per group) of N images
-/// with the same AVX-512 run-time condition: y[n, o] = bias[o] + sum over taps of w[o, tap] *
-/// x[n, o / Cog] shifted, through a ReLU when relu.
-void packedDepthwise(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t Cout, int64_t Cog,
-                     const WindowPlan& plan, bool relu);
+/// One output plane of a depthwise convolution (depthwise.h's loops compiled for AVX-512), with
+/// the same run-time condition as the packed kernel.
+void packedDepthwisePlane(const float* xs, const float* ws, float b0, float* ys, const WindowPlan& plan, bool relu);
 
 }  // namespace singa::cpu
