@@ -4,15 +4,20 @@
 //   mpirun -np 2 build/tests/bench_allreduce [iterations]
 //
 // For each gradient size, a synthetic model of 16 float32 parameters holding that many bytes
-// gets hand-set gradients and DistributedOptimizer::step() (SGD, lr 0) exchanges them in 25 MB
-// buckets; "exchange" is the time inside the bucket all-reduces (CommStats::commSeconds), "step"
-// the whole step (bucket copies, exchange, write-back, update). Bandwidths follow nccl-tests:
-// algbw = bytes / time, busbw = algbw * 2(n-1)/n (the bytes each rank must move in an
-// all-reduce, so figures compare across rank counts).
+// gets its gradients from a backward pass (sum of every parameter: all-ones gradients), which,
+// as in training, writes them straight into the DistributedOptimizer's 25 MB buckets; then
+// DistributedOptimizer::step() (SGD, lr 0, overlap off so the exchange runs inside step())
+// all-reduces them. "exchange" is the time inside the bucket all-reduces (header agreement +
+// MPI_Allreduce with the averaging op; CommStats::commSeconds), "step" the whole step (exchange,
+// gradient views, update). Bandwidths follow nccl-tests: algbw = bytes / time,
+// busbw = algbw * 2(n-1)/n (the bytes each rank must move in an all-reduce, so figures compare
+// across rank counts).
 //
 // The two sides alternate, one step and one bare MPI_Allreduce per iteration, each after a
 // barrier, and the medians are compared: on a shared machine whose speed changes from one
 // second to the next, timing one side's iterations and then the other's compared two machines.
+// (Hand-set gradients would add a copy into the buckets inside step(), and the ranks' skew in
+// that copy would be charged to the exchange.)
 #include <mpi.h>
 
 #include <algorithm>
@@ -23,6 +28,8 @@
 
 #include "comm/distributed_optimizer.h"
 #include "comm/mpi_communicator.h"
+#include "core/parallel.h"
+#include "ops/ops.h"
 #include "optim/sgd.h"
 
 namespace {
@@ -40,7 +47,15 @@ int main(int argc, char** argv) {
   using namespace singa;
   const int iters = argc > 1 ? std::atoi(argv[1]) : 20;
   auto comm = makeMpiCommunicator(detectRankInfo());
+  // One compute thread per rank, as `mpirun --bind-to core` gives each rank one core: idle
+  // OpenMP workers spinning on the same core would slow the exchange that follows backward.
+  setNumThreads(1);
   const int n = comm->worldSize();
+  if (n < 2) {
+    std::fprintf(stderr, "bench_allreduce compares the gradient exchange between ranks: run it with "
+                         "mpirun -np 2 (or more) --bind-to core %s\n", argv[0]);
+    return 2;
+  }
   const double busFactor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
   if (comm->rank() == 0) {
     std::printf(
@@ -59,9 +74,14 @@ int main(int argc, char** argv) {
       p.setRequiresGrad(true);
       params.emplace_back("p" + std::to_string(k), p);
     }
-    DistributedOptimizer opt(std::make_unique<SGD>(params, 0.0), *comm);
+    DistributedOptions options;
+    options.overlap = false;
+    DistributedOptimizer opt(std::make_unique<SGD>(params, 0.0), *comm, options);
     auto setGrads = [&] {
-      for (auto& [name, p] : params) p.setGrad(Tensor::full({per}, 1.0));
+      opt.zeroGrad();
+      std::vector<Tensor> sums;
+      for (auto& [name, p] : params) sums.push_back(ops::reduceSum(p));
+      ops::sum(sums).backward();
     };
     std::vector<float> buf(static_cast<size_t>(per * 16), 1.0f);
     setGrads();
