@@ -17,7 +17,7 @@ train=("$build/singa_train" --model cnn --benchmark --benchmark-steps "$steps" -
 ips() { sed -n 's/^train_images_per_sec \([0-9.]*\)/\1/p'; }
 
 echo "== (a) gradient exchange vs bare MPI_Allreduce (2 ranks)"
-"${mpi[@]}" "$build/tests/bench_allreduce" 20
+"${mpi[@]}" "$build/tests/bench_allreduce" 30
 
 echo "== (b) training throughput, batch $batch per rank, 1 thread per rank, $steps timed steps, $rounds rounds"
 ones=() twos=()
