@@ -62,6 +62,11 @@ Communicator* gAbortComm = nullptr;
 
 }  // namespace
 
+Tensor Communicator::exchangeBuffer(int64_t numel, DType dtype, Device device) {
+  SINGA_CHECK(numel >= 0, ValueError, "exchangeBuffer: numel must be >= 0, got " << numel);
+  return Tensor::zeros({numel}, dtype, device);
+}
+
 void Communicator::abortJob(const std::string& message, int exitCode) {
   std::fprintf(stderr, "singa: rank %d of %d (%s): %s; aborting the job\n", rank(), worldSize(),
                hostName().c_str(), message.c_str());

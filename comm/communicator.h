@@ -48,6 +48,14 @@ class Communicator {
   /// Returns [worldSize, ...t.shape()]: slice r is rank r's `t`.
   virtual Tensor allGather(const Tensor& t) = 0;
   virtual void barrier() = 0;
+  /// A zeroed 1-D tensor of `numel` elements that allReduce can reduce faster than an ordinary
+  /// tensor: the mpi backend places it in a shared-memory segment of the node, where every rank
+  /// reads the others' buffers directly (no copy in or out, no MPI). Collective: every rank calls
+  /// it with the same arguments in the same order. Where that is not possible (other backends,
+  /// ranks on several nodes, SINGA_MPI_SHM=0, no room in /dev/shm) it is an ordinary tensor on
+  /// `device`; either way it is used like any other tensor. The DistributedOptimizer keeps its
+  /// gradient buckets in such buffers.
+  virtual Tensor exchangeBuffer(int64_t numel, DType dtype, Device device);
 
   /// Makes collectives in progress on other threads of this process give up with CommError
   /// (used while unwinding after an error, so a communication thread can be joined).

@@ -176,7 +176,8 @@ void DistributedOptimizer::buildBuckets() {
   for (Plan& plan : plans) {
     Bucket b;
     b.slots = std::move(plan.slots);
-    b.wire = Tensor::zeros({plan.numel}, plan.wire, plan.device);
+    // Where the backend can (mpi, one node), in shared memory the ranks reduce in place.
+    b.wire = comm_.exchangeBuffer(plan.numel, plan.wire, plan.device);
     buckets_.push_back(std::move(b));
   }
   for (size_t bi = 0; bi < buckets_.size(); ++bi) {

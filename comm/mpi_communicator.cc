@@ -3,7 +3,9 @@
 // non-blocking MPI polled against a deadline. allReduce gives each rank one chunk of the buffer
 // to sum in rank order and hands the sums back: through a shared-memory segment when every rank
 // runs on one node, else alltoall + local sum + allgather (the bytes of a ring all-reduce,
-// 2(n-1)/n of the buffer per rank). Either way every rank and every run gets the same bits.
+// 2(n-1)/n of the buffer per rank). Exchange buffers (exchangeBuffer(): the DistributedOptimizer's
+// gradient buckets) live in shared memory of their own and are reduced in place, each rank
+// reading the others' buffers directly. Either way every rank and every run gets the same bits.
 #include "comm/mpi_communicator.h"
 
 #ifdef SINGA_USE_MPI
@@ -13,12 +15,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -50,6 +54,7 @@ const char* kindName(int64_t k) {
     case CollKind::kBroadcast: return "broadcast";
     case CollKind::kAllGather: return "allGather";
     case CollKind::kBarrier: return "barrier";
+    case CollKind::kExchangeBuffer: return "exchangeBuffer";
   }
   return "unknown collective";
 }
@@ -92,6 +97,41 @@ void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out,
       dst[i] = s != 0;
     } else {
       dst[i] = T(s);
+    }
+  }
+}
+
+// The in-place form for exchange buffers: srcs[own] is also the output (same index only), and
+// the arithmetic is reduceInRankOrder's, so the bits are the same. With two ranks the pair is
+// summed as own + other: IEEE addition is commutative, so that is rank 0's value + rank 1's.
+template <class T>
+void reduceIntoOwn(const char* const* srcs, int64_t count, int n, int own, bool average) {
+  using A = typename Accum<T>::type;
+  T* out = reinterpret_cast<T*>(const_cast<char*>(srcs[own]));
+  if constexpr (!std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>) {
+    if (n == 2) {
+      T* __restrict a = out;
+      const T* __restrict b = reinterpret_cast<const T*>(srcs[1 - own]);
+      if (average) {
+        if constexpr (std::is_floating_point_v<A>) {
+          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])) * A(0.5));
+        } else {
+          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])) / A(2));
+        }
+      } else {
+        for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])));
+      }
+      return;
+    }
+  }
+  for (int64_t i = 0; i < count; ++i) {  // every source element is read before out[i] is written
+    A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
+    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
+    if (average) s = static_cast<A>(s / static_cast<A>(n));
+    if constexpr (std::is_same_v<T, bool>) {
+      out[i] = s != 0;
+    } else {
+      out[i] = T(s);
     }
   }
 }
@@ -167,6 +207,7 @@ MpiCommunicator::MpiCommunicator(const RankInfo& info) {
                                             << "; under Slurm use `srun --mpi=pmix` (pmi2 and no --mpi give "
                                                "each task a world of its own)");
   }
+  buffers_ = std::make_shared<BufferRegistry>();
   createSharedSegment();
   SINGA_MPI_CHECK(MPI_Op_create(&averageOfTwo, 1, &averageOp_));
   if (const char* direct = std::getenv("SINGA_MPI_DIRECT_MAX_BYTES")) {
@@ -283,7 +324,13 @@ void MpiCommunicator::agree(CollKind kind, DType dtype, int64_t numel, int64_t e
        << h[2] << " " << dtypeName(static_cast<DType>(h[1]));
     if (h[0] == static_cast<int64_t>(CollKind::kBroadcast)) os << " from root " << h[3];
     if (h[0] == static_cast<int64_t>(CollKind::kAllReduceSum) || h[0] == static_cast<int64_t>(CollKind::kAllReduceAverage)) {
-      os << (h[3] == kTransportDirect ? " through MPI_Allreduce" : h[3] == kTransportShared ? " through shared memory" : " through MPI");
+      const int64_t transport = h[3] & 0xff;
+      if (transport == kTransportSharedBuffer) {
+        os << " on exchange buffer #" << (h[3] >> 8);
+      } else {
+        os << (transport == kTransportDirect ? " through MPI_Allreduce"
+               : transport == kTransportShared ? " through shared memory" : " through MPI");
+      }
     }
     os << " as collective #" << h[4];
   }
@@ -404,10 +451,18 @@ void MpiCommunicator::createSharedSegment() {
   resultBytes_ = (slotBytes_ / size_ + 64 + 63) / 64 * 64;
   rankStride_ = 64 + slotBytes_ + resultBytes_;
   shmBytes_ = rankStride_ * size_;
+  std::string why;
+  shm_ = mapNodeSegment(shmBytes_, why);
+  if (shm_ == nullptr && !why.empty()) {
+    std::fprintf(stderr, "singa: rank %d: no shared-memory segment for the all-reduce (%s, %lld bytes in /dev/shm); "
+                 "using MPI point-to-point instead\n", rank_, why.c_str(), static_cast<long long>(shmBytes_));
+  }
+}
+
+char* MpiCommunicator::mapNodeSegment(int64_t bytes, std::string& why) {
   char name[64] = {0};
   int ok = 1;
   int fd = -1;
-  std::string why;
   // Rank 0 removes the name however this function ends (every rank has it open by then, or the
   // segment is not used).
   struct Unlinker {
@@ -417,13 +472,15 @@ void MpiCommunicator::createSharedSegment() {
     }
   } unlinker;
   if (rank_ == 0) {
-    std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld", static_cast<long>(getpid()),
-                  static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007));
+    static std::atomic<int64_t> counter{0};
+    std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld-%ld", static_cast<long>(getpid()),
+                  static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007),
+                  static_cast<long>(counter++));
     fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     // posix_fallocate reserves the pages now: a full /dev/shm is an error here, not a SIGBUS later.
     if (fd < 0) {
       ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
-    } else if (int rc = posix_fallocate(fd, 0, shmBytes_); rc != 0) {
+    } else if (int rc = posix_fallocate(fd, 0, bytes); rc != 0) {
       unlinker.name = name;
       ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
     } else {
@@ -438,28 +495,29 @@ void MpiCommunicator::createSharedSegment() {
   }
   void* p = MAP_FAILED;
   if (ok) {
-    p = mmap(nullptr, static_cast<size_t>(shmBytes_), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p = mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) ok = 0, why = std::string("mmap: ") + std::strerror(errno);
   }
   if (fd >= 0) close(fd);
   int allOk = ok;
   SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &allOk, 1, MPI_INT, MPI_MIN, comm_));
   if (!allOk) {
-    if (p != MAP_FAILED) munmap(p, static_cast<size_t>(shmBytes_));
-    if (!ok) {
-      std::fprintf(stderr, "singa: rank %d: no shared-memory segment for the all-reduce (%s, %lld bytes in /dev/shm); "
-                   "using MPI point-to-point instead\n", rank_, why.c_str(), static_cast<long long>(shmBytes_));
-    }
-    return;
+    if (p != MAP_FAILED) munmap(p, static_cast<size_t>(bytes));
+    return nullptr;
   }
-  shm_ = static_cast<char*>(p);
+  return static_cast<char*>(p);
 }
 
 void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
+  waitCounters(shm_, rankStride_, which, gen, what);
+}
+
+void MpiCommunicator::waitCounters(char* base, int64_t stride, int which, int64_t gen, const char* what) {
+  auto counter = [&](int r) { return reinterpret_cast<int64_t*>(base + r * stride) + which; };
   const auto start = Clock::now();
   for (int64_t polls = 0;; ++polls) {
     bool all = true;
-    for (int r = 0; r < size_ && all; ++r) all = __atomic_load_n(flagOf(r, which), __ATOMIC_ACQUIRE) >= gen;
+    for (int r = 0; r < size_ && all; ++r) all = __atomic_load_n(counter(r), __ATOMIC_ACQUIRE) >= gen;
     if (all) return;
     SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
     if (polls < 256) continue;
@@ -469,7 +527,7 @@ void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
       std::ostringstream late;
       int count = 0;
       for (int r = 0; r < size_; ++r) {
-        if (__atomic_load_n(flagOf(r, which), __ATOMIC_ACQUIRE) < gen) late << (count++ ? ", " : "") << r;
+        if (__atomic_load_n(counter(r), __ATOMIC_ACQUIRE) < gen) late << (count++ ? ", " : "") << r;
       }
       std::ostringstream msg;
       msg << what << " (collective #" << seq_ << ") did not complete within " << waited
@@ -511,6 +569,114 @@ void MpiCommunicator::allReduceShared(char* data, int64_t numel, DType dtype, bo
   }
 }
 
+// ---- exchange buffers: shared-memory buffers reduced in place -------------------------------
+//
+// One segment per buffer: per rank a 128-byte header (three counters, written by that rank only)
+// and then the rank's buffer. For the g-th all-reduce of the buffer, with chunk c of the elements
+// reduced by rank c:
+//   1. publish written = g (this rank's values are in place), wait for every rank's;
+//   2. sum chunk `rank` of every rank's buffer in rank order into this rank's own chunk, publish
+//      reduced = g, wait for every rank's;
+//   3. copy every other chunk c from rank c's buffer into this rank's, publish copied = g, wait
+//      for every rank's, so nobody writes its buffer again (the next backward) while another
+//      rank still copies from it.
+// Chunk c of rank q's buffer is written only by rank q: in step 2 when q == c (the other ranks
+// read only their own chunks of it then), in step 3 when q != c (after rank c, the only reader
+// of it, published reduced = g).
+
+namespace {
+constexpr int64_t kBufferHeader = 128;
+}
+
+struct MpiCommunicator::SharedBuffer {
+  char* base = nullptr;  // the segment
+  int64_t stride = 0;    // bytes per rank: header + buffer, whole pages
+  int64_t numel = 0;
+  DType dtype = DType::kFloat32;
+  int64_t id = 0;   // creation index, the same on every rank
+  int64_t gen = 0;  // all-reduces so far
+};
+
+struct MpiCommunicator::BufferRegistry {
+  std::mutex mutex;
+  std::map<const void*, SharedBuffer> byData;  // keyed by this rank's data address
+};
+
+Tensor MpiCommunicator::exchangeBuffer(int64_t numel, DType dtype, Device device) {
+  SINGA_CHECK(numel >= 0, ValueError, "exchangeBuffer: numel must be >= 0, got " << numel);
+  if (!sharedMemoryActive() || !device.isCpu() || numel == 0) return Communicator::exchangeBuffer(numel, dtype, device);
+  auto guard = lock();
+  // Every rank must map the same size: a mismatch is a CommError here, not a SIGBUS later.
+  agree(CollKind::kExchangeBuffer, dtype, numel, 0);
+  const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
+  const int64_t stride = (kBufferHeader + numel * esize + 4095) / 4096 * 4096;
+  std::string why;
+  char* base = mapNodeSegment(stride * size_, why);
+  if (base == nullptr) {
+    if (!why.empty()) {
+      std::fprintf(stderr, "singa: rank %d: an exchange buffer of %lld bytes per rank stays in private memory (%s; "
+                   "/dev/shm needs %lld bytes); its all-reduces copy through the usual transport\n", rank_,
+                   static_cast<long long>(numel * esize), why.c_str(), static_cast<long long>(stride * size_));
+    }
+    return Communicator::exchangeBuffer(numel, dtype, device);
+  }
+  // Fresh pages read as zero: the counters start at 0 and the buffer is zeroed.
+  char* data = base + rank_ * stride + kBufferHeader;
+  {
+    std::lock_guard<std::mutex> lk(buffers_->mutex);
+    buffers_->byData[data] = SharedBuffer{base, stride, numel, dtype, nextBufferId_++, 0};
+  }
+  std::shared_ptr<BufferRegistry> registry = buffers_;
+  const size_t mapped = static_cast<size_t>(stride * size_);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(numel * esize), Device::cpu(),
+                                            [registry, base, mapped](void* d) {
+                                              {
+                                                std::lock_guard<std::mutex> lk(registry->mutex);
+                                                registry->byData.erase(d);
+                                              }
+                                              munmap(base, mapped);
+                                            });
+  impl->shape = {numel};
+  impl->strides = {1};
+  impl->dtype = dtype;
+  return Tensor(impl);
+}
+
+MpiCommunicator::SharedBuffer* MpiCommunicator::sharedBufferAt(const void* data, int64_t numel, DType dtype) {
+  std::lock_guard<std::mutex> lk(buffers_->mutex);
+  auto it = buffers_->byData.find(data);
+  if (it == buffers_->byData.end() || it->second.numel != numel || it->second.dtype != dtype) return nullptr;
+  return &it->second;  // stays valid while the caller's tensor keeps the storage alive
+}
+
+bool MpiCommunicator::isSharedExchangeBuffer(const Tensor& t) {
+  return t.defined() && t.device().isCpu() && t.isContiguous() &&
+         sharedBufferAt(t.rawData(), t.numel(), t.dtype()) != nullptr;
+}
+
+void MpiCommunicator::allReduceSharedBuffer(SharedBuffer& b, bool average) {
+  const int64_t esize = static_cast<int64_t>(dtypeSize(b.dtype));
+  const int64_t n = b.numel;
+  auto off = [&](int c) { return c * (n / size_) + std::min<int64_t>(c, n % size_); };
+  auto counter = [&](int which) { return reinterpret_cast<int64_t*>(b.base + rank_ * b.stride) + which; };
+  auto data = [&](int r) { return b.base + r * b.stride + kBufferHeader; };
+  const int64_t g = ++b.gen;
+  __atomic_store_n(counter(0), g, __ATOMIC_RELEASE);
+  waitCounters(b.base, b.stride, 0, g, "allReduce (exchange buffer, values written)");
+  std::vector<const char*> srcs(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) srcs[static_cast<size_t>(r)] = data(r) + off(rank_) * esize;
+  SINGA_DISPATCH_ALL(b.dtype, T, reduceIntoOwn<T>(srcs.data(), off(rank_ + 1) - off(rank_), size_, rank_, average));
+  __atomic_store_n(counter(1), g, __ATOMIC_RELEASE);
+  waitCounters(b.base, b.stride, 1, g, "allReduce (exchange buffer, reduce phase)");
+  for (int c = 0; c < size_; ++c) {
+    if (c == rank_) continue;
+    std::memcpy(data(rank_) + off(c) * esize, data(c) + off(c) * esize, static_cast<size_t>((off(c + 1) - off(c)) * esize));
+  }
+  __atomic_store_n(counter(2), g, __ATOMIC_RELEASE);
+  waitCounters(b.base, b.stride, 2, g, "allReduce (exchange buffer, gather phase)");
+}
+
 void MpiCommunicator::allReduce(Tensor& t, ReduceOp op) {
   checkCpuContiguous(t, "allReduce");
   const bool average = op == ReduceOp::kAverage;
@@ -518,9 +684,16 @@ void MpiCommunicator::allReduce(Tensor& t, ReduceOp op) {
               "mpi allReduce: average needs a floating dtype, the tensor is " << dtypeName(t.dtype())
                                                                              << "; use ReduceOp::kSum for integers");
   auto guard = lock();
-  // The transport is part of the header: ranks that disagree on it fail here, not in a timeout.
+  SharedBuffer* shared = sharedBufferAt(t.rawData(), t.numel(), t.dtype());
+  // The transport (and which exchange buffer) is part of the header: ranks that disagree on it
+  // fail here, not in a timeout.
   agree(average ? CollKind::kAllReduceAverage : CollKind::kAllReduceSum, t.dtype(), t.numel(),
-        transportFor(t.numel(), t.dtype()));
+        shared != nullptr ? int64_t{kTransportSharedBuffer} + (shared->id << 8)
+                          : int64_t{transportFor(t.numel(), t.dtype())});
+  if (shared != nullptr) {
+    allReduceSharedBuffer(*shared, average);
+    return;
+  }
   allReduceBytes(t.rawData(), t.numel(), t.dtype(), average);
 }
 

@@ -24,7 +24,7 @@ std::unique_ptr<Communicator> makeMpiCommunicator(const RankInfo& info);
 #ifdef SINGA_USE_MPI
 
 /// What a collective is, as the ranks compare it before moving data.
-enum class CollKind : int64_t { kAllReduceSum = 1, kAllReduceAverage, kBroadcast, kAllGather, kBarrier };
+enum class CollKind : int64_t { kAllReduceSum = 1, kAllReduceAverage, kBroadcast, kAllGather, kBarrier, kExchangeBuffer };
 
 class MpiCommunicator : public Communicator {
  public:
@@ -79,13 +79,34 @@ class MpiCommunicator : public Communicator {
   /// The transport allReduce uses for this many elements of dtype: kTransportMpi (alltoall,
   /// rank-order sum, allgather), kTransportShared (the node's segment) or kTransportDirect
   /// (MPI_Allreduce, two ranks). Part of every all-reduce's header, so ranks that disagree fail.
-  enum Transport : int { kTransportMpi = 0, kTransportShared = 1, kTransportDirect = 2 };
+  enum Transport : int { kTransportMpi = 0, kTransportShared = 1, kTransportDirect = 2, kTransportSharedBuffer = 3 };
   Transport transportFor(int64_t numel, DType dtype) const;
+
+  /// When the node's segment is in use (sharedMemoryActive()) and `device` is the CPU: a buffer in
+  /// a shared-memory segment of its own, mapped by every rank, and allReduce on it (the whole
+  /// buffer, the tensor returned or a full-size view of it) reduces in place: each rank sums its
+  /// chunk of every rank's buffer in rank order and copies the other chunks from their owners,
+  /// with no copy into or out of a staging area and no MPI call; the bits equal the other
+  /// transports'. The mapping lives as long as a tensor views it. Otherwise an ordinary tensor.
+  Tensor exchangeBuffer(int64_t numel, DType dtype, Device device) override;
+  /// Whether allReduce(t) takes the in-place shared-buffer path: t is a shared exchange buffer of
+  /// this communicator (or a full-size view of one).
+  bool isSharedExchangeBuffer(const Tensor& t);
 
  private:
   void announceArrival();
   void drainArrivals();
   void createSharedSegment();
+  /// Collective: rank 0 creates a POSIX shared-memory object of `bytes`, every rank maps it, and
+  /// the name is removed at once. nullptr on every rank when any rank failed (`why` says why on
+  /// the ranks that failed).
+  char* mapNodeSegment(int64_t bytes, std::string& why);
+  struct SharedBuffer;
+  /// The registered exchange buffer whose data starts at `data` with `numel` elements, or null.
+  SharedBuffer* sharedBufferAt(const void* data, int64_t numel, DType dtype);
+  void allReduceSharedBuffer(SharedBuffer& b, bool average);
+  /// Waits until counter `which` of every rank's header (at base + r * stride) reaches `gen`.
+  void waitCounters(char* base, int64_t stride, int which, int64_t gen, const char* what);
   void allReduceShared(char* data, int64_t numel, DType dtype, bool average);
   /// Waits until every rank's flag `which` (0: piece copied in, 1: chunk reduced) reaches `gen`.
   void waitFlags(int which, int64_t gen, const char* what);
@@ -113,6 +134,11 @@ class MpiCommunicator : public Communicator {
   bool useShm_ = true;
   std::atomic<int64_t> directMaxBytes_{kDefaultDirectMaxBytes};
   MPI_Op averageOp_ = MPI_OP_NULL;  // (a + b) * 0.5, the direct path's average
+  // Exchange buffers by the address of this rank's data; shared with the buffers' storages,
+  // which unregister and unmap themselves (and may outlive the communicator).
+  struct BufferRegistry;
+  std::shared_ptr<BufferRegistry> buffers_;
+  int64_t nextBufferId_ = 0;
   std::mutex mutex_;
 };
 

@@ -108,8 +108,15 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   data_ = deviceBackend(device.type).allocate(bytes, device.index);
 }
 
+Storage::Storage(void* data, size_t bytes, Device device, std::function<void(void*)> release)
+    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {}
+
 Storage::~Storage() {
-  if (data_ != nullptr) deviceBackend(device_.type).deallocate(data_, bytes_, device_.index);
+  if (release_) {
+    release_(data_);
+  } else if (data_ != nullptr) {
+    deviceBackend(device_.type).deallocate(data_, bytes_, device_.index);
+  }
 }
 
 size_t cpuBytesInUse() { return gCpuInUse.load(); }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,9 @@ bool deviceAvailable(DeviceType type);
 class Storage {
  public:
   Storage(size_t bytes, Device device);
+  /// Memory the caller obtained elsewhere (e.g. a shared-memory mapping): `release(data)` runs
+  /// when the last tensor viewing it goes away, instead of the device's deallocate.
+  Storage(void* data, size_t bytes, Device device, std::function<void(void*)> release);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -63,6 +67,7 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  std::function<void(void*)> release_;
 };
 
 /// Bytes currently held in Storage blocks on the CPU, and the most ever held (for benchmarks).

@@ -63,6 +63,28 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_THROW(t.reshape({4, 2}), ShapeError);
 }
 
+TEST(Tensor, BorrowedStorageIsReleasedOnceByTheLastView) {
+  std::vector<float> memory = {1, 2, 3, 4, 5, 6};
+  int released = 0;
+  void* releasedAt = nullptr;
+  {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(memory.data(), memory.size() * sizeof(float), Device::cpu(),
+                                              [&](void* p) { ++released, releasedAt = p; });
+    impl->shape = {6};
+    impl->strides = {1};
+    Tensor t(impl);
+    Tensor view = t.reshape({2, 3}).slice(0, 1, 2);  // the second row
+    t = Tensor();
+    EXPECT_EQ(released, 0);
+    EXPECT_EQ(view.toVector<float>(), (std::vector<float>{4, 5, 6}));
+    view.fill(7.0);
+  }
+  EXPECT_EQ(released, 1);
+  EXPECT_EQ(releasedAt, memory.data());
+  EXPECT_EQ(memory, (std::vector<float>{1, 2, 3, 7, 7, 7}));  // written through the tensor, not freed
+}
+
 TEST(Tensor, DTypeConversion) {
   Tensor t = Tensor::fromVector<float>({-1.5f, 0.f, 2.7f, 300.f}, {4});
   EXPECT_EQ(t.to(DType::kInt32).toVector<int32_t>(), (std::vector<int32_t>{-1, 0, 2, 300}));

@@ -7,9 +7,10 @@
 // gets its gradients from a backward pass (sum of every parameter: all-ones gradients), which,
 // as in training, writes them straight into the DistributedOptimizer's 25 MB buckets; then
 // DistributedOptimizer::step() (SGD, lr 0, overlap off so the exchange runs inside step())
-// all-reduces them. "exchange" is the time inside the bucket all-reduces (header agreement +
-// MPI_Allreduce with the averaging op; CommStats::commSeconds), "step" the whole step (exchange,
-// gradient views, update). Bandwidths follow nccl-tests: algbw = bytes / time,
+// all-reduces them. "exchange" is the time inside the bucket all-reduces (CommStats::commSeconds:
+// header agreement, then, with every rank on this node, the in-place reduction of the buckets'
+// shared memory; SINGA_MPI_SHM=0 gives the MPI transports instead), "step" the whole step
+// (exchange, gradient views, update). Bandwidths follow nccl-tests: algbw = bytes / time,
 // busbw = algbw * 2(n-1)/n (the bytes each rank must move in an all-reduce, so figures compare
 // across rank counts).
 //

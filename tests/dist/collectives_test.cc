@@ -249,5 +249,134 @@ TEST(Collectives, MismatchedOperationsAreDetected) {
   }
 }
 
+
+// ---- exchange buffers (comm.exchangeBuffer: the DistributedOptimizer's buckets) ---------------
+
+/// Under mpirun every rank runs on this node, so the mpi backend puts exchange buffers in shared
+/// memory unless SINGA_MPI_SHM=0.
+bool expectSharedBuffers() {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  return mpi != nullptr && mpi->sharedMemoryActive();
+}
+
+TEST(Collectives, ExchangeBufferAllReduceIsExactForEveryDType) {
+  const int n = comm().worldSize(), r = comm().rank();
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  for (DType dt : kDTypes) {
+    for (int64_t size : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1000}, int64_t{65537}}) {
+      SCOPED_TRACE(std::string(dtypeName(dt)) + " size " + std::to_string(size));
+      Tensor t = comm().exchangeBuffer(size, dt, Device::cpu());
+      ASSERT_EQ(t.shape(), (Shape{size}));
+      ASSERT_EQ(t.dtype(), dt);
+      if (mpi != nullptr) {
+        ASSERT_EQ(mpi->isSharedExchangeBuffer(t), expectSharedBuffers());
+      }
+      std::vector<double> zeros = t.toVector<double>();
+      for (double z : zeros) ASSERT_EQ(z, 0.0);
+      // Several rounds on the same buffer (its counters advance), values written in place as a
+      // backward pass writes gradients into a bucket.
+      for (int round = 0; round < 3; ++round) {
+        t.copyFrom(filled(size, dt, [&](int64_t i) { return inputAt(r, i + round); }));
+        comm().allReduce(t, ReduceOp::kSum);
+        std::vector<double> got = t.toVector<double>();
+        for (int64_t i = 0; i < size; ++i) {
+          const double want = static_cast<double>((i + round) % 5 + 1) * n * (n + 1) / 2;
+          ASSERT_EQ(got[static_cast<size_t>(i)], want) << "round " << round << " at " << i;
+        }
+      }
+      if (!isFloating(dt)) continue;
+      t.copyFrom(filled(size, dt, [&](int64_t i) { return 2.0 * inputAt(r, i); }));
+      comm().allReduce(t, ReduceOp::kAverage);
+      std::vector<double> got = t.toVector<double>();
+      for (int64_t i = 0; i < size; ++i) {
+        ASSERT_EQ(got[static_cast<size_t>(i)], static_cast<double>(i % 5 + 1) * (n + 1)) << "average at " << i;
+      }
+    }
+  }
+}
+
+TEST(Collectives, ExchangeBufferGivesTheBitsOfAnOrdinaryTensor) {
+  const int r = comm().rank();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+    for (ReduceOp op : {ReduceOp::kAverage, ReduceOp::kSum}) {
+      SCOPED_TRACE(std::string(dtypeName(dt)) + (op == ReduceOp::kSum ? " sum" : " average"));
+      Tensor values = filled(300007, dt, [&](int64_t i) { return std::sin(0.37 * i + r) * std::pow(10.0, r % 3); });
+      Tensor shared = comm().exchangeBuffer(values.numel(), dt, Device::cpu());
+      shared.copyFrom(values);
+      Tensor plain = values.clone();
+      comm().allReduce(shared, op);
+      comm().allReduce(plain, op);
+      ASSERT_EQ(std::memcmp(shared.rawData(), plain.rawData(), plain.nbytes()), 0);
+    }
+  }
+}
+
+TEST(Collectives, PartOfAnExchangeBufferTakesTheUsualPath) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  const int n = comm().worldSize(), r = comm().rank();
+  Tensor t = comm().exchangeBuffer(100, DType::kFloat32, Device::cpu());
+  t.copyFrom(filled(100, DType::kFloat32, [&](int64_t i) { return inputAt(r, i); }));
+  Tensor part = t.slice(0, 10, 60);  // a view into the shared pages, not the whole buffer
+  if (mpi != nullptr) {
+    EXPECT_FALSE(mpi->isSharedExchangeBuffer(part));
+  }
+  comm().allReduce(part, ReduceOp::kSum);
+  std::vector<double> got = t.toVector<double>();
+  for (int64_t i = 0; i < 100; ++i) {
+    const double want = i >= 10 && i < 60 ? static_cast<double>(i % 5 + 1) * n * (n + 1) / 2 : inputAt(r, i);
+    ASSERT_EQ(got[static_cast<size_t>(i)], want) << "at " << i;
+  }
+  Tensor whole = t.reshape({10, 10});  // a full-size view is the buffer itself
+  if (mpi != nullptr) {
+    EXPECT_EQ(mpi->isSharedExchangeBuffer(whole), expectSharedBuffers());
+  }
+}
+
+TEST(Collectives, ExchangeBufferOnOneRankAndPlainTensorOnAnotherIsDetected) {
+  if (!expectSharedBuffers()) GTEST_SKIP() << "needs shared exchange buffers";
+  Tensor shared = comm().exchangeBuffer(16, DType::kFloat32, Device::cpu());
+  Tensor plain = Tensor::ones({16});
+  try {
+    comm().allReduce(comm().rank() == 0 ? shared : plain);
+    FAIL() << "an exchange buffer meeting an ordinary tensor was not detected";
+  } catch (const CommError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 0 called allReduce(sum) of 16 float32 on exchange buffer #"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 16 float32 through"), std::string::npos) << msg;
+  }
+  comm().allReduce(shared);  // still usable
+}
+
+TEST(Collectives, MismatchedExchangeBufferSizesAreDetected) {
+  if (!expectSharedBuffers()) GTEST_SKIP() << "needs shared exchange buffers";
+  try {
+    Tensor t = comm().exchangeBuffer(comm().rank() == 1 ? 2000 : 1000, DType::kFloat32, Device::cpu());
+    FAIL() << "exchange buffers of different sizes were not detected";
+  } catch (const CommError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 1 called exchangeBuffer of 2000 float32"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 0 called exchangeBuffer of 1000 float32"), std::string::npos) << msg;
+  }
+}
+
+TEST(Collectives, ExchangeBufferOutlivesItsCommunicator) {
+  if (comm().backend() != "mpi") GTEST_SKIP() << "the mpi backend's shared buffers";
+  const int n = comm().worldSize();
+  Tensor t;
+  {
+    auto second = makeMpiCommunicator(detectRankInfo());  // MPI is already initialised: no re-init
+    t = second->exchangeBuffer(4099, DType::kFloat64, Device::cpu());
+    t.copyFrom(filled(4099, DType::kFloat64, [&](int64_t i) { return static_cast<double>(i); }));
+    second->allReduce(t, ReduceOp::kSum);
+  }
+  // The mapping stays until the last view goes; the values are still there and writable.
+  Tensor view = t.slice(0, 4000, 4099);
+  t = Tensor();
+  std::vector<double> got = view.toVector<double>();
+  for (int64_t i = 0; i < 99; ++i) ASSERT_EQ(got[static_cast<size_t>(i)], static_cast<double>((4000 + i) * n));
+  view.copyFrom(Tensor::zeros({99}, DType::kFloat64));
+  EXPECT_EQ(view.toVector<double>()[98], 0.0);
+}
+
 }  // namespace
 }  // namespace singa
