@@ -114,12 +114,12 @@ void reduceIntoOwn(const char* const* srcs, int64_t count, int n, int own, bool 
       const T* __restrict b = reinterpret_cast<const T*>(srcs[1 - own]);
       if (average) {
         if constexpr (std::is_floating_point_v<A>) {
-          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])) * A(0.5));
+          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]) * A(0.5));
         } else {
-          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])) / A(2));
+          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]) / A(2));
         }
       } else {
-        for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + static_cast<A>(b[i])));
+        for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]));
       }
       return;
     }
@@ -671,7 +671,8 @@ void MpiCommunicator::allReduceSharedBuffer(SharedBuffer& b, bool average) {
   waitCounters(b.base, b.stride, 1, g, "allReduce (exchange buffer, reduce phase)");
   for (int c = 0; c < size_; ++c) {
     if (c == rank_) continue;
-    std::memcpy(data(rank_) + off(c) * esize, data(c) + off(c) * esize, static_cast<size_t>((off(c + 1) - off(c)) * esize));
+    const size_t bytes = static_cast<size_t>((off(c + 1) - off(c)) * esize);
+    std::memcpy(data(rank_) + off(c) * esize, data(c) + off(c) * esize, bytes);
   }
   __atomic_store_n(counter(2), g, __ATOMIC_RELEASE);
   waitCounters(b.base, b.stride, 2, g, "allReduce (exchange buffer, gather phase)");

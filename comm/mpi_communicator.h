@@ -24,7 +24,14 @@ std::unique_ptr<Communicator> makeMpiCommunicator(const RankInfo& info);
 #ifdef SINGA_USE_MPI
 
 /// What a collective is, as the ranks compare it before moving data.
-enum class CollKind : int64_t { kAllReduceSum = 1, kAllReduceAverage, kBroadcast, kAllGather, kBarrier, kExchangeBuffer };
+enum class CollKind : int64_t {
+  kAllReduceSum = 1,
+  kAllReduceAverage,
+  kBroadcast,
+  kAllGather,
+  kBarrier,
+  kExchangeBuffer
+};
 
 class MpiCommunicator : public Communicator {
  public:
