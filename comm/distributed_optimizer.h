@@ -78,6 +78,8 @@ class DistributedOptimizer : public Optimizer {
   const DistributedOptions& options() const { return options_; }
   /// Number of buckets and, for tests, the parameter names of bucket `b` in packing order.
   size_t numBuckets() const { return buckets_.size(); }
+  /// Bucket `b`'s tensor (the exchanged gradients, in the wire dtype).
+  const Tensor& bucketTensor(size_t b) const { return buckets_.at(b).wire; }
   std::vector<std::string> bucketParameters(size_t b) const;
   const CommStats& stats() const { return stats_; }
   /// Buckets handed to the communication thread so far in this step (all of them once the

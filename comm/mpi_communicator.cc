@@ -103,7 +103,8 @@ void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out,
 
 // The in-place form for exchange buffers: srcs[own] is also the output (same index only), and
 // the arithmetic is reduceInRankOrder's, so the bits are the same. With two ranks the pair is
-// summed as own + other: IEEE addition is commutative, so that is rank 0's value + rank 1's.
+// summed as own + other: IEEE addition is commutative, so that is rank 0's value + rank 1's
+// (except the payload of NaN + NaN, which no two transports agree on either).
 template <class T>
 void reduceIntoOwn(const char* const* srcs, int64_t count, int n, int own, bool average) {
   using A = typename Accum<T>::type;
@@ -452,59 +453,65 @@ void MpiCommunicator::createSharedSegment() {
   rankStride_ = 64 + slotBytes_ + resultBytes_;
   shmBytes_ = rankStride_ * size_;
   std::string why;
-  shm_ = mapNodeSegment(shmBytes_, why);
+  shm_ = mapNodeSegment(shmBytes_, rankStride_, why);
   if (shm_ == nullptr && !why.empty()) {
     std::fprintf(stderr, "singa: rank %d: no shared-memory segment for the all-reduce (%s, %lld bytes in /dev/shm); "
                  "using MPI point-to-point instead\n", rank_, why.c_str(), static_cast<long long>(shmBytes_));
   }
 }
 
-char* MpiCommunicator::mapNodeSegment(int64_t bytes, std::string& why) {
+char* MpiCommunicator::mapNodeSegment(int64_t bytes, int64_t perRank, std::string& why) {
   char name[64] = {0};
   int ok = 1;
-  int fd = -1;
   // Rank 0 removes the name however this function ends (every rank has it open by then, or the
-  // segment is not used).
-  struct Unlinker {
+  // segment is not used); descriptors are closed and a mapping not handed out is unmapped.
+  struct Cleanup {
     const char* name = nullptr;
-    ~Unlinker() {
+    int fd = -1;
+    void* map = MAP_FAILED;
+    size_t bytes = 0;
+    ~Cleanup() {
+      if (map != MAP_FAILED) munmap(map, bytes);
+      if (fd >= 0) close(fd);
       if (name != nullptr) shm_unlink(name);
     }
-  } unlinker;
+  } cleanup;
+  cleanup.bytes = static_cast<size_t>(bytes);
   if (rank_ == 0) {
     static std::atomic<int64_t> counter{0};
     std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld-%ld", static_cast<long>(getpid()),
                   static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007),
                   static_cast<long>(counter++));
-    fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-    // posix_fallocate reserves the pages now: a full /dev/shm is an error here, not a SIGBUS later.
-    if (fd < 0) {
+    cleanup.fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (cleanup.fd < 0) {
       ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
-    } else if (int rc = posix_fallocate(fd, 0, bytes); rc != 0) {
-      unlinker.name = name;
-      ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
     } else {
-      unlinker.name = name;
+      cleanup.name = name;
+      if (ftruncate(cleanup.fd, bytes) != 0) ok = 0, why = std::string("ftruncate: ") + std::strerror(errno);
     }
   }
   SINGA_MPI_CHECK(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_));
   SINGA_MPI_CHECK(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
   if (ok && rank_ != 0) {
-    fd = shm_open(name, O_RDWR, 0600);
-    if (fd < 0) ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
+    cleanup.fd = shm_open(name, O_RDWR, 0600);
+    if (cleanup.fd < 0) ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
   }
-  void* p = MAP_FAILED;
+  // Each rank reserves its own part now: a full /dev/shm is an error here, not a SIGBUS later,
+  // and the pages come from the rank's own NUMA node (the rank writes them every step).
   if (ok) {
-    p = mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) ok = 0, why = std::string("mmap: ") + std::strerror(errno);
+    if (int rc = posix_fallocate(cleanup.fd, rank_ * perRank, perRank); rc != 0) {
+      ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
+    }
   }
-  if (fd >= 0) close(fd);
+  if (ok) {
+    cleanup.map = mmap(nullptr, cleanup.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, cleanup.fd, 0);
+    if (cleanup.map == MAP_FAILED) ok = 0, why = std::string("mmap: ") + std::strerror(errno);
+  }
   int allOk = ok;
   SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &allOk, 1, MPI_INT, MPI_MIN, comm_));
-  if (!allOk) {
-    if (p != MAP_FAILED) munmap(p, static_cast<size_t>(bytes));
-    return nullptr;
-  }
+  if (!allOk) return nullptr;
+  void* p = cleanup.map;
+  cleanup.map = MAP_FAILED;  // the caller's now
   return static_cast<char*>(p);
 }
 
@@ -611,7 +618,7 @@ Tensor MpiCommunicator::exchangeBuffer(int64_t numel, DType dtype, Device device
   const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
   const int64_t stride = (kBufferHeader + numel * esize + 4095) / 4096 * 4096;
   std::string why;
-  char* base = mapNodeSegment(stride * size_, why);
+  char* base = mapNodeSegment(stride * size_, stride, why);
   if (base == nullptr) {
     if (!why.empty()) {
       std::fprintf(stderr, "singa: rank %d: an exchange buffer of %lld bytes per rank stays in private memory (%s; "
@@ -620,14 +627,17 @@ Tensor MpiCommunicator::exchangeBuffer(int64_t numel, DType dtype, Device device
     }
     return Communicator::exchangeBuffer(numel, dtype, device);
   }
+  const size_t mapped = static_cast<size_t>(stride * size_);
+  struct Unmap {  // until the storage owns the mapping
+    char* base;
+    size_t bytes;
+    ~Unmap() {
+      if (base != nullptr) munmap(base, bytes);
+    }
+  } unmap{base, mapped};
   // Fresh pages read as zero: the counters start at 0 and the buffer is zeroed.
   char* data = base + rank_ * stride + kBufferHeader;
-  {
-    std::lock_guard<std::mutex> lk(buffers_->mutex);
-    buffers_->byData[data] = SharedBuffer{base, stride, numel, dtype, nextBufferId_++, 0};
-  }
   std::shared_ptr<BufferRegistry> registry = buffers_;
-  const size_t mapped = static_cast<size_t>(stride * size_);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(numel * esize), Device::cpu(),
                                             [registry, base, mapped](void* d) {
@@ -637,6 +647,11 @@ Tensor MpiCommunicator::exchangeBuffer(int64_t numel, DType dtype, Device device
                                               }
                                               munmap(base, mapped);
                                             });
+  unmap.base = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(buffers_->mutex);
+    buffers_->byData[data] = SharedBuffer{base, stride, numel, dtype, nextBufferId_++, 0};
+  }
   impl->shape = {numel};
   impl->strides = {1};
   impl->dtype = dtype;

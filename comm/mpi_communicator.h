@@ -71,6 +71,7 @@ class MpiCommunicator : public Communicator {
   /// Whether allReduce uses the node's shared-memory segment (all ranks on one node, the segment
   /// could be created, SINGA_MPI_SHM not 0). useSharedMemory(false) switches to the MPI path,
   /// useSharedMemory(true) back when the segment exists; every rank must make the same call.
+  /// Exchange buffers that already exist keep their in-place path either way.
   bool sharedMemoryActive() const { return shm_ != nullptr && useShm_; }
   void useSharedMemory(bool on) { useShm_ = on; }
 
@@ -104,10 +105,10 @@ class MpiCommunicator : public Communicator {
   void announceArrival();
   void drainArrivals();
   void createSharedSegment();
-  /// Collective: rank 0 creates a POSIX shared-memory object of `bytes`, every rank maps it, and
-  /// the name is removed at once. nullptr on every rank when any rank failed (`why` says why on
+  /// Collective: rank 0 creates a POSIX shared-memory object of `bytes`, rank r reserves bytes
+  /// [r * perRank, (r + 1) * perRank) of it, every rank maps it, and the name is removed at once. nullptr on every rank when any rank failed (`why` says why on
   /// the ranks that failed).
-  char* mapNodeSegment(int64_t bytes, std::string& why);
+  char* mapNodeSegment(int64_t bytes, int64_t perRank, std::string& why);
   struct SharedBuffer;
   /// The registered exchange buffer whose data starts at `data` with `numel` elements, or null.
   SharedBuffer* sharedBufferAt(const void* data, int64_t numel, DType dtype);

@@ -109,7 +109,10 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::Storage(void* data, size_t bytes, Device device, std::function<void(void*)> release)
-    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {}
+    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {
+  SINGA_CHECK(release_ != nullptr, ValueError,
+              "Storage over borrowed memory needs a release function (the device allocator did not allocate it)");
+}
 
 Storage::~Storage() {
   if (release_) {

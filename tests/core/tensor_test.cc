@@ -65,6 +65,7 @@ TEST(Tensor, ViewsShareStorage) {
 
 TEST(Tensor, BorrowedStorageIsReleasedOnceByTheLastView) {
   std::vector<float> memory = {1, 2, 3, 4, 5, 6};
+  const size_t allocated = cpuBytesInUse();
   int released = 0;
   void* releasedAt = nullptr;
   {
@@ -82,6 +83,7 @@ TEST(Tensor, BorrowedStorageIsReleasedOnceByTheLastView) {
   }
   EXPECT_EQ(released, 1);
   EXPECT_EQ(releasedAt, memory.data());
+  EXPECT_EQ(cpuBytesInUse(), allocated);  // neither counted nor freed by the CPU allocator
   EXPECT_EQ(memory, (std::vector<float>{1, 2, 3, 7, 7, 7}));  // written through the tensor, not freed
 }
 

@@ -262,7 +262,9 @@ bool expectSharedBuffers() {
 TEST(Collectives, ExchangeBufferAllReduceIsExactForEveryDType) {
   const int n = comm().worldSize(), r = comm().rank();
   auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
-  for (DType dt : kDTypes) {
+  std::vector<DType> dtypes(std::begin(kDTypes), std::end(kDTypes));
+  dtypes.push_back(DType::kBool);
+  for (DType dt : dtypes) {
     for (int64_t size : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1000}, int64_t{65537}}) {
       SCOPED_TRACE(std::string(dtypeName(dt)) + " size " + std::to_string(size));
       Tensor t = comm().exchangeBuffer(size, dt, Device::cpu());
@@ -280,7 +282,7 @@ TEST(Collectives, ExchangeBufferAllReduceIsExactForEveryDType) {
         comm().allReduce(t, ReduceOp::kSum);
         std::vector<double> got = t.toVector<double>();
         for (int64_t i = 0; i < size; ++i) {
-          const double want = static_cast<double>((i + round) % 5 + 1) * n * (n + 1) / 2;
+          const double want = dt == DType::kBool ? 1.0 : static_cast<double>((i + round) % 5 + 1) * n * (n + 1) / 2;
           ASSERT_EQ(got[static_cast<size_t>(i)], want) << "round " << round << " at " << i;
         }
       }
@@ -345,6 +347,35 @@ TEST(Collectives, ExchangeBufferOnOneRankAndPlainTensorOnAnotherIsDetected) {
     EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 16 float32 through"), std::string::npos) << msg;
   }
   comm().allReduce(shared);  // still usable
+}
+
+TEST(Collectives, DifferentExchangeBuffersOfOneSizeAreDetected) {
+  if (!expectSharedBuffers()) GTEST_SKIP() << "needs shared exchange buffers";
+  Tensor a = comm().exchangeBuffer(64, DType::kFloat32, Device::cpu());
+  Tensor b = comm().exchangeBuffer(64, DType::kFloat32, Device::cpu());
+  try {
+    comm().allReduce(comm().rank() == 1 ? b : a);
+    FAIL() << "rank 1 reducing another exchange buffer than the others was not detected";
+  } catch (const CommError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 0 called allReduce(sum) of 64 float32 on exchange buffer #"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 1 called allReduce(sum) of 64 float32 on exchange buffer #"), std::string::npos) << msg;
+  }
+}
+
+TEST(Collectives, ExchangeBufferOverwrittenRightAfterEachAllReduce) {
+  // A rank writes its buffer again as soon as allReduce returns (the next backward does): the
+  // others must have finished reading it by then. Many short rounds, values that change per round.
+  const int n = comm().worldSize(), r = comm().rank();
+  Tensor t = comm().exchangeBuffer(1031, DType::kInt64, Device::cpu());
+  int64_t* p = t.data<int64_t>();
+  for (int64_t round = 0; round < 400; ++round) {
+    for (int64_t i = 0; i < 1031; ++i) p[i] = (r + 1) * (round * 1031 + i);
+    comm().allReduce(t, ReduceOp::kSum);
+    for (int64_t i = 0; i < 1031; ++i) {
+      ASSERT_EQ(p[i], (round * 1031 + i) * n * (n + 1) / 2) << "round " << round << " at " << i;
+    }
+  }
 }
 
 TEST(Collectives, MismatchedExchangeBufferSizesAreDetected) {

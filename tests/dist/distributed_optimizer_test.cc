@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "comm/mpi_communicator.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "nn/nn.h"
@@ -221,6 +222,10 @@ TEST(DistributedOptimizer, GradientsAreBucketViewsThatAccumulateWithoutZeroGrad)
   lossAt(0.0).backward();
   if (n > 1) {
     EXPECT_EQ(w.grad().rawData(), slot);
+    // With every rank on this node (mpirun here) the buckets are shared exchange buffers.
+    auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+    ASSERT_NE(mpi, nullptr);
+    EXPECT_EQ(mpi->isSharedExchangeBuffer(opt.bucketTensor(0)), mpi->sharedMemoryActive());
   }
   opt.step();
   for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1));
