@@ -64,77 +64,83 @@ template <> struct Accum<Half> { using type = float; };
 template <> struct Accum<BFloat16> { using type = float; };
 template <> struct Accum<bool> { using type = int; };
 
-// dst[i] = src[0][i] + src[1][i] + ... + src[n-1][i], summed in rank order (then divided by n
-// for an average). Both transports call this, so they give the same bits.
+// x + y in the accumulation type (then halved for an average), as T: the two-rank reduction.
+// * 0.5 is x / 2 exactly (the same correctly rounded value), and much cheaper than a division.
+template <class T, bool Average>
+T pairValue(T x, T y) {
+  using A = typename Accum<T>::type;
+  const A s = static_cast<A>(static_cast<A>(x) + static_cast<A>(y));
+  if constexpr (!Average) {
+    return T(s);
+  } else if constexpr (std::is_floating_point_v<A>) {
+    return T(s * A(0.5));
+  } else {
+    return T(s / A(2));
+  }
+}
+
+// srcs[0][i] + srcs[1][i] + ... + srcs[n-1][i], summed in rank order (then divided by n for an
+// average), as T.
+template <class T>
+T rankOrderValue(const char* const* srcs, int n, int64_t i, bool average) {
+  using A = typename Accum<T>::type;
+  A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
+  for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
+  if (average) s = static_cast<A>(s / static_cast<A>(n));
+  if constexpr (std::is_same_v<T, bool>) {
+    return s != 0;
+  } else {
+    return T(s);
+  }
+}
+
+// Two-operand sums run as loops the compiler vectorises: the types whose sum needs no wider
+// accumulator kept across ranks.
+template <class T>
+constexpr bool kPairLoop = !std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>;
+
+// dst[i] = rankOrderValue(srcs, i). Both staging transports call this, so they give the same bits.
 template <class T>
 void reduceInRankOrder(const char* const* srcs, int64_t count, int n, char* out, bool average) {
-  using A = typename Accum<T>::type;
   T* __restrict dst = reinterpret_cast<T*>(out);
   // Serial on purpose: this may run on the communication thread while the compute threads
   // (OpenMP) run backward; the loop is memory-bound anyway.
-  if constexpr (!std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>) {
-    if (n == 2) {  // the common case, as a loop the compiler vectorises (same arithmetic, same bits)
+  if constexpr (kPairLoop<T>) {
+    if (n == 2) {  // the common case (same arithmetic, same bits)
       const T* __restrict src0 = reinterpret_cast<const T*>(srcs[0]);
       const T* __restrict src1 = reinterpret_cast<const T*>(srcs[1]);
       if (average) {
-        if constexpr (std::is_floating_point_v<A>) {
-          // * 0.5 is x / 2 exactly (the same correctly rounded value), and much cheaper than a division.
-          for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) * A(0.5));
-        } else {
-          for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])) / A(2));
-        }
+        for (int64_t i = 0; i < count; ++i) dst[i] = pairValue<T, true>(src0[i], src1[i]);
       } else {
-        for (int64_t i = 0; i < count; ++i) dst[i] = T(static_cast<A>(static_cast<A>(src0[i]) + static_cast<A>(src1[i])));
+        for (int64_t i = 0; i < count; ++i) dst[i] = pairValue<T, false>(src0[i], src1[i]);
       }
       return;
     }
   }
-  for (int64_t i = 0; i < count; ++i) {
-    A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
-    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
-    if (average) s = static_cast<A>(s / static_cast<A>(n));
-    if constexpr (std::is_same_v<T, bool>) {
-      dst[i] = s != 0;
-    } else {
-      dst[i] = T(s);
-    }
-  }
+  for (int64_t i = 0; i < count; ++i) dst[i] = rankOrderValue<T>(srcs, n, i, average);
 }
 
-// The in-place form for exchange buffers: srcs[own] is also the output (same index only), and
-// the arithmetic is reduceInRankOrder's, so the bits are the same. With two ranks the pair is
-// summed as own + other: IEEE addition is commutative, so that is rank 0's value + rank 1's
-// (except the payload of NaN + NaN, which no two transports agree on either).
+// The in-place form for exchange buffers: srcs[own] is also the output (same index only), with
+// reduceInRankOrder's arithmetic, so the bits are the same. With two ranks the pair is summed as
+// own + other: IEEE addition is commutative, so that is rank 0's value + rank 1's (except the
+// payload of NaN + NaN, which no two transports agree on either).
 template <class T>
 void reduceIntoOwn(const char* const* srcs, int64_t count, int n, int own, bool average) {
-  using A = typename Accum<T>::type;
   T* out = reinterpret_cast<T*>(const_cast<char*>(srcs[own]));
-  if constexpr (!std::is_same_v<T, bool> && !std::is_same_v<T, Half> && !std::is_same_v<T, BFloat16>) {
+  if constexpr (kPairLoop<T>) {
     if (n == 2) {
       T* __restrict a = out;
       const T* __restrict b = reinterpret_cast<const T*>(srcs[1 - own]);
       if (average) {
-        if constexpr (std::is_floating_point_v<A>) {
-          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]) * A(0.5));
-        } else {
-          for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]) / A(2));
-        }
+        for (int64_t i = 0; i < count; ++i) a[i] = pairValue<T, true>(a[i], b[i]);
       } else {
-        for (int64_t i = 0; i < count; ++i) a[i] = T(static_cast<A>(static_cast<A>(a[i]) + b[i]));
+        for (int64_t i = 0; i < count; ++i) a[i] = pairValue<T, false>(a[i], b[i]);
       }
       return;
     }
   }
-  for (int64_t i = 0; i < count; ++i) {  // every source element is read before out[i] is written
-    A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
-    for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
-    if (average) s = static_cast<A>(s / static_cast<A>(n));
-    if constexpr (std::is_same_v<T, bool>) {
-      out[i] = s != 0;
-    } else {
-      out[i] = T(s);
-    }
-  }
+  // rankOrderValue reads every source element i before out[i] is written.
+  for (int64_t i = 0; i < count; ++i) out[i] = rankOrderValue<T>(srcs, n, i, average);
 }
 
 // MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5. With two
