@@ -115,7 +115,8 @@ const Optimizer::NamedParams& paramsOf(const std::unique_ptr<Optimizer>& inner) 
 DistributedOptimizer::DistributedOptimizer(std::unique_ptr<Optimizer> inner, Communicator& comm,
                                            const DistributedOptions& options, const Module* model)
     : Optimizer(paramsOf(inner), inner->lr()), inner_(std::move(inner)), comm_(comm), options_(options) {
-  SINGA_CHECK(options.bucketBytes >= 1, ValueError, "DistributedOptimizer: bucketBytes must be >= 1");
+  SINGA_CHECK(options.bucketBytes >= 1 && options.firstBucketBytes >= 1, ValueError,
+              "DistributedOptimizer: bucketBytes and firstBucketBytes must be >= 1");
   SINGA_CHECK(options.accumulationSteps >= 1, ValueError,
               "DistributedOptimizer: accumulationSteps must be >= 1, got " << options.accumulationSteps);
   SINGA_CHECK(options.compression == DType::kFloat32 || options.compression == DType::kFloat16 ||
@@ -153,11 +154,15 @@ DistributedOptimizer::~DistributedOptimizer() {
 
 void DistributedOptimizer::buildBuckets() {
   // Reverse registration order: the last layers' gradients are ready first in backward.
+  // A bucket closes once it holds at least its size (as in DDP: a large parameter then travels
+  // with the small ones before it instead of opening a bucket that waits for the next layers),
+  // or when the wire dtype or the device changes.
   struct Plan {
     DType wire;
     Device device;
     int64_t numel = 0;
     std::vector<Slot> slots;
+    bool closed = false;
   };
   std::vector<Plan> plans;
   const NamedParams& params = inner_->namedParameters();
@@ -165,13 +170,14 @@ void DistributedOptimizer::buildBuckets() {
     const Tensor& p = params[k].second;
     if (!p.requiresGrad()) continue;
     const DType wire = p.dtype() == DType::kFloat32 ? options_.compression : p.dtype();
-    const size_t esize = dtypeSize(wire);
-    const bool fresh = plans.empty() || plans.back().wire != wire || plans.back().device != p.device() ||
-                       static_cast<size_t>(plans.back().numel + p.numel()) * esize > options_.bucketBytes;
-    if (fresh) plans.push_back(Plan{wire, p.device(), 0, {}});
+    if (plans.empty() || plans.back().closed || plans.back().wire != wire || plans.back().device != p.device()) {
+      plans.push_back(Plan{wire, p.device(), 0, {}});
+    }
     Plan& b = plans.back();
     b.slots.push_back(Slot{k, b.numel, p.numel(), false});
     b.numel += p.numel();
+    const size_t cap = plans.size() == 1 ? options_.firstBucketBytes : options_.bucketBytes;
+    b.closed = static_cast<size_t>(b.numel) * dtypeSize(wire) >= cap;
   }
   for (Plan& plan : plans) {
     Bucket b;

@@ -2,8 +2,8 @@
 //
 //  * At construction every rank checks it has the same parameters and buffers (names, shapes,
 //    dtypes) as rank 0 (CommError naming the first difference), then takes rank 0's values.
-//  * Gradients are packed into buckets of about bucketBytes, in reverse registration order (the
-//    order backward produces them). Each parameter's grad-ready hook (Tensor::onGradReady) copies
+//  * Gradients are packed into buckets in reverse registration order (the order backward produces
+//    them): the first closes at firstBucketBytes, the others at bucketBytes. Each parameter's grad-ready hook (Tensor::onGradReady) copies
 //    its gradient into its bucket; a complete bucket is handed to a communication thread that
 //    all-reduces it while backward goes on. step() waits for those, reduces the buckets
 //    backward did not complete itself (in order, on the calling thread), points each gradient
@@ -35,8 +35,14 @@ namespace singa {
 class Module;
 
 struct DistributedOptions {
-  /// Target bucket size in bytes of the exchanged (possibly compressed) gradients.
+  /// Bucket size in bytes of the exchanged (possibly compressed) gradients: a bucket is closed
+  /// once it holds at least this many (a parameter is never split across buckets).
   size_t bucketBytes = size_t{25} << 20;
+  /// Size of the first bucket (the last layers' gradients, ready first in backward). Small, as in
+  /// PyTorch's DDP (1 MiB there too), so the exchange starts early in backward instead of waiting
+  /// for a full bucket: with 25 MB buckets a model under 25 MB would otherwise exchange
+  /// everything after backward.
+  size_t firstBucketBytes = size_t{1} << 20;
   /// kFloat32 (no compression), kFloat16 or kBFloat16.
   DType compression = DType::kFloat32;
   /// Micro-batches whose gradients are summed locally before one exchange and update.

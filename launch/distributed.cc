@@ -58,6 +58,10 @@ void addDistributedFlags(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "local", "mpi", "nccl"}));
   app.add_option("--bucket-mb", f.bucketMiB, "Gradient bucket size in MiB for the all-reduce (N ranks)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--first-bucket-mb", f.firstBucketMiB,
+                 "Size in MiB of the first gradient bucket (the last layers'), small so the all-reduce starts early "
+                 "in backward (N ranks)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--grad-compression", f.compression, "Exchange gradients as none, fp16 or bf16 (N ranks)")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}));
   app.add_option("--grad-accumulation", f.accumulation,
@@ -85,7 +89,8 @@ std::unique_ptr<Optimizer> Distributed::wrap(std::unique_ptr<Optimizer> opt, con
   const DistributedFlags& f = distributedFlags();
   if (worldSize() == 1 && f.accumulation == 1) return opt;
   DistributedOptions o;
-  o.bucketBytes = static_cast<size_t>(f.bucketMiB * 1024.0 * 1024.0);
+  o.bucketBytes = std::max<size_t>(1, static_cast<size_t>(f.bucketMiB * 1024.0 * 1024.0));
+  o.firstBucketBytes = std::max<size_t>(1, static_cast<size_t>(f.firstBucketMiB * 1024.0 * 1024.0));
   o.compression = f.compression == "fp16" ? DType::kFloat16 : f.compression == "bf16" ? DType::kBFloat16
                                                                                        : DType::kFloat32;
   o.accumulationSteps = f.accumulation;

@@ -27,13 +27,14 @@ namespace singa::launch {
 struct DistributedFlags {
   std::string backend = "auto";
   double bucketMiB = 25.0;
+  double firstBucketMiB = 1.0;
   std::string compression = "none";  // none, fp16, bf16
   int accumulation = 1;
   double timeoutSeconds = 300.0;
   bool noOverlap = false;
 };
 
-/// --comm, --bucket-mb, --grad-compression, --grad-accumulation, --comm-timeout, --no-overlap.
+/// --comm, --bucket-mb, --first-bucket-mb, --grad-compression, --grad-accumulation, --comm-timeout, --no-overlap.
 void addDistributedFlags(CLI::App& app);
 DistributedFlags& distributedFlags();
 

@@ -5,14 +5,14 @@
 //
 // For each gradient size, a synthetic model of 16 float32 parameters holding that many bytes
 // gets its gradients from a backward pass (sum of every parameter: all-ones gradients), which,
-// as in training, writes them straight into the DistributedOptimizer's 25 MB buckets; then
-// DistributedOptimizer::step() (SGD, lr 0, overlap off so the exchange runs inside step())
-// all-reduces them. "exchange" is the time inside the bucket all-reduces (CommStats::commSeconds:
-// header agreement, then, with every rank on this node, the in-place reduction of the buckets'
-// shared memory; SINGA_MPI_SHM=0 gives the MPI transports instead), "step" the whole step
-// (exchange, gradient views, update). Bandwidths follow nccl-tests: algbw = bytes / time,
-// busbw = algbw * 2(n-1)/n (the bytes each rank must move in an all-reduce, so figures compare
-// across rank counts).
+// as in training, writes them straight into the DistributedOptimizer's buckets (default sizes:
+// the first closes at 1 MiB, the others at 25 MB); then DistributedOptimizer::step() (SGD, lr 0,
+// overlap off so the exchange runs inside step()) all-reduces them. "exchange" is the time inside
+// the bucket all-reduces (CommStats::commSeconds: header agreement, then, with every rank on this
+// node, the in-place reduction of the buckets' shared memory; SINGA_MPI_SHM=0 gives the MPI
+// transports instead), "step" the whole step (exchange, gradient views, update). Bandwidths
+// follow nccl-tests: algbw = bytes / time, busbw = algbw * 2(n-1)/n (the bytes each rank must
+// move in an all-reduce, so figures compare across rank counts).
 //
 // The two sides alternate, one step and one bare MPI_Allreduce per iteration, each after a
 // barrier, and the medians are compared: on a shared machine whose speed changes from one

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "comm/mpi_communicator.h"
 #include "core/rng.h"
@@ -109,7 +110,7 @@ bool bitIdentical(const std::map<std::string, Tensor>& a, const std::map<std::st
 
 TEST(DistributedOptimizer, MatchesOneRankWithTheGlobalBatch) {
   DistributedOptions o;
-  o.bucketBytes = 4096;  // several buckets for this small net
+  o.bucketBytes = o.firstBucketBytes = 4096;  // several buckets for this small net
   CommStats stats;
   auto got = distributed(o, &stats);
   auto want = reference();
@@ -122,7 +123,7 @@ TEST(DistributedOptimizer, MatchesOneRankWithTheGlobalBatch) {
 
 TEST(DistributedOptimizer, RunsAreBitIdenticalAndRanksAgree) {
   DistributedOptions o;
-  o.bucketBytes = 4096;
+  o.bucketBytes = o.firstBucketBytes = 4096;
   auto a = distributed(o), b = distributed(o);
   EXPECT_TRUE(bitIdentical(a, b));
   for (const auto& [name, t] : a) {
@@ -136,7 +137,7 @@ TEST(DistributedOptimizer, RunsAreBitIdenticalAndRanksAgree) {
 
 TEST(DistributedOptimizer, WithoutOverlapGivesTheSameBits) {
   DistributedOptions o;
-  o.bucketBytes = 4096;
+  o.bucketBytes = o.firstBucketBytes = 4096;
   auto overlapped = distributed(o);
   o.overlap = false;
   EXPECT_TRUE(bitIdentical(distributed(o), overlapped));
@@ -146,7 +147,7 @@ TEST(DistributedOptimizer, BucketsAreLaunchedDuringBackward) {
   if (comm().worldSize() == 1) GTEST_SKIP() << "no buckets for a world of one";
   auto net = makeNet();
   DistributedOptions o;
-  o.bucketBytes = 4096;
+  o.bucketBytes = o.firstBucketBytes = 4096;
   DistributedOptimizer opt(std::make_unique<SGD>(*net, 0.05), comm(), o, net.get());
   ASSERT_GT(opt.numBuckets(), 1u);
   // Reverse registration order: the last Linear's parameters come first.
@@ -160,6 +161,34 @@ TEST(DistributedOptimizer, BucketsAreLaunchedDuringBackward) {
   EXPECT_EQ(opt.launchedBuckets(), opt.numBuckets());  // every bucket left during backward
   opt.step();
   EXPECT_EQ(opt.stats().buckets, static_cast<int64_t>(opt.numBuckets()));
+}
+
+TEST(DistributedOptimizer, FirstBucketIsSmallAndTheOthersFillUp) {
+  // The tutorial CNN's layout: 20 KB, 1.6 MB, 100 KB and 2 KB of gradients, last layer first.
+  manualSeed(3);
+  auto net = std::make_shared<Sequential>(std::make_shared<Conv2d>(1, 20, 5), std::make_shared<ReLU>(),
+                                          std::make_shared<MaxPool2d>(2), std::make_shared<Conv2d>(20, 50, 5),
+                                          std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2),
+                                          std::make_shared<Flatten>(), std::make_shared<Linear>(800, 500, false),
+                                          std::make_shared<ReLU>(), std::make_shared<Linear>(500, 10, false));
+  auto buckets = [&](const DistributedOptions& o) {
+    DistributedOptimizer opt(std::make_unique<SGD>(*net, 0.1), comm(), o, net.get());
+    std::vector<std::vector<std::string>> names;
+    for (size_t b = 0; b < opt.numBuckets(); ++b) names.push_back(opt.bucketParameters(b));
+    return names;
+  };
+  using Names = std::vector<std::vector<std::string>>;
+  DistributedOptions o;
+  o.accumulationSteps = 2;  // buckets on a world of one too
+  // Defaults (1 MiB, then 25 MB): the big fc layer closes the first bucket, so its exchange
+  // overlaps with the convolutions' backward; the rest waits for the end of backward.
+  EXPECT_EQ(buckets(o), (Names{{"9.weight", "7.weight"}, {"3.bias", "3.weight", "0.bias", "0.weight"}}));
+  o.firstBucketBytes = o.bucketBytes;  // one 25 MB bucket: everything after backward
+  EXPECT_EQ(buckets(o), (Names{{"9.weight", "7.weight", "3.bias", "3.weight", "0.bias", "0.weight"}}));
+  o.firstBucketBytes = o.bucketBytes = 20000;  // exactly 9.weight's bytes close a bucket
+  EXPECT_EQ(buckets(o), (Names{{"9.weight"}, {"7.weight"}, {"3.bias", "3.weight"}, {"0.bias", "0.weight"}}));
+  o.compression = DType::kFloat16;  // sizes count the wire bytes: half of them
+  EXPECT_EQ(buckets(o), (Names{{"9.weight", "7.weight"}, {"3.bias", "3.weight"}, {"0.bias", "0.weight"}}));
 }
 
 TEST(DistributedOptimizer, HalfPrecisionCompressionStaysClose) {
