@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/loader.h"
+#include "launch/cli_checks.h"
 #include "launch/train_options.h"
 #include "nn/module.h"
 #include "optim/lr_schedule.h"
@@ -33,11 +34,11 @@ void addCheckpointFlags(CLI::App& app, CheckpointOptions& o) {
                              "Write checkpoints (safetensors + meta.json) into this directory at each epoch end, "
                              "and on SIGTERM/SIGINT before exiting with code 3 (resumable)");
   app.add_option("--checkpoint-every", o.every, "Also write a checkpoint every N optimizer steps (0: epoch ends only)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->needs(dir)
       ->capture_default_str();
   app.add_option("--keep-checkpoints", o.keep, "Keep the newest K checkpoints")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->needs(dir)
       ->capture_default_str();
   app.add_flag("--resume", o.resume,

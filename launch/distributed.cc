@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "launch/cli_checks.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
 
@@ -57,11 +58,11 @@ void addDistributedFlags(CLI::App& app) {
   app.add_option("--comm", f.backend, "Communicator on N ranks: auto, mpi, nccl (local for one process)")
       ->check(CLI::IsMember({"auto", "local", "mpi", "nccl"}));
   app.add_option("--bucket-mb", f.bucketMiB, "Gradient bucket size in MiB for the all-reduce (N ranks)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--first-bucket-mb", f.firstBucketMiB,
                  "Size in MiB of the first gradient bucket (the last layers'), small so the all-reduce starts early "
                  "in backward (N ranks)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--grad-compression", f.compression, "Exchange gradients as none, fp16 or bf16 (N ranks)")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}));
   app.add_option("--grad-accumulation", f.accumulation,

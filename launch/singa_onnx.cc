@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "launch/cli_checks.h"
 #include "onnx/backend_test.h"
 #include "onnx/import.h"
 #include "onnx/model_io.h"
@@ -363,10 +364,12 @@ int main(int argc, char** argv) {
   int threads = 0, warmup = 3, iters = 20;
   auto* bench = app.add_subcommand("bench", "Measure inference latency");
   bench->add_option("MODEL", model, "ONNX model file")->required();
-  bench->add_option("--batch", batch, "batch size substituted into the first input dim")->check(CLI::PositiveNumber);
-  bench->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  bench->add_option("--warmup", warmup, "untimed runs first (default 3)")->check(CLI::NonNegativeNumber);
-  bench->add_option("--iters", iters, "timed runs (default 20)")->check(CLI::PositiveNumber);
+  using singa::launch::kNonNegative;
+  using singa::launch::kPositive;
+  bench->add_option("--batch", batch, "batch size substituted into the first input dim")->check(kPositive);
+  bench->add_option("--threads", threads, "CPU threads (default: all cores)")->check(kNonNegative);
+  bench->add_option("--warmup", warmup, "untimed runs first (default 3)")->check(kNonNegative);
+  bench->add_option("--iters", iters, "timed runs (default 20)")->check(kPositive);
   bench->add_option("--device", device, "cpu or cuda[:N]");
 
   try {

@@ -1,5 +1,7 @@
 #include "launch/train_options.h"
 
+#include "launch/cli_checks.h"
+
 namespace singa::launch {
 
 void addTrainFlags(CLI::App& app, TrainOptions& o) {
@@ -10,13 +12,13 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
                  "Data set: fashion-mnist (from the dataset-fashion-mnist package), mnist:DIR or DIR "
                  "holding the four MNIST IDX files (plain or .gz)")
       ->capture_default_str();
-  app.add_option("--epochs", o.epochs, "Training epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--batch-size", o.batchSize, "Batch size per rank")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", o.lr, "Learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--epochs", o.epochs, "Training epochs")->check(kNonNegative)->capture_default_str();
+  app.add_option("--batch-size", o.batchSize, "Batch size per rank")->check(kPositive)->capture_default_str();
+  app.add_option("--lr", o.lr, "Learning rate")->check(kNonNegative)->capture_default_str();
   app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
   app.add_option("--weight-decay", o.weightDecay, "L2 weight decay (decoupled for adamw)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--optimizer", o.optimizer, "sgd, adam or adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
@@ -31,27 +33,27 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::IsMember({"he", "torch"}))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for kernels and BLAS (0: default)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--limit-train", o.limitTrain, "Use only the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--limit-test", o.limitTest, "Evaluate on only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--eval-batch-size", o.evalBatchSize, "Batch size for evaluation")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--metrics-json", o.metricsJson, "Write final metrics as JSON to this file");
   app.add_flag("--benchmark", o.benchmark,
                "Time training steps after a warm-up and print images/s and peak resident memory");
   app.add_option("--benchmark-steps", o.benchmarkSteps, "Timed steps in --benchmark mode")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--warmup-steps", o.warmupSteps, "Untimed warm-up steps in --benchmark mode")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--log-every", o.logEvery, "Steps between progress lines when not on a terminal")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_flag("--quiet,-q", o.quiet, "Print only the final summary");
   app.add_flag("--no-shuffle", o.noShuffle, "Train in the data file's order (no per-epoch shuffling)");
@@ -64,11 +66,11 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::Range(-100000, 0));
   app.add_option("--num-classes", o.numClasses,
                  "With --onnx: append a new Linear head with this many outputs after the (cut) graph")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--export", o.exportPath, "Write the trained model to this ONNX file (rank 0)");
   app.add_option("--input-size", o.inputSize,
                  "With --onnx: feed N x N images instead of the model's declared size (fully convolutional models)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--opset", o.opset, "ONNX opset of --export (11..17)")
       ->check(CLI::Range(11, 17))
       ->capture_default_str();

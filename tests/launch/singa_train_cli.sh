@@ -24,6 +24,13 @@ done
 [ $rc -eq 2 ] && contains "$scratch/o.txt" "rmsprop"; check "bad --optimizer value -> exit 2" $?
 "$bin" --epochs -3 > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 2 ]; check "negative --epochs -> exit 2" $?
+"$bin" --batch-size 0 > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "batch-size: must be > 0, got 0" && [ "$(wc -c < "$scratch/o.txt")" -lt 200 ]
+check "--batch-size 0 -> exit 2, a short message naming the flag" $?
+"$bin" --first-bucket-mb -1 > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "first-bucket-mb: must be > 0, got -1"; check "negative --first-bucket-mb -> exit 2" $?
+"$bin" --lr fast > "$scratch/o.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "'fast' is not a number"; check "non-numeric --lr -> exit 2" $?
 "$bin" --device tpu --limit-train 64 > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 1 ] && contains "$scratch/o.txt" "tpu"; check "unknown --device -> exit 1 naming it" $?
 

@@ -1,0 +1,28 @@
+// Number checks for command-line options with a readable message. CLI11's PositiveNumber and
+// NonNegativeNumber print "Value 0 not in range 0.000000 to <DBL_MAX in 309 digits>".
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace singa::launch {
+
+namespace detail {
+inline CLI::Validator numberCheck(bool allowZero) {
+  return CLI::Validator(
+      [allowZero](std::string& in) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a number";
+        if (allowZero ? v >= 0 : v > 0) return std::string();
+        return std::string(allowZero ? "must be >= 0" : "must be > 0") + ", got " + in;
+      },
+      allowZero ? "NONNEGATIVE" : "POSITIVE", allowZero ? "NONNEGATIVE" : "POSITIVE");
+}
+}  // namespace detail
+
+/// Accepts numbers > 0.
+inline const CLI::Validator kPositive = detail::numberCheck(false);
+/// Accepts numbers >= 0.
+inline const CLI::Validator kNonNegative = detail::numberCheck(true);
+
+}  // namespace singa::launch
