@@ -3,8 +3,9 @@
 //  * At construction every rank checks it has the same parameters and buffers (names, shapes,
 //    dtypes) as rank 0 (CommError naming the first difference), then takes rank 0's values.
 //  * Gradients are packed into buckets in reverse registration order (the order backward produces
-//    them): the first closes at firstBucketBytes, the others at bucketBytes. Each parameter's grad-ready hook (Tensor::onGradReady) copies
-//    its gradient into its bucket; a complete bucket is handed to a communication thread that
+//    them): the first closes at firstBucketBytes, the others at bucketBytes. Each parameter's
+//    grad-ready hook (Tensor::onGradReady) copies its gradient into its bucket (backward writes it
+//    there directly where it can); a complete bucket is handed to a communication thread that
 //    all-reduces it while backward goes on. step() waits for those, reduces the buckets
 //    backward did not complete itself (in order, on the calling thread), points each gradient
 //    at its averaged values in the bucket (a view: no copy) and runs the wrapped optimizer.
