@@ -5,7 +5,8 @@
 // runs on one node, else alltoall + local sum + allgather (the bytes of a ring all-reduce,
 // 2(n-1)/n of the buffer per rank). Exchange buffers (exchangeBuffer(): the DistributedOptimizer's
 // gradient buckets) live in shared memory of their own and are reduced in place, each rank
-// reading the others' buffers directly. Either way every rank and every run gets the same bits.
+// reading its chunk of every rank's buffer directly and storing the sum into all of them. Either
+// way every rank and every run gets the same bits.
 #include "comm/mpi_communicator.h"
 
 #ifdef SINGA_USE_MPI

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <string>
 
 namespace singa::launch {
@@ -13,16 +14,16 @@ inline CLI::Validator numberCheck(bool allowZero) {
       [allowZero](std::string& in) -> std::string {
         double v = 0;
         if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a number";
-        if (allowZero ? v >= 0 : v > 0) return std::string();
-        return std::string(allowZero ? "must be >= 0" : "must be > 0") + ", got " + in;
+        if (std::isfinite(v) && (allowZero ? v >= 0 : v > 0)) return std::string();
+        return std::string(allowZero ? "must be a finite number >= 0" : "must be a finite number > 0") + ", got " + in;
       },
       allowZero ? "NONNEGATIVE" : "POSITIVE", allowZero ? "NONNEGATIVE" : "POSITIVE");
 }
 }  // namespace detail
 
-/// Accepts numbers > 0.
+/// Accepts finite numbers > 0.
 inline const CLI::Validator kPositive = detail::numberCheck(false);
-/// Accepts numbers >= 0.
+/// Accepts finite numbers >= 0.
 inline const CLI::Validator kNonNegative = detail::numberCheck(true);
 
 }  // namespace singa::launch

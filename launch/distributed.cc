@@ -90,8 +90,10 @@ std::unique_ptr<Optimizer> Distributed::wrap(std::unique_ptr<Optimizer> opt, con
   const DistributedFlags& f = distributedFlags();
   if (worldSize() == 1 && f.accumulation == 1) return opt;
   DistributedOptions o;
-  o.bucketBytes = std::max<size_t>(1, static_cast<size_t>(f.bucketMiB * 1024.0 * 1024.0));
-  o.firstBucketBytes = std::max<size_t>(1, static_cast<size_t>(f.firstBucketMiB * 1024.0 * 1024.0));
+  // At least a byte, at most 2^62 (beyond any model; keeps the conversion defined).
+  auto bytesOf = [](double mib) { return static_cast<size_t>(std::clamp(mib * 1048576.0, 1.0, 0x1p62)); };
+  o.bucketBytes = bytesOf(f.bucketMiB);
+  o.firstBucketBytes = bytesOf(f.firstBucketMiB);
   o.compression = f.compression == "fp16" ? DType::kFloat16 : f.compression == "bf16" ? DType::kBFloat16
                                                                                        : DType::kFloat32;
   o.accumulationSteps = f.accumulation;

@@ -25,10 +25,15 @@ done
 "$bin" --epochs -3 > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 2 ]; check "negative --epochs -> exit 2" $?
 "$bin" --batch-size 0 > "$scratch/o.txt" 2>&1; rc=$?
-[ $rc -eq 2 ] && contains "$scratch/o.txt" "batch-size: must be > 0, got 0" && [ "$(wc -c < "$scratch/o.txt")" -lt 200 ]
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "batch-size: must be a finite number > 0, got 0" && [ "$(wc -c < "$scratch/o.txt")" -lt 200 ]
 check "--batch-size 0 -> exit 2, a short message naming the flag" $?
 "$bin" --first-bucket-mb -1 > "$scratch/o.txt" 2>&1; rc=$?
-[ $rc -eq 2 ] && contains "$scratch/o.txt" "first-bucket-mb: must be > 0, got -1"; check "negative --first-bucket-mb -> exit 2" $?
+[ $rc -eq 2 ] && contains "$scratch/o.txt" "first-bucket-mb: must be a finite number > 0, got -1"
+check "negative --first-bucket-mb -> exit 2" $?
+for bad in "--bucket-mb inf" "--first-bucket-mb 1e400" "--lr inf" "--weight-decay nan"; do
+  "$bin" $bad > "$scratch/o.txt" 2>&1; rc=$?
+  [ $rc -eq 2 ] && contains "$scratch/o.txt" "must be a finite number"; check "$bad -> exit 2" $?
+done
 "$bin" --lr fast > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 2 ] && contains "$scratch/o.txt" "'fast' is not a number"; check "non-numeric --lr -> exit 2" $?
 "$bin" --device tpu --limit-train 64 > "$scratch/o.txt" 2>&1; rc=$?
