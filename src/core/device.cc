@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/memory_limit.h"
 
 namespace singa {
 namespace {
@@ -24,6 +25,7 @@ class CpuBackend final : public DeviceBackend {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
   void* allocate(size_t bytes, int) override {
+    checkAllocation(bytes, gCpuInUse.load(std::memory_order_relaxed));  // bytes <= the limit: no wrap below
     const size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
     if (p == nullptr) {

@@ -46,6 +46,13 @@ class NotSupportedError : public Error {
   using Error::Error;
 };
 
+/// A size that cannot be represented or would exceed the memory limit (see core/memory_limit.h):
+/// a crafted model asking for a 16 TiB tensor, a shape whose element count overflows int64.
+class MemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace singa
 
 #define SINGA_THROW(ErrorType, msg_stream)           \

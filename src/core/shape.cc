@@ -9,8 +9,42 @@ namespace singa {
 
 int64_t numelOf(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    if (d < 0) SINGA_THROW(ShapeError, "shape " << shapeStr(shape) << " has a negative dimension");
+    overflow = overflow || __builtin_mul_overflow(n, d, &n);
+  }
+  // A zero dimension makes the count 0 even when an earlier partial product overflowed.
+  if (overflow && std::find(shape.begin(), shape.end(), 0) == shape.end()) {
+    SINGA_THROW(ShapeError, "shape " << shapeStr(shape) << " has more elements than a 64-bit count can hold");
+  }
+  return overflow ? 0 : n;
+}
+
+int64_t checkedMul(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) {
+    SINGA_THROW(ShapeError, what << ": size " << a << " x " << b << " is negative or overflows a 64-bit count");
+  }
+  return r;
+}
+
+int64_t checkedAdd(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) {
+    SINGA_THROW(ShapeError, what << ": size " << a << " + " << b << " is negative or overflows a 64-bit count");
+  }
+  return r;
+}
+
+size_t checkedBytes(int64_t numel, size_t elemSize, const char* what) {
+  size_t r = 0;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), elemSize, &r) ||
+      r > static_cast<size_t>(INT64_MAX)) {
+    SINGA_THROW(ShapeError, what << ": " << numel << " elements of " << elemSize
+                                 << " bytes overflow a 64-bit byte count");
+  }
+  return r;
 }
 
 std::vector<int64_t> contiguousStrides(const Shape& shape) {
@@ -18,7 +52,9 @@ std::vector<int64_t> contiguousStrides(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    if (__builtin_mul_overflow(s, std::max<int64_t>(shape[i], 1), &s)) {
+      SINGA_THROW(ShapeError, "shape " << shapeStr(shape) << " is too large: its strides overflow a 64-bit count");
+    }
   }
   return strides;
 }

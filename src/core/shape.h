@@ -2,6 +2,7 @@
 // strides, NumPy/ONNX broadcasting and printing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -11,7 +12,15 @@ namespace singa {
 
 using Shape = std::vector<int64_t>;
 
+/// The element count of `shape`. Every dimension must be >= 0 and the product must fit in int64
+/// (ShapeError naming the shape otherwise): shapes come from untrusted models, and a wrapped
+/// count would allocate too little and let kernels write past the block.
 int64_t numelOf(const Shape& shape);
+/// a * b and a + b for non-negative sizes; ShapeError naming `what` when the result overflows int64.
+int64_t checkedMul(int64_t a, int64_t b, const char* what);
+int64_t checkedAdd(int64_t a, int64_t b, const char* what);
+/// The bytes of `numel` elements of `elemSize` bytes (ShapeError when that overflows).
+size_t checkedBytes(int64_t numel, size_t elemSize, const char* what);
 /// Row-major strides (in elements) of a contiguous tensor of `shape`.
 std::vector<int64_t> contiguousStrides(const Shape& shape);
 /// "[2, 3, 4]"

@@ -15,10 +15,15 @@ Tensor::Tensor(const Shape& shape, DType dtype, Device device) : impl_(std::make
   for (int64_t d : shape) {
     SINGA_CHECK(d >= 0, ShapeError, "Tensor: negative dimension in shape " << shape);
   }
+  const size_t bytes = checkedBytes(numelOf(shape), dtypeSize(dtype), "Tensor");
   impl_->shape = shape;
   impl_->strides = contiguousStrides(shape);
   impl_->dtype = dtype;
-  impl_->storage = std::make_shared<Storage>(static_cast<size_t>(numelOf(shape)) * dtypeSize(dtype), device);
+  try {
+    impl_->storage = std::make_shared<Storage>(bytes, device);
+  } catch (const MemoryError& e) {
+    SINGA_THROW(MemoryError, "a " << dtypeName(dtype) << shape << " tensor " << e.what());
+  }
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return Tensor(shape, dtype, device); }
