@@ -6,6 +6,8 @@
 #include <cmath>
 #include <string>
 
+#include "core/parallel.h"
+
 namespace singa::launch {
 
 namespace detail {
@@ -20,6 +22,16 @@ inline CLI::Validator numberCheck(bool allowZero) {
       allowZero ? "NONNEGATIVE" : "POSITIVE", allowZero ? "NONNEGATIVE" : "POSITIVE");
 }
 }  // namespace detail
+
+/// A thread count: an integer from 0 (the default) to kMaxThreads.
+inline const CLI::Validator kThreadCount = CLI::Validator(
+    [](std::string& in) -> std::string {
+      long long v = 0;
+      if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a whole number";
+      if (v >= 0 && v <= kMaxThreads) return std::string();
+      return "must be from 0 (default) to " + std::to_string(kMaxThreads) + ", got " + in;
+    },
+    "0.." + std::to_string(kMaxThreads), "THREADS");
 
 /// Accepts finite numbers > 0.
 inline const CLI::Validator kPositive = detail::numberCheck(false);

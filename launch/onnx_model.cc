@@ -10,6 +10,7 @@
 
 #include "autograd/node.h"
 #include "core/error.h"
+#include "core/memory_limit.h"
 #include "onnx/export.h"
 #include "onnx/model_io.h"
 #include "ops/ops.h"
@@ -112,6 +113,12 @@ std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int la
     }
   }
   if (inputSize > 0) shape[2] = shape[3] = inputSize;
+  try {  // the declared size comes from the file: one image must fit in memory before any is resized
+    checkAllocation(checkedBytes(numelOf(shape), sizeof(float), "one image"), 0);
+  } catch (const Error& e) {
+    SINGA_THROW(ShapeError, "--onnx " << path << ": input '" << in.name << "' declares images of " << in.str()
+                                      << ", too large to train on: " << e.what());
+  }
   return std::make_shared<FineTuneModel>(model, lastLayers, numClasses, shape);
 }
 

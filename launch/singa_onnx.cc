@@ -24,6 +24,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "launch/cli_checks.h"
+#include "launch/cli_main.h"
 #include "onnx/backend_test.h"
 #include "onnx/import.h"
 #include "onnx/model_io.h"
@@ -32,6 +33,7 @@
 namespace fs = std::filesystem;
 using namespace singa;
 using namespace singa::onnxio;
+using singa::launch::runGuarded;
 
 namespace {
 
@@ -71,10 +73,14 @@ int cmdInfo(const std::string& path) {
   int64_t constCount = 0;
   for (const auto& t : g.initializer()) {
     inits.insert(t.name());
+    // Element counts of a file's dims, saturating: info describes a corrupt model, never wraps.
     int64_t n = 1;
-    for (int64_t d : t.dims()) n *= d;
+    for (int64_t d : t.dims()) {
+      if (d < 0 || __builtin_mul_overflow(n, d, &n)) n = 0;
+    }
     const bool isFloat = t.data_type() == onnx::TensorProto::FLOAT || t.data_type() == onnx::TensorProto::DOUBLE;
-    (isFloat ? paramCount : constCount) += n;
+    int64_t& count = isFloat ? paramCount : constCount;
+    if (__builtin_add_overflow(count, n, &count)) count = INT64_MAX;
   }
   auto printValue = [](const onnx::ValueInfoProto& v) {
     std::string type = "?";
@@ -291,7 +297,13 @@ int cmdBench(const std::string& path, int64_t batch, int threads, int warmup, in
                                           << "' other than the batch (" << vi.str() << "); no shape to use");
       shape.push_back(v);
     }
-    Tensor t(shape, vi.hasType ? vi.dtype : DType::kFloat32, Device::cpu());
+    Tensor t;
+    try {  // the shape comes from the model file (and --batch)
+      t = Tensor(shape, vi.hasType ? vi.dtype : DType::kFloat32, Device::cpu());
+    } catch (const Error& e) {
+      SINGA_THROW(ShapeError, "bench: input '" << vi.name << "' of " << vi.str() << " as " << shape
+                                               << " cannot be built: " << e.what());
+    }
     if (isFloating(t.dtype())) {
       std::vector<float> v(static_cast<size_t>(t.numel()));
       for (float& x : v) x = static_cast<float>(gen.nextNormal());
@@ -367,7 +379,7 @@ int main(int argc, char** argv) {
   using singa::launch::kNonNegative;
   using singa::launch::kPositive;
   bench->add_option("--batch", batch, "batch size substituted into the first input dim")->check(kPositive);
-  bench->add_option("--threads", threads, "CPU threads (default: all cores)")->check(kNonNegative);
+  bench->add_option("--threads", threads, "CPU threads (default: all cores)")->check(singa::launch::kThreadCount);
   bench->add_option("--warmup", warmup, "untimed runs first (default 3)")->check(kNonNegative);
   bench->add_option("--iters", iters, "timed runs (default 20)")->check(kPositive);
   bench->add_option("--device", device, "cpu or cuda[:N]");
@@ -378,17 +390,14 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  try {
-    if (*info) return cmdInfo(model);
-    if (*run) return cmdRun(model, inputFiles, outDir, device);
-    if (*test) return cmdTest(targs);
-    if (*bench) return cmdBench(model, batch, threads, warmup, iters, device);
-  } catch (const singa::Error& e) {
-    std::cerr << "singa_onnx: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "singa_onnx: error: " << e.what() << "\n";
-    return 1;
-  }
-  return 2;
+  return runGuarded(
+      "singa_onnx",
+      [&] {
+        if (*info) return cmdInfo(model);
+        if (*run) return cmdRun(model, inputFiles, outDir, device);
+        if (*test) return cmdTest(targs);
+        if (*bench) return cmdBench(model, batch, threads, warmup, iters, device);
+        return 2;
+      },
+      [](const std::string&) {});
 }

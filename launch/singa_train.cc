@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "launch/checkpointing.h"
+#include "launch/cli_main.h"
 #include "launch/distributed.h"
 #include "comm/rank_env.h"
 #include "launch/models.h"
@@ -324,14 +325,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  try {
-    return singa::launch::run(options);
-  } catch (const singa::Error& e) {
-    singa::launch::abortIfDistributed(std::string("singa_train: error: ") + e.what());
-    std::fprintf(stderr, "singa_train: error: %s\n", e.what());
-  } catch (const std::exception& e) {
-    singa::launch::abortIfDistributed(std::string("singa_train: unexpected error: ") + e.what());
-    std::fprintf(stderr, "singa_train: unexpected error: %s\n", e.what());
-  }
-  return 1;
+  return singa::launch::runGuarded(
+      "singa_train", [&] { return singa::launch::run(options); },
+      [](const std::string& line) { singa::launch::abortIfDistributed(line); });
 }

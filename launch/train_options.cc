@@ -33,7 +33,7 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::IsMember({"he", "torch"}))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for kernels and BLAS (0: default)")
-      ->check(kNonNegative)
+      ->check(kThreadCount)
       ->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--limit-train", o.limitTrain, "Use only the first N training images (0: all)")

@@ -3,6 +3,7 @@ list(APPEND SINGA_SOURCES
   src/core/dtype.cc
   src/core/shape.cc
   src/core/memory_limit.cc
+  src/core/file_read.cc
   src/core/device.cc
   src/core/tensor.cc
   src/core/rng.cc
@@ -26,6 +27,7 @@ list(APPEND SINGA_PUBLIC_HEADERS
   src/core/dtype.h
   src/core/shape.h
   src/core/memory_limit.h
+  src/core/file_read.h
   src/core/device.h
   src/core/tensor.h
   src/core/attrs.h

@@ -1,5 +1,7 @@
 #include "core/parallel.h"
 
+#include "core/error.h"
+
 #include <omp.h>
 
 #include <thread>
@@ -12,6 +14,10 @@ int gThreads = 0;  // 0: not set yet
 }
 
 void setNumThreads(int n) {
+  // Each OpenMP thread gets its own stack; 100000 of them exhaust memory inside libgomp.
+  SINGA_CHECK(n <= kMaxThreads, ValueError,
+              "thread count " << n << " is more than the " << kMaxThreads << " threads singa runs (this machine has "
+                              << std::thread::hardware_concurrency() << " cores)");
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   gThreads = n;

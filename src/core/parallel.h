@@ -7,7 +7,11 @@
 
 namespace singa {
 
-/// Sets the threads used by kernels and by OpenBLAS. n <= 0 picks the default (all cores).
+/// The most threads setNumThreads accepts.
+constexpr int kMaxThreads = 1024;
+
+/// Sets the threads used by kernels and by OpenBLAS. n <= 0 picks the default (all cores);
+/// more than kMaxThreads is a ValueError.
 void setNumThreads(int n);
 int numThreads();
 

@@ -7,6 +7,8 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <functional>
+#include <queue>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -31,7 +33,7 @@ std::string registryKey(const std::string& domain, const std::string& opType) {
 int domainOpset(const onnx::ModelProto& model, const std::string& domain) {
   if (isDefaultDomain(domain)) return modelOpset(model);
   for (const auto& op : model.opset_import()) {
-    if (op.domain() == domain) return static_cast<int>(op.version());
+    if (op.domain() == domain) return clampOpset(op.version());
   }
   return 0;
 }
@@ -145,6 +147,67 @@ std::vector<std::string> splitDots(const std::string& s) {
     }
   }
   return parts;
+}
+
+// Orders `pending` topologically in O(nodes + edges) (Kahn's algorithm, stable: a node is placed
+// as early as the file's order allows, so a file that already is in order stays as it is). A
+// quadratic rescan took hours on a 100k-node chain listed in reverse. Every value has one
+// producer: a second node writing the same name (or writing a graph input or initializer) is an
+// error, as is a node reading a value nothing produces, or a cycle.
+template <class Node>  // ImportedModel::Node (private to the class; deduced here)
+void orderNodes(std::vector<Node> pending, const std::set<std::string>& initNames, const std::vector<ValueInfo>& inputs,
+                std::vector<Node>* out) {
+  std::unordered_map<std::string, size_t> producer;  // value -> index of the node writing it
+  std::unordered_set<std::string> given(initNames.begin(), initNames.end());
+  for (const ValueInfo& v : inputs) given.insert(v.name);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    for (const std::string& o : pending[i].outputs) {
+      if (o.empty()) continue;
+      SINGA_CHECK(!given.count(o), ValueError,
+                  "ONNX graph: node '" << pending[i].name << "' (" << pending[i].opType << ") writes '" << o
+                                       << "', which is already a graph input or initializer; every value "
+                                       << "must have exactly one producer");
+      auto [it, fresh] = producer.emplace(o, i);
+      SINGA_CHECK(fresh, ValueError,
+                  "ONNX graph: nodes '" << pending[it->second].name << "' (" << pending[it->second].opType
+                                        << ") and '" << pending[i].name << "' (" << pending[i].opType
+                                        << ") both write '" << o << "'; every value must have exactly one producer");
+    }
+  }
+  std::vector<size_t> waiting(pending.size(), 0);      // inputs not yet available
+  std::vector<std::vector<size_t>> readers(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    for (const std::string& s : pending[i].inputs) {
+      if (s.empty() || given.count(s)) continue;
+      auto p = producer.find(s);
+      SINGA_CHECK(p != producer.end(), ValueError,
+                  "ONNX graph: node '" << pending[i].name << "' (" << pending[i].opType << ") reads '" << s
+                                       << "', which no node, initializer or graph input produces");
+      readers[p->second].push_back(i);
+      ++waiting[i];
+    }
+  }
+  // Ready nodes in file order: a min-heap on the index keeps the order stable.
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (waiting[i] == 0) ready.push(i);
+  }
+  out->reserve(pending.size());
+  std::vector<bool> placed(pending.size(), false);
+  while (!ready.empty()) {
+    const size_t i = ready.top();
+    ready.pop();
+    placed[i] = true;
+    for (size_t r : readers[i]) {
+      if (--waiting[r] == 0) ready.push(r);
+    }
+    out->push_back(std::move(pending[i]));
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    SINGA_CHECK(placed[i], ValueError,
+                "ONNX graph: node '" << pending[i].name << "' (" << pending[i].opType
+                                     << ") is part of a cycle (its inputs depend on its own outputs)");
+  }
 }
 
 }  // namespace
@@ -512,10 +575,17 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
       rethrowAs(where, e);
     } catch (const NotSupportedError& e) {
       rethrowAs(where, e);
+    } catch (const MemoryError& e) {
+      rethrowAs(where, e);
     } catch (const Error& e) {
       rethrowAs(where, e);
-    } catch (const std::out_of_range& e) {
-      SINGA_THROW(ValueError, where << "a required value is missing (" << e.what() << ")");
+    } catch (const std::bad_alloc&) {
+      // Memory the allocation ceiling does not see (std::vector scratch, a lower ulimit -v).
+      SINGA_THROW(MemoryError, where << "ran out of memory (the model's sizes are too large for this machine)");
+    } catch (const std::length_error&) {
+      SINGA_THROW(MemoryError, where << "a size computed from the model is too large to allocate");
+    } catch (const std::out_of_range&) {
+      SINGA_THROW(ValueError, where << "a required input or attribute is missing or out of range");
     }
     if (fuseRelu) {  // the Relu's output is what the Conv node returned; skip the Relu node
       const Node& relu = nodes_[i + 1];
@@ -565,10 +635,8 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
 
 std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device device, PrepareOptions options) {
   SINGA_CHECK(model.has_graph(), IoError, "ONNX model holds no graph");
+  checkOpsets(model, "ONNX model");
   const int opset = modelOpset(model);
-  SINGA_CHECK(opset <= kMaxSupportedOpset, NotSupportedError,
-              "ONNX model uses ai.onnx opset " << opset << ", newer than the newest supported opset "
-                                               << kMaxSupportedOpset);
   const std::vector<UnsupportedNode> unsupported = findUnsupported(model);
   if (!unsupported.empty()) {
     std::ostringstream os;
@@ -641,35 +709,10 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
     }
     pending.push_back(std::move(node));
   }
+  orderNodes(std::move(pending), initNames, m->inputs_, &m->nodes_);
   std::unordered_set<std::string> known(initNames.begin(), initNames.end());
   for (const ValueInfo& v : m->inputs_) known.insert(v.name);
-  std::vector<bool> placed(pending.size(), false);
-  for (size_t done = 0; done < pending.size();) {
-    bool progress = false;
-    for (size_t i = 0; i < pending.size(); ++i) {
-      if (placed[i]) continue;
-      const auto& ins = pending[i].inputs;
-      if (!std::all_of(ins.begin(), ins.end(), [&](const std::string& s) { return s.empty() || known.count(s); })) {
-        continue;
-      }
-      for (const std::string& o : pending[i].outputs) known.insert(o);
-      m->nodes_.push_back(pending[i]);
-      placed[i] = true;
-      ++done;
-      progress = true;
-    }
-    if (!progress) {
-      for (size_t i = 0; i < pending.size(); ++i) {
-        if (placed[i]) continue;
-        for (const std::string& s : pending[i].inputs) {
-          SINGA_CHECK(s.empty() || known.count(s), ValueError,
-                      "ONNX graph: node '" << pending[i].name << "' (" << pending[i].opType << ") reads '" << s
-                                           << "', which no node, initializer or graph input produces "
-                                           << "(or the graph has a cycle)");
-        }
-      }
-    }
-  }
+  for (const ImportedModel::Node& node : m->nodes_) known.insert(node.outputs.begin(), node.outputs.end());
   for (const ValueInfo& v : m->outputs_) {
     SINGA_CHECK(known.count(v.name), ValueError, "ONNX graph: output '" << v.name << "' is never produced");
   }

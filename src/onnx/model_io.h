@@ -3,6 +3,7 @@
 // reported with the file name and what is wrong, before any graph work starts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace onnx {
@@ -26,8 +27,15 @@ onnx::ModelProto loadModel(const std::string& path);
 onnx::ModelProto parseModel(const std::string& bytes, const std::string& what,
                             const std::string& baseDir = "");
 
-/// The ai.onnx ("" domain) opset a model imports (1 when it declares none).
+/// Checks the ai.onnx opset versions a model imports: IoError below 1, NotSupportedError past
+/// kMaxSupportedOpset (both naming `what` and the version).
+void checkOpsets(const onnx::ModelProto& model, const std::string& what);
+
+/// The ai.onnx ("" domain) opset a model imports (1 when it declares none). A version past
+/// kMaxSupportedOpset reads as kMaxSupportedOpset + 1 (the int64 field is never narrowed with wrap).
 int modelOpset(const onnx::ModelProto& model);
+/// An opset version as an int: kMaxSupportedOpset + 1 for anything newer, 0 for a negative one.
+int clampOpset(int64_t version);
 
 /// Loads the external data of every initializer (and Constant node value) into raw_data.
 void loadExternalData(onnx::ModelProto& model, const std::string& baseDir);

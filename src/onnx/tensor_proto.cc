@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_read.h"
 
 namespace singa::onnxio {
 
@@ -69,26 +70,22 @@ std::string readExternal(const onnx::TensorProto& proto, const std::string& base
   }
   SINGA_CHECK(!location.empty(), IoError,
               "tensor " << tensorLabel(proto) << " has external data but no 'location' entry");
-  SINGA_CHECK(location.find("..") == std::string::npos && location[0] != '/', IoError,
+  SINGA_CHECK(location.find("..") == std::string::npos && location[0] != '/' &&
+                  location.find('\0') == std::string::npos,
+              IoError,
               "tensor " << tensorLabel(proto) << ": external data location '" << location
                         << "' must be a relative path inside the model's directory");
-  std::string path = baseDir.empty() ? location : baseDir + "/" + location;
-  std::ifstream in(path, std::ios::binary);
-  SINGA_CHECK(in.good(), IoError,
-              "tensor " << tensorLabel(proto) << ": external data file '" << path
-                        << "' is missing or unreadable (keep it next to the model file)");
-  in.seekg(0, std::ios::end);
-  const int64_t fileSize = static_cast<int64_t>(in.tellg());
-  if (length < 0) length = fileSize - offset;
-  SINGA_CHECK(offset >= 0 && offset + length <= fileSize, IoError,
-              "tensor " << tensorLabel(proto) << ": external data file '" << path << "' holds "
-                        << fileSize << " bytes, but offset " << offset << " + length " << length
-                        << " are needed (truncated file?)");
-  std::string bytes(static_cast<size_t>(length), '\0');
-  in.seekg(offset);
-  in.read(bytes.data(), length);
-  SINGA_CHECK(in.good() || length == 0, IoError, "reading external data file '" << path << "' failed");
-  return bytes;
+  // The text may still name a symbolic link to anywhere: resolve it, and require the file that is
+  // really read to lie inside the model's directory (as the onnx package's loader does).
+  const std::string label = "tensor " + tensorLabel(proto) + ": external data file";
+  const std::string dir = canonicalPath(baseDir.empty() ? "." : baseDir, "tensor " + tensorLabel(proto) + ": model directory");
+  const std::string path = canonicalPath(dir + "/" + location, label);
+  SINGA_CHECK(path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 &&
+                  (dir == "/" || path[dir.size()] == '/'),
+              IoError,
+              label << " '" << location << "' resolves to '" << path << "', outside the model's directory '" << dir
+                    << "'; external data must lie next to the model (a symbolic link out of it is refused)");
+  return readRegularFileRange(path, label, offset, length);
 }
 
 template <class T, class Field>
@@ -219,12 +216,9 @@ void toTensorProto(const Tensor& t, const std::string& name, onnx::TensorProto* 
 }
 
 Tensor readTensorFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SINGA_CHECK(in.good(), IoError, "tensor file '" << path << "' is missing or unreadable");
-  std::stringstream buf;
-  buf << in.rdbuf();
+  const std::string bytes = readRegularFile(path, "tensor file", kMaxProtoBytes);
   onnx::TensorProto proto;
-  SINGA_CHECK(proto.ParseFromString(buf.str()), IoError,
+  SINGA_CHECK(proto.ParseFromString(bytes), IoError,
               "tensor file '" << path << "' is not a serialized ONNX TensorProto (truncated or "
                               << "another format)");
   std::string baseDir;

@@ -2,6 +2,7 @@
 // .pb files of ONNX's backend test data), including external data files.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/tensor.h"
@@ -11,6 +12,9 @@ class TensorProto;
 }
 
 namespace singa::onnxio {
+
+/// The largest serialized protobuf message (model, tensor file) protobuf can parse: 2 GiB - 1.
+constexpr int64_t kMaxProtoBytes = 2147483647;
 
 /// ONNX TensorProto data_type code <-> DType; throws NotSupportedError naming the type.
 DType dtypeFromOnnx(int onnxType);

@@ -8,7 +8,9 @@ if(SINGA_BUILD_FUZZERS)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "SINGA_BUILD_FUZZERS needs clang (e.g. CXX=clang++-14, package libclang-rt-14-dev)")
   endif()
-  foreach(name checkpoint idx tensor_proto onnx_import)
+  # The execution fuzzer also starts from the crafted models of tests/hostile.
+  set(SINGA_FUZZ_EXTRA_SEEDS_onnx_exec ${CMAKE_CURRENT_SOURCE_DIR}/hostile/inputs/models)
+  foreach(name checkpoint idx tensor_proto onnx_import onnx_exec)
     add_executable(fuzz_${name} fuzz/fuzz_${name}.cc)
     target_link_libraries(fuzz_${name} PRIVATE singa onnx_proto protobuf::libprotobuf)
     target_include_directories(fuzz_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
@@ -17,7 +19,7 @@ if(SINGA_BUILD_FUZZERS)
     add_test(NAME fuzz_${name}
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run_fuzzer.sh $<TARGET_FILE:fuzz_${name}>
                      ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${name} ${CMAKE_BINARY_DIR}/fuzz/${name}
-                     ${SINGA_FUZZ_SECONDS})
+                     ${SINGA_FUZZ_SECONDS} ${SINGA_FUZZ_EXTRA_SEEDS_${name}})
     set_tests_properties(fuzz_${name} PROPERTIES LABELS fuzz TIMEOUT 600)
   endforeach()
 endif()

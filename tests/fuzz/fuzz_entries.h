@@ -9,17 +9,23 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "autograd/node.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/safetensors.h"
 #include "core/error.h"
+#include "core/memory_limit.h"
+#include "core/rng.h"
 #include "data/idx.h"
 #include "onnx/import.h"
 #include "onnx/model_io.h"
 #include "onnx/tensor_proto.h"
+#include "ops/ops.h"
 
 namespace singa::fuzz {
 
@@ -79,6 +85,66 @@ inline void onnxImportEntry(const uint8_t* data, size_t size) {
     onnx::ModelProto model = onnxio::parseModel(bytes, "fuzz model", "/nonexistent-singa-fuzz");
     onnxio::findUnsupported(model);
     onnxio::prepare(model);
+  } catch (const Error&) {
+  }
+}
+
+/// A small value for a declared graph input: symbolic dims become 2, float elements come from
+/// [-2, 2], integer ones from {-1, 0, 1, 2} (so index inputs are now and then out of range).
+/// False when the declared shape holds more than 4096 elements (not a fuzz-sized input).
+inline bool execInput(const onnxio::ValueInfo& vi, Generator& gen, onnxio::Value* out) {
+  if (vi.optional && gen.nextDouble() < 0.25) {
+    *out = onnxio::Value::none();
+    return true;
+  }
+  Shape shape;
+  int64_t numel = 1;
+  for (size_t d = 0; vi.hasShape && d < vi.dims.size(); ++d) {
+    const int64_t v = vi.dims[d] < 0 ? 2 : vi.dims[d];
+    if (v > 4096 || numel * v > 4096) return false;
+    numel *= v;
+    shape.push_back(v);
+  }
+  const DType dtype = vi.hasType ? vi.dtype : DType::kFloat32;
+  std::vector<double> values(static_cast<size_t>(numel));
+  for (double& v : values) {
+    v = isFloating(dtype) ? 4.0 * gen.nextDouble() - 2.0 : std::floor(4.0 * gen.nextDouble()) - 1.0;
+  }
+  Tensor t = Tensor::fromVector(values, shape).to(dtype);
+  *out = vi.sequence ? onnxio::Value::ofSequence({t, t}, dtype) : onnxio::Value(t);
+  return true;
+}
+
+/// The execution fuzzer's body: parse, prepare, then run the model on small inputs built from
+/// its declared input types, once for inference and once in training mode with backward through
+/// the first float output, all under a 256 MiB allocation ceiling so sizes a crafted model asks
+/// for are refused, not allocated.
+inline void onnxExecEntry(const uint8_t* data, size_t size) {
+  static const bool limited = (setMemoryLimit(size_t{256} << 20), true);
+  (void)limited;
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  try {
+    onnx::ModelProto model = onnxio::parseModel(bytes, "fuzz model", "/nonexistent-singa-fuzz");
+    if (!onnxio::findUnsupported(model).empty()) return;
+    auto m = onnxio::prepare(model);
+    Generator gen(size);
+    std::vector<onnxio::Value> inputs;
+    for (const onnxio::ValueInfo& vi : m->inputs()) {
+      onnxio::Value v;
+      if (!execInput(vi, gen, &v)) return;
+      inputs.push_back(std::move(v));
+    }
+    {
+      autograd::NoGradGuard noGrad;
+      m->runValues(inputs);
+    }
+    m->train(true);
+    for (const onnxio::Value& out : m->runValues(inputs)) {
+      if (out.isTensor() && out.tensor.defined() && out.tensor.requiresGrad() && isFloating(out.tensor.dtype())) {
+        autograd::backward(ops::reduceSum(out.tensor));
+        break;
+      }
+    }
   } catch (const Error&) {
   }
 }

@@ -15,10 +15,12 @@ namespace singa::fuzz {
 namespace {
 namespace fs = std::filesystem;
 
-int replay(const std::string& target, const std::function<void(const uint8_t*, size_t)>& entry) {
+int replay(const std::string& target, const std::function<void(const uint8_t*, size_t)>& entry,
+           const std::vector<fs::path>& extraDirs = {}) {
   int n = 0;
-  for (const char* kind : {"regressions", "corpus"}) {
-    const fs::path dir = fs::path(SINGA_FUZZ_DIR) / kind / target;
+  std::vector<fs::path> dirs = extraDirs;
+  for (const char* kind : {"regressions", "corpus"}) dirs.push_back(fs::path(SINGA_FUZZ_DIR) / kind / target);
+  for (const fs::path& dir : dirs) {
     if (!fs::is_directory(dir)) continue;
     for (const auto& e : fs::directory_iterator(dir)) {
       std::ifstream in(e.path(), std::ios::binary);
@@ -35,6 +37,11 @@ TEST(FuzzRegressions, Checkpoint) { EXPECT_GT(replay("checkpoint", checkpointEnt
 TEST(FuzzRegressions, Idx) { EXPECT_GT(replay("idx", idxEntry), 0); }
 TEST(FuzzRegressions, TensorProto) { EXPECT_GT(replay("tensor_proto", tensorProtoEntry), 0); }
 TEST(FuzzRegressions, OnnxImport) { EXPECT_GT(replay("onnx_import", onnxImportEntry), 0); }
+// The crafted models of tests/hostile (run through the CLIs by tests/hostile/run.sh) are run here
+// too, so the sanitizer build executes every one of them.
+TEST(FuzzRegressions, OnnxExec) {
+  EXPECT_GT(replay("onnx_exec", onnxExecEntry, {fs::path(SINGA_FUZZ_DIR) / ".." / "hostile" / "inputs" / "models"}), 0);
+}
 
 // The hardening the fuzz targets asked for, checked by message in every build.
 TEST(FuzzRegressions, HugeDimsAreRejectedBeforeAllocating) {

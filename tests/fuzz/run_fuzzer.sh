@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a bounded time from its committed seed corpus, and replays the
 # committed crash regressions (tests/fuzz/regressions/<target>/) first.
-# Usage: run_fuzzer.sh FUZZER SEED_CORPUS_DIR WORK_DIR SECONDS
+# Usage: run_fuzzer.sh FUZZER SEED_CORPUS_DIR WORK_DIR SECONDS [MORE_SEED_DIRS...]
 # New corpus entries go to WORK_DIR/corpus (the committed seeds are never modified); a crash is
 # written to WORK_DIR/crash-* and fails the run. Prints the executions count ("stat::...").
 set -euo pipefail
 fuzzer=$1 seeds=$2 work=$3 seconds=$4
+shift 4
+extra=()
+for d in "$@"; do [ -d "$d" ] && extra+=("$d"); done
 name=$(basename "$seeds")
 regressions=$(cd "$(dirname "$0")" && pwd)/regressions/$name
 rm -rf "$work" && mkdir -p "$work/corpus"
@@ -16,7 +19,7 @@ if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
   echo "replayed $(ls "$regressions" | wc -l) crash regressions"
 fi
 "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -max_len=65536 \
-          -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$seeds" > "$work/log.txt" 2>&1 || {
+          -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$seeds" "${extra[@]}" > "$work/log.txt" 2>&1 || {
   tail -60 "$work/log.txt"
   echo "run_fuzzer: $name found a crash; input saved in $work (add it to tests/fuzz/regressions/$name and fix)"
   exit 1

@@ -9,12 +9,16 @@
 # A row is: name <TAB> exit code <TAB> expected text <TAB> bash command. The command sees
 #   $TRAIN, $ONNX   build/singa_train, build/singa_onnx
 #   $IN             tests/hostile/inputs (committed crafted files; gen_*.py write them)
+#   $PY             the project's Python (.venv, with onnx) for inputs too large to commit
 #   $TMP            an empty scratch directory of its own (FIFOs, links, copies are made here)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: run.sh BUILD_DIR [NAME_FILTER]}" && pwd)
 filter=${2:-}
 export TRAIN=$build/singa_train ONNX=$build/singa_onnx IN=$here/inputs
+PY=$(cd "$here/../.." && pwd)/.venv/bin/python
+[ -x "$PY" ] || PY=python3
+export PY
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # Raw exception text, runtime or sanitizer reports: never what a user should read.

@@ -2,6 +2,7 @@
 // wrong input shape or dtype, missing external data, too-new opsets) and TensorProto I/O.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "autograd/node.h"
 #include "onnx/backend_test.h"
 #include "onnx/import.h"
 #include "onnx/model_io.h"
@@ -148,6 +150,116 @@ TEST(OnnxImportErrors, ExternalDataIsLoadedOrTheMissingFileNamed) {
   auto model = onnxio::prepareFile(dir.file("model.onnx"));
   std::vector<float> y = model->forward(Tensor::fromVector<float>({1, 1, 1}, {3})).toVector<float>();
   EXPECT_EQ(y, (std::vector<float>{2, 3, 4}));
+}
+
+// External data must really lie in the model's directory: a symbolic link named like a weights
+// file may point anywhere (its bytes would come back as the tensor's values); FIFOs would hang.
+TEST(OnnxImportErrors, ExternalDataOutsideTheModelDirectoryIsRefused) {
+  TempDir dir("external_link");
+  TempDir outside("external_secret");
+  onnx::ModelProto m = makeModel(13);
+  auto* init = m.mutable_graph()->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->add_dims(2);
+  init->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = init->add_external_data();
+  loc->set_key("location");
+  loc->set_value("w.bin");
+  addNode(m, "Identity", {"w"}, {"y"});
+  addOutput(m, "y");
+  writeBytes(dir.file("model.onnx"), m.SerializeAsString());
+  writeBytes(outside.file("secret"), "SECRET!!");
+  fs::create_symlink(outside.file("secret"), dir.file("w.bin"));
+  std::string msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("model.onnx")); });
+  EXPECT_NE(msg.find("outside the model's directory"), std::string::npos) << msg;
+
+  // A link that stays inside the directory is followed.
+  fs::remove(dir.file("w.bin"));
+  fs::create_directories(dir.file("data"));
+  const float w[2] = {5.0f, 6.0f};
+  writeBytes(dir.file("data/real.bin"), std::string(reinterpret_cast<const char*>(w), sizeof(w)));
+  fs::create_symlink("data/real.bin", dir.file("w.bin"));
+  auto model = onnxio::prepareFile(dir.file("model.onnx"));
+  EXPECT_EQ(model->run({})[0].toVector<float>(), (std::vector<float>{5, 6}));
+
+  fs::remove(dir.file("w.bin"));
+  ASSERT_EQ(::mkfifo(dir.file("w.bin").c_str(), 0600), 0);
+  msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("model.onnx")); });
+  EXPECT_NE(msg.find("FIFO"), std::string::npos) << msg;
+}
+
+TEST(OnnxImportErrors, OpsetIsReadAsInt64) {
+  onnx::ModelProto m = reluModel();
+  m.mutable_opset_import(0)->set_version(int64_t{1} << 40);  // narrowed to int this read as opset 0
+  std::string msg = messageOf<NotSupportedError>([&] { onnxio::parseModel(m.SerializeAsString(), "m"); });
+  EXPECT_NE(msg.find("opset 1099511627776"), std::string::npos) << msg;
+  m.mutable_opset_import(0)->set_version(0);
+  msg = messageOf<IoError>([&] { onnxio::parseModel(m.SerializeAsString(), "m"); });
+  EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
+}
+
+TEST(OnnxImportErrors, EveryValueHasOneProducer) {
+  onnx::ModelProto m = reluModel();
+  addNode(m, "Neg", {"x"}, {"y"}, "second");
+  std::string msg = messageOf<ValueError>([&] { onnxio::prepare(m); });
+  EXPECT_NE(msg.find("'relu' (Relu) and 'second' (Neg) both write 'y'"), std::string::npos) << msg;
+
+  onnx::ModelProto w = reluModel();
+  addInit(w, "b", Tensor::fromVector<float>({1, 2, 3}, {3}));
+  addNode(w, "Neg", {"x"}, {"b"}, "overwrite");
+  msg = messageOf<ValueError>([&] { onnxio::prepare(w); });
+  EXPECT_NE(msg.find("already a graph input or initializer"), std::string::npos) << msg;
+}
+
+TEST(OnnxImportErrors, CyclesAreNamed) {
+  onnx::ModelProto m = makeModel(13);
+  addNode(m, "Relu", {"b"}, {"a"}, "ra");
+  addNode(m, "Relu", {"a"}, {"b"}, "rb");
+  addNode(m, "Identity", {"a"}, {"y"}, "out");
+  addOutput(m, "y");
+  std::string msg = messageOf<ValueError>([&] { onnxio::prepare(m); });
+  EXPECT_NE(msg.find("cycle"), std::string::npos) << msg;
+}
+
+// 100,000 nodes listed last-first: the old ordering rescanned every pending node per placed node
+// (10^10 steps, hours); this one is linear. The values must still flow in graph order.
+TEST(OnnxImportErrors, LongReversedChainIsOrderedInLinearTime) {
+  constexpr int kNodes = 100000;
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "v0", {2});
+  for (int i = kNodes; i >= 1; --i) {
+    addNode(m, i % 2 ? "Neg" : "Identity", {"v" + std::to_string(i - 1)}, {"v" + std::to_string(i)},
+            "n" + std::to_string(i));
+  }
+  m.mutable_graph()->add_output()->set_name("v" + std::to_string(kNodes));
+  auto model = onnxio::prepare(m);
+  autograd::NoGradGuard noGrad;
+  // 50,000 negations: the sign comes back.
+  EXPECT_EQ(model->run({Tensor::fromVector<float>({1.5f, -2.0f}, {2})})[0].toVector<float>(),
+            (std::vector<float>{1.5f, -2.0f}));
+}
+
+// A size the model asks for that passes the allocation ceiling is a MemoryError naming the node.
+TEST(OnnxImportErrors, AllocationsPastTheCeilingNameTheNode) {
+  onnx::ModelProto m = makeModel(13);
+  addInit(m, "s", Tensor::fromVector<int64_t>({int64_t{1} << 21, int64_t{1} << 21}, {2}));
+  addNode(m, "ConstantOfShape", {"s"}, {"y"}, "fill");
+  addOutput(m, "y");
+  auto model = onnxio::prepare(m);
+  std::string msg = messageOf<MemoryError>([&] { model->run({}); });
+  EXPECT_NE(msg.find("node 'fill' (ConstantOfShape): a float32[2097152, 2097152] tensor would need 16 TiB"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(OnnxImportErrors, ModelPathThatIsNotARegularFile) {
+  TempDir dir("not_regular");
+  std::string msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("")); });
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+  ASSERT_EQ(::mkfifo(dir.file("pipe.onnx").c_str(), 0600), 0);
+  msg = messageOf<IoError>([&] { onnxio::loadModel(dir.file("pipe.onnx")); });
+  EXPECT_NE(msg.find("FIFO"), std::string::npos) << msg;
 }
 
 TEST(TensorProtoIo, RoundTripsAndReadsTypedFields) {

@@ -1,0 +1,40 @@
+// The one place the command-line programs turn an exception into a message and an exit code.
+// Library errors carry their own text (naming the file, node or field). Anything else reaching
+// here is a gap in the library's checks; it still ends as one line a user can act on, never as
+// a bare "std::bad_alloc" or "basic_string::_M_create".
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/error.h"
+
+namespace singa::launch {
+
+/// Runs `body` and returns its exit code; an exception becomes "PROGRAM: error: ..." on stderr,
+/// handed first to `onError` (a distributed job aborts its other ranks there), and exit code 1.
+template <class Body, class OnError>
+int runGuarded(const char* program, Body&& body, OnError&& onError) {
+  std::string message;
+  try {
+    return body();
+  } catch (const Error& e) {
+    message = e.what();
+  } catch (const std::bad_alloc&) {
+    message = "out of memory (the input's sizes are too large for this machine; SINGA_MEMORY_LIMIT sets the "
+              "limit singa checks against)";
+  } catch (const std::length_error&) {
+    message = "a size computed from the input is too large to allocate";
+  } catch (const std::exception& e) {
+    message = std::string("internal error (please report, with the input that caused it): ") + e.what();
+  }
+  const std::string line = std::string(program) + ": error: " + message;
+  onError(line);
+  std::fprintf(stderr, "%s\n", line.c_str());
+  return 1;
+}
+
+}  // namespace singa::launch

@@ -1,0 +1,26 @@
+// Reading files a user names (models, tensors, external data) without trusting what the path is.
+// A FIFO would block the open or the read forever, a character device such as /dev/zero never
+// ends, a directory reads as nothing: each is refused up front with an IoError naming the file.
+// The file is opened non-blocking and checked with fstat on the descriptor itself, so a path
+// swapped between a check and the open cannot slip through.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace singa {
+
+/// The contents of the regular file `path`, at most `maxBytes` long (IoError naming `what`
+/// otherwise: missing, not a regular file, too large, or a failed read).
+std::string readRegularFile(const std::string& path, const std::string& what, int64_t maxBytes);
+
+/// `length` bytes at `offset` of the regular file `path` (length < 0: up to the end of the file).
+/// IoError naming `what` when the range lies outside the file.
+std::string readRegularFileRange(const std::string& path, const std::string& what, int64_t offset,
+                                 int64_t length);
+
+/// The canonical absolute form of `path` (symbolic links resolved); IoError naming `what` when it
+/// does not exist.
+std::string canonicalPath(const std::string& path, const std::string& what);
+
+}  // namespace singa
