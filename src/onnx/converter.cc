@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/memory_limit.h"
 #include "onnx/converter.h"
 #include "onnx/converter_util.h"
 #include "ops/ops.h"
@@ -186,6 +187,27 @@ std::vector<int64_t> intsFromAttrOrInput(const ConvertContext& ctx, const std::v
   if (ctx.attrs.has(attr)) return ctx.attrs.getInts(attr);
   if (present) *present = false;
   return dflt;
+}
+
+void checkHostBuffer(const ConvertContext& ctx, int64_t count, size_t elemSize, const std::string& what) {
+  ctx.check(count >= 0, what + " would have a negative size (" + std::to_string(count) + ")");
+  // Twice the bytes: the buffer is followed by the tensor built from it.
+  const size_t bytes = checkedBytes(checkedMul(count, 2, what.c_str()), elemSize, what.c_str());
+  try {
+    checkAllocation(bytes, 0);
+  } catch (const MemoryError& e) {
+    SINGA_THROW(MemoryError, ctx.opType << ": " << what << " of " << count << " elements " << e.what());
+  }
+}
+
+int64_t scalarInt(const ConvertContext& ctx, const Tensor& t, const char* what) {
+  ctx.check(t.defined() && t.numel() >= 1, std::string(what) + " must hold a value, got an empty tensor");
+  return intsOf(t)[0];
+}
+
+double scalarDouble(const ConvertContext& ctx, const Tensor& t, const char* what) {
+  ctx.check(t.defined() && t.numel() >= 1, std::string(what) + " must hold a value, got an empty tensor");
+  return doublesOf(t)[0];
 }
 
 std::vector<int64_t> normalizeAxes(const ConvertContext& ctx, const std::vector<int64_t>& axes, int ndim) {
