@@ -26,6 +26,9 @@ Tensor legacyBroadcast(const ConvertContext& ctx, const Tensor& a, const Tensor&
   if (ctx.opset >= 7 || ctx.attrs.getInt("broadcast", 0) == 0 || !ctx.attrs.has("axis")) return b;
   int64_t axis = ctx.attrs.getInt("axis");
   if (axis < 0) axis += a.ndim();
+  ctx.check(axis >= 0 && axis + b.ndim() <= a.ndim(),
+            "axis " + std::to_string(ctx.attrs.getInt("axis")) + " does not place B " + shapeStr(b.shape()) +
+                " inside A " + shapeStr(a.shape()));
   Shape s = b.shape();
   while (static_cast<int64_t>(s.size()) + axis < a.ndim()) s.push_back(1);
   return ops::reshape(b, s);
@@ -158,7 +161,7 @@ Tensors convertBitShift(const ConvertContext& ctx, const Tensors& in) {
   for (size_t i = 0; i < a.size(); ++i) {
     uint64_t v = static_cast<uint64_t>(a[i]);
     const int64_t s = b[i];
-    v = s >= bits ? 0 : (dir == "LEFT" ? v << s : v >> s);
+    v = s < 0 || s >= bits ? 0 : (dir == "LEFT" ? v << s : v >> s);  // negative: a huge unsigned shift
     if (bits < 64) v &= (uint64_t{1} << bits) - 1;
     a[i] = static_cast<int64_t>(v);
   }
