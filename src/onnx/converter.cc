@@ -14,7 +14,9 @@
 namespace singa::onnxio {
 
 void ConvertContext::check(bool cond, const std::string& what) const {
-  SINGA_CHECK(cond, ValueError, opType << " node '" << nodeName << "': " << what);
+  // The executor prefixes "node 'NAME' (OpType): "; the op type is repeated so the message
+  // reads like the engine ops' own ("Conv: strides ...").
+  SINGA_CHECK(cond, ValueError, opType << ": " << what);
 }
 
 const ConverterRegistry& ConverterRegistry::instance() {
@@ -191,13 +193,12 @@ std::vector<int64_t> intsFromAttrOrInput(const ConvertContext& ctx, const std::v
 
 void checkHostBuffer(const ConvertContext& ctx, int64_t count, size_t elemSize, const std::string& what) {
   ctx.check(count >= 0, what + " would have a negative size (" + std::to_string(count) + ")");
-  // Twice the bytes: the buffer is followed by the tensor built from it.
-  const size_t bytes = checkedBytes(checkedMul(count, 2, what.c_str()), elemSize, what.c_str());
-  try {
-    checkAllocation(bytes, 0);
-  } catch (const MemoryError& e) {
-    SINGA_THROW(MemoryError, ctx.opType << ": " << what << " of " << count << " elements " << e.what());
-  }
+  const size_t bytes = checkedBytes(count, elemSize, what.c_str());
+  // Twice the bytes must fit: the buffer is followed by the tensor built from it.
+  SINGA_CHECK(bytes <= memoryLimit() / 2, MemoryError,
+              ctx.opType << ": " << what << " of " << count << " elements would need "
+                         << formatBytes(static_cast<double>(bytes)) << " twice over (the buffer and its tensor); the limit is "
+                         << formatBytes(static_cast<double>(memoryLimit())) << " (SINGA_MEMORY_LIMIT sets it)");
 }
 
 int64_t scalarInt(const ConvertContext& ctx, const Tensor& t, const char* what) {

@@ -74,7 +74,7 @@ Window resolveWindow(const char* op, const Tensor& x, const Ints& kernel, const 
     const int64_t extent = windowExtent(op, kernel[i], w.dilations[i]);
     if (same) {
       const int64_t out = checkedAdd(in, s - 1, op) / s;
-      const int64_t total = std::max<int64_t>(0, checkedAdd((out - 1) * s, extent, op) - in);
+      const int64_t total = std::max<int64_t>(0, checkedAdd(std::max<int64_t>(out - 1, 0) * s, extent, op) - in);
       const int64_t small = total / 2, large = total - small;
       w.pads[i] = autoPad == "SAME_UPPER" ? small : large;
       w.pads[nd + i] = autoPad == "SAME_UPPER" ? large : small;
