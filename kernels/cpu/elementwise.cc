@@ -10,9 +10,8 @@
 // [1,C,1,1] becomes [N, C, H*W] with bias strides [0, 1, 0]); the innermost merged dim is then
 // a contiguous or constant run for most operands and gets a specialised inner loop.
 //
-// Integer division and modulo by zero throw ValueError (checked once over the divisor before the
-// loop) and INT_MIN / -1 wraps, instead of trapping: a kernel must never kill the process (ONNX
-// leaves both undefined).
+// Integer division and modulo by zero give 0 and INT_MIN / -1 wraps, instead of trapping: a
+// kernel must never kill the process (ONNX leaves both undefined).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -265,20 +264,6 @@ T minOf(T a, T b) {
   return a < b ? a : b;
 }
 
-// Integer Div and Mod reject a zero divisor up front (ValueError naming the op): ONNX leaves it
-// undefined and a model must not get a silent 0 in its place. One pass over the divisor, only
-// for integer dtypes; floats divide by zero as IEEE says.
-template <class T>
-void requireNonZeroDivisor(const char* op, const Tensor& b) {
-  if constexpr (std::is_integral_v<T>) {
-    const T* p = b.data<T>();
-    const Shape& shape = b.shape();
-    bool zero = false;
-    forEachOffset(shape, b.strides(), 0, b.numel(), [&](int64_t, int64_t off) { zero = zero || p[off] == T(0); });
-    SINGA_CHECK(!zero, ValueError, op << ": integer division by zero (the divisor " << shape << " holds a 0)");
-  }
-}
-
 // ---- registration helpers -------------------------------------------------------------------
 
 /// `f` is a generic lambda (a, b) -> value of the operands' type.
@@ -316,12 +301,7 @@ void registerElementwiseKernels(KernelRegistry& r) {
   addArith(r, "Add", numeric, [](auto a, auto b) { return a + b; });
   addArith(r, "Sub", numeric, [](auto a, auto b) { return a - b; });
   addArith(r, "Mul", numeric, [](auto a, auto b) { return a * b; });
-  r.add("Div", kCpu, numeric, [](KernelContext& ctx) {
-    SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T, {
-      requireNonZeroDivisor<T>("Div", ctx.in(1));
-      mapBinary<T, T>(ctx, [](T a, T b) { return divOf(a, b); });
-    });
-  });
+  addArith(r, "Div", numeric, [](auto a, auto b) { return divOf(a, b); });
   addArith(r, "Pow", numeric, [](auto a, auto b) { return powOf(a, b); });
   addArith(r, "Max", numeric, [](auto a, auto b) { return maxOf(a, b); });
   addArith(r, "Min", numeric, [](auto a, auto b) { return minOf(a, b); });
@@ -332,7 +312,6 @@ void registerElementwiseKernels(KernelRegistry& r) {
   r.add("Mod", kCpu, numeric, [](KernelContext& ctx) {
     const bool fmod = ctx.attrs.getInt("fmod", 0) != 0;
     SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T, {
-      requireNonZeroDivisor<T>("Mod", ctx.in(1));
       if (fmod) {
         mapBinary<T, T>(ctx, [](T a, T b) { return fmodOf(a, b); });
       } else {

@@ -261,14 +261,18 @@ T* scratch(int slot, size_t n) {
   if (sizes[slot] < n) {
     // A column matrix can be far larger than the tensors around it (a big kernel over big
     // padding): past the allocation ceiling it is a MemoryError, not a bad_alloc.
-    checkAllocation(checkedBytes(static_cast<int64_t>(n), sizeof(T), "convolution scratch buffer"), 0);
+    const char* what = "convolution scratch buffer (the column matrix of the window)";
+    try {
+      checkAllocation(checkedBytes(static_cast<int64_t>(n), sizeof(T), what), 0);
+    } catch (const MemoryError& e) {
+      SINGA_THROW(MemoryError, what << ": " << e.what());
+    }
     bufs[slot].reset();
     sizes[slot] = 0;
     try {
       bufs[slot].reset(new T[n]);  // default-initialised: no zero fill
     } catch (const std::bad_alloc&) {
-      SINGA_THROW(MemoryError, "convolution scratch buffer: could not allocate "
-                                   << formatBytes(static_cast<double>(n) * sizeof(T)));
+      SINGA_THROW(MemoryError, what << ": could not allocate " << formatBytes(static_cast<double>(n) * sizeof(T)));
     }
     sizes[slot] = n;
   }

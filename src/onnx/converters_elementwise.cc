@@ -1,6 +1,7 @@
 // Element-wise ONNX operators: unary math and activations, binary arithmetic with broadcasting
 // (including the pre-opset-7 `broadcast`/`axis` form), comparisons and logic, and the variadic
 // Sum/Mean/Max/Min. Each maps onto one engine op, so gradients flow through all float paths.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -61,9 +62,27 @@ Tensors convertPow(const ConvertContext& ctx, const Tensors& in) {
   return one(castTo(ops::round(r), a.dtype()));
 }
 
+// Integer Div and Mod by zero are undefined in ONNX; the engine's kernels give 0 (never a trap),
+// but a model that divides an integer by zero is broken: ValueError naming the op. One pass
+// over the divisor, integer dtypes only.
+void requireNonZeroDivisor(const ConvertContext& ctx, const Tensor& a, const Tensor& b) {
+  if (isFloating(a.dtype()) || isFloating(b.dtype())) return;
+  const std::vector<int64_t> v = intsOf(b);
+  ctx.check(std::find(v.begin(), v.end(), 0) == v.end(),
+            "integer division by zero (the divisor " + shapeStr(b.shape()) + " holds a 0)");
+}
+
+Tensors convertDiv(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& a = requireInput(ctx, in, 0, "A");
+  const Tensor b = legacyBroadcast(ctx, a, requireInput(ctx, in, 1, "B"));
+  requireNonZeroDivisor(ctx, a, b);
+  return one(ops::div(a, b));
+}
+
 Tensors convertMod(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& a = requireInput(ctx, in, 0, "A");
   const Tensor& b = requireInput(ctx, in, 1, "B");
+  requireNonZeroDivisor(ctx, a, b);
   return one(ops::mod(a, b, ctx.attrs.getInt("fmod", 0) != 0));
 }
 
@@ -218,7 +237,7 @@ void registerElementwiseConverters(ConverterRegistry& r) {
   r.add("Add", 1, binary<ops::add>);
   r.add("Sub", 1, binary<ops::sub>);
   r.add("Mul", 1, binary<ops::mul>);
-  r.add("Div", 1, binary<ops::div>);
+  r.add("Div", 1, convertDiv);
   r.add("Pow", 1, convertPow);
   r.add("Mod", 10, convertMod);
   r.add("Equal", 1, binary<ops::equal>);
