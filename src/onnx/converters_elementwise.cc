@@ -121,8 +121,8 @@ Tensors convertClip(const ConvertContext& ctx, const Tensors& in) {
     if (ctx.attrs.has("min")) lo = ctx.attrs.getFloat("min");
     if (ctx.attrs.has("max")) hi = ctx.attrs.getFloat("max");
   } else {
-    if (hasInput(in, 1)) lo = doublesOf(in[1]).at(0);
-    if (hasInput(in, 2)) hi = doublesOf(in[2]).at(0);
+    if (hasInput(in, 1)) lo = scalarDouble(ctx, in[1], "min");
+    if (hasInput(in, 2)) hi = scalarDouble(ctx, in[2], "max");
   }
   return one(ops::clip(x, lo, hi));
 }

@@ -32,6 +32,11 @@ Tensors convertGatherElements(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& idx = requireInput(ctx, in, 1, "indices");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 0)}, x.ndim())[0]);
   ctx.check(idx.ndim() == x.ndim(), "indices must have the data's rank");
+  for (int d = 0; d < x.ndim(); ++d) {
+    ctx.check(d == axis || idx.dim(d) <= x.dim(d), "indices " + shapeStr(idx.shape()) + " exceed data " +
+                                                       shapeStr(x.shape()) + " in dim " + std::to_string(d) +
+                                                       " (only the axis " + std::to_string(axis) + " may differ)");
+  }
   std::vector<int64_t> v = intsOf(idx);
   for (int64_t& i : v) i = wrapIndex(ctx, i, x.dim(axis));
   return one(takeAlongAxis(x, v, idx.shape(), axis));
@@ -189,7 +194,7 @@ Tensors convertScatterND(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertTrilu(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() >= 2, "needs at least a 2-D input");
-  const int64_t k = hasInput(in, 1) ? intsOf(in[1]).at(0) : 0;
+  const int64_t k = hasInput(in, 1) ? scalarInt(ctx, in[1], "k") : 0;
   const bool upper = ctx.attrs.getInt("upper", 1) != 0;
   const int64_t rows = x.dim(-2), cols = x.dim(-1);
   std::vector<double> mask(static_cast<size_t>(rows * cols));

@@ -222,8 +222,8 @@ Tensors convertDropout(const ConvertContext& ctx, const Tensors& in) {
     ratio = ctx.attrs.getFloat("ratio", 0.5);
     if (ctx.opset < 7 && ctx.attrs.getInt("is_test", 0) != 0) training = false;
   } else {
-    if (hasInput(in, 1)) ratio = doublesOf(in[1]).at(0);
-    if (hasInput(in, 2)) training = intsOf(in[2]).at(0) != 0;
+    if (hasInput(in, 1)) ratio = scalarDouble(ctx, in[1], "ratio");
+    if (hasInput(in, 2)) training = scalarInt(ctx, in[2], "training_mode") != 0;
   }
   Tensor y = training && ratio > 0.0 ? ops::dropout(x, ratio, true) : ops::identity(x);
   Tensors out{y};

@@ -198,6 +198,9 @@ ResizeMode modeOf(const ConvertContext& ctx) {
                 m.transform == "tf_half_pixel_for_nn" || m.transform == "tf_crop_and_resize",
             "unknown coordinate_transformation_mode '" + m.transform + "'");
   m.nearest = ctx.attrs.getString("nearest_mode", "round_prefer_floor");
+  ctx.check(m.nearest == "round_prefer_floor" || m.nearest == "round_prefer_ceil" || m.nearest == "floor" ||
+                m.nearest == "ceil",
+            "nearest_mode must be round_prefer_floor, round_prefer_ceil, floor or ceil, got '" + m.nearest + "'");
   m.cubicA = ctx.attrs.getFloat("cubic_coeff_a", -0.75);
   m.excludeOutside = ctx.attrs.getInt("exclude_outside", 0) != 0;
   m.extrapolation = ctx.attrs.getFloat("extrapolation_value", 0.0);

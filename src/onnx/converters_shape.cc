@@ -98,7 +98,7 @@ Tensors convertPad(const ConvertContext& ctx, const Tensors& in) {
     value = ctx.attrs.getFloat("value", 0.0);
   } else {
     pads = intsOf(requireInput(ctx, in, 1, "pads"));
-    if (hasInput(in, 2)) value = doublesOf(in[2]).at(0);
+    if (hasInput(in, 2)) value = scalarDouble(ctx, in[2], "constant_value");
     if (hasInput(in, 3)) {
       // Opset 18: pads only for the listed axes.
       std::vector<int64_t> axes = normalizeAxes(ctx, intsOf(in[3]), x.ndim());
@@ -166,7 +166,7 @@ Tensors convertConstantOfShape(const ConvertContext& ctx, const Tensors& in) {
   if (!isFloating(dtype) && ctx.attrs.has("value")) {
     checkHostBuffer(ctx, numelOf(shape), sizeof(int64_t), "the output " + shapeStr(shape));
     return one(fromInts(std::vector<int64_t>(static_cast<size_t>(numelOf(shape)),
-                                             intsOf(ctx.attrs.getTensor("value")).at(0)),
+                                             scalarInt(ctx, ctx.attrs.getTensor("value"), "attribute 'value'")),
                         shape, dtype, in[0].device()));
   }
   Tensor t = ops::constantOfShape(shape, value, dtype);
