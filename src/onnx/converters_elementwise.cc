@@ -177,10 +177,21 @@ Tensors convertBitShift(const ConvertContext& ctx, const Tensors& in) {
   std::vector<int64_t> a = intsOf(xb);
   std::vector<int64_t> b = intsOf(yb);
   const int bits = static_cast<int>(dtypeSize(x.dtype()) * 8);
+  const DType t = x.dtype();
+  // Signed types shift arithmetically (a[i] is sign-extended); a shift that is negative or at
+  // least the width (a huge unsigned one) empties the value: 0, or -1 for a negative value
+  // shifted right. Never a C++ shift by an out-of-range amount.
+  const bool isSigned = t == DType::kInt8 || t == DType::kInt16 || t == DType::kInt32 || t == DType::kInt64;
+  const bool left = dir == "LEFT";
   for (size_t i = 0; i < a.size(); ++i) {
-    uint64_t v = static_cast<uint64_t>(a[i]);
     const int64_t s = b[i];
-    v = s < 0 || s >= bits ? 0 : (dir == "LEFT" ? v << s : v >> s);  // negative: a huge unsigned shift
+    const bool out = s < 0 || s >= bits;
+    uint64_t v;
+    if (isSigned && !left) {
+      v = static_cast<uint64_t>(out ? (a[i] < 0 ? -1 : 0) : a[i] >> s);
+    } else {
+      v = out ? 0 : (left ? static_cast<uint64_t>(a[i]) << s : static_cast<uint64_t>(a[i]) >> s);
+    }
     if (bits < 64) v &= (uint64_t{1} << bits) - 1;
     a[i] = static_cast<int64_t>(v);
   }
