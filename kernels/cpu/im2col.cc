@@ -9,6 +9,8 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/memory_limit.h"
+#include "core/shape.h"
 #include "core/parallel.h"
 
 namespace singa::cpu {
@@ -257,8 +259,21 @@ T* scratch(int slot, size_t n) {
   thread_local std::unique_ptr<T[]> bufs[4];
   thread_local size_t sizes[4] = {0, 0, 0, 0};
   if (sizes[slot] < n) {
+    // A column matrix can be far larger than the tensors around it (a big kernel over big
+    // padding): past the allocation ceiling it is a MemoryError, not a bad_alloc.
+    const char* what = "convolution scratch buffer (the column matrix of the window)";
+    try {
+      checkAllocation(checkedBytes(static_cast<int64_t>(n), sizeof(T), what), 0);
+    } catch (const MemoryError& e) {
+      SINGA_THROW(MemoryError, what << ": " << e.what());
+    }
     bufs[slot].reset();
-    bufs[slot].reset(new T[n]);  // default-initialised: no zero fill
+    sizes[slot] = 0;
+    try {
+      bufs[slot].reset(new T[n]);  // default-initialised: no zero fill
+    } catch (const std::bad_alloc&) {
+      SINGA_THROW(MemoryError, what << ": could not allocate " << formatBytes(static_cast<double>(n) * sizeof(T)));
+    }
     sizes[slot] = n;
   }
   return bufs[slot].get();

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/memory_limit.h"
 #include "onnx/converter.h"
 #include "onnx/converter_util.h"
 #include "ops/ops.h"
@@ -13,7 +14,9 @@
 namespace singa::onnxio {
 
 void ConvertContext::check(bool cond, const std::string& what) const {
-  SINGA_CHECK(cond, ValueError, opType << " node '" << nodeName << "': " << what);
+  // The executor prefixes "node 'NAME' (OpType): "; the op type is repeated so the message
+  // reads like the engine ops' own ("Conv: strides ...").
+  SINGA_CHECK(cond, ValueError, opType << ": " << what);
 }
 
 const ConverterRegistry& ConverterRegistry::instance() {
@@ -186,6 +189,26 @@ std::vector<int64_t> intsFromAttrOrInput(const ConvertContext& ctx, const std::v
   if (ctx.attrs.has(attr)) return ctx.attrs.getInts(attr);
   if (present) *present = false;
   return dflt;
+}
+
+void checkHostBuffer(const ConvertContext& ctx, int64_t count, size_t elemSize, const std::string& what) {
+  ctx.check(count >= 0, what + " would have a negative size (" + std::to_string(count) + ")");
+  const size_t bytes = checkedBytes(count, elemSize, what.c_str());
+  // Twice the bytes must fit: the buffer is followed by the tensor built from it.
+  SINGA_CHECK(bytes <= memoryLimit() / 2, MemoryError,
+              ctx.opType << ": " << what << " of " << count << " elements would need "
+                         << formatBytes(static_cast<double>(bytes)) << " twice over (the buffer and its tensor); the limit is "
+                         << formatBytes(static_cast<double>(memoryLimit())) << " (SINGA_MEMORY_LIMIT sets it)");
+}
+
+int64_t scalarInt(const ConvertContext& ctx, const Tensor& t, const char* what) {
+  ctx.check(t.defined() && t.numel() >= 1, std::string(what) + " must hold a value, got an empty tensor");
+  return intsOf(t)[0];
+}
+
+double scalarDouble(const ConvertContext& ctx, const Tensor& t, const char* what) {
+  ctx.check(t.defined() && t.numel() >= 1, std::string(what) + " must hold a value, got an empty tensor");
+  return doublesOf(t)[0];
 }
 
 std::vector<int64_t> normalizeAxes(const ConvertContext& ctx, const std::vector<int64_t>& axes, int ndim) {

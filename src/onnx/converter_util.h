@@ -43,6 +43,18 @@ std::vector<int64_t> intsFromAttrOrInput(const ConvertContext& ctx, const std::v
                                          size_t index, const std::string& attr,
                                          const std::vector<int64_t>& dflt = {}, bool* present = nullptr);
 
+/// Throws before a converter builds a host-side buffer of `count` elements of `elemSize` bytes
+/// sized from the model (a vector of `depth`, of output positions, of a DFT matrix): ValueError
+/// when `count` is negative, ShapeError when the bytes overflow, MemoryError naming `what` when
+/// they would pass the allocation ceiling (core/memory_limit.h; twice the bytes are checked, as
+/// the buffer is followed by the tensor built from it). Call it once per buffer.
+void checkHostBuffer(const ConvertContext& ctx, int64_t count, size_t elemSize, const std::string& what);
+
+/// The single value of a scalar-like input (its first element) as int64 / double; ValueError
+/// naming `what` when the tensor is empty.
+int64_t scalarInt(const ConvertContext& ctx, const Tensor& t, const char* what);
+double scalarDouble(const ConvertContext& ctx, const Tensor& t, const char* what);
+
 /// Normalises possibly negative axes against `ndim` (ValueError naming the node when out of range).
 std::vector<int64_t> normalizeAxes(const ConvertContext& ctx, const std::vector<int64_t>& axes, int ndim);
 

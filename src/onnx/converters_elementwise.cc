@@ -1,6 +1,7 @@
 // Element-wise ONNX operators: unary math and activations, binary arithmetic with broadcasting
 // (including the pre-opset-7 `broadcast`/`axis` form), comparisons and logic, and the variadic
 // Sum/Mean/Max/Min. Each maps onto one engine op, so gradients flow through all float paths.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -26,6 +27,9 @@ Tensor legacyBroadcast(const ConvertContext& ctx, const Tensor& a, const Tensor&
   if (ctx.opset >= 7 || ctx.attrs.getInt("broadcast", 0) == 0 || !ctx.attrs.has("axis")) return b;
   int64_t axis = ctx.attrs.getInt("axis");
   if (axis < 0) axis += a.ndim();
+  ctx.check(axis >= 0 && axis + b.ndim() <= a.ndim(),
+            "axis " + std::to_string(ctx.attrs.getInt("axis")) + " does not place B " + shapeStr(b.shape()) +
+                " inside A " + shapeStr(a.shape()));
   Shape s = b.shape();
   while (static_cast<int64_t>(s.size()) + axis < a.ndim()) s.push_back(1);
   return ops::reshape(b, s);
@@ -58,9 +62,27 @@ Tensors convertPow(const ConvertContext& ctx, const Tensors& in) {
   return one(castTo(ops::round(r), a.dtype()));
 }
 
+// Integer Div and Mod by zero are undefined in ONNX; the engine's kernels give 0 (never a trap),
+// but a model that divides an integer by zero is broken: ValueError naming the op. One pass
+// over the divisor, integer dtypes only.
+void requireNonZeroDivisor(const ConvertContext& ctx, const Tensor& a, const Tensor& b) {
+  if (isFloating(a.dtype()) || isFloating(b.dtype())) return;
+  const std::vector<int64_t> v = intsOf(b);
+  ctx.check(std::find(v.begin(), v.end(), 0) == v.end(),
+            "integer division by zero (the divisor " + shapeStr(b.shape()) + " holds a 0)");
+}
+
+Tensors convertDiv(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& a = requireInput(ctx, in, 0, "A");
+  const Tensor b = legacyBroadcast(ctx, a, requireInput(ctx, in, 1, "B"));
+  requireNonZeroDivisor(ctx, a, b);
+  return one(ops::div(a, b));
+}
+
 Tensors convertMod(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& a = requireInput(ctx, in, 0, "A");
   const Tensor& b = requireInput(ctx, in, 1, "B");
+  requireNonZeroDivisor(ctx, a, b);
   return one(ops::mod(a, b, ctx.attrs.getInt("fmod", 0) != 0));
 }
 
@@ -99,8 +121,8 @@ Tensors convertClip(const ConvertContext& ctx, const Tensors& in) {
     if (ctx.attrs.has("min")) lo = ctx.attrs.getFloat("min");
     if (ctx.attrs.has("max")) hi = ctx.attrs.getFloat("max");
   } else {
-    if (hasInput(in, 1)) lo = doublesOf(in[1]).at(0);
-    if (hasInput(in, 2)) hi = doublesOf(in[2]).at(0);
+    if (hasInput(in, 1)) lo = scalarDouble(ctx, in[1], "min");
+    if (hasInput(in, 2)) hi = scalarDouble(ctx, in[2], "max");
   }
   return one(ops::clip(x, lo, hi));
 }
@@ -155,10 +177,21 @@ Tensors convertBitShift(const ConvertContext& ctx, const Tensors& in) {
   std::vector<int64_t> a = intsOf(xb);
   std::vector<int64_t> b = intsOf(yb);
   const int bits = static_cast<int>(dtypeSize(x.dtype()) * 8);
+  const DType t = x.dtype();
+  // Signed types shift arithmetically (a[i] is sign-extended); a shift that is negative or at
+  // least the width (a huge unsigned one) empties the value: 0, or -1 for a negative value
+  // shifted right. Never a C++ shift by an out-of-range amount.
+  const bool isSigned = t == DType::kInt8 || t == DType::kInt16 || t == DType::kInt32 || t == DType::kInt64;
+  const bool left = dir == "LEFT";
   for (size_t i = 0; i < a.size(); ++i) {
-    uint64_t v = static_cast<uint64_t>(a[i]);
     const int64_t s = b[i];
-    v = s >= bits ? 0 : (dir == "LEFT" ? v << s : v >> s);
+    const bool out = s < 0 || s >= bits;
+    uint64_t v;
+    if (isSigned && !left) {
+      v = static_cast<uint64_t>(out ? (a[i] < 0 ? -1 : 0) : a[i] >> s);
+    } else {
+      v = out ? 0 : (left ? static_cast<uint64_t>(a[i]) << s : static_cast<uint64_t>(a[i]) >> s);
+    }
     if (bits < 64) v &= (uint64_t{1} << bits) - 1;
     a[i] = static_cast<int64_t>(v);
   }
@@ -215,7 +248,7 @@ void registerElementwiseConverters(ConverterRegistry& r) {
   r.add("Add", 1, binary<ops::add>);
   r.add("Sub", 1, binary<ops::sub>);
   r.add("Mul", 1, binary<ops::mul>);
-  r.add("Div", 1, binary<ops::div>);
+  r.add("Div", 1, convertDiv);
   r.add("Pow", 1, convertPow);
   r.add("Mod", 10, convertMod);
   r.add("Equal", 1, binary<ops::equal>);

@@ -3,6 +3,7 @@
 // or a Where with a CPU-built mask), so gradients reach the data. Scatters, OneHot and NonZero
 // are computed on the CPU: their results are index bookkeeping, not trained functions.
 #include <algorithm>
+#include <cmath>
 
 #include "onnx/converter.h"
 #include "onnx/converter_util.h"
@@ -31,6 +32,11 @@ Tensors convertGatherElements(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& idx = requireInput(ctx, in, 1, "indices");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 0)}, x.ndim())[0]);
   ctx.check(idx.ndim() == x.ndim(), "indices must have the data's rank");
+  for (int d = 0; d < x.ndim(); ++d) {
+    ctx.check(d == axis || idx.dim(d) <= x.dim(d), "indices " + shapeStr(idx.shape()) + " exceed data " +
+                                                       shapeStr(x.shape()) + " in dim " + std::to_string(d) +
+                                                       " (only the axis " + std::to_string(axis) + " may differ)");
+  }
   std::vector<int64_t> v = intsOf(idx);
   for (int64_t& i : v) i = wrapIndex(ctx, i, x.dim(axis));
   return one(takeAlongAxis(x, v, idx.shape(), axis));
@@ -41,8 +47,17 @@ Tensors convertGatherND(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& idx = requireInput(ctx, in, 1, "indices");
   const int64_t b = ctx.attrs.getInt("batch_dims", 0);
   ctx.check(idx.ndim() >= 1, "indices must be at least 1-D");
+  ctx.check(b >= 0 && b < std::min<int64_t>(x.ndim(), idx.ndim()),
+            "batch_dims " + std::to_string(b) + " must lie in [0, " +
+                std::to_string(std::min<int64_t>(x.ndim(), idx.ndim()) - 1) + "] (below the ranks of data " +
+                shapeStr(x.shape()) + " and indices " + shapeStr(idx.shape()) + ")");
   const int64_t k = idx.shape().back();
   ctx.check(b + k <= x.ndim(), "indices' last dim plus batch_dims exceeds the data rank");
+  for (int64_t d = 0; d < b; ++d) {
+    ctx.check(idx.shape()[d] == x.shape()[d], "the first batch_dims=" + std::to_string(b) + " dims of indices " +
+                                                  shapeStr(idx.shape()) + " must equal those of data " +
+                                                  shapeStr(x.shape()));
+  }
   // data -> [rows, rest...] with rows = prod(data.shape[:b+k]); each index tuple picks a row.
   const Shape& ds = x.shape();
   Shape rowShape(ds.begin() + b + k, ds.end());
@@ -67,6 +82,14 @@ Tensors convertGatherND(const ConvertContext& ctx, const Tensors& in) {
   }
   Tensor flat = ops::reshape(x, dataR);
   return one(ops::gather(flat, intsTensor(rows, outIdxShape, x.device()), 0));
+}
+
+// The scatter `reduction` attribute: none, add, mul, max or min.
+std::string reductionOf(const ConvertContext& ctx) {
+  const std::string red = ctx.attrs.getString("reduction", "none");
+  ctx.check(red == "none" || red == "add" || red == "mul" || red == "max" || red == "min",
+            "reduction must be none, add, mul, max or min, got '" + red + "'");
+  return red;
 }
 
 // ScatterElements / Scatter: out = data; out[idx with axis replaced] (op)= updates.
@@ -110,9 +133,16 @@ Tensors convertScatterElements(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& idx = requireInput(ctx, in, 1, "indices");
   const Tensor& upd = requireInput(ctx, in, 2, "updates");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 0)}, x.ndim())[0]);
-  const std::string red = ctx.attrs.getString("reduction", "none");
+  const std::string red = reductionOf(ctx);
   ctx.check(idx.ndim() == x.ndim() && idx.shape() == upd.shape(),
             "indices and updates must have the same shape and the data's rank");
+  for (int d = 0; d < x.ndim(); ++d) {
+    // Along the axis the index values pick the position (checked per index); elsewhere the
+    // position is the index's own coordinate, so those dims must fit the data.
+    ctx.check(d == axis || idx.dim(d) <= x.dim(d), "indices " + shapeStr(idx.shape()) + " exceed data " +
+                                                       shapeStr(x.shape()) + " in dim " + std::to_string(d) +
+                                                       " (only the axis " + std::to_string(axis) + " may differ)");
+  }
   const std::vector<int64_t> iv = intsOf(idx);
   if (isFloating(x.dtype())) {
     return one(fromDoubles(scatterElements(ctx, doublesOf(x), x.shape(), iv, idx.shape(), doublesOf(upd), axis, red),
@@ -144,9 +174,15 @@ Tensors convertScatterND(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "data");
   const Tensor& idx = requireInput(ctx, in, 1, "indices");
   const Tensor& upd = requireInput(ctx, in, 2, "updates");
-  const std::string red = ctx.attrs.getString("reduction", "none");
-  const std::vector<int64_t> iv = intsOf(idx);
+  const std::string red = reductionOf(ctx);
   ctx.check(idx.ndim() >= 1 && idx.shape().back() <= x.ndim(), "indices' last dim exceeds the data rank");
+  // updates = indices.shape[:-1] + data.shape[k:]: one data slice per index tuple.
+  Shape want(idx.shape().begin(), idx.shape().end() - 1);
+  want.insert(want.end(), x.shape().begin() + idx.shape().back(), x.shape().end());
+  ctx.check(upd.shape() == want, "updates " + shapeStr(upd.shape()) + " must be " + shapeStr(want) +
+                                     " (indices.shape[:-1] + data.shape[k:]) for data " + shapeStr(x.shape()) +
+                                     " and indices " + shapeStr(idx.shape()));
+  const std::vector<int64_t> iv = intsOf(idx);
   if (isFloating(x.dtype())) {
     return one(fromDoubles(scatterND(ctx, doublesOf(x), x.shape(), iv, idx.shape(), doublesOf(upd), red),
                            x.shape(), x.dtype(), x.device()));
@@ -158,7 +194,7 @@ Tensors convertScatterND(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertTrilu(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() >= 2, "needs at least a 2-D input");
-  const int64_t k = hasInput(in, 1) ? intsOf(in[1]).at(0) : 0;
+  const int64_t k = hasInput(in, 1) ? scalarInt(ctx, in[1], "k") : 0;
   const bool upper = ctx.attrs.getInt("upper", 1) != 0;
   const int64_t rows = x.dim(-2), cols = x.dim(-1);
   std::vector<double> mask(static_cast<size_t>(rows * cols));
@@ -171,7 +207,10 @@ Tensors convertTrilu(const ConvertContext& ctx, const Tensors& in) {
 
 Tensors convertOneHot(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& idx = requireInput(ctx, in, 0, "indices");
-  const int64_t depth = static_cast<int64_t>(doublesOf(requireInput(ctx, in, 1, "depth")).at(0));
+  const double depthValue = scalarDouble(ctx, requireInput(ctx, in, 1, "depth"), "depth");
+  ctx.check(depthValue >= 1.0 && depthValue < 9.2e18, "depth must be a positive number, got " +
+                                                          std::to_string(depthValue));
+  const int64_t depth = static_cast<int64_t>(depthValue);
   const Tensor& values = requireInput(ctx, in, 2, "values");
   ctx.check(values.numel() == 2, "values must hold [off_value, on_value]");
   const std::vector<double> vals = doublesOf(values);
@@ -182,8 +221,10 @@ Tensors convertOneHot(const ConvertContext& ctx, const Tensors& in) {
   int64_t inner = 1;
   for (int d = axis; d < idx.ndim(); ++d) inner *= idx.shape()[d];
   const std::vector<double> iv = doublesOf(idx);
+  checkHostBuffer(ctx, numelOf(os), sizeof(double), "the one-hot output " + shapeStr(os));
   std::vector<double> out(static_cast<size_t>(numelOf(os)), vals[0]);
   for (size_t i = 0; i < iv.size(); ++i) {
+    if (!(std::fabs(iv[i]) <= static_cast<double>(depth))) continue;  // out of range, NaN: all off_value
     int64_t c = static_cast<int64_t>(iv[i]);
     if (c < 0) c += depth;
     if (c < 0 || c >= depth) continue;

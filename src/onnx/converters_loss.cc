@@ -18,9 +18,15 @@ Tensor nllLoss(const ConvertContext& ctx, const Tensor& x, const Tensor& target,
   ctx.check(x.ndim() >= 2, "input must be [N, C, ...], got " + shapeStr(x.shape()));
   ctx.check(target.ndim() == x.ndim() - 1, "target must be [N, ...] (input rank - 1), got " +
                                               shapeStr(target.shape()));
-  const int64_t n = x.dim(0);
   const int64_t c = x.dim(1);
-  const int64_t inner = c == 0 ? 0 : x.numel() / (n * c);
+  int64_t inner = 1;  // the spatial extent d1 * d2 * ...
+  for (int d = 2; d < x.ndim(); ++d) inner *= x.dim(d);
+  for (int d = 0; d < target.ndim(); ++d) {
+    ctx.check(target.dim(d) == x.dim(d == 0 ? 0 : d + 1), "target " + shapeStr(target.shape()) +
+                                                              " must be [N, d1, ...] of input " + shapeStr(x.shape()));
+  }
+  ctx.check(!weight.defined() || (weight.ndim() == 1 && weight.dim(0) == c),
+            "weight must be [C] = [" + std::to_string(c) + "], got " + (weight.defined() ? shapeStr(weight.shape()) : ""));
   const std::vector<int64_t> t = intsOf(target);
   const std::vector<double> wv = weight.defined() ? doublesOf(weight) : std::vector<double>();
   const bool hasIgnore = ctx.attrs.has("ignore_index");
@@ -45,10 +51,10 @@ Tensor nllLoss(const ConvertContext& ctx, const Tensor& x, const Tensor& target,
   Tensor picked = ops::gather(ops::reshape(x, {x.numel()}), intsTensor(flat, target.shape(), x.device()), 0);
   Tensor loss = ops::mul(ops::neg(picked), fromDoubles(w, target.shape(), x.dtype(), x.device()));
   const std::string red = ctx.attrs.getString("reduction", "mean");
+  ctx.check(red == "none" || red == "sum" || red == "mean", "reduction must be none, sum or mean, got '" + red + "'");
   if (red == "none") return loss;
   Tensor total = ops::reduceSum(loss, {}, false);
   if (red == "sum") return total;
-  ctx.check(red == "mean", "reduction must be none, sum or mean, got '" + red + "'");
   return ops::div(total, scalarOf(wsum, total));
 }
 

@@ -3,6 +3,7 @@
 // paths map onto engine ops (differentiable; CumSum as a MatMul with a triangular matrix);
 // index-producing ops are computed on the CPU.
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <numeric>
 
@@ -58,7 +59,7 @@ Tensor hardmaxLast(const Tensor& x, int64_t axis) {
 
 Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "x");
-  const int64_t axis = normalizeAxes(ctx, {intsOf(requireInput(ctx, in, 1, "axis")).at(0)}, x.ndim())[0];
+  const int64_t axis = normalizeAxes(ctx, {scalarInt(ctx, requireInput(ctx, in, 1, "axis"), "axis")}, x.ndim())[0];
   const bool exclusive = ctx.attrs.getInt("exclusive", 0) != 0;
   const bool reverse = ctx.attrs.getInt("reverse", 0) != 0;
   const Shape& s = x.shape();
@@ -89,6 +90,8 @@ Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
   };
   if (x.dtype() == DType::kFloat32 || x.dtype() == DType::kFloat64) {
     // Float: a MatMul with a 0/1 triangular matrix along the axis, so gradients flow.
+    checkHostBuffer(ctx, checkedMul(n, n, "CumSum: the triangular matrix"), sizeof(double),
+                    "the [" + std::to_string(n) + ", " + std::to_string(n) + "] triangular matrix");
     std::vector<double> tri(static_cast<size_t>(n * n), 0.0);
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < n; ++j) {
@@ -110,12 +113,13 @@ Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
 
 Tensors convertTopK(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
-  const int64_t k = ctx.opset < 10 ? ctx.attrs.getInt("k") : intsOf(requireInput(ctx, in, 1, "K")).at(0);
+  const int64_t k = ctx.opset < 10 ? ctx.attrs.getInt("k") : scalarInt(ctx, requireInput(ctx, in, 1, "K"), "K");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", -1)}, x.ndim())[0]);
   const bool largest = ctx.attrs.getInt("largest", 1) != 0;
   const Shape& s = x.shape();
   const int64_t n = s[axis];
-  ctx.check(k >= 0 && k <= n, "K=" + std::to_string(k) + " exceeds the axis size " + std::to_string(n));
+  ctx.check(k >= 0 && k <= n, "K=" + std::to_string(k) + " must lie in [0, " + std::to_string(n) +
+                                  "] (the size of axis " + std::to_string(axis) + ")");
   int64_t inner = 1;
   for (int d = axis + 1; d < x.ndim(); ++d) inner *= s[d];
   const int64_t outer = n == 0 ? 0 : x.numel() / (n * inner);
@@ -151,6 +155,11 @@ Tensor einsumDiagonal(const Tensor& x, std::string& labels) {
   if (unique.size() == labels.size()) return x;
   Shape shape;
   for (char c : unique) shape.push_back(x.dim(static_cast<int>(labels.find(c))));
+  for (size_t d = 0; d < labels.size(); ++d) {
+    SINGA_CHECK(x.dim(static_cast<int>(d)) == shape[unique.find(labels[d])], ShapeError,
+                "Einsum: label '" << labels[d] << "' is repeated over dims of different sizes in an operand of shape "
+                                  << x.shape());
+  }
   const std::vector<int64_t> strides = contiguousStrides(x.shape());
   std::vector<int64_t> flat(static_cast<size_t>(numelOf(shape)));
   std::vector<int64_t> pos(unique.size(), 0);
@@ -165,6 +174,42 @@ Tensor einsumDiagonal(const Tensor& x, std::string& labels) {
   }
   labels = unique;
   return ops::gather(ops::reshape(x, {x.numel()}), intsTensor(flat, shape, x.device()), 0);
+}
+
+// Subscripts are letters with at most one "..." per term; the output (after "->") lists each
+// label once, and only labels the inputs use. Each ellipsis covers a non-negative number of dims.
+void checkEinsumEquation(const ConvertContext& ctx, const std::string& eq, size_t arrow,
+                         const std::vector<std::string>& terms, const Tensors& in) {
+  auto letters = [&](const std::string& t, const std::string& where) {
+    const size_t e = t.find("...");
+    ctx.check(e == std::string::npos || t.find("...", e + 3) == std::string::npos,
+              "equation '" + eq + "': " + where + " has more than one '...'");
+    for (size_t j = 0; j < t.size(); ++j) {
+      if (e != std::string::npos && j >= e && j < e + 3) continue;
+      ctx.check(std::isalpha(static_cast<unsigned char>(t[j])) != 0,
+                "equation '" + eq + "': " + where + " has the character '" + std::string(1, t[j]) +
+                    "'; subscripts are letters and '...'");
+    }
+    return e != std::string::npos;
+  };
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const bool ell = letters(terms[i], "operand " + std::to_string(i));
+    const int64_t labels = static_cast<int64_t>(terms[i].size()) - (ell ? 3 : 0);
+    ctx.check(ell ? labels <= in[i].ndim() : labels == in[i].ndim(),
+              "equation '" + eq + "': operand " + std::to_string(i) + " has rank " + std::to_string(in[i].ndim()) +
+                  ", which does not match its subscripts '" + terms[i] + "'");
+  }
+  if (arrow == std::string::npos) return;
+  const std::string out = eq.substr(arrow + 2);
+  letters(out, "the output");
+  for (size_t j = 0; j < out.size(); ++j) {
+    if (out[j] == '.') continue;
+    ctx.check(out.find(out[j], j + 1) == std::string::npos,
+              "equation '" + eq + "': the output lists '" + std::string(1, out[j]) + "' twice");
+    bool used = false;
+    for (const std::string& t : terms) used = used || t.find(out[j]) != std::string::npos;
+    ctx.check(used, "equation '" + eq + "': the output label '" + std::string(1, out[j]) + "' is in no operand");
+  }
 }
 
 Tensors convertEinsum(const ConvertContext& ctx, const Tensors& in) {
@@ -182,6 +227,8 @@ Tensors convertEinsum(const ConvertContext& ctx, const Tensors& in) {
   }
   ctx.check(terms.size() == in.size(), "the equation names " + std::to_string(terms.size()) +
                                            " operands but the node has " + std::to_string(in.size()));
+  for (size_t i = 0; i < in.size(); ++i) requireInput(ctx, in, i, "operand");
+  checkEinsumEquation(ctx, eq, arrow, terms, in);
   // Ellipsis dims get labels '\x01', '\x02', ... (right-aligned: the last ones are shared).
   int ellRank = 0;
   for (size_t i = 0; i < terms.size(); ++i) {

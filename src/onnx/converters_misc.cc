@@ -154,13 +154,29 @@ Tensors convertNms(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertMaxUnpool(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
   const Tensor& idx = requireInput(ctx, in, 1, "I");
+  ctx.check(x.ndim() >= 3, "X must be [N, C, D1, ...], got " + shapeStr(x.shape()));
+  ctx.check(ctx.attrs.has("kernel_shape"), "attribute kernel_shape is required");
   const std::vector<int64_t> k = ctx.attrs.getInts("kernel_shape");
   const int sd = x.ndim() - 2;
   const std::vector<int64_t> strides = ctx.attrs.getInts("strides", std::vector<int64_t>(sd, 1));
   const std::vector<int64_t> pads = ctx.attrs.getInts("pads", std::vector<int64_t>(2 * sd, 0));
+  ctx.check(static_cast<int>(k.size()) == sd && static_cast<int>(strides.size()) == sd &&
+                static_cast<int>(pads.size()) == 2 * sd,
+            "kernel_shape " + shapeStr(k) + ", strides " + shapeStr(strides) + " and pads " + shapeStr(pads) +
+                " must have one value (pads two) per spatial dim of X " + shapeStr(x.shape()));
   // Indices address the inferred (un-padded) output; an explicit output_shape pads it at the end.
   Shape inferred{x.dim(0), x.dim(1)};
-  for (int d = 0; d < sd; ++d) inferred.push_back((x.dim(d + 2) - 1) * strides[d] + k[d] - pads[d] - pads[sd + d]);
+  for (int d = 0; d < sd; ++d) {
+    ctx.check(k[d] >= 1 && strides[d] >= 1 && pads[d] >= 0 && pads[sd + d] >= 0,
+              "kernel_shape and strides must be >= 1 and pads >= 0, got kernel_shape " + shapeStr(k) + ", strides " +
+                  shapeStr(strides) + ", pads " + shapeStr(pads));
+    const char* what = "MaxUnpool: the output size";
+    const int64_t full = checkedAdd(checkedMul(std::max<int64_t>(x.dim(d + 2) - 1, 0), strides[d], what), k[d], what);
+    const int64_t size = full - checkedAdd(pads[d], pads[sd + d], what);
+    ctx.check(size >= 1, "pads " + shapeStr(pads) + " leave no output in spatial dim " + std::to_string(d));
+    inferred.push_back(size);
+  }
+  checkHostBuffer(ctx, numelOf(inferred), sizeof(double), "the unpooled output " + shapeStr(inferred));
   std::vector<double> out(static_cast<size_t>(numelOf(inferred)), 0.0);
   const std::vector<double> v = doublesOf(x);
   const std::vector<int64_t> iv = intsOf(idx);
@@ -184,18 +200,30 @@ Tensors convertMaxUnpool(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertReverseSequence(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   const std::vector<int64_t> lens = intsOf(requireInput(ctx, in, 1, "sequence_lens"));
-  const int batchAxis = static_cast<int>(ctx.attrs.getInt("batch_axis", 1));
-  const int timeAxis = static_cast<int>(ctx.attrs.getInt("time_axis", 0));
+  const int64_t batchAxis = ctx.attrs.getInt("batch_axis", 1);
+  const int64_t timeAxis = ctx.attrs.getInt("time_axis", 0);
+  ctx.check(x.ndim() >= 2, "input must be at least 2-D, got " + shapeStr(x.shape()));
+  ctx.check((batchAxis == 0 && timeAxis == 1) || (batchAxis == 1 && timeAxis == 0),
+            "batch_axis and time_axis must be 0 and 1 in some order, got " + std::to_string(batchAxis) + " and " +
+                std::to_string(timeAxis));
+  ctx.check(static_cast<int64_t>(lens.size()) == x.dim(static_cast<int>(batchAxis)),
+            "sequence_lens has " + std::to_string(lens.size()) + " entries for a batch of " +
+                std::to_string(x.dim(static_cast<int>(batchAxis))));
+  for (int64_t len : lens) {
+    ctx.check(len >= 0 && len <= x.dim(static_cast<int>(timeAxis)),
+              "sequence length " + std::to_string(len) + " is outside [0, " +
+                  std::to_string(x.dim(static_cast<int>(timeAxis))) + "] (the time axis)");
+  }
   const Shape& s = x.shape();
   const std::vector<int64_t> strides = contiguousStrides(s);
   std::vector<int64_t> flat(static_cast<size_t>(x.numel()));
   std::vector<int64_t> pos(s.size(), 0);
   for (size_t i = 0; i < flat.size(); ++i) {
-    const int64_t len = lens.at(static_cast<size_t>(pos[batchAxis]));
+    const int64_t len = lens[static_cast<size_t>(pos[batchAxis])];
     int64_t off = 0;
     for (size_t d = 0; d < s.size(); ++d) {
       int64_t p = pos[d];
-      if (static_cast<int>(d) == timeAxis && p < len) p = len - 1 - p;
+      if (static_cast<int64_t>(d) == timeAxis && p < len) p = len - 1 - p;
       off += p * strides[d];
     }
     flat[i] = off;

@@ -102,37 +102,45 @@ Tensor maxPoolIndices(const Tensor& x, const Shape& outShape, const ops::PoolPar
   const std::vector<int64_t> xstr = contiguousStrides(Shape(xs.begin() + 2, xs.end()));
   const std::vector<double> v = doublesOf(x);
   const int64_t outPlane = numelOf(Shape(outShape.begin() + 2, outShape.end()));
-  const int64_t windows = numelOf(p.kernel);
   std::vector<int64_t> out(static_cast<size_t>(numelOf(outShape)));
-  std::vector<int64_t> o(sd), k(sd);
+  // Per output position, only the taps that land inside the input are visited (per dim, the
+  // range [lo, hi) of kernel offsets), so a huge kernel over huge padding costs no more than
+  // the input it covers.
+  std::vector<int64_t> o(sd), lo(sd), hi(sd), k(sd);
   for (int64_t nc = 0; nc < xs[0] * xs[1]; ++nc) {
     for (int64_t op = 0; op < outPlane; ++op) {
       int64_t rem = op;
+      bool empty = false;
       for (int d = sd - 1; d >= 0; --d) {
         o[d] = rem % outShape[d + 2];
         rem /= outShape[d + 2];
+        const int64_t base = o[d] * stride[d] - padBegin[d];
+        lo[d] = base >= 0 ? 0 : (-base + dil[d] - 1) / dil[d];
+        hi[d] = std::min<int64_t>(p.kernel[d], xs[d + 2] - base <= 0 ? 0 : (xs[d + 2] - 1 - base) / dil[d] + 1);
+        empty = empty || lo[d] >= hi[d];
+        k[d] = lo[d];
       }
       double best = -INFINITY;
       int64_t bestIdx = -1;
-      for (int64_t w = 0; w < windows; ++w) {
-        int64_t r = w;
-        bool inside = true;
+      while (!empty) {
         int64_t off = 0;
         int64_t idx = 0;
-        for (int d = sd - 1; d >= 0; --d) {
-          k[d] = r % p.kernel[d];
-          r /= p.kernel[d];
+        for (int d = 0; d < sd; ++d) {
           const int64_t pos = o[d] * stride[d] - padBegin[d] + k[d] * dil[d];
-          inside = inside && pos >= 0 && pos < xs[d + 2];
           off += pos * xstr[d];
           idx += pos * istr[d];
         }
-        if (!inside) continue;
         const double val = v[static_cast<size_t>(nc * plane + off)];
         if (bestIdx < 0 || val > best) {
           best = val;
           bestIdx = idx;
         }
+        int d = sd - 1;  // next tap, row-major over the kernel
+        for (; d >= 0; --d) {
+          if (++k[d] < hi[d]) break;
+          k[d] = lo[d];
+        }
+        empty = d < 0;
       }
       out[static_cast<size_t>(nc * outPlane + op)] = nc * plane + std::max<int64_t>(bestIdx, 0);
     }
@@ -214,8 +222,8 @@ Tensors convertDropout(const ConvertContext& ctx, const Tensors& in) {
     ratio = ctx.attrs.getFloat("ratio", 0.5);
     if (ctx.opset < 7 && ctx.attrs.getInt("is_test", 0) != 0) training = false;
   } else {
-    if (hasInput(in, 1)) ratio = doublesOf(in[1]).at(0);
-    if (hasInput(in, 2)) training = intsOf(in[2]).at(0) != 0;
+    if (hasInput(in, 1)) ratio = scalarDouble(ctx, in[1], "ratio");
+    if (hasInput(in, 2)) training = scalarInt(ctx, in[2], "training_mode") != 0;
   }
   Tensor y = training && ratio > 0.0 ? ops::dropout(x, ratio, true) : ops::identity(x);
   Tensors out{y};
@@ -275,12 +283,16 @@ Tensors convertLRN(const ConvertContext& ctx, const Tensors& in) {
   const double bias = ctx.attrs.getFloat("bias", 1.0);
   ctx.check(x.ndim() >= 3 && size >= 1, "needs an [N, C, ...] input and size >= 1");
   const int64_t c = x.dim(1);
+  // Channel i sums squares over channels [i - half, i + size - 1 - half]. Offsets of c or more
+  // reach no channel, so the window is clipped to [-c, c]: a huge `size` costs no more.
+  const int64_t half = (size - 1) / 2;
+  const int64_t before = std::min(half, c), after = std::min(size - 1 - half, c);
   std::vector<int64_t> pads(2 * static_cast<size_t>(x.ndim()), 0);
-  pads[1] = (size - 1) / 2;
-  pads[x.ndim() + 1] = size - 1 - (size - 1) / 2;
+  pads[1] = before;
+  pads[x.ndim() + 1] = after;
   Tensor sq = ops::pad(ops::mul(x, x), pads);
   Tensor acc;
-  for (int64_t k = 0; k < size; ++k) {
+  for (int64_t k = 0; k <= before + after; ++k) {
     Tensor s = ops::slice(sq, {k}, {k + c}, {1}, {1});
     acc = acc.defined() ? ops::add(acc, s) : s;
   }

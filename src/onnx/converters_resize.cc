@@ -137,6 +137,18 @@ Tensor resizeAxis(const ResizeMode& m, const Tensor& x, int axis, int64_t outSiz
   return out;
 }
 
+// The output shape must be allocatable before any per-position work is done (the taps of one
+// axis cost about a hundred bytes per output position), and an empty input axis has nothing
+// to sample from.
+void checkOutput(const ConvertContext& ctx, const Tensor& x, const std::vector<int64_t>& sizes) {
+  for (int d = 0; d < x.ndim(); ++d) {
+    ctx.check(x.dim(d) > 0 || sizes[d] == 0, "cannot resize the empty dim " + std::to_string(d) + " of " +
+                                                 shapeStr(x.shape()) + " to " + std::to_string(sizes[d]));
+    checkHostBuffer(ctx, sizes[d], 128, "the sampling taps of dim " + std::to_string(d));
+  }
+  checkHostBuffer(ctx, numelOf(sizes), dtypeSize(x.dtype()), "the output " + shapeStr(sizes));
+}
+
 Tensor resizeAll(const ConvertContext& ctx, const ResizeMode& m, const Tensor& x, std::vector<double> scales,
                  std::vector<int64_t> sizes, std::vector<double> roi) {
   const int r = x.ndim();
@@ -145,20 +157,30 @@ Tensor resizeAll(const ConvertContext& ctx, const ResizeMode& m, const Tensor& x
     roi.assign(2 * static_cast<size_t>(r), 0.0);
     for (int d = 0; d < r; ++d) roi[r + d] = 1.0;
   }
+  for (double v : roi) ctx.check(std::isfinite(v), "roi values must be finite, got " + std::to_string(v));
   if (!sizes.empty()) {
     ctx.check(static_cast<int>(sizes.size()) == r, "sizes must have one entry per input dim");
     scales.resize(static_cast<size_t>(r));
-    for (int d = 0; d < r; ++d) scales[d] = static_cast<double>(sizes[d]) / static_cast<double>(x.dim(d));
+    for (int d = 0; d < r; ++d) {
+      ctx.check(sizes[d] >= 0, "sizes must be >= 0, got " + shapeStr(sizes));
+      scales[d] = static_cast<double>(sizes[d]) / static_cast<double>(x.dim(d));
+    }
   } else {
     ctx.check(static_cast<int>(scales.size()) == r, "scales must have one entry per input dim (got " +
                                                         std::to_string(scales.size()) + " for a " +
                                                         std::to_string(r) + "-D input)");
     for (int d = 0; d < r; ++d) {
-      ctx.check(scales[d] > 0.0, "scales must be positive");
+      ctx.check(scales[d] > 0.0 && std::isfinite(scales[d]),
+                "scales must be positive and finite, got " + std::to_string(scales[d]) + " for dim " + std::to_string(d));
       const double extent = tfCrop ? roi[r + d] - roi[d] : 1.0;
-      sizes.push_back(static_cast<int64_t>(std::floor(static_cast<double>(x.dim(d)) * extent * scales[d])));
+      const double size = std::floor(static_cast<double>(x.dim(d)) * extent * scales[d]);
+      ctx.check(size >= 0.0 && size < 9.0e18, "scale " + std::to_string(scales[d]) + " gives output size " +
+                                                   std::to_string(size) + " for dim " + std::to_string(d) + " of " +
+                                                   std::to_string(x.dim(d)));
+      sizes.push_back(static_cast<int64_t>(size));
     }
   }
+  checkOutput(ctx, x, sizes);
   Tensor y = x;
   for (int d = 0; d < r; ++d) y = resizeAxis(m, y, d, sizes[d], scales[d], roi[d], roi[r + d]);
   return y;
@@ -176,6 +198,9 @@ ResizeMode modeOf(const ConvertContext& ctx) {
                 m.transform == "tf_half_pixel_for_nn" || m.transform == "tf_crop_and_resize",
             "unknown coordinate_transformation_mode '" + m.transform + "'");
   m.nearest = ctx.attrs.getString("nearest_mode", "round_prefer_floor");
+  ctx.check(m.nearest == "round_prefer_floor" || m.nearest == "round_prefer_ceil" || m.nearest == "floor" ||
+                m.nearest == "ceil",
+            "nearest_mode must be round_prefer_floor, round_prefer_ceil, floor or ceil, got '" + m.nearest + "'");
   m.cubicA = ctx.attrs.getFloat("cubic_coeff_a", -0.75);
   m.excludeOutside = ctx.attrs.getInt("exclude_outside", 0) != 0;
   m.extrapolation = ctx.attrs.getFloat("extrapolation_value", 0.0);
@@ -209,9 +234,11 @@ Tensors convertResize(const ConvertContext& ctx, const Tensors& in) {
     std::vector<int64_t> fullSizes(x.shape().begin(), x.shape().end());
     std::vector<double> fullRoi(2 * static_cast<size_t>(r), 0.0);
     for (int d = 0; d < r; ++d) fullRoi[r + d] = 1.0;
+    ctx.check((scales.empty() || scales.size() == axes.size()) && (sizes.empty() || sizes.size() == axes.size()),
+              "scales / sizes must have one entry per listed axis (" + std::to_string(axes.size()) + ")");
     for (size_t i = 0; i < axes.size(); ++i) {
-      if (!scales.empty()) fullScales[axes[i]] = scales.at(i);
-      if (!sizes.empty()) fullSizes[axes[i]] = sizes.at(i);
+      if (!scales.empty()) fullScales[axes[i]] = scales[i];
+      if (!sizes.empty()) fullSizes[axes[i]] = sizes[i];
       if (roi.size() == 2 * axes.size()) {
         fullRoi[axes[i]] = roi[i];
         fullRoi[r + axes[i]] = roi[axes.size() + i];
@@ -230,12 +257,19 @@ Tensors convertResize(const ConvertContext& ctx, const Tensors& in) {
     } else {
       for (int d = 0; d < x.ndim(); ++d) axes.push_back(d);
     }
+    ctx.check(static_cast<int>(sizes.size()) == x.ndim(), "sizes must have one entry per input dim");
     double s = policy == "not_larger" ? 1e300 : 0.0;
     for (int64_t a : axes) {
+      ctx.check(sizes[a] >= 0 && x.dim(static_cast<int>(a)) > 0, "sizes must be >= 0 and the input dims non-empty");
       const double r = static_cast<double>(sizes[a]) / static_cast<double>(x.dim(static_cast<int>(a)));
       s = policy == "not_larger" ? std::min(s, r) : std::max(s, r);
     }
-    for (int64_t a : axes) sizes[a] = static_cast<int64_t>(std::round(s * static_cast<double>(x.dim(static_cast<int>(a)))));
+    for (int64_t a : axes) {
+      const double size = std::round(s * static_cast<double>(x.dim(static_cast<int>(a))));
+      ctx.check(size < 9.0e18, "sizes give an output dim of " + std::to_string(size));
+      sizes[a] = static_cast<int64_t>(size);
+    }
+    checkOutput(ctx, x, sizes);
     scales.assign(static_cast<size_t>(x.ndim()), 1.0);
     for (int64_t a : axes) scales[a] = s;
     Tensor y = x;

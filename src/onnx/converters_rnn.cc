@@ -77,6 +77,11 @@ Tensors convertRecurrent(const ConvertContext& ctx, const Tensors& in) {
   const double clip = ctx.attrs.getFloat("clip", 0.0);
   const bool linearBeforeReset = ctx.attrs.getInt("linear_before_reset", 0) != 0;
   ctx.check(ctx.attrs.getInt("input_forget", 0) == 0, "input_forget=1 is not supported");
+  ctx.check(direction == "forward" || direction == "reverse" || direction == "bidirectional",
+            "direction must be forward, reverse or bidirectional, got '" + direction + "'");
+  ctx.check(x.ndim() == 3, "X must be 3-D ([seq, batch, input] or, with layout=1, [batch, seq, input]), got " +
+                               shapeStr(x.shape()));
+  ctx.check(hidden >= 1, "hidden_size must be >= 1, got " + std::to_string(hidden));
   ctx.check(w.ndim() == 3 && w.dim(0) == dirs && w.dim(1) == kGates * hidden,
             "W must be [num_directions, " + std::to_string(kGates) + "*hidden_size, input_size]");
   if (layout1) {
@@ -95,10 +100,16 @@ Tensors convertRecurrent(const ConvertContext& ctx, const Tensors& in) {
   }
   std::vector<double> alphas = ctx.attrs.has("activation_alpha") ? ctx.attrs.getFloats("activation_alpha") : std::vector<double>();
   std::vector<double> betas = ctx.attrs.has("activation_beta") ? ctx.attrs.getFloats("activation_beta") : std::vector<double>();
+  constexpr size_t kActivations = C == Cell::kRnn ? 1 : (C == Cell::kGru ? 2 : 3);
+  ctx.check(names.size() == kActivations * static_cast<size_t>(dirs),
+            "activations lists " + std::to_string(names.size()) + " functions; " + std::to_string(kActivations) +
+                " per direction are needed");
   const size_t perDir = names.size() / static_cast<size_t>(dirs);
 
   // Per-batch valid lengths (forward direction only); equal full lengths need no masking.
   std::vector<int64_t> lengths = intsOf(lens);
+  ctx.check(!lens.defined() || static_cast<int64_t>(lengths.size()) == batch,
+            "sequence_lens has " + std::to_string(lengths.size()) + " entries for a batch of " + std::to_string(batch));
   bool masked = false;
   for (int64_t l : lengths) masked = masked || l != seq;
   ctx.check(!masked || direction == "forward", "sequence_lens shorter than the sequence need direction=forward");

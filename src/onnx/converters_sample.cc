@@ -15,6 +15,7 @@ using Tensors = std::vector<Tensor>;
 
 double reflect(double x, double lo, double hi) {
   const double range = hi - lo;
+  if (!(range > 0.0)) return lo;  // a one-pixel axis with align_corners: every point maps onto it
   if (x < lo) {
     const double dx = lo - x;
     const auto n = static_cast<int64_t>(dx / range);
@@ -55,6 +56,11 @@ Tensors convertGridSample(const ConvertContext& ctx, const Tensors& in) {
   if (mode == "bicubic") mode = "cubic";
   ctx.check(mode == "nearest" || mode == "linear" || mode == "cubic", "unknown mode '" + mode + "'");
   const std::string padding = ctx.attrs.getString("padding_mode", "zeros");
+  ctx.check(padding == "zeros" || padding == "border" || padding == "reflection",
+            "padding_mode must be zeros, border or reflection, got '" + padding + "'");
+  for (int d = 2; d < x.ndim(); ++d) {
+    ctx.check(x.dim(d) > 0, "X " + shapeStr(x.shape()) + " has an empty spatial dim: nothing to sample");
+  }
   const bool alignCorners = ctx.attrs.getInt("align_corners", 0) != 0;
   const int taps = mode == "nearest" ? 1 : (mode == "linear" ? 2 : 4);
   const int64_t n = x.dim(0), c = x.dim(1);
@@ -62,6 +68,9 @@ Tensors convertGridSample(const ConvertContext& ctx, const Tensors& in) {
   const int64_t points = numelOf(outSpatial);
   Shape dims(x.shape().begin() + 2, x.shape().end());
   const std::vector<double> g = doublesOf(grid);
+  for (double v : g) ctx.check(std::isfinite(v), "grid values must be finite, got " + std::to_string(v));
+  checkHostBuffer(ctx, checkedMul(checkedMul(n, c, "GridSample output"), points, "GridSample output"),
+                  sizeof(int64_t), "the output's gather indices");
 
   // Per (n, point, spatial dim): taps. The grid's last dim lists coordinates innermost-first.
   std::vector<Tap1d> t(static_cast<size_t>(n * points * sd));
@@ -156,16 +165,49 @@ Tensors convertRoiAlign(const ConvertContext& ctx, const Tensors& in) {
   const std::vector<int64_t> batch = intsOf(requireInput(ctx, in, 2, "batch_indices"));
   ctx.check(x.ndim() == 4 && rois.ndim() == 2 && rois.dim(1) == 4, "X must be [N, C, H, W] and rois [R, 4]");
   const std::string mode = ctx.attrs.getString("mode", "avg");
+  ctx.check(mode == "avg" || mode == "max", "mode must be avg or max, got '" + mode + "'");
   const int64_t oh = ctx.attrs.getInt("output_height", 1), ow = ctx.attrs.getInt("output_width", 1);
+  ctx.check(oh >= 1 && ow >= 1, "output_height and output_width must be >= 1, got " + std::to_string(oh) + " and " +
+                                    std::to_string(ow));
   const int64_t ratio = ctx.attrs.getInt("sampling_ratio", 0);
+  ctx.check(ratio >= 0, "sampling_ratio must be >= 0, got " + std::to_string(ratio));
   const double scale = ctx.attrs.getFloat("spatial_scale", 1.0);
-  const bool halfPixel =
-      ctx.opset >= 16 && ctx.attrs.getString("coordinate_transformation_mode", "half_pixel") == "half_pixel";
+  ctx.check(std::isfinite(scale), "spatial_scale must be finite, got " + std::to_string(scale));
+  const std::string transform = ctx.attrs.getString("coordinate_transformation_mode", "half_pixel");
+  ctx.check(transform == "half_pixel" || transform == "output_half_pixel",
+            "coordinate_transformation_mode must be half_pixel or output_half_pixel, got '" + transform + "'");
+  const bool halfPixel = ctx.opset >= 16 && transform == "half_pixel";
   const int64_t c = x.dim(1), h = x.dim(2), w = x.dim(3);
   const std::vector<double> xv = doublesOf(x);
   const std::vector<double> rv = doublesOf(rois);
   const int64_t nr = rois.dim(0);
-  std::vector<double> out(static_cast<size_t>(nr * c * oh * ow));
+  ctx.check(static_cast<int64_t>(batch.size()) == nr,
+            "batch_indices has " + std::to_string(batch.size()) + " entries for " + std::to_string(nr) + " rois");
+  for (int64_t b : batch) {
+    ctx.check(b >= 0 && b < x.dim(0), "batch index " + std::to_string(b) + " is outside [0, " +
+                                          std::to_string(x.dim(0) - 1) + "] (the batch of X)");
+  }
+  for (double v : rv) ctx.check(std::isfinite(v), "roi coordinates must be finite, got " + std::to_string(v));
+  ctx.check((h > 0 && w > 0) || nr * c == 0, "X " + shapeStr(x.shape()) + " has an empty spatial dim");
+  const char* what = "RoiAlign: the output";
+  const int64_t bins = checkedMul(checkedMul(checkedMul(nr, c, what), oh, what), ow, what);
+  checkHostBuffer(ctx, bins, sizeof(double), "the output");
+  // The sampling grid of each bin: given, or adaptive (about one sample per input pixel the
+  // bin covers). Its total is bounded so a huge ratio or a huge roi cannot run for hours.
+  double samples = 0.0;
+  for (int64_t r = 0; r < nr; ++r) {
+    const double rw = std::max(std::fabs((rv[r * 4 + 2] - rv[r * 4]) * scale), 1.0);
+    const double rh = std::max(std::fabs((rv[r * 4 + 3] - rv[r * 4 + 1]) * scale), 1.0);
+    const double gh = ratio > 0 ? static_cast<double>(ratio) : std::ceil(rh / static_cast<double>(oh));
+    const double gw = ratio > 0 ? static_cast<double>(ratio) : std::ceil(rw / static_cast<double>(ow));
+    samples += gh * gw;
+  }
+  constexpr double kMaxSamples = 4e9;
+  ctx.check(samples * static_cast<double>(c * oh * ow) <= kMaxSamples,
+            "sampling_ratio " + std::to_string(ratio) + " and the rois ask for " +
+                std::to_string(samples * static_cast<double>(c * oh * ow)) +
+                " bilinear samples (at most 4e9); use a smaller sampling_ratio or rois inside the image");
+  std::vector<double> out(static_cast<size_t>(bins));
   const double offset = halfPixel ? 0.5 : 0.0;
   for (int64_t r = 0; r < nr; ++r) {
     const double x1 = rv[r * 4] * scale - offset, y1 = rv[r * 4 + 1] * scale - offset;
@@ -179,7 +221,7 @@ Tensors convertRoiAlign(const ConvertContext& ctx, const Tensors& in) {
     const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / static_cast<double>(oh)));
     const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
     const double count = static_cast<double>(std::max<int64_t>(gh * gw, 1));
-    const int64_t b = batch.at(static_cast<size_t>(r));
+    const int64_t b = batch[static_cast<size_t>(r)];
     for (int64_t ch = 0; ch < c; ++ch) {
       const double* plane = xv.data() + (b * c + ch) * h * w;
       for (int64_t py = 0; py < oh; ++py) {

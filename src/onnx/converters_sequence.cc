@@ -129,7 +129,10 @@ Values splitToSequence(const ConvertContext& ctx, const Values& in) {
       for (int64_t done = 0; done < len; done += v[0]) sizes.push_back(std::min(v[0], len - done));
     } else {
       int64_t total = 0;
-      for (int64_t s : v) ctx.check(s >= 0, "split lengths must be >= 0"), total += s;
+      for (int64_t s : v) {
+        ctx.check(s >= 0, "split lengths must be >= 0");
+        total = checkedAdd(total, s, "SplitToSequence: the sum of the split lengths");
+      }
       ctx.check(total == len, "split lengths sum to " + std::to_string(total) + ", the axis has " + std::to_string(len));
       sizes = v;
     }

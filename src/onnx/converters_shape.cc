@@ -62,7 +62,9 @@ Tensors convertSplit(const ConvertContext& ctx, const Tensors& in) {
   const int64_t n = x.dim(static_cast<int>(axis));
   if (sizes.empty()) {
     const int64_t k = ctx.attrs.getInt("num_outputs", static_cast<int64_t>(ctx.numOutputs));
-    ctx.check(k > 0, "cannot split into " + std::to_string(k) + " outputs");
+    ctx.check(k > 0 && k == static_cast<int64_t>(ctx.numOutputs),
+              "num_outputs " + std::to_string(k) + " must be positive and equal the node's " +
+                  std::to_string(ctx.numOutputs) + " outputs");
     // Equal pieces; from opset 18 a remainder makes the last piece smaller.
     const int64_t piece = ctx.opset >= 18 ? (n + k - 1) / k : n / k;
     ctx.check(ctx.opset >= 18 || n % k == 0, "axis size " + std::to_string(n) +
@@ -96,7 +98,7 @@ Tensors convertPad(const ConvertContext& ctx, const Tensors& in) {
     value = ctx.attrs.getFloat("value", 0.0);
   } else {
     pads = intsOf(requireInput(ctx, in, 1, "pads"));
-    if (hasInput(in, 2)) value = doublesOf(in[2]).at(0);
+    if (hasInput(in, 2)) value = scalarDouble(ctx, in[2], "constant_value");
     if (hasInput(in, 3)) {
       // Opset 18: pads only for the listed axes.
       std::vector<int64_t> axes = normalizeAxes(ctx, intsOf(in[3]), x.ndim());
@@ -150,17 +152,21 @@ Tensors convertCastLike(const ConvertContext& ctx, const Tensors& in) {
 }
 
 Tensors convertConstantOfShape(const ConvertContext& ctx, const Tensors& in) {
-  Shape shape = intsOf(requireInput(ctx, in, 0, "input"));
+  const Tensor& shapeInput = requireInput(ctx, in, 0, "input");
+  ctx.check(shapeInput.ndim() == 1, "input must be a 1-D shape, got a tensor of shape " + shapeStr(shapeInput.shape()));
+  Shape shape = intsOf(shapeInput);
+  for (int64_t d : shape) ctx.check(d >= 0, "the requested shape " + shapeStr(shape) + " has a negative dim");
   double value = 0.0;
   DType dtype = DType::kFloat32;
   if (ctx.attrs.has("value")) {
     const Tensor& v = ctx.attrs.getTensor("value");
     dtype = v.dtype();
-    value = doublesOf(v).at(0);
+    value = scalarDouble(ctx, v, "attribute 'value'");
   }
   if (!isFloating(dtype) && ctx.attrs.has("value")) {
+    checkHostBuffer(ctx, numelOf(shape), sizeof(int64_t), "the output " + shapeStr(shape));
     return one(fromInts(std::vector<int64_t>(static_cast<size_t>(numelOf(shape)),
-                                             intsOf(ctx.attrs.getTensor("value")).at(0)),
+                                             scalarInt(ctx, ctx.attrs.getTensor("value"), "attribute 'value'")),
                         shape, dtype, in[0].device()));
   }
   Tensor t = ops::constantOfShape(shape, value, dtype);
@@ -181,13 +187,25 @@ Tensors convertConstant(const ConvertContext& ctx, const Tensors& in) {
   return {};
 }
 
+// DepthToSpace / SpaceToDepth `blocksize`: required, >= 1, and small enough that blocksize^2
+// cannot overflow (no tensor dim exceeds 2^31 blocks squared anyway).
+int64_t blocksizeOf(const ConvertContext& ctx) {
+  ctx.check(ctx.attrs.has("blocksize"), "attribute 'blocksize' is required");
+  const int64_t b = ctx.attrs.getInt("blocksize");
+  ctx.check(b >= 1 && b <= (int64_t{1} << 31), "blocksize must lie in [1, 2^31], got " + std::to_string(b));
+  return b;
+}
+
 Tensors convertDepthToSpace(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() == 4, "needs a 4-D input, got " + shapeStr(x.shape()));
-  const int64_t b = ctx.attrs.getInt("blocksize");
+  const int64_t b = blocksizeOf(ctx);
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-  ctx.check(c % (b * b) == 0, "channels must be divisible by blocksize^2");
-  const bool crd = ctx.attrs.getString("mode", "DCR") == "CRD";
+  ctx.check(b <= c && c % (b * b) == 0, "channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" +
+                                            std::to_string(b) + "^2)");
+  const std::string mode = ctx.attrs.getString("mode", "DCR");
+  ctx.check(mode == "DCR" || mode == "CRD", "mode must be DCR or CRD, got '" + mode + "'");
+  const bool crd = mode == "CRD";
   Tensor t = crd ? ops::reshape(x, {n, c / (b * b), b, b, h, w}) : ops::reshape(x, {n, b, b, c / (b * b), h, w});
   t = crd ? ops::transpose(t, {0, 1, 4, 2, 5, 3}) : ops::transpose(t, {0, 3, 4, 1, 5, 2});
   return one(ops::reshape(t, {n, c / (b * b), h * b, w * b}));
@@ -196,11 +214,12 @@ Tensors convertDepthToSpace(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertSpaceToDepth(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() == 4, "needs a 4-D input, got " + shapeStr(x.shape()));
-  const int64_t b = ctx.attrs.getInt("blocksize");
+  const int64_t b = blocksizeOf(ctx);
   ctx.check(ctx.attrs.getString("mode", "DCR") == "DCR",
             "mode '" + ctx.attrs.getString("mode", "DCR") + "' is not supported (only DCR)");
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   ctx.check(h % b == 0 && w % b == 0, "spatial dims must be divisible by blocksize");
+  checkedMul(c, b * b, "SpaceToDepth output channels");
   Tensor t = ops::reshape(x, {n, c, h / b, b, w / b, b});
   t = ops::transpose(t, {0, 3, 5, 1, 2, 4});
   return one(ops::reshape(t, {n, c * b * b, h / b, w / b}));
@@ -214,7 +233,7 @@ Tensors convertEyeLike(const ConvertContext& ctx, const Tensors& in) {
   const int64_t k = ctx.attrs.getInt("k", 0);
   const int64_t rows = x.dim(0), cols = x.dim(1);
   std::vector<double> v(static_cast<size_t>(rows * cols), 0.0);
-  for (int64_t i = 0; i < rows; ++i) {
+  for (int64_t i = 0; i < rows && k > -rows && k < cols; ++i) {  // a k beyond the matrix: all zeros
     if (i + k >= 0 && i + k < cols) v[static_cast<size_t>(i * cols + i + k)] = 1.0;
   }
   return one(fromDoubles(v, {rows, cols}, dtype, x.device()));  // x is on the model's device
@@ -224,22 +243,37 @@ Tensors convertRange(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& s = requireInput(ctx, in, 0, "start");
   const DType dtype = s.dtype();
   if (isFloating(dtype)) {
-    const double start = doublesOf(s).at(0);
-    const double limit = doublesOf(requireInput(ctx, in, 1, "limit")).at(0);
-    const double delta = doublesOf(requireInput(ctx, in, 2, "delta")).at(0);
-    const int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0);
+    const double start = scalarDouble(ctx, s, "start");
+    const double limit = scalarDouble(ctx, requireInput(ctx, in, 1, "limit"), "limit");
+    const double delta = scalarDouble(ctx, requireInput(ctx, in, 2, "delta"), "delta");
+    ctx.check(std::isfinite(start) && std::isfinite(limit) && std::isfinite(delta) && delta != 0.0,
+              "start, limit and delta must be finite and delta non-zero, got start " + std::to_string(start) +
+                  ", limit " + std::to_string(limit) + ", delta " + std::to_string(delta));
+    const double count = std::max(std::ceil((limit - start) / delta), 0.0);
+    ctx.check(count < 9.0e18, "the range from " + std::to_string(start) + " to " + std::to_string(limit) +
+                                  " by " + std::to_string(delta) + " has too many elements");
+    const auto n = static_cast<int64_t>(count);
+    checkHostBuffer(ctx, n, sizeof(double), "the range");
     std::vector<double> v(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = start + static_cast<double>(i) * delta;
     return one(fromDoubles(v, {n}, dtype, s.device()));
   }
-  const int64_t start = intsOf(s).at(0);
-  const int64_t limit = intsOf(requireInput(ctx, in, 1, "limit")).at(0);
-  const int64_t delta = intsOf(requireInput(ctx, in, 2, "delta")).at(0);
+  const int64_t start = scalarInt(ctx, s, "start");
+  const int64_t limit = scalarInt(ctx, requireInput(ctx, in, 1, "limit"), "limit");
+  const int64_t delta = scalarInt(ctx, requireInput(ctx, in, 2, "delta"), "delta");
   ctx.check(delta != 0, "delta must not be 0");
-  const int64_t n = std::max<int64_t>(
-      static_cast<int64_t>(std::ceil(static_cast<double>(limit - start) / static_cast<double>(delta))), 0);
+  // Exact count in 128 bits: limit - start may not fit int64. Each value lies between start and
+  // limit, so stepping from one to the next cannot overflow (i * delta could).
+  const __int128 span = static_cast<__int128>(limit) - start;
+  const __int128 count = span == 0 || (span > 0) != (delta > 0) ? 0 : (span + delta - (delta > 0 ? 1 : -1)) / delta;
+  ctx.check(count <= INT64_MAX, "the range has too many elements");
+  const auto n = static_cast<int64_t>(count);
+  checkHostBuffer(ctx, n, sizeof(int64_t), "the range");
   std::vector<int64_t> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = start + i * delta;
+  for (int64_t i = 0, value = start; i < n; ++i) {
+    v[static_cast<size_t>(i)] = value;
+    if (i + 1 < n) value += delta;
+  }
   return one(fromInts(v, {n}, dtype, s.device()));
 }
 

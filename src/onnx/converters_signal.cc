@@ -18,7 +18,9 @@ enum class Window { kHann, kHamming, kBlackman };
 
 template <Window W>
 Tensors convertWindow(const ConvertContext& ctx, const Tensors& in) {
-  const int64_t size = intsOf(requireInput(ctx, in, 0, "size")).at(0);
+  const int64_t size = scalarInt(ctx, requireInput(ctx, in, 0, "size"), "size");
+  ctx.check(size >= 0, "size must be >= 0, got " + std::to_string(size));
+  checkHostBuffer(ctx, size, sizeof(double), "the window");
   const DType dtype = dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("output_datatype", 1)));
   const double n1 = static_cast<double>(ctx.attrs.getInt("periodic", 1) != 0 ? size : size - 1);
   std::vector<double> v(static_cast<size_t>(size));
@@ -36,11 +38,18 @@ Tensors convertWindow(const ConvertContext& ctx, const Tensors& in) {
 }
 
 Tensors convertMelWeightMatrix(const ConvertContext& ctx, const Tensors& in) {
-  const int64_t bins = intsOf(requireInput(ctx, in, 0, "num_mel_bins")).at(0);
-  const int64_t dftLength = intsOf(requireInput(ctx, in, 1, "dft_length")).at(0);
-  const int64_t rate = intsOf(requireInput(ctx, in, 2, "sample_rate")).at(0);
-  const double lo = doublesOf(requireInput(ctx, in, 3, "lower_edge_hertz")).at(0);
-  const double hi = doublesOf(requireInput(ctx, in, 4, "upper_edge_hertz")).at(0);
+  const int64_t bins = scalarInt(ctx, requireInput(ctx, in, 0, "num_mel_bins"), "num_mel_bins");
+  const int64_t dftLength = scalarInt(ctx, requireInput(ctx, in, 1, "dft_length"), "dft_length");
+  const int64_t rate = scalarInt(ctx, requireInput(ctx, in, 2, "sample_rate"), "sample_rate");
+  const double lo = scalarDouble(ctx, requireInput(ctx, in, 3, "lower_edge_hertz"), "lower_edge_hertz");
+  const double hi = scalarDouble(ctx, requireInput(ctx, in, 4, "upper_edge_hertz"), "upper_edge_hertz");
+  ctx.check(bins >= 1 && dftLength >= 1 && rate >= 1,
+            "num_mel_bins, dft_length and sample_rate must be >= 1, got " + std::to_string(bins) + ", " +
+                std::to_string(dftLength) + ", " + std::to_string(rate));
+  ctx.check(std::isfinite(lo) && std::isfinite(hi) && lo >= 0.0 && lo <= hi,
+            "need 0 <= lower_edge_hertz <= upper_edge_hertz, got " + std::to_string(lo) + " and " + std::to_string(hi));
+  const char* what = "MelWeightMatrix: the output";
+  checkHostBuffer(ctx, checkedMul(checkedAdd(dftLength / 2, 1, what), bins, what), sizeof(double), "the output");
   const DType dtype = dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("output_datatype", 1)));
   const int64_t spectrogramBins = dftLength / 2 + 1;
   const double loMel = 2595.0 * std::log1p(lo / 700.0) / std::log(10.0);
@@ -49,7 +58,15 @@ Tensors convertMelWeightMatrix(const ConvertContext& ctx, const Tensors& in) {
   std::vector<int64_t> f(static_cast<size_t>(bins + 2));
   for (int64_t i = 0; i < bins + 2; ++i) {
     const double hz = 700.0 * std::expm1((static_cast<double>(i) * step + loMel) / 2595.0 * std::log(10.0));
-    f[i] = static_cast<int64_t>(std::floor(static_cast<double>(dftLength + 1) * hz / static_cast<double>(rate)));
+    const double bin = std::floor(static_cast<double>(dftLength + 1) * hz / static_cast<double>(rate));
+    f[i] = bin >= 0.0 && bin < 9.0e18 ? static_cast<int64_t>(bin) : -1;  // -1: rejected below
+  }
+  // Every band edge must be a spectrogram bin (upper_edge_hertz at most the Nyquist frequency).
+  for (int64_t i = 0; i < bins + 2; ++i) {
+    ctx.check(f[i] >= 0 && f[i] < spectrogramBins + (i == bins + 1 ? 1 : 0),
+              "upper_edge_hertz " + std::to_string(hi) + " puts mel band edges past the " +
+                  std::to_string(spectrogramBins) + " spectrogram bins of dft_length " + std::to_string(dftLength) +
+                  " at sample_rate " + std::to_string(rate) + "; lower it to at most sample_rate / 2");
   }
   std::vector<double> out(static_cast<size_t>(spectrogramBins * bins), 0.0);
   auto at = [&](int64_t j, int64_t i) -> double& { return out[static_cast<size_t>(j * bins + i)]; };
@@ -118,19 +135,33 @@ Tensors convertDft(const ConvertContext& ctx, const Tensors& in) {
   const bool onesided = ctx.attrs.getInt("onesided", 0) != 0;
   ctx.check(!(inverse && onesided), "inverse with onesided=1 (IRFFT) is not supported");
   ctx.check(x.dim(-1) == 1 || x.dim(-1) == 2, "the last dim must be 1 (real) or 2 (complex)");
-  const int64_t n = hasInput(in, 1) ? intsOf(in[1]).at(0) : x.dim(axis);
-  return one(dft(x, axis, n, onesided ? n / 2 + 1 : n, inverse));
+  const int64_t n = hasInput(in, 1) ? scalarInt(ctx, in[1], "dft_length") : x.dim(axis);
+  ctx.check(n >= 1, "dft_length must be >= 1, got " + std::to_string(n));
+  const int64_t bins = onesided ? n / 2 + 1 : n;
+  checkHostBuffer(ctx, checkedMul(n, bins, "DFT matrix"), 2 * sizeof(double), "the DFT matrices");
+  return one(dft(x, axis, n, bins, inverse));
 }
 
 Tensors convertStft(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "signal");
   ctx.check(x.ndim() == 3, "signal must be [batch, length, 1 or 2]");
-  const int64_t step = intsOf(requireInput(ctx, in, 1, "frame_step")).at(0);
+  const int64_t step = scalarInt(ctx, requireInput(ctx, in, 1, "frame_step"), "frame_step");
   const Tensor window = optionalInput(in, 2);
-  int64_t frameLength = hasInput(in, 3) ? intsOf(in[3]).at(0) : (window.defined() ? window.numel() : x.dim(1));
+  int64_t frameLength =
+      hasInput(in, 3) ? scalarInt(ctx, in[3], "frame_length") : (window.defined() ? window.numel() : x.dim(1));
   const bool onesided = ctx.attrs.getInt("onesided", 1) != 0;
+  ctx.check(step >= 1, "frame_step must be >= 1, got " + std::to_string(step));
+  ctx.check(frameLength >= 1 && frameLength <= x.dim(1),
+            "frame_length " + std::to_string(frameLength) + " must lie in [1, " + std::to_string(x.dim(1)) +
+                "] (the signal length)");
+  ctx.check(!window.defined() || window.numel() == frameLength,
+            "window has " + std::to_string(window.defined() ? window.numel() : 0) + " values for frames of " +
+                std::to_string(frameLength));
+  ctx.check(x.dim(2) == 1 || x.dim(2) == 2, "signal's last dim must be 1 (real) or 2 (complex)");
   const int64_t frames = 1 + (x.dim(1) - frameLength) / step;
-  ctx.check(frames >= 1 && step >= 1, "no complete frame fits the signal");
+  const int64_t bins = onesided ? frameLength / 2 + 1 : frameLength;
+  checkHostBuffer(ctx, checkedMul(frames, frameLength, "STFT frames"), sizeof(int64_t), "the frame indices");
+  checkHostBuffer(ctx, checkedMul(frameLength, bins, "STFT DFT matrix"), 2 * sizeof(double), "the DFT matrices");
   std::vector<int64_t> idx;
   for (int64_t f = 0; f < frames; ++f) {
     for (int64_t i = 0; i < frameLength; ++i) idx.push_back(f * step + i);
@@ -138,7 +169,7 @@ Tensors convertStft(const ConvertContext& ctx, const Tensors& in) {
   // [batch, frames, frame_length, c]
   Tensor fr = ops::gather(x, intsTensor(idx, {frames, frameLength}, x.device()), 1);
   if (window.defined()) fr = ops::mul(fr, ops::reshape(castTo(window, x.dtype()), {1, 1, frameLength, 1}));
-  return one(dft(fr, 2, frameLength, onesided ? frameLength / 2 + 1 : frameLength, false));
+  return one(dft(fr, 2, frameLength, bins, false));
 }
 
 }  // namespace

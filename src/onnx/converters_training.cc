@@ -16,13 +16,14 @@ using Tensors = std::vector<Tensor>;
 size_t groupSize(const ConvertContext& ctx, const Tensors& in, size_t groups) {
   ctx.check(in.size() >= 2 + groups && (in.size() - 2) % groups == 0,
             "expects R, T and " + std::to_string(groups) + " equal groups of tensors");
+  for (size_t i = 0; i < in.size(); ++i) requireInput(ctx, in, i, i == 0 ? "R" : i == 1 ? "T" : "X, G or state");
   return (in.size() - 2) / groups;
 }
 
 Tensors convertAdagrad(const ConvertContext& ctx, const Tensors& in) {
   const size_t n = groupSize(ctx, in, 3);
-  const double r = doublesOf(in[0]).at(0);
-  const double t = doublesOf(in[1]).at(0);
+  const double r = scalarDouble(ctx, in[0], "R");
+  const double t = scalarDouble(ctx, in[1], "T");
   const double decay = ctx.attrs.getFloat("decay_factor", 0.0);
   const double eps = ctx.attrs.getFloat("epsilon", 0.0);
   const double norm = ctx.attrs.getFloat("norm_coefficient", 0.0);
@@ -42,12 +43,14 @@ Tensors convertAdagrad(const ConvertContext& ctx, const Tensors& in) {
 
 Tensors convertMomentum(const ConvertContext& ctx, const Tensors& in) {
   const size_t n = groupSize(ctx, in, 3);
-  const double r = doublesOf(in[0]).at(0);
-  const double t = doublesOf(in[1]).at(0);
+  const double r = scalarDouble(ctx, in[0], "R");
+  const double t = scalarDouble(ctx, in[1], "T");
   const double alpha = ctx.attrs.getFloat("alpha");
   const double beta = ctx.attrs.getFloat("beta");
   const double norm = ctx.attrs.getFloat("norm_coefficient");
-  const bool nesterov = ctx.attrs.getString("mode", "standard") == "nesterov";
+  const std::string mode = ctx.attrs.getString("mode", "standard");
+  ctx.check(mode == "standard" || mode == "nesterov", "mode must be standard or nesterov, got '" + mode + "'");
+  const bool nesterov = mode == "nesterov";
   const double betaAdj = t > 0 ? beta : 1.0;
   Tensors xs, vs;
   for (size_t i = 0; i < n; ++i) {
@@ -64,8 +67,8 @@ Tensors convertMomentum(const ConvertContext& ctx, const Tensors& in) {
 
 Tensors convertAdam(const ConvertContext& ctx, const Tensors& in) {
   const size_t n = groupSize(ctx, in, 4);
-  const double r = doublesOf(in[0]).at(0);
-  const double t = doublesOf(in[1]).at(0);
+  const double r = scalarDouble(ctx, in[0], "R");
+  const double t = scalarDouble(ctx, in[1], "T");
   const double alpha = ctx.attrs.getFloat("alpha", 0.9);
   const double beta = ctx.attrs.getFloat("beta", 0.999);
   const double eps = ctx.attrs.getFloat("epsilon", 1e-6);

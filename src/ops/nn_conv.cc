@@ -38,12 +38,20 @@ struct Window {
 
 // Output size of a window over one dim: floor (or ceil) of (in + pads - extent) / stride, + 1.
 // In ceil mode the last window must start inside the input or its begin padding (ONNX rule).
-int64_t windowOutput(int64_t in, int64_t pb, int64_t pe, int64_t extent, int64_t stride, bool ceilMode) {
-  const int64_t span = in + pb + pe - extent;
+// Every operand is non-negative and comes from the model: the sums are checked for overflow.
+int64_t windowOutput(const char* op, int64_t in, int64_t pb, int64_t pe, int64_t extent, int64_t stride,
+                     bool ceilMode) {
+  const int64_t padded = checkedAdd(checkedAdd(in, pb, op), pe, op);
+  const int64_t span = padded - extent;
   if (span < 0) return 0;
-  int64_t out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1;
+  int64_t out = (ceilMode ? checkedAdd(span, stride - 1, op) / stride : span / stride) + 1;
   if (ceilMode && (out - 1) * stride >= in + pb) --out;
   return out;
+}
+
+// The span of a dilated kernel, (k - 1) * dilation + 1 (k, dilation >= 1), overflow-checked.
+int64_t windowExtent(const char* op, int64_t k, int64_t dilation) {
+  return checkedAdd(checkedMul(k - 1, dilation, op), 1, op);
 }
 
 Window resolveWindow(const char* op, const Tensor& x, const Ints& kernel, const Ints& strides, const Ints& pads,
@@ -63,10 +71,10 @@ Window resolveWindow(const char* op, const Tensor& x, const Ints& kernel, const 
               op << ": auto_pad '" << autoPad << "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
   for (size_t i = 0; i < nd; ++i) {
     const int64_t in = x.shape()[2 + i], s = w.strides[i];
-    const int64_t extent = (kernel[i] - 1) * w.dilations[i] + 1;
+    const int64_t extent = windowExtent(op, kernel[i], w.dilations[i]);
     if (same) {
-      const int64_t out = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * s + extent - in);
+      const int64_t out = checkedAdd(in, s - 1, op) / s;
+      const int64_t total = std::max<int64_t>(0, checkedAdd(std::max<int64_t>(out - 1, 0) * s, extent, op) - in);
       const int64_t small = total / 2, large = total - small;
       w.pads[i] = autoPad == "SAME_UPPER" ? small : large;
       w.pads[nd + i] = autoPad == "SAME_UPPER" ? large : small;
@@ -74,7 +82,7 @@ Window resolveWindow(const char* op, const Tensor& x, const Ints& kernel, const 
       w.pads[i] = w.pads[nd + i] = 0;
     }
     const bool ceil = ceilMode && !same;
-    const int64_t out = windowOutput(in, w.pads[i], w.pads[nd + i], extent, s, ceil);
+    const int64_t out = windowOutput(op, in, w.pads[i], w.pads[nd + i], extent, s, ceil);
     SINGA_CHECK(out >= 1, ShapeError,
                 op << ": the window (kernel " << shapeStr(kernel) << ", dilations " << shapeStr(w.dilations)
                    << ") does not fit the padded input x " << x.shape() << " with pads " << shapeStr(w.pads)
@@ -188,9 +196,10 @@ std::pair<Window, Shape> checkConv(const Tensor& x, const Tensor& w, const Tenso
   SINGA_CHECK(p.group >= 1, ValueError, "Conv: group must be >= 1, got " << p.group);
   checkConvWeights("Conv", x, w, b, w.defined() ? w.dim(0) : 0);
   const int64_t C = x.dim(1), Cout = w.dim(0);
-  SINGA_CHECK(C == w.dim(1) * p.group, ShapeError,
+  SINGA_CHECK(C % p.group == 0 && C / p.group == w.dim(1), ShapeError,
               "Conv: input x " << x.shape() << " has " << C << " channels but weight w " << w.shape() << " with group "
-                               << p.group << " expects " << w.dim(1) * p.group << " (w is [Cout, Cin / group, k...])");
+                               << p.group << " expects " << w.dim(1) << " * " << p.group
+                               << " (w is [Cout, Cin / group, k...]; group must divide the channels)");
   SINGA_CHECK(
       Cout % p.group == 0, ShapeError,
       "Conv: weight w " << w.shape() << " has " << Cout << " output channels, not divisible by group " << p.group);
@@ -243,8 +252,10 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
 Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTransposeParams& p) {
   checkSpatialInput("ConvTranspose", x);
   SINGA_CHECK(p.group >= 1, ValueError, "ConvTranspose: group must be >= 1, got " << p.group);
-  checkConvWeights("ConvTranspose", x, w, b, w.defined() ? w.dim(1) * p.group : 0);
-  const int64_t Cin = x.dim(1), Cout = w.dim(1) * p.group;
+  const int64_t Cout = w.defined() && w.ndim() >= 2 ? checkedMul(w.dim(1), p.group, "ConvTranspose: output channels")
+                                                    : 0;
+  checkConvWeights("ConvTranspose", x, w, b, Cout);
+  const int64_t Cin = x.dim(1);
   SINGA_CHECK(Cin == w.dim(0) && Cin % p.group == 0, ShapeError,
               "ConvTranspose: input x " << x.shape() << " has " << Cin << " channels but weight w " << w.shape()
                                         << " expects " << w.dim(0) << " (w is [Cin, Cout / group, k...]), group "
@@ -267,12 +278,18 @@ Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const Co
   Shape outSpatial(nd);
   for (size_t i = 0; i < nd; ++i) {
     const int64_t in = x.shape()[2 + i];
-    const int64_t full = strides[i] * (in - 1) + outPad[i] + (kernel[i] - 1) * dilations[i] + 1;
+    SINGA_CHECK(kernel[i] >= 1 && in >= 1, ShapeError,
+                "ConvTranspose: input x " << x.shape() << " and weight w " << w.shape() << " need non-empty spatial dims");
+    SINGA_CHECK(outputShape.empty() || outputShape[i] >= 1, ValueError,
+                "ConvTranspose: output_shape " << shapeStr(p.outputShape) << " must be >= 1");
+    const char* what = "ConvTranspose: the output size";
+    const int64_t full = checkedAdd(checkedAdd(checkedMul(strides[i], in - 1, what), outPad[i], what),
+                                    windowExtent(what, kernel[i], dilations[i]), what);
     if (!outputShape.empty() || same) {
       // Pads follow from the requested size; odd totals put the extra pad at the end for
       // SAME_UPPER and at the beginning otherwise (ONNX). A negative total acts as extra
       // output padding at the end.
-      const int64_t out = outputShape.empty() ? in * strides[i] : outputShape[i];
+      const int64_t out = outputShape.empty() ? checkedMul(in, strides[i], what) : outputShape[i];
       const int64_t total = full - out;
       const int64_t half = total >= 0 ? total / 2 : 0;
       pads[i] = total < 0 ? 0 : (ap == "SAME_UPPER" ? half : total - half);

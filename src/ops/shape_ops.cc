@@ -64,7 +64,7 @@ Tensor reshape(const Tensor& x, const Shape& shape, bool allowZero) {
     }
     SINGA_CHECK(d >= 0, ValueError, "Reshape: invalid dimension " << d << " in the requested shape " << shape);
     out[i] = d;
-    known *= d;
+    known = checkedMul(known, d, "Reshape: the requested shape");
   }
   if (inferred >= 0) {
     SINGA_CHECK(known != 0 && x.numel() % known == 0, ShapeError,
@@ -204,8 +204,12 @@ Tensor slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vec
     SINGA_CHECK(!seen[a], ValueError, "Slice: axis " << axes[i] << " is listed twice");
     seen[a] = true;
     axes[i] = a;
-    const int64_t d = x.shape()[a], step = steps[i];
-    SINGA_CHECK(step != 0, ValueError, "Slice: step 0 on axis " << a << "; steps must be non-zero");
+    const int64_t d = x.shape()[a];
+    SINGA_CHECK(steps[i] != 0, ValueError, "Slice: step 0 on axis " << a << "; steps must be non-zero");
+    // A step longer than the axis takes at most one element: clamping it to the axis size keeps
+    // the result and keeps the length and stride arithmetic below from overflowing.
+    const int64_t bound = std::max<int64_t>(d, 1);
+    const int64_t step = std::clamp<int64_t>(steps[i], -bound, bound);
     int64_t s = starts[i] < 0 ? starts[i] + d : starts[i];
     int64_t e = ends[i] < 0 ? (ends[i] < -d ? -1 : ends[i] + d) : ends[i];
     int64_t len;
@@ -309,7 +313,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t axis, const std::vector<int64
   int64_t total = 0;
   for (int64_t s : sizes) {
     SINGA_CHECK(s >= 0, ValueError, "Split: negative piece size " << s);
-    total += s;
+    total = checkedAdd(total, s, "Split: the sum of the piece sizes");
   }
   SINGA_CHECK(total == d, ShapeError,
               "Split: piece sizes sum to " << total << " but axis " << a << " of " << x.shape() << " has " << d);
@@ -337,8 +341,11 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   Shape out(r);
   for (int i = 0; i < r; ++i) {
     const int64_t d = x.shape()[i], b = pads[i], e = pads[i + r];
-    out[i] = d + b + e;
-    SINGA_CHECK(out[i] >= 0, ShapeError,
+    const __int128 size = static_cast<__int128>(d) + b + e;  // pads may be anything a model says
+    SINGA_CHECK(size <= INT64_MAX, ShapeError,
+                "Pad: pads " << b << ", " << e << " on axis " << i << " of " << x.shape() << " overflow the axis size");
+    out[i] = static_cast<int64_t>(size);
+    SINGA_CHECK(size >= 0, ShapeError,
                 "Pad: pads " << b << ", " << e << " crop more than axis " << i << " of " << x.shape() << " holds");
     if (mode == "reflect" && (b > 0 || e > 0)) {
       SINGA_CHECK(b < d && e < d, ShapeError,
@@ -442,7 +449,7 @@ Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats) {
   std::vector<int64_t> sumAxes;
   for (int i = 0; i < r; ++i) {
     SINGA_CHECK(repeats[i] >= 0, ValueError, "Tile: negative repeat " << repeats[i] << " on axis " << i);
-    out[i] = x.shape()[i] * repeats[i];
+    out[i] = checkedMul(x.shape()[i], repeats[i], "Tile: an output dim (input dim times repeats)");
     split.push_back(repeats[i]);
     split.push_back(x.shape()[i]);
     sumAxes.push_back(2 * i);

@@ -10,6 +10,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/roundtrip_test.cc
   onnx/import_grad_test.cc
   onnx/import_sequence_test.cc
+  onnx/hostile_ops_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
