@@ -83,10 +83,11 @@ class CheckpointManager {
   /// `keep` >= 1 checkpoints are kept. Only `rank` 0 writes or deletes anything.
   CheckpointManager(std::string dir, int keep, int rank = 0, int worldSize = 1);
 
-  /// Rank 0: writes dir/step-<globalStep> and deletes all but the newest `keep`; returns its path.
+  /// Rank 0: writes dir/step-<globalStep> and deletes all but the newest `keep` of the checkpoints
+  /// up to that step (newer ones, e.g. a damaged one --resume skipped, are left alone); returns its path.
   /// Other ranks return "" without touching the disk.
   std::string save(const Module& model, const Optimizer& optimizer, const TrainingState& state);
-  /// Paths of the complete (renamed-into-place) checkpoints, newest first.
+  /// Paths of the complete (renamed-into-place) checkpoints "step-<digits>", newest (highest step) first.
   std::vector<std::string> list() const;
   /// The newest checkpoint that reads and verifies. Every newer one that does not is skipped and
   /// described in `skipped` ("path: reason"). nullopt when there is none.
@@ -97,7 +98,7 @@ class CheckpointManager {
 
  private:
   void removeStaleTemporaries() const;
-  void prune() const;
+  void prune(int64_t writtenStep) const;
 
   std::string dir_;
   int keep_;

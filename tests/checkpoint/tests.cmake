@@ -2,6 +2,7 @@
 singa_add_gtest(NAME checkpoint_test LABELS unit SOURCES
   checkpoint/safetensors_test.cc
   checkpoint/checkpoint_test.cc
+  checkpoint/hostile_test.cc
 )
 add_executable(checkpoint_verify checkpoint/checkpoint_verify.cc)
 target_link_libraries(checkpoint_verify PRIVATE singa)
