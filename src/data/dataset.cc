@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/error.h"
@@ -45,6 +46,9 @@ MnistSplit loadSplit(const std::string& imagesPath, const std::string& labelsPat
   Tensor images = readIdx(imagesPath, kIdxImagesMagic);
   Tensor labels8 = readIdx(labelsPath, kIdxLabelsMagic);
   const int64_t n = images.dim(0);
+  SINGA_CHECK(images.dim(1) >= 1 && images.dim(2) >= 1, ValueError,
+              "data set: '" << imagesPath << "' holds images of " << images.dim(1) << " x " << images.dim(2)
+                            << " pixels; an image needs at least 1 x 1 (a corrupt header?)");
   SINGA_CHECK(n == labels8.dim(0), ValueError,
               "data set: '" << imagesPath << "' holds " << n << " images but '" << labelsPath << "' holds "
                             << labels8.dim(0) << " labels; the counts must match (mixed-up or partial files?)");
@@ -93,6 +97,24 @@ MnistData loadMnistDir(const std::string& dir) {
   data.dir = dir;
   data.train = loadSplit(paths[0], paths[1]);
   data.test = loadSplit(paths[2], paths[3]);
+  // A model is built for the training images and as many classes as the training labels reach;
+  // test data that does not fit it would fail only after a whole epoch of training.
+  const Shape& trainShape = data.train.images.shape();
+  const Shape& testShape = data.test.images.shape();
+  SINGA_CHECK(trainShape[2] == testShape[2] && trainShape[3] == testShape[3], ValueError,
+              "data set: '" << paths[2] << "' holds images of " << testShape[2] << " x " << testShape[3]
+                            << " pixels but '" << paths[0] << "' holds " << trainShape[2] << " x " << trainShape[3]
+                            << "; train and test images must have one size");
+  int64_t classes = 0;
+  const int64_t* train = data.train.labels.data<int64_t>();
+  for (int64_t i = 0; i < data.train.size(); ++i) classes = std::max(classes, train[i] + 1);
+  const int64_t* test = data.test.labels.data<int64_t>();
+  for (int64_t i = 0; i < data.test.size(); ++i) {
+    SINGA_CHECK(test[i] < classes, ValueError,
+                "data set: '" << paths[3] << "' holds label " << test[i] << " (test sample " << i
+                              << ") but the training labels in '" << paths[1] << "' make " << classes
+                              << " classes (0 to " << classes - 1 << "); mixed-up or corrupt label files?");
+  }
   return data;
 }
 
