@@ -56,11 +56,13 @@ bool byteSize(const Shape& shape, size_t elementSize, uint64_t& out) {
 
 SafetensorsEntry parseEntry(const std::string& name, const nlohmann::json& v, const std::string& what) {
   const std::string where = what + ": tensor '" + printable(name) + "'";
-  SINGA_CHECK(!name.empty() && name.size() <= kMaxNameBytes &&
-                  std::none_of(name.begin(), name.end(),
-                               [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
-              IoError, where << " has an empty name, a name longer than " << kMaxNameBytes
-                             << " bytes or one holding control characters; the header is corrupt");
+  SINGA_CHECK(!name.empty(), IoError, what << " has a tensor with an empty name; the header is corrupt");
+  SINGA_CHECK(name.size() <= kMaxNameBytes, IoError,
+              where << " has a name of " << name.size() << " bytes (at most " << kMaxNameBytes
+                    << "); the header is corrupt");
+  SINGA_CHECK(std::none_of(name.begin(), name.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
+              IoError, where << " has a name holding control characters; the header is corrupt");
   SINGA_CHECK(v.is_object(), IoError, where << " has a header entry that is not a JSON object");
   auto dt = v.find("dtype");
   auto shape = v.find("shape");
