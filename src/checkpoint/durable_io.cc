@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 #include "core/error.h"
 #include "core/memory_limit.h"
@@ -80,7 +81,12 @@ std::string readFile(const std::string& path, uint64_t maxBytes) {
   } catch (const MemoryError& e) {
     SINGA_THROW(MemoryError, "checkpoint file '" << path << "' (" << size << " bytes) cannot be read: " << e.what());
   }
-  std::string bytes(static_cast<size_t>(size), '\0');
+  std::string bytes;
+  try {
+    bytes.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc&) {
+    SINGA_THROW(MemoryError, "checkpoint file '" << path << "' (" << size << " bytes) does not fit in memory");
+  }
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::read(f.fd, bytes.data() + done, bytes.size() - done);

@@ -165,7 +165,7 @@ Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
   Tensor out;
   try {
     out = Tensor(shape, DType::kUInt8);
-  } catch (const MemoryError& e) {
+  } catch (const Error& e) {  // the allocation ceiling, or no memory left below it
     SINGA_THROW(MemoryError, "IDX file '" << path << "': dimensions " << shape << " declare " << total
                                           << " bytes of data, which cannot be loaded: " << e.what());
   }
