@@ -64,7 +64,8 @@ void writeCheckpoint(const std::string& path, const Module& model, const Optimiz
                      const TrainingState& state);
 
 /// Reads and verifies a checkpoint directory. Throws IoError naming the file and, when one is
-/// concerned, the tensor: missing files, truncation, checksum failures, malformed headers.
+/// concerned, the tensor: missing files, special files (FIFOs, devices), oversized files,
+/// truncation, checksum failures, malformed or too deeply nested JSON, out-of-range fields.
 Checkpoint readCheckpoint(const std::string& path);
 /// The same from file contents held in memory (file name -> bytes); `path` names it in errors.
 Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, const std::string& path);
@@ -73,7 +74,9 @@ Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, cons
 /// parameter and buffer is there with the same shape and dtype and nothing else is: the error
 /// (ValueError / ShapeError) names the file and the first mismatched tensor.
 void restoreModel(const Checkpoint& checkpoint, Module& model);
-/// Optimizer::loadStateDict with errors that name the checkpoint file.
+/// Optimizer::loadStateDict with errors that name the checkpoint file, after checking that the
+/// step counters are whole numbers in [0, 2^62] (the top-level one equal to the global step) and
+/// the lr is finite and >= 0.
 void restoreOptimizer(const Checkpoint& checkpoint, Optimizer& optimizer);
 
 /// A directory of checkpoints: naming, writing by rank 0, keeping the newest K, and finding the
