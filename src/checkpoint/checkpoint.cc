@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include <filesystem>
 
 #include "checkpoint/durable_io.h"
+#include "checkpoint/json_guard.h"
 #include "checkpoint/safetensors.h"
 #include "core/error.h"
 #include "nn/module.h"
@@ -26,6 +28,11 @@ namespace {
 
 constexpr const char* kDamagedHint =
     "; the checkpoint is damaged: resume from an earlier one (--resume skips damaged checkpoints) or delete it";
+// meta.json is a few KB; the caps keep a hostile one from taking the process's memory or stack.
+constexpr uint64_t kMaxMetaBytes = uint64_t{64} << 20;
+constexpr int kMaxMetaDepth = 64;
+// Counts (epochs, steps, samples) beyond this are not real and would overflow when incremented.
+constexpr int64_t kMaxCount = int64_t{1} << 62;
 
 std::string crcField(const json& meta) {
   json copy = meta;
@@ -54,6 +61,9 @@ T field(const json& meta, const char* key, const std::string& what) {
     SINGA_CHECK(it->is_number_unsigned(), IoError, what << ": '" << key << "' is not an unsigned integer" << kDamagedHint);
   } else {
     SINGA_CHECK(it->is_number_integer(), IoError, what << ": '" << key << "' is not an integer" << kDamagedHint);
+    SINGA_CHECK(!it->is_number_unsigned() || it->template get<uint64_t>() <= static_cast<uint64_t>(kMaxCount),
+                IoError, what << ": '" << key << "' is " << it->template get<uint64_t>() << ", beyond any real value"
+                              << kDamagedHint);
   }
   return it->get<T>();
 }
@@ -78,7 +88,7 @@ std::map<std::string, Tensor> verifyAndDecode(const std::string& bytes, const js
   const std::string crc = hex32(crc32Of(bytes.data(), bytes.size()));
   if (crc != desc["crc32"].get<std::string>()) {
     SafetensorsHeader h = parseSafetensorsHeader(bytes, what + " (checksum " + crc + " differs from the recorded " +
-                                                            desc["crc32"].get<std::string>() + ")");
+                                                            printable(desc["crc32"].get<std::string>()) + ")");
     const json& tensors = desc["tensors"];
     for (const SafetensorsEntry& e : h.entries) {
       auto it = tensors.find(e.name);
@@ -88,10 +98,10 @@ std::map<std::string, Tensor> verifyAndDecode(const std::string& bytes, const js
       const std::string got = hex32(crc32Of(bytes.data() + h.dataStart + e.begin, e.end - e.begin));
       SINGA_CHECK(got == it->get<std::string>(), IoError,
                   what << " is corrupted: tensor '" << e.name << "' fails its CRC-32 check (recorded "
-                       << it->get<std::string>() << ", computed " << got << ")" << kDamagedHint);
+                       << printable(it->get<std::string>()) << ", computed " << got << ")" << kDamagedHint);
     }
     SINGA_THROW(IoError, what << " is corrupted in its header (file CRC-32 " << crc << ", recorded "
-                              << desc["crc32"].get<std::string>() << ")" << kDamagedHint);
+                              << printable(desc["crc32"].get<std::string>()) << ")" << kDamagedHint);
   }
   return decodeSafetensors(bytes, what);
 }
@@ -102,9 +112,13 @@ std::string describe(const Tensor& t) { return shapeStr(t.shape()) + " " + dtype
 
 void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor>& model,
                      const std::map<std::string, Tensor>& optimizer, const TrainingState& state) {
+  // A configuration the reader would refuse is refused here, before anything is written.
+  SINGA_CHECK(jsonNestingDepth(state.configJson, kMaxMetaDepth - 1) < kMaxMetaDepth, ValueError,
+              "writeCheckpoint: the run configuration nests JSON more than " << kMaxMetaDepth - 1 << " levels deep");
   json config = json::parse(state.configJson, nullptr, false);
   SINGA_CHECK(!config.is_discarded() && config.is_object(), ValueError,
-              "writeCheckpoint: the run configuration must be a JSON object, got '" << state.configJson << "'");
+              "writeCheckpoint: the run configuration must be a JSON object, got '" << printable(state.configJson)
+                                                                                   << "'");
   const std::map<std::string, std::string> stMeta{{"format", "pt"}};
   const std::string modelBytes = encodeSafetensors(model, stMeta);
   const std::string optimBytes = encodeSafetensors(optimizer, stMeta);
@@ -159,7 +173,9 @@ void writeCheckpoint(const std::string& path, const Module& model, const Optimiz
   writeCheckpoint(path, model.stateDict(), optimizer.stateDict(), state);
 }
 
-Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, const std::string& path) {
+namespace {
+
+Checkpoint parseCheckpointUnguarded(const std::map<std::string, std::string>& files, const std::string& path) {
   auto fileAt = [&](const char* name) -> const std::string& {
     auto it = files.find(name);
     SINGA_CHECK(it != files.end(), IoError,
@@ -167,15 +183,24 @@ Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, cons
     return it->second;
   };
   const std::string metaWhat = "checkpoint file '" + (fs::path(path) / kMetaFile).string() + "'";
-  json meta = json::parse(fileAt(kMetaFile), nullptr, false);
+  const std::string& metaText = fileAt(kMetaFile);
+  SINGA_CHECK(metaText.size() <= kMaxMetaBytes, IoError,
+              metaWhat << " has " << metaText.size() << " bytes; a checkpoint's meta.json has at most " << kMaxMetaBytes
+                       << kDamagedHint);
+  SINGA_CHECK(jsonNestingDepth(metaText, kMaxMetaDepth) <= kMaxMetaDepth, IoError,
+              metaWhat << " nests JSON more than " << kMaxMetaDepth << " levels deep (its 'config' included)"
+                       << kDamagedHint);
+  json meta = json::parse(metaText, nullptr, false);
   SINGA_CHECK(!meta.is_discarded() && meta.is_object(), IoError,
               metaWhat << " is not valid JSON (truncated or corrupted)" << kDamagedHint);
   const std::string recorded = field<std::string>(meta, "checksum", metaWhat);
   const std::string computed = crcField(meta);
   SINGA_CHECK(recorded == computed, IoError,
-              metaWhat << " is corrupted: its CRC-32 is " << computed << " but it records " << recorded << kDamagedHint);
+              metaWhat << " is corrupted: its CRC-32 is " << computed << " but it records " << printable(recorded)
+                       << kDamagedHint);
   SINGA_CHECK(field<std::string>(meta, "format", metaWhat) == "singa-checkpoint", IoError,
-              metaWhat << " is not a singa checkpoint (format '" << meta["format"].get<std::string>() << "')");
+              metaWhat << " is not a singa checkpoint (format '" << printable(meta["format"].get<std::string>())
+                       << "')");
   const int64_t version = field<int64_t>(meta, "version", metaWhat);
   SINGA_CHECK(version == kFormatVersion, IoError,
               metaWhat << " has format version " << version << "; this singa reads version " << kFormatVersion);
@@ -193,9 +218,15 @@ Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, cons
   s.worldSize = static_cast<int>(worldSize);
   s.batchSize = field<int64_t>(meta, "batch_size", metaWhat);
   s.scheduleEpoch = field<int64_t>(meta, "schedule_epoch", metaWhat);
-  SINGA_CHECK(s.epoch >= 0 && s.stepInEpoch >= 0 && s.samplesInEpoch >= 0 && s.globalStep >= 0 &&
-                  s.batchSize >= 0 && s.scheduleEpoch >= 0,
-              IoError, metaWhat << " holds a negative position" << kDamagedHint);
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"epoch", s.epoch},
+                                {"step_in_epoch", s.stepInEpoch},
+                                {"samples_in_epoch", s.samplesInEpoch},
+                                {"global_step", s.globalStep},
+                                {"batch_size", s.batchSize},
+                                {"schedule_epoch", s.scheduleEpoch}}) {
+    SINGA_CHECK(v >= 0 && v <= kMaxCount, IoError,
+                metaWhat << ": '" << name << "' is " << v << ", outside [0, 2^62]" << kDamagedHint);
+  }
   SINGA_CHECK(meta.contains("rng") && meta["rng"].is_object(), IoError,
               metaWhat << " has no 'rng' object" << kDamagedHint);
   s.rngSeed = field<uint64_t>(meta["rng"], "seed", metaWhat);
@@ -216,13 +247,31 @@ Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, cons
   return c;
 }
 
+}  // namespace
+
+Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, const std::string& path) {
+  try {
+    return parseCheckpointUnguarded(files, path);
+  } catch (const json::exception& e) {
+    // Every access is type-checked first; this is the net under a check that was missed, in the
+    // message style of the others rather than nlohmann's own text.
+    SINGA_THROW(IoError, "checkpoint file '" << (fs::path(path) / kMetaFile).string()
+                                             << "' is malformed: a field has an unexpected type or value (JSON error "
+                                             << e.id << ")" << kDamagedHint);
+  }
+}
+
 Checkpoint readCheckpoint(const std::string& path) {
-  SINGA_CHECK(fs::is_directory(path), IoError,
+  std::error_code ec;
+  SINGA_CHECK(fs::is_directory(path, ec), IoError,
               "checkpoint '" << path << "' does not exist or is not a directory");
   std::map<std::string, std::string> files;
   for (const char* name : {kMetaFile, kModelFile, kOptimizerFile}) {
     const fs::path p = fs::path(path) / name;
-    if (fs::exists(p)) files[name] = readFile(p.string());
+    // symlink_status: a dangling link or a special file is reported by readFile, not skipped.
+    if (fs::exists(fs::symlink_status(p, ec))) {
+      files[name] = readFile(p.string(), name == kMetaFile ? kMaxMetaBytes : UINT64_MAX);
+    }
   }
   return parseCheckpoint(files, path);
 }
@@ -254,6 +303,30 @@ void restoreModel(const Checkpoint& checkpoint, Module& model) {
 }
 
 void restoreOptimizer(const Checkpoint& checkpoint, Optimizer& optimizer) {
+  const std::string what = "checkpoint file '" + (fs::path(checkpoint.path) / kOptimizerFile).string() + "'";
+  // Counters become int64 and the lr a double: a NaN, an infinity or 1e30 there would convert
+  // with undefined behaviour or train on nonsense, so they are checked before the optimizer sees them.
+  for (const auto& [name, t] : checkpoint.optimizer) {
+    const bool counter = name == "step" || (name.size() > 5 && name.compare(name.size() - 5, 5, ".step") == 0);
+    if (!counter && name != "lr") continue;
+    SINGA_CHECK(t.numel() == 1, ShapeError,
+                what << ": '" << name << "' has shape " << t.shape() << "; a one-element value is expected" << kDamagedHint);
+    const double v = t.to(Device::cpu()).item();
+    if (counter) {
+      SINGA_CHECK(std::isfinite(v) && v >= 0 && v <= static_cast<double>(kMaxCount) && v == std::floor(v), IoError,
+                  what << ": step counter '" << name << "' is " << v << ", not a count in [0, 2^62]" << kDamagedHint);
+    } else {
+      SINGA_CHECK(std::isfinite(v) && v >= 0, IoError,
+                  what << ": 'lr' is " << v << "; a learning rate is finite and >= 0" << kDamagedHint);
+    }
+  }
+  auto step = checkpoint.optimizer.find("step");
+  if (step != checkpoint.optimizer.end()) {
+    const auto steps = static_cast<int64_t>(step->second.to(Device::cpu()).item());
+    SINGA_CHECK(steps == checkpoint.state.globalStep, IoError,
+                what << " records " << steps << " optimizer steps but meta.json records global step "
+                     << checkpoint.state.globalStep << kDamagedHint);
+  }
   try {
     optimizer.loadStateDict(checkpoint.optimizer);
   } catch (const ShapeError& e) {

@@ -64,7 +64,8 @@ void writeCheckpoint(const std::string& path, const Module& model, const Optimiz
                      const TrainingState& state);
 
 /// Reads and verifies a checkpoint directory. Throws IoError naming the file and, when one is
-/// concerned, the tensor: missing files, truncation, checksum failures, malformed headers.
+/// concerned, the tensor: missing files, special files (FIFOs, devices), oversized files,
+/// truncation, checksum failures, malformed or too deeply nested JSON, out-of-range fields.
 Checkpoint readCheckpoint(const std::string& path);
 /// The same from file contents held in memory (file name -> bytes); `path` names it in errors.
 Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, const std::string& path);
@@ -73,7 +74,9 @@ Checkpoint parseCheckpoint(const std::map<std::string, std::string>& files, cons
 /// parameter and buffer is there with the same shape and dtype and nothing else is: the error
 /// (ValueError / ShapeError) names the file and the first mismatched tensor.
 void restoreModel(const Checkpoint& checkpoint, Module& model);
-/// Optimizer::loadStateDict with errors that name the checkpoint file.
+/// Optimizer::loadStateDict with errors that name the checkpoint file, after checking that the
+/// step counters are whole numbers in [0, 2^62] (the top-level one equal to the global step) and
+/// the lr is finite and >= 0.
 void restoreOptimizer(const Checkpoint& checkpoint, Optimizer& optimizer);
 
 /// A directory of checkpoints: naming, writing by rank 0, keeping the newest K, and finding the
@@ -83,10 +86,11 @@ class CheckpointManager {
   /// `keep` >= 1 checkpoints are kept. Only `rank` 0 writes or deletes anything.
   CheckpointManager(std::string dir, int keep, int rank = 0, int worldSize = 1);
 
-  /// Rank 0: writes dir/step-<globalStep> and deletes all but the newest `keep`; returns its path.
+  /// Rank 0: writes dir/step-<globalStep> and deletes all but the newest `keep` of the checkpoints
+  /// up to that step (newer ones, e.g. a damaged one --resume skipped, are left alone); returns its path.
   /// Other ranks return "" without touching the disk.
   std::string save(const Module& model, const Optimizer& optimizer, const TrainingState& state);
-  /// Paths of the complete (renamed-into-place) checkpoints, newest first.
+  /// Paths of the complete (renamed-into-place) checkpoints "step-<digits>", newest (highest step) first.
   std::vector<std::string> list() const;
   /// The newest checkpoint that reads and verifies. Every newer one that does not is skipped and
   /// described in `skipped` ("path: reason"). nullopt when there is none.
@@ -97,7 +101,7 @@ class CheckpointManager {
 
  private:
   void removeStaleTemporaries() const;
-  void prune() const;
+  void prune(int64_t writtenStep) const;
 
   std::string dir_;
   int keep_;

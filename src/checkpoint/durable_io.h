@@ -15,8 +15,12 @@ void writeFileSynced(const std::string& path, const std::string& bytes);
 void syncDirectory(const std::string& dir);
 /// rename(2) `from` -> `to` (atomic on one file system), then fsync of `to`'s directory.
 void renameSynced(const std::string& from, const std::string& to);
-/// Reads a whole file. Throws IoError naming it when missing or unreadable.
-std::string readFile(const std::string& path);
+/// Reads a whole regular file of at most `maxBytes` bytes (a symlink is followed to its target).
+/// Throws IoError naming the file when it is missing or unreadable, is not a regular file (a FIFO,
+/// a device such as /dev/zero or a directory, which would block or never end), is larger than
+/// `maxBytes`, or changes size while it is read; MemoryError (naming it) when its size passes the
+/// allocation ceiling (core/memory_limit.h).
+std::string readFile(const std::string& path, uint64_t maxBytes = UINT64_MAX);
 /// CRC-32 (zlib's polynomial) of `size` bytes.
 uint32_t crc32Of(const void* data, uint64_t size);
 /// "0x1234abcd".

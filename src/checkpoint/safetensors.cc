@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
+#include <string_view>
 
+#include "checkpoint/json_guard.h"
 #include "core/error.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
@@ -17,6 +20,10 @@ namespace {
 
 // The Python reader refuses headers above 100 MB; so do we (before allocating anything).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// A header nests three levels ({name: {"shape": [...]}}); anything much deeper is hostile.
+constexpr int kMaxHeaderDepth = 16;
+// Tensor names end up in error messages and state dicts; the Python writer's names are short.
+constexpr size_t kMaxNameBytes = 1024;
 
 struct NameAndDtype {
   const char* name;
@@ -48,7 +55,14 @@ bool byteSize(const Shape& shape, size_t elementSize, uint64_t& out) {
 }
 
 SafetensorsEntry parseEntry(const std::string& name, const nlohmann::json& v, const std::string& what) {
-  const std::string where = what + ": tensor '" + name + "'";
+  const std::string where = what + ": tensor '" + printable(name) + "'";
+  SINGA_CHECK(!name.empty(), IoError, what << " has a tensor with an empty name; the header is corrupt");
+  SINGA_CHECK(name.size() <= kMaxNameBytes, IoError,
+              where << " has a name of " << name.size() << " bytes (at most " << kMaxNameBytes
+                    << "); the header is corrupt");
+  SINGA_CHECK(std::none_of(name.begin(), name.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
+              IoError, where << " has a name holding control characters; the header is corrupt");
   SINGA_CHECK(v.is_object(), IoError, where << " has a header entry that is not a JSON object");
   auto dt = v.find("dtype");
   auto shape = v.find("shape");
@@ -76,6 +90,14 @@ SafetensorsEntry parseEntry(const std::string& name, const nlohmann::json& v, co
   uint64_t need = 0;
   SINGA_CHECK(byteSize(e.shape, dtypeSize(e.dtype), need), IoError,
               where << ": shape " << e.shape << " is too large to be real; the header is corrupt");
+  // With a zero dimension the bytes are 0 whatever the other dimensions, but the tensor's strides
+  // are still their product: that must fit in int64 as well.
+  int64_t nonzero = 1;
+  for (int64_t d : e.shape) {
+    SINGA_CHECK(d == 0 || nonzero <= INT64_MAX / d, IoError,
+                where << ": shape " << e.shape << " is too large to be real; the header is corrupt");
+    if (d != 0) nonzero *= d;
+  }
   SINGA_CHECK(e.end - e.begin == need, IoError,
               where << ": shape " << e.shape << " " << dtypeName(e.dtype) << " needs " << need
                     << " bytes but data_offsets [" << e.begin << ", " << e.end << "] hold " << (e.end - e.begin));
@@ -95,7 +117,7 @@ DType dtypeFromSafetensors(const std::string& name, const std::string& what) {
   for (const auto& d : kDtypes) {
     if (name == d.name) return d.dtype;
   }
-  SINGA_THROW(IoError, what << " has dtype '" << name.substr(0, 32)
+  SINGA_THROW(IoError, what << " has dtype '" << printable(name, 32)
                             << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 BOOL)");
 }
 
@@ -140,9 +162,26 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
               what << " is truncated: its header needs " << headerLen << " bytes, only " << bytes.size() - 8
                    << " follow the length");
   const char* first = bytes.data() + 8;
-  nlohmann::json header = nlohmann::json::parse(first, first + headerLen, nullptr, /*allow_exceptions=*/false);
+  const std::string_view headerText(first, static_cast<size_t>(headerLen));
+  SINGA_CHECK(jsonNestingDepth(headerText, kMaxHeaderDepth) <= kMaxHeaderDepth, IoError,
+              what << " is corrupt: its header nests JSON more than " << kMaxHeaderDepth
+                   << " levels deep (a safetensors header nests 3)");
+  // nlohmann keeps the last of two equal keys; the Python reader refuses them, and so do we.
+  std::set<std::string> names;
+  std::string duplicate;
+  auto onEvent = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && duplicate.empty() && parsed.is_string() &&
+        !names.insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  nlohmann::json header = nlohmann::json::parse(headerText.begin(), headerText.end(), onEvent,
+                                                /*allow_exceptions=*/false);
   SINGA_CHECK(!header.is_discarded() && header.is_object(), IoError,
               what << " is corrupt: its header is not a JSON object");
+  SINGA_CHECK(duplicate.empty(), IoError,
+              what << " is corrupt: its header names tensor '" << printable(duplicate) << "' twice");
 
   SafetensorsHeader h;
   h.dataStart = 8 + headerLen;
@@ -150,7 +189,8 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
     if (it.key() == "__metadata__") {
       SINGA_CHECK(it->is_object(), IoError, what << ": __metadata__ must be a map of strings");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        SINGA_CHECK(m->is_string(), IoError, what << ": __metadata__ entry '" << m.key() << "' is not a string");
+        SINGA_CHECK(m->is_string(), IoError,
+                    what << ": __metadata__ entry '" << printable(m.key()) << "' is not a string");
         h.metadata[m.key()] = m->get<std::string>();
       }
       continue;
@@ -164,7 +204,7 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
   uint64_t expected = 0;
   for (const SafetensorsEntry& e : h.entries) {
     SINGA_CHECK(e.begin == expected, IoError,
-                what << ": tensor '" << e.name << "' starts at data byte " << e.begin << " but the previous tensor ends at "
+                what << ": tensor '" << printable(e.name) << "' starts at data byte " << e.begin << " but the previous tensor ends at "
                      << expected << " (overlapping or gapped data_offsets; the header is corrupt)");
     expected = e.end;
   }
@@ -173,7 +213,7 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
   if (!allowShortData && have != h.dataBytes) {
     for (const SafetensorsEntry& e : h.entries) {
       SINGA_CHECK(e.end <= have, IoError,
-                  what << " is truncated: tensor '" << e.name << "' needs data bytes [" << e.begin << ", " << e.end
+                  what << " is truncated: tensor '" << printable(e.name) << "' needs data bytes [" << e.begin << ", " << e.end
                        << ") but the file holds " << have << " data bytes");
     }
     SINGA_THROW(IoError, what << " is corrupt: " << have - h.dataBytes << " bytes follow the last tensor's data");
@@ -186,13 +226,19 @@ std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const 
   SafetensorsHeader h = parseSafetensorsHeader(bytes, what);
   std::map<std::string, Tensor> out;
   for (const SafetensorsEntry& e : h.entries) {
-    Tensor t(e.shape, e.dtype);
+    Tensor t;
+    try {
+      t = Tensor(e.shape, e.dtype);
+    } catch (const MemoryError& err) {
+      SINGA_THROW(MemoryError, what << ": tensor '" << printable(e.name) << "' " << e.shape << " cannot be loaded: "
+                                    << err.what());
+    }
     if (e.end > e.begin) std::memcpy(t.rawData(), bytes.data() + h.dataStart + e.begin, e.end - e.begin);
     if (e.dtype == DType::kBool) {
       // Only 0 and 1 are valid bool bytes (anything else is undefined behaviour when read as bool).
       const auto* b = static_cast<const unsigned char*>(t.rawData());
       for (uint64_t i = 0; i < e.end - e.begin; ++i) {
-        SINGA_CHECK(b[i] <= 1, IoError, what << ": tensor '" << e.name << "' (BOOL) holds byte " << int{b[i]}
+        SINGA_CHECK(b[i] <= 1, IoError, what << ": tensor '" << printable(e.name) << "' (BOOL) holds byte " << int{b[i]}
                                              << " at element " << i << "; only 0 and 1 are valid");
       }
     }

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/error.h"
@@ -13,9 +14,11 @@
 namespace singa {
 namespace {
 
-bool isFile(const std::string& path) {
+// Anything at `path` (a link is followed). A FIFO or device there is picked and then refused by
+// readIdx naming it, rather than reported as missing.
+bool exists(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 bool isDir(const std::string& path) {
@@ -28,16 +31,19 @@ std::string joinPath(const std::string& dir, const std::string& name) {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
+// One line (errors are one line each, so scripts and logs keep them whole).
 std::string lookedForList(const std::string& dir) {
   std::ostringstream os;
+  const char* sep = " ";
   for (const std::string& stem : mnistFileStems()) {
-    os << "\n  " << joinPath(dir, stem) << " (or " << stem << ".gz)";
+    os << sep << joinPath(dir, stem) << " (or " << stem << ".gz)";
+    sep = ", ";
   }
   return os.str();
 }
 
 const char* kHint =
-    "\nThe default data set (Fashion-MNIST, in /usr/share/datasets/fashion-mnist) is provided by "
+    ". The default data set (Fashion-MNIST, in /usr/share/datasets/fashion-mnist) is provided by "
     "`apt-get install dataset-fashion-mnist`; for another MNIST-style data set pass mnist:DIR with "
     "a directory holding these four IDX files.";
 
@@ -45,6 +51,10 @@ MnistSplit loadSplit(const std::string& imagesPath, const std::string& labelsPat
   Tensor images = readIdx(imagesPath, kIdxImagesMagic);
   Tensor labels8 = readIdx(labelsPath, kIdxLabelsMagic);
   const int64_t n = images.dim(0);
+  SINGA_CHECK(n >= 1, ValueError, "data set: '" << imagesPath << "' holds no images");
+  SINGA_CHECK(images.dim(1) >= 1 && images.dim(2) >= 1, ValueError,
+              "data set: '" << imagesPath << "' holds images of " << images.dim(1) << " x " << images.dim(2)
+                            << " pixels; an image needs at least 1 x 1 (a corrupt header?)");
   SINGA_CHECK(n == labels8.dim(0), ValueError,
               "data set: '" << imagesPath << "' holds " << n << " images but '" << labelsPath << "' holds "
                             << labels8.dim(0) << " labels; the counts must match (mixed-up or partial files?)");
@@ -69,14 +79,14 @@ const std::vector<std::string>& mnistFileStems() {
 
 MnistData loadMnistDir(const std::string& dir) {
   SINGA_CHECK(isDir(dir), IoError,
-              "data set directory '" << dir << "' does not exist. Looked for:" << lookedForList(dir) << kHint);
+              "data set directory '" << dir << "' does not exist; looked for" << lookedForList(dir) << kHint);
   std::vector<std::string> paths;
   std::vector<std::string> missing;
   for (const std::string& stem : mnistFileStems()) {
     const std::string plain = joinPath(dir, stem);
-    if (isFile(plain)) {
+    if (exists(plain)) {
       paths.push_back(plain);
-    } else if (isFile(plain + ".gz")) {
+    } else if (exists(plain + ".gz")) {
       paths.push_back(plain + ".gz");
     } else {
       missing.push_back(stem);
@@ -86,13 +96,31 @@ MnistData loadMnistDir(const std::string& dir) {
     std::ostringstream os;
     for (size_t i = 0; i < missing.size(); ++i) os << (i ? ", " : "") << missing[i];
     SINGA_THROW(IoError, "data set directory '" << dir << "' lacks " << os.str()
-                                                << " (plain or .gz). Looked for:" << lookedForList(dir)
+                                                << " (plain or .gz); looked for" << lookedForList(dir)
                                                 << kHint);
   }
   MnistData data;
   data.dir = dir;
   data.train = loadSplit(paths[0], paths[1]);
   data.test = loadSplit(paths[2], paths[3]);
+  // A model is built for the training images and as many classes as the training labels reach;
+  // test data that does not fit it would fail only after a whole epoch of training.
+  const Shape& trainShape = data.train.images.shape();
+  const Shape& testShape = data.test.images.shape();
+  SINGA_CHECK(trainShape[2] == testShape[2] && trainShape[3] == testShape[3], ValueError,
+              "data set: '" << paths[2] << "' holds images of " << testShape[2] << " x " << testShape[3]
+                            << " pixels but '" << paths[0] << "' holds " << trainShape[2] << " x " << trainShape[3]
+                            << "; train and test images must have one size");
+  int64_t classes = 0;
+  const int64_t* train = data.train.labels.data<int64_t>();
+  for (int64_t i = 0; i < data.train.size(); ++i) classes = std::max(classes, train[i] + 1);
+  const int64_t* test = data.test.labels.data<int64_t>();
+  for (int64_t i = 0; i < data.test.size(); ++i) {
+    SINGA_CHECK(test[i] < classes, ValueError,
+                "data set: '" << paths[3] << "' holds label " << test[i] << " (test sample " << i
+                              << ") but the training labels in '" << paths[1] << "' make " << classes
+                              << " classes (0 to " << classes - 1 << "); mixed-up or corrupt label files?");
+  }
   return data;
 }
 

@@ -1,10 +1,16 @@
-// IDX reading through zlib: gzopen/gzread handle both gzip and plain files, so the data set
+// IDX reading through zlib: gzdopen/gzread handle both gzip and plain files, so the data set
 // may be shipped either way. Every failure names the file, the expectation and what was found.
+// The files may be hostile: only regular files are read (a FIFO or /dev/zero would block or never
+// end), and nothing is allocated beyond what the header declares, after checking that the file
+// can hold it; a gzip file is inflated in bounded chunks straight into the tensor.
 #include "data/idx.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
-#include <sys/stat.h>
+#include <cerrno>
 
 #include <algorithm>
 #include <climits>
@@ -53,13 +59,39 @@ std::string hex32(uint32_t v) {
   return os.str();
 }
 
+// How the kind of a non-regular file reads in an error.
+const char* fileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  return "socket or other special file";
+}
+
+// A deflate stream expands at most 1032:1 (a 258-byte match per two bits), so a gzip file of S
+// bytes decompresses to fewer than this many: an upper bound known before anything is inflated.
+int64_t maxInflatedBytes(int64_t compressedBytes) {
+  return compressedBytes > (INT64_MAX - 1024) / 1032 ? INT64_MAX : compressedBytes * 1032 + 1024;
+}
+
 }  // namespace
 
 Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (it is refused below; it
+  // has no effect on the regular files that are read). The checks use the descriptor that is read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  SINGA_CHECK(fd >= 0, IoError,
+              "IDX file '" << path << "' does not exist or cannot be accessed (" << std::strerror(errno) << ")");
   struct stat st {};
-  SINGA_CHECK(::stat(path.c_str(), &st) == 0, IoError,
-              "IDX file '" << path << "' does not exist or cannot be accessed");
-  GzFile file(gzopen(path.c_str(), "rb"));
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool statFailed = st.st_mode == 0;
+    ::close(fd);
+    SINGA_CHECK(!statFailed, IoError, "IDX file '" << path << "' cannot be accessed");
+    SINGA_THROW(IoError, "IDX file '" << path << "' is not a regular file (it is a " << fileKind(st.st_mode)
+                                      << "); point the data set at the IDX files themselves");
+  }
+  GzFile file(gzdopen(fd, "rb"));
+  if (file == nullptr) ::close(fd);
   SINGA_CHECK(file != nullptr, IoError, "IDX file '" << path << "' cannot be opened for reading");
   gzFile f = file.get();
 
@@ -109,42 +141,44 @@ Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
   }
 
   const int64_t headerBytes = 4 + 4 * static_cast<int64_t>(ndim);
-  // A plain (uncompressed) file's size is known before allocating anything.
-  if (gzdirect(f)) {
-    const int64_t found = static_cast<int64_t>(st.st_size) - headerBytes;
+  const bool gzip = !gzdirect(f);
+  const auto fileBytes = static_cast<int64_t>(st.st_size);
+  // Everything that can be known before allocating is checked first: a plain file's size is its
+  // data, and a gzip file's size bounds what it can inflate to (a small file whose header claims
+  // gigabytes is refused without allocating them).
+  if (!gzip) {
+    const int64_t found = fileBytes - headerBytes;
     SINGA_CHECK(found >= total, IoError,
                 "IDX file '" << path << "' is truncated: dimensions " << shape << " need " << total
                              << " bytes of data, found " << found);
-  }
-
-  // A gzip file's size says little: read it in bounded chunks first, so a corrupt header in a
-  // tiny file cannot make us allocate up to 16 GiB before the truncation is noticed.
-  std::string compressedData;
-  if (!gzdirect(f)) {
-    int64_t have = 0;
-    while (have < total) {
-      const int64_t chunk = std::min<int64_t>(total - have, int64_t{64} << 20);
-      compressedData.resize(static_cast<size_t>(have + chunk));
-      const int64_t n = readSome(f, path, &compressedData[static_cast<size_t>(have)], chunk);
-      have += n;
-      if (n < chunk) break;
-    }
-    compressedData.resize(static_cast<size_t>(have));
-    SINGA_CHECK(have == total, IoError,
+    SINGA_CHECK(found == total, IoError,
+                "IDX file '" << path << "' has bytes after the " << total << " data bytes that its dimensions "
+                             << shape << " describe (" << found << " data bytes); the file is corrupt");
+  } else {
+    SINGA_CHECK(total <= maxInflatedBytes(fileBytes), IoError,
                 "IDX file '" << path << "' is truncated: dimensions " << shape << " need " << total
-                             << " bytes of data, found " << have);
+                             << " bytes of data, but a " << fileBytes << "-byte gzip file inflates to at most "
+                             << maxInflatedBytes(fileBytes) << "; the header is corrupt");
   }
-  Tensor out(shape, DType::kUInt8);
-  const int64_t got = gzdirect(f) ? readSome(f, path, out.rawData(), total) : total;
-  if (!gzdirect(f) && total > 0) std::memcpy(out.rawData(), compressedData.data(), static_cast<size_t>(total));
+  // Only what the header declares is allocated (under the allocation ceiling) and decompressed,
+  // straight into the tensor, one bounded chunk at a time.
+  Tensor out;
+  try {
+    out = Tensor(shape, DType::kUInt8);
+  } catch (const Error& e) {  // the allocation ceiling, or no memory left below it
+    SINGA_THROW(MemoryError, "IDX file '" << path << "': dimensions " << shape << " declare " << total
+                                          << " bytes of data, which cannot be loaded: " << e.what());
+  }
+  const int64_t got = readSome(f, path, out.rawData(), total);
   SINGA_CHECK(got == total, IoError,
               "IDX file '" << path << "' is truncated: dimensions " << shape << " need " << total
-                           << " bytes of data, found " << got);
+                           << " bytes of data, found " << got << (gzip ? " after decompression" : ""));
   unsigned char extra;
   const int64_t trailing = readSome(f, path, &extra, 1);
   SINGA_CHECK(trailing == 0, IoError,
               "IDX file '" << path << "' has bytes after the " << total << " data bytes that its dimensions "
-                           << shape << " describe; the file is corrupt");
+                           << shape << " describe" << (gzip ? " (its decompressed data holds more than the header declares)" : "")
+                           << "; the file is corrupt");
   return out;
 }
 

@@ -17,8 +17,10 @@ constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // [N]
 /// Reads an IDX file of unsigned bytes into a uint8 tensor with the file's dimensions.
 /// `expectedMagic` (0 = either MNIST magic) selects what the file must be.
 /// Throws IoError naming the file, what was expected and what was found when the file is
-/// missing, has a bad magic number or type byte, implausible dimensions, is truncated, or has
-/// trailing bytes.
+/// missing or not a regular file (a FIFO, a device such as /dev/zero, a directory), has a bad
+/// magic number or type byte, implausible dimensions, is truncated (for gzip: its compressed size
+/// cannot hold what the header declares, checked before allocating), or has trailing bytes;
+/// MemoryError naming it when the declared data passes the allocation ceiling.
 Tensor readIdx(const std::string& path, uint32_t expectedMagic = 0);
 
 }  // namespace singa

@@ -219,6 +219,7 @@ TEST(Dataset, MissingDataListsEveryFileAndTheHint) {
   }
   EXPECT_TRUE(contains(msg, missingDir)) << msg;
   EXPECT_TRUE(contains(msg, "apt-get install dataset-fashion-mnist")) << msg;
+  EXPECT_FALSE(contains(msg, "\n")) << "errors are one line: " << msg;
 
   // A directory with one file missing names it, and still lists everything.
   TempDir dir;
