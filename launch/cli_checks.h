@@ -16,6 +16,8 @@ inline CLI::Validator numberCheck(bool allowZero) {
       [allowZero](std::string& in) -> std::string {
         double v = 0;
         if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a number";
+        // Counts land in int64: CLI11 would saturate 99999999999999999999 to 2^63 - 1 silently.
+        if (std::isfinite(v) && v >= 9.2e18) return "is too large (at most 9.2e18), got " + in;
         if (std::isfinite(v) && (allowZero ? v >= 0 : v > 0)) return std::string();
         return std::string(allowZero ? "must be a finite number >= 0" : "must be a finite number > 0") + ", got " + in;
       },
