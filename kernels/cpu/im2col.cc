@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstring>
 #include <memory>
 
@@ -279,8 +280,18 @@ T* scratch(int slot, size_t n) {
   return bufs[slot].get();
 }
 
+// BLAS takes its sizes as blasint (32 bits in Debian's OpenBLAS): a dimension or leading
+// dimension past that would be truncated and index outside the matrices. Checked once per call.
+static void checkBlasSizes(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  constexpr int64_t kMax = std::numeric_limits<blasint>::max();
+  SINGA_CHECK(m <= kMax && n <= kMax && k <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax, NotSupportedError,
+              "matrix product of " << m << " x " << k << " by " << k << " x " << n << ": a dimension exceeds the "
+                                   << kMax << " that BLAS indexes");
+}
+
 void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  checkBlasSizes(m, n, k, lda, ldb, ldc);
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
@@ -288,6 +299,7 @@ void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float a
 
 void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  checkBlasSizes(m, n, k, lda, ldb, ldc);
   cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
