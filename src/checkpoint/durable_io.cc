@@ -10,10 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <new>
+#include <algorithm>
+#include <cstdint>
 
 #include "core/error.h"
-#include "core/memory_limit.h"
+#include "core/file_read.h"
 
 namespace singa::checkpoint {
 namespace {
@@ -58,53 +59,7 @@ void renameSynced(const std::string& from, const std::string& to) {
 }
 
 std::string readFile(const std::string& path, uint64_t maxBytes) {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. It has no
-  // effect on regular files, the only kind read below.
-  Fd f{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
-  SINGA_CHECK(f.fd >= 0, IoError, "checkpoint file '" << path << "' is missing or unreadable: " << std::strerror(errno));
-  struct stat st {};
-  SINGA_CHECK(::fstat(f.fd, &st) == 0, IoError, "cannot stat checkpoint file '" << path << "': " << std::strerror(errno));
-  SINGA_CHECK(S_ISREG(st.st_mode), IoError,
-              "checkpoint file '" << path << "' is not a regular file (it is a "
-                                  << (S_ISDIR(st.st_mode)    ? "directory"
-                                      : S_ISFIFO(st.st_mode) ? "FIFO"
-                                      : S_ISCHR(st.st_mode)  ? "character device"
-                                      : S_ISBLK(st.st_mode)  ? "block device"
-                                                             : "socket or other special file")
-                                  << "); replace it with the file the checkpoint wrote");
-  const auto size = static_cast<uint64_t>(st.st_size);
-  SINGA_CHECK(size <= maxBytes, IoError,
-              "checkpoint file '" << path << "' has " << size << " bytes, more than the " << maxBytes
-                                  << " such a file can have; it is not a checkpoint file or is corrupt");
-  try {
-    checkAllocation(static_cast<size_t>(size), 0);
-  } catch (const MemoryError& e) {
-    SINGA_THROW(MemoryError, "checkpoint file '" << path << "' (" << size << " bytes) cannot be read: " << e.what());
-  }
-  std::string bytes;
-  try {
-    bytes.resize(static_cast<size_t>(size));
-  } catch (const std::bad_alloc&) {
-    SINGA_THROW(MemoryError, "checkpoint file '" << path << "' (" << size << " bytes) does not fit in memory");
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(f.fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    SINGA_CHECK(n >= 0, IoError, "reading checkpoint file '" << path << "' failed: " << std::strerror(errno));
-    SINGA_CHECK(n > 0, IoError,
-                "checkpoint file '" << path << "' shrank while it was read (" << done << " of " << size
-                                    << " bytes); is another process writing it?");
-    done += static_cast<size_t>(n);
-  }
-  char extra;
-  ssize_t n;
-  while ((n = ::read(f.fd, &extra, 1)) < 0 && errno == EINTR) {
-  }
-  SINGA_CHECK(n == 0, IoError,
-              "checkpoint file '" << path << "' grew while it was read (past " << size
-                                  << " bytes); is another process writing it?");
-  return bytes;
+  return readRegularFile(path, "checkpoint file", static_cast<int64_t>(std::min<uint64_t>(maxBytes, INT64_MAX)));
 }
 
 uint32_t crc32Of(const void* data, uint64_t size) {

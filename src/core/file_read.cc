@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "core/error.h"
 #include "core/memory_limit.h"
@@ -24,33 +25,29 @@ struct Fd {
 };
 
 const char* fileKind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  if (S_ISSOCK(mode)) return "socket";
+  return "special file";
 }
 
-// Opens `path` read-only and returns its size; a FIFO's open does not block (O_NONBLOCK).
 int64_t openRegular(const std::string& path, const std::string& what, Fd* fd) {
-  fd->fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd->fd < 0) {
-    const int err = errno;
-    SINGA_THROW(IoError, what << " '" << path << "' "
-                              << (err == ENOENT ? "does not exist" : "cannot be opened: " + std::string(std::strerror(err))));
-  }
-  struct stat st {};
-  SINGA_CHECK(::fstat(fd->fd, &st) == 0, IoError, what << " '" << path << "' cannot be examined: " << std::strerror(errno));
-  SINGA_CHECK(S_ISREG(st.st_mode), IoError,
-              what << " '" << path << "' is " << fileKind(st.st_mode) << ", not a regular file"
-                   << (S_ISDIR(st.st_mode) ? " (give the file inside it)" : ""));
-  return static_cast<int64_t>(st.st_size);
+  int64_t size = 0;
+  fd->fd = openRegularFile(path, what, &size);
+  return size;
 }
 
 std::string readAt(const std::string& path, const std::string& what, const Fd& fd, int64_t offset, int64_t length) {
   checkAllocation(static_cast<size_t>(length), 0);
-  std::string bytes(static_cast<size_t>(length), '\0');
+  std::string bytes;
+  try {
+    bytes.resize(static_cast<size_t>(length));
+  } catch (const std::bad_alloc&) {
+    SINGA_THROW(MemoryError, what << " '" << path << "' (" << formatBytes(static_cast<double>(length))
+                                  << ") does not fit in memory");
+  }
   int64_t done = 0;
   while (done < length) {
     const ssize_t n = ::pread(fd.fd, bytes.data() + done, static_cast<size_t>(length - done), offset + done);
@@ -63,6 +60,27 @@ std::string readAt(const std::string& path, const std::string& what, const Fd& f
 }
 
 }  // namespace
+
+int openRegularFile(const std::string& path, const std::string& what, int64_t* size) {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. It changes nothing for
+  // the regular files that are read; the checks use the descriptor that is read.
+  Fd fd;
+  fd.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd.fd < 0) {
+    const int err = errno;
+    SINGA_THROW(IoError, what << " '" << path << "' "
+                              << (err == ENOENT ? "does not exist" : "cannot be opened: " + std::string(std::strerror(err))));
+  }
+  struct stat st {};
+  SINGA_CHECK(::fstat(fd.fd, &st) == 0, IoError, what << " '" << path << "' cannot be examined: " << std::strerror(errno));
+  SINGA_CHECK(S_ISREG(st.st_mode), IoError,
+              what << " '" << path << "' is not a regular file (it is a " << fileKind(st.st_mode) << ")"
+                   << (S_ISDIR(st.st_mode) ? "; give the file inside it" : ""));
+  *size = static_cast<int64_t>(st.st_size);
+  const int out = fd.fd;
+  fd.fd = -1;
+  return out;
+}
 
 std::string readRegularFile(const std::string& path, const std::string& what, int64_t maxBytes) {
   Fd fd;

@@ -10,6 +10,11 @@
 
 namespace singa {
 
+/// Opens the regular file `path` read-only and returns its descriptor (the caller closes it) and,
+/// in `size`, its length. IoError naming `what` when it is missing or not a regular file
+/// ("<what> '<path>' is not a regular file (it is a FIFO)").
+int openRegularFile(const std::string& path, const std::string& what, int64_t* size);
+
 /// The contents of the regular file `path`, at most `maxBytes` long (IoError naming `what`
 /// otherwise: missing, not a regular file, too large, or a failed read).
 std::string readRegularFile(const std::string& path, const std::string& what, int64_t maxBytes);

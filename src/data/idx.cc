@@ -5,12 +5,9 @@
 // can hold it; a gzip file is inflated in bounded chunks straight into the tensor.
 #include "data/idx.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#include <cerrno>
 
 #include <algorithm>
 #include <climits>
@@ -21,6 +18,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/file_read.h"
 
 namespace singa {
 namespace {
@@ -59,14 +57,6 @@ std::string hex32(uint32_t v) {
   return os.str();
 }
 
-// How the kind of a non-regular file reads in an error.
-const char* fileKind(mode_t mode) {
-  if (S_ISDIR(mode)) return "directory";
-  if (S_ISFIFO(mode)) return "FIFO";
-  if (S_ISCHR(mode)) return "character device";
-  if (S_ISBLK(mode)) return "block device";
-  return "socket or other special file";
-}
 
 // A deflate stream expands at most 1032:1 (a 258-byte match per two bits), so a gzip file of S
 // bytes decompresses to fewer than this many: an upper bound known before anything is inflated.
@@ -77,19 +67,8 @@ int64_t maxInflatedBytes(int64_t compressedBytes) {
 }  // namespace
 
 Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
-  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (it is refused below; it
-  // has no effect on the regular files that are read). The checks use the descriptor that is read.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  SINGA_CHECK(fd >= 0, IoError,
-              "IDX file '" << path << "' does not exist or cannot be accessed (" << std::strerror(errno) << ")");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const bool statFailed = st.st_mode == 0;
-    ::close(fd);
-    SINGA_CHECK(!statFailed, IoError, "IDX file '" << path << "' cannot be accessed");
-    SINGA_THROW(IoError, "IDX file '" << path << "' is not a regular file (it is a " << fileKind(st.st_mode)
-                                      << "); point the data set at the IDX files themselves");
-  }
+  int64_t fileBytes = 0;
+  const int fd = openRegularFile(path, "IDX file", &fileBytes);
   GzFile file(gzdopen(fd, "rb"));
   if (file == nullptr) ::close(fd);
   SINGA_CHECK(file != nullptr, IoError, "IDX file '" << path << "' cannot be opened for reading");
@@ -142,7 +121,6 @@ Tensor readIdx(const std::string& path, uint32_t expectedMagic) {
 
   const int64_t headerBytes = 4 + 4 * static_cast<int64_t>(ndim);
   const bool gzip = !gzdirect(f);
-  const auto fileBytes = static_cast<int64_t>(st.st_size);
   // Everything that can be known before allocating is checked first: a plain file's size is its
   // data, and a gzip file's size bounds what it can inflate to (a small file whose header claims
   // gigabytes is refused without allocating them).

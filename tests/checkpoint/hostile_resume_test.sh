@@ -73,7 +73,7 @@ deep_meta() { { printf '{"checksum": "0x00000000", "config": '; head -c 1000000 
                 head -c 1000000 /dev/zero | tr '\0' ']'; printf '}'; } > "$1"; }
 special deep_json_1m meta.json "nests JSON more than 64 levels deep" deep_meta
 sparse_meta() { truncate -s 100M "$1"; }
-special meta_100mb meta.json "meta.json' has 104857600 bytes, more than the 67108864" sparse_meta
+special meta_100mb meta.json "meta.json' is 100 MiB, more than the 64 MiB" sparse_meta
 
 # A name whose step overflows int64 is not a checkpoint: nothing to skip, nothing deleted.
 mkdir -p overflow && cp -r "$in/checkpoints/wrong_shapes/step-1" overflow/step-99999999999999999999

@@ -119,11 +119,11 @@ TEST_F(FileReadTest, ReadsRegularFilesAndRanges) {
 // (the test would hang, and ctest time it out, without the check).
 TEST_F(FileReadTest, RefusesFifosDevicesAndDirectories) {
   ASSERT_EQ(::mkfifo(path("pipe").c_str(), 0600), 0);
-  EXPECT_NE(messageOf([&] { readRegularFile(path("pipe"), "model file", 100); }).find("is a FIFO"), std::string::npos);
+  EXPECT_NE(messageOf([&] { readRegularFile(path("pipe"), "model file", 100); }).find("(it is a FIFO)"), std::string::npos);
   fs::create_symlink("/dev/zero", path("zero"));
   EXPECT_NE(messageOf([&] { readRegularFile(path("zero"), "model file", 100); }).find("character device"),
             std::string::npos);
-  EXPECT_NE(messageOf([&] { readRegularFile(dir_.string(), "model file", 100); }).find("is a directory"),
+  EXPECT_NE(messageOf([&] { readRegularFile(dir_.string(), "model file", 100); }).find("(it is a directory)"),
             std::string::npos);
   EXPECT_NE(messageOf([&] { readRegularFile(path("missing"), "model file", 100); }).find("does not exist"),
             std::string::npos);
