@@ -40,7 +40,11 @@ int64_t openRegular(const std::string& path, const std::string& what, Fd* fd) {
 }
 
 std::string readAt(const std::string& path, const std::string& what, const Fd& fd, int64_t offset, int64_t length) {
-  checkAllocation(static_cast<size_t>(length), 0);
+  try {
+    checkAllocation(static_cast<size_t>(length), 0);
+  } catch (const MemoryError& e) {
+    SINGA_THROW(MemoryError, what << " '" << path << "' cannot be read whole: it " << e.what());
+  }
   std::string bytes;
   try {
     bytes.resize(static_cast<size_t>(length));

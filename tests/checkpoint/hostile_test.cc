@@ -145,7 +145,7 @@ TEST(HostileCheckpoint, OversizedFilesAreRefusedBeforeReading) {
   const std::string meta = (fs::path(path) / kMetaFile).string();
   fs::resize_file(meta, uint64_t{65} << 20);  // sparse: nothing is written
   std::string e = errorOfRead(path);
-  EXPECT_TRUE(contains(e, meta) && contains(e, "more than the 67108864")) << e;
+  EXPECT_TRUE(contains(e, meta) && contains(e, "more than the 64 MiB")) << e;
 
   writeValid(path);
   const std::string model = (fs::path(path) / kModelFile).string();
