@@ -6,9 +6,11 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "core/error.h"
 
@@ -28,6 +30,10 @@ int runGuarded(const char* program, Body&& body, OnError&& onError) {
               "limit singa checks against)";
   } catch (const std::length_error&) {
     message = "a size computed from the input is too large to allocate";
+  } catch (const std::filesystem::filesystem_error& e) {
+    message = e.what();  // names the operation and the path ("... Permission denied [ckpt/step-3]")
+  } catch (const std::system_error& e) {
+    message = e.what();
   } catch (const std::exception& e) {
     message = std::string("internal error (please report, with the input that caused it): ") + e.what();
   }

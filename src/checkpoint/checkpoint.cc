@@ -110,8 +110,9 @@ std::string describe(const Tensor& t) { return shapeStr(t.shape()) + " " + dtype
 
 }  // namespace
 
-void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor>& model,
-                     const std::map<std::string, Tensor>& optimizer, const TrainingState& state) {
+std::map<std::string, std::string> encodeCheckpoint(const std::map<std::string, Tensor>& model,
+                                                    const std::map<std::string, Tensor>& optimizer,
+                                                    const TrainingState& state) {
   // A configuration the reader would refuse is refused here, before anything is written.
   SINGA_CHECK(jsonNestingDepth(state.configJson, kMaxMetaDepth - 1) < kMaxMetaDepth, ValueError,
               "writeCheckpoint: the run configuration nests JSON more than " << kMaxMetaDepth - 1 << " levels deep");
@@ -137,7 +138,12 @@ void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor
                 {{kModelFile, describeFile(modelBytes, kModelFile)},
                  {kOptimizerFile, describeFile(optimBytes, kOptimizerFile)}}}};
   meta["checksum"] = crcField(meta);
+  return {{kModelFile, modelBytes}, {kOptimizerFile, optimBytes}, {kMetaFile, meta.dump(2) + "\n"}};
+}
 
+void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor>& model,
+                     const std::map<std::string, Tensor>& optimizer, const TrainingState& state) {
+  const std::map<std::string, std::string> files = encodeCheckpoint(model, optimizer, state);
   const fs::path target(path);
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
@@ -147,9 +153,9 @@ void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor
   fs::remove_all(tmp, ec);
   SINGA_CHECK(fs::create_directory(tmp, ec) && !ec, IoError,
               "cannot create temporary checkpoint directory '" << tmp.string() << "': " << ec.message());
-  writeFileSynced((tmp / kModelFile).string(), modelBytes);
-  writeFileSynced((tmp / kOptimizerFile).string(), optimBytes);
-  writeFileSynced((tmp / kMetaFile).string(), meta.dump(2) + "\n");
+  for (const char* name : {kModelFile, kOptimizerFile, kMetaFile}) {
+    writeFileSynced((tmp / name).string(), files.at(name));
+  }
   syncDirectory(tmp.string());
   if (fs::exists(target, ec)) {
     // Replace (rename cannot replace a non-empty directory): swap the two atomically, so the

@@ -56,6 +56,11 @@ struct Checkpoint {
   std::map<std::string, Tensor> optimizer;  ///< Optimizer::stateDict()
 };
 
+/// The three files of a checkpoint (file name -> contents), sizes and checksums filled in; what
+/// writeCheckpoint writes and parseCheckpoint reads.
+std::map<std::string, std::string> encodeCheckpoint(const std::map<std::string, Tensor>& model,
+                                                    const std::map<std::string, Tensor>& optimizer,
+                                                    const TrainingState& state);
 /// Writes a checkpoint directory at `path` atomically (a sibling temporary directory is
 /// written, fsync'ed and renamed; an existing `path` is replaced). Throws IoError.
 void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor>& model,

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@
 #include "core/error.h"
 #include "core/memory_limit.h"
 #include "core/rng.h"
+#include "nn/nn.h"
+#include "optim/adam.h"
+#include "optim/sgd.h"
 #include "data/idx.h"
 #include "onnx/import.h"
 #include "onnx/model_io.h"
@@ -29,14 +33,9 @@
 
 namespace singa::fuzz {
 
-/// The checkpoint loader: the input is split at the first two "\n--\n" into meta.json,
-/// model.safetensors and optimizer.safetensors; the whole input is also decoded as safetensors.
-inline void checkpointEntry(const uint8_t* data, size_t size) {
-  const std::string input(reinterpret_cast<const char*>(data), size);
-  try {
-    checkpoint::decodeSafetensors(input, "fuzz input");
-  } catch (const Error&) {
-  }
+/// A fuzz input split at the first two "\n--\n" into meta.json, model.safetensors and
+/// optimizer.safetensors (the format of the checkpoint corpus and regressions).
+inline std::map<std::string, std::string> splitCheckpointInput(const std::string& input) {
   std::map<std::string, std::string> files;
   const std::string sep = "\n--\n";
   const size_t a = input.find(sep);
@@ -47,9 +46,44 @@ inline void checkpointEntry(const uint8_t* data, size_t size) {
         input.substr(a + sep.size(), b == std::string::npos ? b : b - a - sep.size());
   }
   if (b != std::string::npos) files[checkpoint::kOptimizerFile] = input.substr(b + sep.size());
+  return files;
+}
+
+/// The checkpoint loader, executed: parse and verify, then restore into the corpus's model (a
+/// Sequential holding Linear(3, 2), named "0") and into SGD with momentum and Adam, then take a
+/// training step with the restored state, so a state tensor of the wrong shape or dtype that got
+/// past the checks would be used. The whole input is also decoded as one safetensors file.
+inline void checkpointEntry(const uint8_t* data, size_t size) {
+  const std::string input(reinterpret_cast<const char*>(data), size);
   try {
-    checkpoint::parseCheckpoint(files, "fuzz");
+    checkpoint::decodeSafetensors(input, "fuzz input");
   } catch (const Error&) {
+  }
+  checkpoint::Checkpoint ckpt;
+  try {
+    ckpt = checkpoint::parseCheckpoint(splitCheckpointInput(input), "fuzz");
+  } catch (const Error&) {
+    return;
+  }
+  for (int which = 0; which < 2; ++which) {
+    try {
+      Generator gen(1);
+      Sequential model(std::make_shared<Linear>(3, 2, true, gen));
+      std::unique_ptr<Optimizer> opt;
+      if (which == 0) {
+        opt = std::make_unique<SGD>(model, 0.1, 0.9);
+      } else {
+        opt = std::make_unique<Adam>(model, 0.01);
+      }
+      checkpoint::restoreModel(ckpt, model);
+      checkpoint::restoreOptimizer(ckpt, *opt);
+      Tensor x = Tensor::fromVector<float>({0.5f, -1.0f, 2.0f, 1.0f, 0.0f, -0.5f}, {2, 3});
+      Tensor labels = Tensor::fromVector<int64_t>({0, 1}, {2});
+      opt->zeroGrad();
+      crossEntropyLoss(model.forward(x), labels).backward();
+      opt->step();
+    } catch (const Error&) {
+    }
   }
 }
 

@@ -43,6 +43,25 @@ TEST(FuzzRegressions, OnnxExec) {
   EXPECT_GT(replay("onnx_exec", onnxExecEntry, {fs::path(SINGA_FUZZ_DIR) / ".." / "hostile" / "inputs" / "models"}), 0);
 }
 
+// The checkpoint entry restores into Sequential(Linear(3, 2)) with SGD and Adam: the valid seeds
+// must get that far, or the fuzzer would stop at "no such parameter" and never reach a step.
+TEST(FuzzRegressions, CheckpointSeedsRestoreAndStep) {
+  for (const char* seed : {"valid_sgd", "valid_adam"}) {
+    std::ifstream in(fs::path(SINGA_FUZZ_DIR) / "corpus" / "checkpoint" / seed, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    checkpoint::Checkpoint c = checkpoint::parseCheckpoint(splitCheckpointInput(bytes), seed);
+    Sequential model(std::make_shared<Linear>(3, 2));
+    checkpoint::restoreModel(c, model);
+    std::unique_ptr<Optimizer> opt;
+    if (std::string(seed) == "valid_sgd") {
+      opt = std::make_unique<SGD>(model, 0.1, 0.9);
+    } else {
+      opt = std::make_unique<Adam>(model, 0.01);
+    }
+    EXPECT_NO_THROW(checkpoint::restoreOptimizer(c, *opt)) << seed;
+  }
+}
+
 // The hardening the fuzz targets asked for, checked by message in every build.
 TEST(FuzzRegressions, HugeDimsAreRejectedBeforeAllocating) {
   const fs::path dir = fs::path(SINGA_FUZZ_DIR) / "regressions";
