@@ -189,6 +189,40 @@ void where(KernelContext& ctx) {
 
 // ---- scalar rules -----------------------------------------------------------------------------
 
+// Integer arithmetic wraps (two's complement, as NumPy and ONNX runtimes do) instead of
+// overflowing, which C++ leaves undefined for signed types, and for uint16 too, whose operands
+// promote to int (65535 * 65535 overflows; the fuzzer found it). The sum or product is taken in
+// an unsigned type at least as wide as unsigned int, then narrowed.
+template <class T>
+using WrapType = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+
+template <class T>
+T addOf(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return static_cast<T>(static_cast<WrapType<T>>(a) + static_cast<WrapType<T>>(b));
+  } else {
+    return static_cast<T>(a + b);
+  }
+}
+
+template <class T>
+T subOf(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return static_cast<T>(static_cast<WrapType<T>>(a) - static_cast<WrapType<T>>(b));
+  } else {
+    return static_cast<T>(a - b);
+  }
+}
+
+template <class T>
+T mulOf(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return static_cast<T>(static_cast<WrapType<T>>(a) * static_cast<WrapType<T>>(b));
+  } else {
+    return static_cast<T>(a * b);
+  }
+}
+
 template <class T>
 T divOf(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
@@ -237,9 +271,9 @@ T powOf(T a, T b) {
       }
       return T(0);
     }
-    using U = std::make_unsigned_t<T>;
+    using U = WrapType<T>;
     U result = 1, base = static_cast<U>(a);
-    for (T e = b; e > T(0); e = static_cast<T>(e / 2)) {  // wraps on overflow like C++ ints
+    for (T e = b; e > T(0); e = static_cast<T>(e / 2)) {  // wraps on overflow
       if (e % 2) result = static_cast<U>(result * base);
       base = static_cast<U>(base * base);
     }
@@ -298,9 +332,9 @@ void registerElementwiseKernels(KernelRegistry& r) {
                         DT::kInt64,   DT::kUInt8,   DT::kUInt16, DT::kUInt32, DT::kUInt64};
   const auto signedNumeric = {DT::kFloat32, DT::kFloat64, DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64};
 
-  addArith(r, "Add", numeric, [](auto a, auto b) { return a + b; });
-  addArith(r, "Sub", numeric, [](auto a, auto b) { return a - b; });
-  addArith(r, "Mul", numeric, [](auto a, auto b) { return a * b; });
+  addArith(r, "Add", numeric, [](auto a, auto b) { return addOf(a, b); });
+  addArith(r, "Sub", numeric, [](auto a, auto b) { return subOf(a, b); });
+  addArith(r, "Mul", numeric, [](auto a, auto b) { return mulOf(a, b); });
   addArith(r, "Div", numeric, [](auto a, auto b) { return divOf(a, b); });
   addArith(r, "Pow", numeric, [](auto a, auto b) { return powOf(a, b); });
   addArith(r, "Max", numeric, [](auto a, auto b) { return maxOf(a, b); });

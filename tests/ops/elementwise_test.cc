@@ -3,6 +3,8 @@
 // traced attributes, error messages, and a finite-difference gradient check per differentiable op.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -366,6 +368,27 @@ void checkIntegerBinary() {
   EXPECT_EQ(values(ops::maximum(a, b)), (std::vector<double>{2, 7, -2, 7, 6, 3}));
   EXPECT_EQ(values(ops::minimum(a, b)), (std::vector<double>{-7, -2, -7, 2, 0, 0}));
   EXPECT_EQ(values(ops::add(a, 3.0)), (std::vector<double>{-4, 10, -4, 10, 9, 3}));
+}
+
+// Integer overflow wraps modulo 2^bits (as NumPy and onnxruntime): computed in C++ ints it was
+// undefined behaviour (uint16 operands promote to int; the execution fuzzer found 65535 * 65535).
+TEST(ElementwiseBinary, IntegerOverflowWraps) {
+  Tensor u = Tensor::fromVector<uint16_t>({65535, 65535}, {2});
+  EXPECT_EQ(ops::mul(u, u).toVector<uint16_t>(), (std::vector<uint16_t>{1, 1}));  // 0xFFFE0001 mod 2^16
+  EXPECT_EQ(ops::add(u, u).toVector<uint16_t>(), (std::vector<uint16_t>{65534, 65534}));
+  EXPECT_EQ(ops::pow(u, Tensor::fromVector<uint16_t>({2, 3}, {2})).toVector<uint16_t>(),
+            (std::vector<uint16_t>{1, 65535}));
+  const int32_t big = std::numeric_limits<int32_t>::max(), small = std::numeric_limits<int32_t>::min();
+  Tensor i = Tensor::fromVector<int32_t>({big, small}, {2});
+  EXPECT_EQ(ops::add(i, Tensor::fromVector<int32_t>({1, -1}, {2})).toVector<int32_t>(),
+            (std::vector<int32_t>{small, big}));
+  EXPECT_EQ(ops::sub(i, Tensor::fromVector<int32_t>({-1, 1}, {2})).toVector<int32_t>(),
+            (std::vector<int32_t>{small, big}));
+  EXPECT_EQ(ops::mul(i, Tensor::fromVector<int32_t>({2, 2}, {2})).toVector<int32_t>(),
+            (std::vector<int32_t>{-2, 0}));
+  const int64_t big64 = std::numeric_limits<int64_t>::max();
+  Tensor l = Tensor::fromVector<int64_t>({big64}, {1});
+  EXPECT_EQ(ops::mul(l, l).toVector<int64_t>(), (std::vector<int64_t>{1}));  // (2^63-1)^2 mod 2^64
 }
 
 TEST(ElementwiseBinary, IntegerDtypes) {
