@@ -26,6 +26,12 @@ Tensor::Tensor(const Shape& shape, DType dtype, Device device) : impl_(std::make
   }
 }
 
+void normalizeBools(Tensor& t) {
+  SINGA_ASSERT(t.dtype() == DType::kBool && t.device().isCpu() && t.isContiguous());
+  auto* bytes = static_cast<unsigned char*>(t.rawData());
+  for (int64_t i = 0; i < t.numel(); ++i) bytes[i] = bytes[i] != 0;
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return Tensor(shape, dtype, device); }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {

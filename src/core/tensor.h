@@ -140,6 +140,11 @@ class Tensor {
 Tensor makeView(const Tensor& base, const Shape& shape, const std::vector<int64_t>& strides,
                 int64_t offset);
 
+/// Bytes copied into a bool tensor from a file may hold any value, but a C++ bool must be 0 or 1
+/// (anything else is undefined behaviour when read). Rewrites each byte of the contiguous CPU
+/// bool tensor `t` as 0 or 1; readers of raw tensor data call it.
+void normalizeBools(Tensor& t);
+
 // ---- template definitions ------------------------------------------------------------------
 
 template <class T>

@@ -183,6 +183,7 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
                           << shape << ") needs " << bytes << " bytes of data, the file holds "
                           << raw.size() << (external ? " (external data)" : " (raw_data)"));
     if (bytes > 0) std::memcpy(t.rawData(), raw.data(), bytes);
+    if (dtype == DType::kBool) normalizeBools(t);
     return t;
   }
   // Typed fields. An all-empty tensor with numel > 0 is an error, except a tensor of 0 elements.

@@ -262,6 +262,20 @@ TEST(OnnxImportErrors, ModelPathThatIsNotARegularFile) {
   EXPECT_NE(msg.find("FIFO"), std::string::npos) << msg;
 }
 
+// A bool tensor's raw bytes may hold any value in a file; a C++ bool must be 0 or 1.
+TEST(TensorProtoIo, BoolBytesAreNormalised) {
+  onnx::TensorProto p;
+  p.set_name("mask");
+  p.set_data_type(onnx::TensorProto::BOOL);
+  p.add_dims(3);
+  p.set_raw_data(std::string("\xa2\x00\x01", 3));
+  Tensor t = onnxio::fromTensorProto(p);
+  const auto* bytes = static_cast<const unsigned char*>(t.rawData());
+  EXPECT_EQ(bytes[0], 1);
+  EXPECT_EQ(bytes[1], 0);
+  EXPECT_EQ(bytes[2], 1);
+}
+
 TEST(TensorProtoIo, RoundTripsAndReadsTypedFields) {
   TempDir dir("tensors");
   Tensor t = Tensor::fromVector<int64_t>({1, -2, 3, 1LL << 40}, {2, 2});
