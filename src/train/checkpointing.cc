@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <optional>
 
@@ -139,6 +140,22 @@ std::string TrainCheckpointer::saveBest(Module& model, Optimizer& optimizer, LRS
   checkpoint::writeCheckpoint(path, model, optimizer,
                               stateOf(optimizer, schedule, nextEpoch, 0, batchSize, worldSize_, config.dump()));
   return path;
+}
+
+bool TrainCheckpointer::previousBest(double& value, int64_t& nextEpoch) const {
+  const std::string path = options_.dir + "/best";
+  std::error_code ec;
+  if (!manager_ || !options_.keepBest || !options_.resume || !std::filesystem::exists(path, ec)) return false;
+  try {
+    const checkpoint::Checkpoint c = checkpoint::readCheckpoint(path);
+    const nlohmann::json best = nlohmann::json::parse(c.state.configJson).at("best");
+    value = best.at("value").get<double>();
+    nextEpoch = best.at("epoch").get<int64_t>();
+    return true;
+  } catch (const std::exception& e) {
+    if (rank_ == 0) std::fprintf(stderr, "%s: ignoring the best checkpoint %s: %s\n", program_.c_str(), path.c_str(), e.what());
+    return false;
+  }
 }
 
 bool TrainCheckpointer::afterStep(Module& model, Optimizer& optimizer, LRSchedule* schedule,

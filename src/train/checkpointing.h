@@ -67,6 +67,9 @@ class TrainCheckpointer {
   /// an epoch whose `metric` value is the best so far). Returns its path ("" when not written).
   std::string saveBest(Module& model, Optimizer& optimizer, LRSchedule* schedule, int64_t nextEpoch,
                        int64_t batchSize, const std::string& metric, double value);
+  /// With keepBest and resume: the value and epoch count recorded in dir/best by an earlier run
+  /// (false when there is none or it does not verify, which is reported on stderr).
+  bool previousBest(double& value, int64_t& nextEpoch) const;
   /// Path of the last step checkpoint written ("" if none).
   const std::string& lastPath() const { return lastPath_; }
 

@@ -3,6 +3,7 @@
 // metrics file are in trainer_setup.cc.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -93,6 +94,11 @@ TrainResult Trainer::fit(const MnistSplit& train, const MnistSplit* validation) 
   r.epochsRun = start.epoch;
   double trainSeconds = 0;
   int64_t trainImages = 0, epochsSinceBest = 0;
+  int64_t bestNextEpoch = 0;  // a resumed run competes with the best epoch of the runs before it
+  if (checkpointer.previousBest(r.bestAccuracy, bestNextEpoch)) {
+    r.bestEpoch = bestNextEpoch - 1;
+    epochsSinceBest = std::max<int64_t>(start.epoch - bestNextEpoch, 0);
+  }
   for (int64_t epoch = start.epoch; epoch < o.epochs; ++epoch) {
     loader.setEpoch(epoch, epoch == start.epoch ? start.startStep : 0);
     progress.startEpoch(epoch, o.epochs, loader.stepsPerEpoch());
