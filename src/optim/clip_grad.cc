@@ -1,5 +1,5 @@
-// Global-norm gradient clipping (see clip_grad.h). The norm is accumulated in double on the host
-// from one device reduction per gradient, so it does not depend on the order of a fused kernel.
+// Global-norm gradient clipping (see clip_grad.h). Each gradient's sum of squares is one reduction
+// on its own device and dtype (no float64 kernels needed there); the sums are added in double.
 #include "optim/clip_grad.h"
 
 #include <cmath>
@@ -15,7 +15,7 @@ double gradNorm(const std::vector<std::pair<std::string, Tensor>>& params) {
   double sumSquares = 0.0;
   for (const auto& [name, p] : params) {
     if (!p.requiresGrad() || !p.grad().defined()) continue;
-    const Tensor g = p.grad().to(DType::kFloat64);
+    const Tensor g = p.grad();
     sumSquares += ops::reduceSum(ops::mul(g, g)).item();
   }
   return std::sqrt(sumSquares);
