@@ -79,6 +79,14 @@ class DistributedOptimizer : public Optimizer {
   const NamedParams& namedParameters() const override { return inner_->namedParameters(); }
   std::map<std::string, Tensor> stateDict() const override { return inner_->stateDict(); }
   void loadStateDict(const std::map<std::string, Tensor>& state) override { inner_->loadStateDict(state); }
+  // Parameter groups and clipping belong to the wrapped optimizer (it sees the averaged gradients).
+  int setLrMultiplier(const std::string& pattern, double factor) override {
+    return inner_->setLrMultiplier(pattern, factor);
+  }
+  double lrMultiplier(const std::string& name) const override { return inner_->lrMultiplier(name); }
+  void setMaxGradNorm(double maxNorm) override { inner_->setMaxGradNorm(maxNorm); }
+  double maxGradNorm() const override { return inner_->maxGradNorm(); }
+  double lastGradNorm() const override { return inner_->lastGradNorm(); }
 
   Optimizer& inner() { return *inner_; }
   Communicator& communicator() { return comm_; }

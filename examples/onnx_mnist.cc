@@ -1,6 +1,8 @@
 // The ONNX tutorial, in C++: train the MNIST CNN, export it to ONNX, load it back, run inference,
 // re-train the imported model, and do transfer learning by cutting the imported graph before its
 // final layer and appending new layers (500 -> 128 -> 32 -> 10). Test accuracy after each stage.
+// The tutorial's own steps (export, import, inference, the cut) are spelled out; every training
+// stage is the library's Trainer.
 //
 //   onnx_mnist [DATA_SPEC] [TRAIN_LIMIT] [TEST_LIMIT] [OUT_DIR]
 //   onnx_mnist fashion-mnist 12800 2000 onnx_out
@@ -12,22 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <string>
 
 using namespace singa;
 
 namespace {
-
-// The tutorial CNN, this time as a Sequential.
-std::shared_ptr<Sequential> makeCnn() {
-  return std::make_shared<Sequential>(Sequential::NamedModules{
-      {"conv1", std::make_shared<Conv2d>(1, 20, 5)},  {"relu1", std::make_shared<ReLU>()},
-      {"pool1", std::make_shared<MaxPool2d>(2)},     {"conv2", std::make_shared<Conv2d>(20, 50, 5)},
-      {"relu2", std::make_shared<ReLU>()},           {"pool2", std::make_shared<MaxPool2d>(2)},
-      {"flatten", std::make_shared<Flatten>()},      {"fc1", std::make_shared<Linear>(800, 500, false)},
-      {"relu3", std::make_shared<ReLU>()},           {"fc2", std::make_shared<Linear>(500, 10, false)}});
-}
 
 // Transfer learning: the imported graph up to (not including) its final layer, then new layers.
 class TransferModel : public Module {
@@ -48,41 +39,15 @@ class TransferModel : public Module {
   std::shared_ptr<Sequential> head;
 };
 
-struct Data {
-  MnistData mnist;
-  int64_t trainLimit = 0, testLimit = 0;
-};
-
-void train(Module& model, Optimizer& opt, const Data& d, int epochs, const char* stage) {
-  model.train();
-  DataLoader loader(d.mnist.train.images, d.mnist.train.labels, DataLoaderOptions{64, true, 0, 0, 1, true, d.trainLimit});
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    loader.setEpoch(epoch);
-    Batch b;
-    double last = 0;
-    while (loader.next(b)) {
-      Tensor loss = crossEntropyLoss(model(b.images), b.labels);
-      opt.zeroGrad();
-      loss.backward();
-      opt.step();
-      last = loss.item();
-    }
-    std::printf("  [%s] epoch %d: last batch loss %.4f\n", stage, epoch + 1, last);
-  }
-}
-
-double accuracy(Module& model, const Data& d) {
-  model.eval();
-  autograd::NoGradGuard noGrad;
-  DataLoader loader(d.mnist.test.images, d.mnist.test.labels, DataLoaderOptions{500, false, 0, 0, 1, false, d.testLimit});
-  loader.setEpoch(0);
-  int64_t correct = 0, seen = 0;
-  Batch b;
-  while (loader.next(b)) {
-    correct += countCorrect(model(b.images), b.labels);
-    seen += b.labels.numel();
-  }
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
+// The Trainer runs every training stage: one epoch of SGD with momentum 0.9 at `lr`.
+TrainerOptions stage(double lr, int64_t trainLimit, int64_t testLimit) {
+  TrainerOptions o;
+  o.lr = lr;
+  o.momentum = 0.9;
+  o.limitTrain = trainLimit;
+  o.limitValidation = testLimit;
+  o.quiet = true;
+  return o;
 }
 
 // Largest |a - b| over two equally shaped float tensors.
@@ -111,19 +76,18 @@ std::string exportWithTestData(Module& model, const Tensor& sample, const std::s
 }  // namespace
 
 int main(int argc, char** argv) try {
-  Data d;
-  d.mnist = loadDataSpec(argc > 1 ? argv[1] : "fashion-mnist");
-  d.trainLimit = argc > 2 ? std::atoll(argv[2]) : 0;
-  d.testLimit = argc > 3 ? std::atoll(argv[3]) : 0;
+  const MnistData data = loadDataSpec(argc > 1 ? argv[1] : "fashion-mnist");
+  const int64_t trainLimit = argc > 2 ? std::atoll(argv[2]) : 0;
+  const int64_t testLimit = argc > 3 ? std::atoll(argv[3]) : 0;
   const std::string out = argc > 4 ? argv[4] : "onnx_mnist_out";
   manualSeed(0);
-  const Tensor sample = d.mnist.test.images.slice(0, 0, 8).to(DType::kFloat32) / 255.0;
+  const Tensor sample = data.test.images.slice(0, 0, 8).to(DType::kFloat32) / 255.0;
 
   // 1. Train the CNN.
-  auto cnn = makeCnn();
-  SGD sgd(*cnn, 0.01, 0.9);
-  train(*cnn, sgd, d, 1, "train");
-  std::printf("1. trained CNN:            test accuracy %.2f%%\n", accuracy(*cnn, d));
+  auto cnn = std::make_shared<TutorialCnn>();
+  Trainer train(cnn, stage(0.01, trainLimit, testLimit));
+  train.fit(data.train);
+  std::printf("1. trained CNN:            test accuracy %.2f%%\n", 100.0 * train.evaluate(data.test).accuracy);
 
   // 2. Export it to ONNX, 3. load it back and run inference.
   const std::string cnnPath = exportWithTestData(*cnn, sample, out + "/cnn");
@@ -134,32 +98,32 @@ int main(int argc, char** argv) try {
     std::printf("2. exported %s; imported outputs differ by at most %.3g\n", cnnPath.c_str(),
                 maxAbsDiff((*cnn)(sample), (*imported)(sample)));
   }
-  const double importedAcc = accuracy(*imported, d);
+  Trainer retrain(imported, stage(0.005, trainLimit, testLimit));
+  const double importedAcc = 100.0 * retrain.evaluate(data.test).accuracy;
   std::printf("3. imported model:         test accuracy %.2f%%\n", importedAcc);
 
   // 4. Re-train the imported model (all its initializers are parameters).
-  SGD retrain(*imported, 0.005, 0.9);
-  train(*imported, retrain, d, 1, "re-train");
-  const double retrainedAcc = accuracy(*imported, d);
+  retrain.fit(data.train);
+  const double retrainedAcc = 100.0 * retrain.evaluate(data.test).accuracy;
   std::printf("4. re-trained import:      test accuracy %.2f%%\n", retrainedAcc);
 
   // 5. Transfer learning: cut before the final layer, append 500 -> 128 -> 32 -> 10, and train
   //    the new layers on top of the frozen imported ones.
-  auto base = onnxio::prepareFile(cnnPath);
-  base->freeze("");
-  TransferModel transfer(base);
-  SGD tsgd(transfer, 0.01, 0.9);
-  train(transfer, tsgd, d, 1, "transfer");
-  const double transferAcc = accuracy(transfer, d);
+  auto transfer = std::make_shared<TransferModel>(onnxio::prepareFile(cnnPath));
+  TrainerOptions transferOptions = stage(0.01, trainLimit, testLimit);
+  transferOptions.freeze = {"base"};
+  Trainer transferTrainer(transfer, transferOptions);
+  transferTrainer.fit(data.train);
+  const double transferAcc = 100.0 * transferTrainer.evaluate(data.test).accuracy;
   std::printf("5. transfer-learned model: test accuracy %.2f%%\n", transferAcc);
 
   // 6. The transfer-learned model exports and re-imports with the same outputs.
-  const std::string tPath = exportWithTestData(transfer, sample, out + "/transfer");
+  const std::string tPath = exportWithTestData(*transfer, sample, out + "/transfer");
   auto again = onnxio::prepareFile(tPath);
   autograd::NoGradGuard noGrad;
-  transfer.eval();
+  transfer->eval();
   std::printf("6. exported %s; re-imported outputs differ by at most %.3g\n", tPath.c_str(),
-              maxAbsDiff(transfer(sample), (*again)(sample)));
+              maxAbsDiff((*transfer)(sample), (*again)(sample)));
   std::printf("summary: re-training changed accuracy by %+.2f points; transfer learning reached %.2f%% "
               "(chance: 10%%)\n", retrainedAcc - importedAcc, transferAcc);
   return 0;

@@ -1,8 +1,6 @@
 # Command-line programs: singa_train (training, one process or N ranks) and singa_onnx (ONNX tool).
-add_executable(singa_train launch/singa_train.cc launch/train_options.cc launch/models.cc launch/progress.cc
-               launch/onnx_model.cc launch/checkpointing.cc launch/distributed.cc)
-target_link_libraries(singa_train PRIVATE singa CLI11::CLI11 nlohmann_json::nlohmann_json onnx_proto
-                      protobuf::libprotobuf)
+add_executable(singa_train launch/singa_train.cc launch/train_options.cc launch/distributed.cc)
+target_link_libraries(singa_train PRIVATE singa CLI11::CLI11 nlohmann_json::nlohmann_json)
 target_compile_options(singa_train PRIVATE ${SINGA_WARNINGS})
 
 add_executable(singa_onnx launch/singa_onnx.cc)

@@ -1,4 +1,5 @@
-// singa_train's options and their command-line flags (CLI11).
+// singa_train's options and their command-line flags (CLI11). Everything about how to train is
+// a TrainerOptions (src/train); the rest says what to train on: model, data, device, export.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -6,36 +7,19 @@
 #include <cstdint>
 #include <string>
 
-#include "launch/checkpointing.h"
+#include "train/trainer_options.h"
 
 namespace singa::launch {
 
 struct TrainOptions {
+  TrainerOptions trainer;    // --epochs, --lr, --checkpoint-dir, --freeze, ... (see addTrainFlags)
   std::string model = "cnn";
   std::string data = "fashion-mnist";
-  int64_t epochs = 1;
-  int64_t batchSize = 64;
-  double lr = 0.01;
-  double momentum = 0.0;
-  bool nesterov = false;
-  double weightDecay = 0.0;
-  std::string optimizer = "sgd";
-  std::string lrSchedule = "none";
-  uint64_t seed = 0;
-  std::string init = "he";  // weight initialisation of built-in models and new heads: he | torch
-  int threads = 0;  // 0: the default (see README: fastest measured setting)
+  std::string init = "he";   // weight initialisation of built-in models and new heads: he | torch
+  int threads = 0;           // 0: the default (see README: fastest measured setting)
   std::string device = "cpu";
-  int64_t limitTrain = 0;
-  int64_t limitTest = 0;
-  int64_t evalBatchSize = 500;
-  std::string metricsJson;
   bool benchmark = false;
-  int64_t benchmarkSteps = 100;
-  int64_t warmupSteps = 10;
-  int64_t logEvery = 100;
-  bool quiet = false;
   bool noShuffle = false;    // --no-shuffle: the file's order every epoch
-  CheckpointOptions checkpoint;  // --checkpoint-dir, --checkpoint-every, --keep-checkpoints, --resume
   // Imported models and export (ONNX).
   std::string onnx;          // --onnx MODEL: fine-tune this model instead of --model
   int lastLayers = 0;        // --last-layers -k: cut the final k layers of the imported graph
@@ -43,9 +27,15 @@ struct TrainOptions {
   std::string exportPath;    // --export PATH: write the trained model as ONNX
   int opset = 17;            // --opset for --export
   int64_t inputSize = 0;     // --input-size N: feed N x N images to the imported model
+  // N ranks.
+  std::string commBackend = "auto";
+  double commTimeoutSeconds = 300.0;
+  bool noOverlap = false;
 };
 
 /// Registers every flag on `app`, bound to `o`.
 void addTrainFlags(CLI::App& app, TrainOptions& o);
+/// The run's configuration as a JSON object (recorded in checkpoints).
+std::string trainConfigJson(const TrainOptions& o);
 
 }  // namespace singa::launch

@@ -12,6 +12,16 @@ Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels) {
   return ops::softmaxCrossEntropy(logits, labels);
 }
 
+Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels, double labelSmoothing) {
+  SINGA_CHECK(labelSmoothing >= 0.0 && labelSmoothing < 1.0, ValueError,
+              "label smoothing must be in [0, 1), got " << labelSmoothing);
+  Tensor ce = ops::softmaxCrossEntropy(logits, labels);
+  if (labelSmoothing == 0.0) return ce;
+  // The uniform part of the target: mean over the batch of (1/C) sum_c -log p_c.
+  Tensor uniform = ops::neg(ops::reduceMean(ops::logSoftmax(logits, 1)));
+  return ops::add(ops::mul(ce, 1.0 - labelSmoothing), ops::mul(uniform, labelSmoothing));
+}
+
 Tensor mseLoss(const Tensor& prediction, const Tensor& target) { return ops::mseLoss(prediction, target); }
 
 int64_t countCorrect(const Tensor& logits, const Tensor& labels) {

@@ -10,12 +10,23 @@ namespace singa {
 
 /// Mean over the batch of -log softmax(logits)[label]; logits [N, C], labels int32/int64 [N].
 Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels);
+/// Cross-entropy against smoothed targets, as PyTorch's CrossEntropyLoss(label_smoothing=eps):
+/// the target puts 1 - eps + eps / C on the label and eps / C on every other class, so
+///   loss = (1 - eps) * crossEntropyLoss(logits, labels) + eps * mean over N and C of -log softmax.
+/// eps = 0 is crossEntropyLoss. Throws ValueError unless 0 <= eps < 1.
+Tensor crossEntropyLoss(const Tensor& logits, const Tensor& labels, double labelSmoothing);
 /// Mean of (prediction - target)^2.
 Tensor mseLoss(const Tensor& prediction, const Tensor& target);
 
 class CrossEntropyLoss {
  public:
-  Tensor operator()(const Tensor& logits, const Tensor& labels) const { return crossEntropyLoss(logits, labels); }
+  explicit CrossEntropyLoss(double labelSmoothing = 0.0) : labelSmoothing_(labelSmoothing) {}
+  Tensor operator()(const Tensor& logits, const Tensor& labels) const {
+    return crossEntropyLoss(logits, labels, labelSmoothing_);
+  }
+
+ private:
+  double labelSmoothing_;
 };
 
 class MSELoss {

@@ -5,4 +5,5 @@
 #include "nn/layers.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/name_pattern.h"
 #include "nn/sequential.h"

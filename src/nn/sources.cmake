@@ -5,6 +5,7 @@ list(APPEND SINGA_SOURCES
   src/nn/activations.cc
   src/nn/sequential.cc
   src/nn/loss.cc
+  src/nn/name_pattern.cc
 )
 list(APPEND SINGA_PUBLIC_HEADERS
   src/nn/nn.h
@@ -13,4 +14,5 @@ list(APPEND SINGA_PUBLIC_HEADERS
   src/nn/activations.h
   src/nn/sequential.h
   src/nn/loss.h
+  src/nn/name_pattern.h
 )

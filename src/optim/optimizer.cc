@@ -1,12 +1,15 @@
 // The optimizer base: parameter bookkeeping, the step loop, and state-dict I/O with validation.
 #include "optim/optimizer.h"
 
+#include <cmath>
 #include <set>
 #include <sstream>
 
 #include "autograd/node.h"
 #include "core/error.h"
 #include "nn/module.h"
+#include "nn/name_pattern.h"
+#include "optim/clip_grad.h"
 
 namespace singa {
 
@@ -22,6 +25,7 @@ Optimizer::Optimizer(NamedParams params, double lr) : params_(std::move(params))
                 "optimizer: parameter name '" << name << "' appears twice; names must be unique");
   }
   state_.resize(params_.size());
+  lrMultipliers_.assign(params_.size(), 1.0);
 }
 
 Optimizer::Optimizer(const Module& module, double lr) : Optimizer(module.namedParameters(), lr) {}
@@ -36,9 +40,43 @@ void Optimizer::update(const std::string& name, Tensor&, const Tensor&, std::map
                                             << "'); override step()");
 }
 
+int Optimizer::setLrMultiplier(const std::string& pattern, double factor) {
+  SINGA_CHECK(factor >= 0.0 && std::isfinite(factor), ValueError,
+              typeName() << ": the learning-rate multiplier of '" << pattern << "' must be finite and >= 0, got "
+                         << factor);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : params_) names.push_back(name);
+  const std::vector<std::string> chosen = selectNames(names, pattern, typeName() + " learning-rate group");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (matchesNamePattern(params_[i].first, pattern)) lrMultipliers_[i] = factor;
+  }
+  return static_cast<int>(chosen.size());
+}
+
+double Optimizer::lrMultiplier(const std::string& name) const {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i].first == name) return lrMultipliers_[i];
+  }
+  SINGA_THROW(ValueError, typeName() << ": no parameter named '" << name << "'");
+}
+
+void Optimizer::setMaxGradNorm(double maxNorm) {
+  SINGA_CHECK(maxNorm >= 0.0 && std::isfinite(maxNorm), ValueError,
+              typeName() << ": the gradient-norm limit must be finite and >= 0 (0 = off), got " << maxNorm);
+  maxGradNorm_ = maxNorm;
+}
+
 void Optimizer::step() {
   autograd::NoGradGuard noGrad;
+  if (maxGradNorm_ > 0.0) lastGradNorm_ = clipGradNorm(params_, maxGradNorm_);
+  // Subclasses read lr_ in update(): it holds each parameter's group lr during its update.
+  struct RestoreLr {
+    double& lr;
+    double base;
+    ~RestoreLr() { lr = base; }
+  } restore{lr_, lr_};
   for (size_t i = 0; i < params_.size(); ++i) {
+    lr_ = restore.base * lrMultipliers_[i];
     auto& [name, param] = params_[i];
     if (!param.requiresGrad()) continue;
     Tensor grad = param.grad();

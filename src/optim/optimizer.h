@@ -47,6 +47,20 @@ class Optimizer {
   virtual int64_t stepCount() const { return steps_; }
   virtual const NamedParams& namedParameters() const { return params_; }
 
+  /// Parameter groups: the parameters `pattern` selects (see matchesNamePattern: a name, a
+  /// prefix such as "head", or a glob) are updated with lr() * factor (Caffe's lr_mult), so an
+  /// LR schedule scales every group alike, as PyTorch's schedulers scale each group's lr.
+  /// Returns how many parameters it applies to; ValueError when none or factor < 0.
+  virtual int setLrMultiplier(const std::string& pattern, double factor);
+  /// The multiplier of parameter `name` (1 unless set).
+  virtual double lrMultiplier(const std::string& name) const;
+  /// Clips the gradients to this global L2 norm at the start of every step() (clipGradNorm;
+  /// 0 = off). Under a distributed optimizer it applies to the averaged gradients.
+  virtual void setMaxGradNorm(double maxNorm);
+  virtual double maxGradNorm() const { return maxGradNorm_; }
+  /// The gradients' global norm before clipping at the last step() (0 when clipping is off).
+  virtual double lastGradNorm() const { return lastGradNorm_; }
+
   /// "step" (int64 scalar), "lr" (float64 scalar) and "<param>.<state>" for every state tensor.
   /// State tensors are the live ones (updated in place by later steps); clone to snapshot.
   virtual std::map<std::string, Tensor> stateDict() const;
@@ -69,6 +83,9 @@ class Optimizer {
   std::vector<std::map<std::string, Tensor>> state_;  // parallel to params_
   double lr_;
   int64_t steps_ = 0;
+  std::vector<double> lrMultipliers_;  // parallel to params_
+  double maxGradNorm_ = 0.0;
+  double lastGradNorm_ = 0.0;
 };
 
 }  // namespace singa

@@ -1,7 +1,8 @@
-// singa_train's imported models (--onnx MODEL): the imported graph, optionally cut (--last-layers)
-// with a new Linear head (--num-classes). Images that differ from the model's declared input are
-// adapted in the data path (adaptImages: channels replicated, bilinear resize), so the model and
-// its re-export keep the imported model's input. And --export for any model singa_train trains.
+// Fine-tuning an imported model (singa_train --onnx MODEL, examples/finetune_onnx.cc): the
+// imported graph, optionally cut (--last-layers) with a new Linear head named "head"
+// (--num-classes). Images that differ from the model's declared input are adapted in the data
+// path (adaptImages: channels replicated, bilinear resize; Trainer::setInputTransform), so the
+// model and its re-export keep the imported model's input. And export of any trained model.
 #pragma once
 
 #include <memory>
@@ -10,7 +11,7 @@
 #include "nn/nn.h"
 #include "onnx/import.h"
 
-namespace singa::launch {
+namespace singa {
 
 /// Resizes [N, C, H, W] float images to [N, channels, height, width]: a single input channel is
 /// replicated, otherwise the channel counts must match; H x W is resampled bilinearly
@@ -44,6 +45,11 @@ class FineTuneModel : public Module {
 std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int lastLayers, int64_t numClasses,
                                                  const Shape& dataImageShape, Device device, int64_t inputSize = 0);
 
+/// Checks that `model` maps one image of `inputShape` to [1, classes] logits with more classes
+/// than the largest label in `labels`, so training cannot fail on its first batch. Errors
+/// name `source` (the model file) and the fix (cut and add a head). Returns the class count.
+int64_t checkClassifier(Module& model, const Shape& inputShape, const Tensor& labels, const std::string& source);
+
 /// Creates the parent folders of `path` and checks a file can be written there, so a bad
 /// --export / --metrics-json path fails before training, not after. Errors name `flag`.
 void prepareOutputFile(const std::string& path, const char* flag);
@@ -52,4 +58,4 @@ void prepareOutputFile(const std::string& path, const char* flag);
 /// dynamic batch dimension, input "input" and output "logits".
 void exportTrained(Module& model, const Shape& sampleImageShape, const std::string& path, int opset);
 
-}  // namespace singa::launch
+}  // namespace singa

@@ -1,10 +1,11 @@
-#include "launch/progress.h"
+// Training progress for humans (see progress.h).
+#include "train/progress.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 
-namespace singa::launch {
+namespace singa::train {
 
 std::string formatDuration(double seconds) {
   long s = seconds < 0 ? 0 : static_cast<long>(seconds + 0.5);
@@ -83,4 +84,4 @@ double Progress::endEpoch() {
   return done_ > 0 ? lossSum_ / static_cast<double>(done_) : 0.0;
 }
 
-}  // namespace singa::launch
+}  // namespace singa::train

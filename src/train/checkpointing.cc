@@ -1,12 +1,12 @@
-// Checkpoint flags, resume, periodic and epoch-end checkpoints, and the SIGTERM/SIGINT stop flag
-// for singa_train (see checkpointing.h).
-#include "launch/checkpointing.h"
+// Resume, periodic, epoch-end and best checkpoints, and the SIGTERM/SIGINT stop flag of the
+// Trainer (see checkpointing.h).
+#include "train/checkpointing.h"
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <optional>
 
@@ -14,13 +14,11 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/loader.h"
-#include "launch/cli_checks.h"
-#include "launch/train_options.h"
 #include "nn/module.h"
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
 
-namespace singa::launch {
+namespace singa::train {
 namespace {
 
 volatile std::sig_atomic_t gStopSignal = 0;
@@ -28,35 +26,6 @@ volatile std::sig_atomic_t gStopSignal = 0;
 extern "C" void onStopSignal(int sig) { gStopSignal = sig; }
 
 }  // namespace
-
-void addCheckpointFlags(CLI::App& app, CheckpointOptions& o) {
-  auto* dir = app.add_option("--checkpoint-dir", o.dir,
-                             "Write checkpoints (safetensors + meta.json) into this directory at each epoch end, "
-                             "and on SIGTERM/SIGINT before exiting with code 3 (resumable)");
-  app.add_option("--checkpoint-every", o.every, "Also write a checkpoint every N optimizer steps (0: epoch ends only)")
-      ->check(kNonNegative)
-      ->needs(dir)
-      ->capture_default_str();
-  app.add_option("--keep-checkpoints", o.keep, "Keep the newest K checkpoints")
-      ->check(kPositive)
-      ->needs(dir)
-      ->capture_default_str();
-  app.add_flag("--resume", o.resume,
-               "Continue from the newest valid checkpoint in --checkpoint-dir (damaged ones are reported and "
-               "skipped; starts afresh when there is none)")
-      ->needs(dir);
-}
-
-std::string trainConfigJson(const TrainOptions& o) {
-  nlohmann::json j{{"model", o.model},           {"data", o.data},
-                   {"epochs", o.epochs},         {"batch_size", o.batchSize},
-                   {"lr", o.lr},                 {"momentum", o.momentum},
-                   {"nesterov", o.nesterov},     {"weight_decay", o.weightDecay},
-                   {"optimizer", o.optimizer},   {"lr_schedule", o.lrSchedule},
-                   {"seed", o.seed},             {"device", o.device},
-                   {"limit_train", o.limitTrain}, {"init", o.init}};
-  return j.dump();
-}
 
 void installStopHandlers() {
   struct sigaction sa {};
@@ -70,9 +39,10 @@ void installStopHandlers() {
 bool stopSignalReceived() { return gStopSignal != 0; }
 int stopSignalNumber() { return static_cast<int>(gStopSignal); }
 
-TrainCheckpointer::TrainCheckpointer(const CheckpointOptions& options, std::string configJson, int rank,
-                                     int worldSize, AgreeFn agree)
-    : options_(options), configJson_(std::move(configJson)), rank_(rank), worldSize_(worldSize),
+TrainCheckpointer::TrainCheckpointer(const CheckpointOptions& options, std::string configJson, std::string program,
+                                     int rank, int worldSize, AgreeFn agree)
+    : options_(options), configJson_(std::move(configJson)), program_(std::move(program)), rank_(rank),
+      worldSize_(worldSize),
       agree_(std::move(agree)) {
   SINGA_CHECK(worldSize == 1 || agree_, ValueError,
               "checkpoints: with " << worldSize << " ranks a way to agree on stopping (an all-reduce) is required");
@@ -91,12 +61,12 @@ ResumePoint TrainCheckpointer::resume(Module& model, Optimizer& optimizer, LRSch
   std::vector<std::string> skipped;
   std::optional<checkpoint::Checkpoint> c = manager_->loadNewestValid(&skipped);
   if (rank_ == 0) {
-    for (const std::string& s : skipped) std::fprintf(stderr, "singa_train: skipping damaged checkpoint %s\n", s.c_str());
+    for (const std::string& s : skipped) std::fprintf(stderr, "%s: skipping damaged checkpoint %s\n", program_.c_str(), s.c_str());
   }
   if (!c) {
     if (rank_ == 0) {
-      std::fprintf(stderr, "singa_train: --resume: no valid checkpoint in '%s'; starting from the beginning\n",
-                   options_.dir.c_str());
+      std::fprintf(stderr, "%s: --resume: no valid checkpoint in '%s'; starting from the beginning\n",
+                   program_.c_str(), options_.dir.c_str());
     }
     return at;
   }
@@ -114,8 +84,8 @@ ResumePoint TrainCheckpointer::resume(Module& model, Optimizer& optimizer, LRSch
   at.startStep = std::min(c->state.samplesInEpoch / perStep, loader.stepsPerEpoch());
   lastSavedStep_ = c->state.globalStep;
   if (rank_ == 0) {
-    std::fprintf(stderr, "singa_train: resuming from %s (epoch %lld, step %lld of the epoch, global step %lld",
-                 c->path.c_str(), static_cast<long long>(at.epoch + 1), static_cast<long long>(at.startStep),
+    std::fprintf(stderr, "%s: resuming from %s (epoch %lld, step %lld of the epoch, global step %lld",
+                 program_.c_str(), c->path.c_str(), static_cast<long long>(at.epoch + 1), static_cast<long long>(at.startStep),
                  static_cast<long long>(c->state.globalStep));
     if (c->state.worldSize != worldSize_ || c->state.batchSize != loader.options().batchSize) {
       std::fprintf(stderr, "; re-sharded from %d ranks x batch %lld to %d x %lld", c->state.worldSize,
@@ -131,22 +101,61 @@ ResumePoint TrainCheckpointer::resume(Module& model, Optimizer& optimizer, LRSch
   return at;
 }
 
-void TrainCheckpointer::save(Module& model, Optimizer& optimizer, LRSchedule* schedule, int64_t epoch,
-                             int64_t stepInEpoch, int64_t batchSize) {
+namespace {
+
+checkpoint::TrainingState stateOf(const Optimizer& optimizer, const LRSchedule* schedule, int64_t epoch,
+                                  int64_t stepInEpoch, int64_t batchSize, int worldSize, const std::string& config) {
   checkpoint::TrainingState s;
   s.epoch = epoch;
   s.stepInEpoch = stepInEpoch;
-  s.samplesInEpoch = stepInEpoch * batchSize * worldSize_;
+  s.samplesInEpoch = stepInEpoch * batchSize * worldSize;
   s.globalStep = optimizer.stepCount();
-  s.worldSize = worldSize_;
+  s.worldSize = worldSize;
   s.batchSize = batchSize;
   s.rngSeed = globalGenerator().seed();
   s.rngCounter = globalGenerator().counter();
   s.scheduleEpoch = schedule ? schedule->lastEpoch() : 0;
-  s.configJson = configJson_;
+  s.configJson = config;
+  return s;
+}
+
+}  // namespace
+
+void TrainCheckpointer::save(Module& model, Optimizer& optimizer, LRSchedule* schedule, int64_t epoch,
+                             int64_t stepInEpoch, int64_t batchSize) {
+  const checkpoint::TrainingState s =
+      stateOf(optimizer, schedule, epoch, stepInEpoch, batchSize, worldSize_, configJson_);
   const std::string path = manager_->save(model, optimizer, s);
   if (!path.empty()) lastPath_ = path;
   lastSavedStep_ = s.globalStep;
+}
+
+std::string TrainCheckpointer::saveBest(Module& model, Optimizer& optimizer, LRSchedule* schedule, int64_t nextEpoch,
+                                        int64_t batchSize, const std::string& metric, double value) {
+  if (!manager_ || !options_.keepBest || rank_ != 0) return "";
+  nlohmann::json config = nlohmann::json::parse(configJson_, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) config = nlohmann::json::object();
+  config["best"] = {{"metric", metric}, {"value", value}, {"epoch", nextEpoch}};
+  const std::string path = options_.dir + "/best";
+  checkpoint::writeCheckpoint(path, model, optimizer,
+                              stateOf(optimizer, schedule, nextEpoch, 0, batchSize, worldSize_, config.dump()));
+  return path;
+}
+
+bool TrainCheckpointer::previousBest(double& value, int64_t& nextEpoch) const {
+  const std::string path = options_.dir + "/best";
+  std::error_code ec;
+  if (!manager_ || !options_.keepBest || !options_.resume || !std::filesystem::exists(path, ec)) return false;
+  try {
+    const checkpoint::Checkpoint c = checkpoint::readCheckpoint(path);
+    const nlohmann::json best = nlohmann::json::parse(c.state.configJson).at("best");
+    value = best.at("value").get<double>();
+    nextEpoch = best.at("epoch").get<int64_t>();
+    return true;
+  } catch (const std::exception& e) {
+    if (rank_ == 0) std::fprintf(stderr, "%s: ignoring the best checkpoint %s: %s\n", program_.c_str(), path.c_str(), e.what());
+    return false;
+  }
 }
 
 bool TrainCheckpointer::afterStep(Module& model, Optimizer& optimizer, LRSchedule* schedule,
@@ -160,11 +169,10 @@ bool TrainCheckpointer::afterStep(Module& model, Optimizer& optimizer, LRSchedul
   if (stop || periodic) save(model, optimizer, schedule, loader.epoch(), loader.currentStep(), loader.options().batchSize);
   if (stop && rank_ == 0) {
     std::fprintf(stderr,
-                 "singa_train: stopping on signal %d at epoch %lld step %lld (global step %lld); checkpoint %s "
-                 "written; continue with --resume (exit code %d)\n",
-                 stopSignalNumber(), static_cast<long long>(loader.epoch() + 1),
-                 static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep), lastPath_.c_str(),
-                 kExitResumable);
+                 "%s: stopping on signal %d at epoch %lld step %lld (global step %lld); checkpoint %s "
+                 "written; continue with --resume (exit code 3)\n",
+                 program_.c_str(), stopSignalNumber(), static_cast<long long>(loader.epoch() + 1),
+                 static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep), lastPath_.c_str());
   }
   return stop;
 }
@@ -175,4 +183,4 @@ void TrainCheckpointer::afterEpoch(Module& model, Optimizer& optimizer, LRSchedu
   save(model, optimizer, schedule, nextEpoch, 0, batchSize);
 }
 
-}  // namespace singa::launch
+}  // namespace singa::train

@@ -1,4 +1,5 @@
-// Built-in models of singa_train (--model NAME). "cnn" is the ONNX tutorial's MNIST CNN.
+// Built-in models (singa_train --model NAME, the examples). "cnn" is the ONNX tutorial's MNIST CNN,
+// defined once here for the command line, the examples and the tests.
 #pragma once
 
 #include <memory>
@@ -7,7 +8,7 @@
 
 #include "nn/nn.h"
 
-namespace singa::launch {
+namespace singa {
 
 /// The tutorial CNN: conv 1->20 5x5, ReLU, maxpool 2, conv 20->50 5x5, ReLU, maxpool 2, flatten,
 /// linear 800->500 (no bias), ReLU, linear 500->10 (no bias). Input [N, 1, 28, 28].
@@ -34,9 +35,9 @@ class Mlp : public Module {
   std::shared_ptr<Linear> fc1_, fc2_;
 };
 
-/// Names accepted by --model.
+/// Names buildModel accepts.
 std::vector<std::string> modelNames();
 /// Throws ValueError listing the known names.
 std::shared_ptr<Module> buildModel(const std::string& name, int64_t numClasses = 10);
 
-}  // namespace singa::launch
+}  // namespace singa

@@ -1,8 +1,9 @@
-#include "launch/models.h"
+// The built-in models (see models.h).
+#include "train/models.h"
 
 #include "ops/ops.h"
 
-namespace singa::launch {
+namespace singa {
 
 TutorialCnn::TutorialCnn(int64_t numClasses) {
   conv1_ = registerModule("conv1", std::make_shared<Conv2d>(1, 20, 5));
@@ -35,7 +36,7 @@ std::vector<std::string> modelNames() { return {"cnn", "mlp"}; }
 std::shared_ptr<Module> buildModel(const std::string& name, int64_t numClasses) {
   if (name == "cnn") return std::make_shared<TutorialCnn>(numClasses);
   if (name == "mlp") return std::make_shared<Mlp>(numClasses);
-  SINGA_THROW(ValueError, "unknown --model '" << name << "' (known: cnn, mlp; or use --onnx MODEL)");
+  SINGA_THROW(ValueError, "unknown model '" << name << "' (known: cnn, mlp; or import one from ONNX)");
 }
 
-}  // namespace singa::launch
+}  // namespace singa

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-namespace singa::launch {
+namespace singa::train {
 
 class Progress {
  public:
@@ -38,4 +38,4 @@ class Progress {
 /// "1:05", "12:03:04"
 std::string formatDuration(double seconds);
 
-}  // namespace singa::launch
+}  // namespace singa::train

@@ -1,4 +1,5 @@
-#include "launch/onnx_model.h"
+// The fine-tuning model, image adaptation, output checks and export (see finetune_model.h).
+#include "train/finetune_model.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -15,7 +16,7 @@
 #include "onnx/model_io.h"
 #include "ops/ops.h"
 
-namespace singa::launch {
+namespace singa {
 
 Tensor adaptImages(const Tensor& images, int64_t channels, int64_t height, int64_t width) {
   SINGA_CHECK(images.ndim() == 4, ShapeError, "adaptImages: expected [N, C, H, W] images, got " << shapeStr(images.shape()));
@@ -122,6 +123,33 @@ std::shared_ptr<FineTuneModel> loadForFineTuning(const std::string& path, int la
   return std::make_shared<FineTuneModel>(model, lastLayers, numClasses, shape);
 }
 
+int64_t checkClassifier(Module& model, const Shape& inputShape, const Tensor& labels, const std::string& source) {
+  int64_t classes = 0;
+  {
+    autograd::NoGradGuard noGrad;
+    const bool wasTraining = model.isTraining();
+    model.eval();
+    Device dev = Device::cpu();
+    const auto params = model.namedParameters();
+    if (!params.empty()) dev = params.front().second.device();
+    Tensor out = model.forward(Tensor::zeros(inputShape, DType::kFloat32, dev));
+    if (wasTraining) model.train();
+    SINGA_CHECK(out.ndim() == 2, ShapeError,
+                "--onnx " << source << ": the model outputs " << shapeStr(out.shape())
+                          << " per image, not [1, classes]; cut it and add a head, e.g. --last-layers -1 "
+                             "--num-classes 10");
+    classes = out.shape()[1];
+  }
+  const Tensor y = labels.to(Device::cpu()).to(DType::kInt64).contiguous();
+  int64_t maxLabel = 0;
+  for (int64_t v : y.toVector<int64_t>()) maxLabel = std::max<int64_t>(maxLabel, v);
+  SINGA_CHECK(classes > maxLabel, ShapeError,
+              "--onnx " << source << ": the model has " << classes << " outputs but the data has " << maxLabel + 1
+                        << " classes; add --num-classes " << maxLabel + 1
+                        << " (with --last-layers -1 to replace its final layer)");
+  return classes;
+}
+
 void prepareOutputFile(const std::string& path, const char* flag) {
   namespace fs = std::filesystem;
   const fs::path parent = fs::path(path).parent_path();
@@ -153,4 +181,4 @@ void exportTrained(Module& model, const Shape& sampleImageShape, const std::stri
   onnxio::saveModel(onnxio::exportModule(model, {sample}, eo), path);
 }
 
-}  // namespace singa::launch
+}  // namespace singa

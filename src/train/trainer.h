@@ -1,0 +1,146 @@
+// Trainer: the training loop as a library, shared by singa_train, the examples and Python.
+//
+//   Trainer trainer(model, options);              // options: plain data (trainer_options.h)
+//   TrainResult r = trainer.fit(data.train, &data.test);
+//
+// It owns the loop (epochs, shuffled per-rank shards, gradient accumulation), the optimizer
+// (built from the options, or given), the LR schedule with warm-up, fine-tuning (frozen
+// parameters, a head learning rate, gradient clipping, label smoothing), per-epoch validation
+// with early stopping, checkpoints (periodic, epoch end, best) with exact resume, preemption on
+// SIGTERM/SIGINT, the progress line and the metrics file. Distributed state is not global: the
+// caller passes the Communicator (a world of one when none is given); with more than one rank
+// the optimizer is wrapped in a DistributedOptimizer. Only rank 0 prints, evaluates and writes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "train/trainer_options.h"
+
+namespace singa {
+
+class Communicator;
+class DistributedOptimizer;
+class LRSchedule;
+class Module;
+class Optimizer;
+
+/// Loss and accuracy over a data set.
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+};
+
+/// What the hooks see after a step.
+struct StepInfo {
+  int64_t epoch = 0;        ///< 0-based
+  int64_t step = 0;         ///< batch index within the epoch
+  int64_t stepsPerEpoch = 0;
+  int64_t globalBatch = 0;  ///< epoch * stepsPerEpoch + step
+  double loss = 0;
+  double lr = 0;
+};
+
+/// What the hooks see after an epoch (validation fields on rank 0, or every rank when early
+/// stopping needs them).
+struct EpochInfo {
+  int64_t epoch = 0;  ///< 0-based; the epoch just finished
+  double trainLoss = 0;
+  bool validated = false;
+  EvalResult validation;
+  bool best = false;  ///< the best validation accuracy so far
+};
+
+struct TrainResult {
+  bool preempted = false;     ///< stopped by SIGTERM/SIGINT after a checkpoint (resume to continue)
+  bool stoppedEarly = false;  ///< early stopping ended the run
+  int64_t epochsRun = 0;      ///< epochs completed, counting resumed ones
+  double finalTrainLoss = 0;  ///< the last step's loss
+  double trainImagesPerSec = 0;
+  EvalResult validation;      ///< after the last epoch (rank 0)
+  double bestAccuracy = 0;
+  int64_t bestEpoch = -1;     ///< 0-based, -1 when nothing was validated
+  std::string lastCheckpoint, bestCheckpoint;
+};
+
+struct BenchmarkResult {
+  double imagesPerSec = 0, msPerStep = 0, peakRssMiB = -1;
+};
+
+class Trainer {
+ public:
+  using LossFn = std::function<Tensor(const Tensor& logits, const Tensor& labels)>;
+  using Transform = std::function<Tensor(const Tensor& images)>;
+
+  /// `comm`: the job's communicator (must outlive the Trainer); nullptr = one process.
+  Trainer(std::shared_ptr<Module> model, TrainerOptions options, Communicator* comm = nullptr);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Uses `optimizer` (over the model's parameters) instead of one built from the options.
+  void setOptimizer(std::unique_ptr<Optimizer> optimizer);
+  /// The loss (default: cross-entropy with options.labelSmoothing).
+  void setLoss(LossFn loss) { loss_ = std::move(loss); }
+  /// Applied to every batch of images before the model (e.g. adaptImages to an imported model's input).
+  void setInputTransform(Transform t) { transform_ = std::move(t); }
+  /// Hooks for user code, called on every rank.
+  void onStep(std::function<void(const StepInfo&)> f) { onStep_ = std::move(f); }
+  void onEpoch(std::function<void(const EpochInfo&)> f) { onEpoch_ = std::move(f); }
+  /// After each checkpoint rank 0 writes (its path).
+  void onCheckpoint(std::function<void(const std::string&)> f) { onCheckpoint_ = std::move(f); }
+
+  /// Trains on `train` (images [N, ...], integer labels [N]) for options.epochs, validating on
+  /// `validation` after each epoch when given. Resumes when options.checkpoint.resume is set.
+  TrainResult fit(const MnistSplit& train, const MnistSplit* validation = nullptr);
+  /// Loss and accuracy of the model on `data` (first options.limitValidation samples); no gradients.
+  EvalResult evaluate(const MnistSplit& data);
+  /// Times options.benchmarkSteps training steps after benchmarkWarmupSteps; prints the figures
+  /// (rank 0) and writes them to options.metricsJson.
+  BenchmarkResult benchmark(const MnistSplit& train);
+
+  Module& model() { return *model_; }
+  /// The optimizer in use (wrapped when distributed); built on first use.
+  Optimizer& optimizer();
+  const TrainerOptions& options() const { return options_; }
+  int rank() const;
+  int worldSize() const;
+
+ private:
+  void prepare(const MnistSplit& train);
+  std::pair<double, int64_t> trainStep(const Batch& b);
+  Tensor input(const Tensor& images) const;
+  bool agreeOnAll(bool flag);
+  void writeMetrics(const TrainResult& r) const;
+  void printCommStats() const;
+
+  std::shared_ptr<Module> model_;
+  TrainerOptions options_;
+  std::unique_ptr<Communicator> ownedComm_;
+  Communicator* comm_;
+  std::unique_ptr<Optimizer> optimizer_;
+  DistributedOptimizer* distributed_ = nullptr;
+  std::unique_ptr<LRSchedule> schedule_;
+  std::unique_ptr<DataLoader> loader_;
+  LossFn loss_;
+  Transform transform_;
+  std::function<void(const StepInfo&)> onStep_;
+  std::function<void(const EpochInfo&)> onEpoch_;
+  std::function<void(const std::string&)> onCheckpoint_;
+  Device device_ = Device::cpu();
+  bool prepared_ = false;
+};
+
+/// The optimizer `o` names, over `model`'s parameters (ValueError for an unknown name).
+std::unique_ptr<Optimizer> makeOptimizer(const TrainerOptions& o, const Module& model);
+/// The LR schedule of `o` counted in optimizer steps (`stepsPerEpoch` of them per epoch), or
+/// nullptr for a constant lr without warm-up.
+std::unique_ptr<LRSchedule> makeSchedule(const TrainerOptions& o, Optimizer& optimizer, int64_t stepsPerEpoch);
+/// Peak resident set size of this process in MiB (VmHWM), or -1 when unknown.
+double peakRssMiB();
+
+}  // namespace singa
