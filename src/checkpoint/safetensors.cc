@@ -234,7 +234,6 @@ std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const 
                                     << err.what());
     }
     if (e.end > e.begin) std::memcpy(t.rawData(), bytes.data() + h.dataStart + e.begin, e.end - e.begin);
-    if (t.dtype() == DType::kBool) normalizeBools(t);
     if (e.dtype == DType::kBool) {
       // Only 0 and 1 are valid bool bytes (anything else is undefined behaviour when read as bool).
       const auto* b = static_cast<const unsigned char*>(t.rawData());
