@@ -89,6 +89,12 @@ Window resolveWindow(const char* op, const Tensor& x, const Ints& kernel, const 
                    << " in spatial dim " << i << "; use a smaller kernel or more padding");
     w.outSpatial.push_back(out);
   }
+  // Kernels count a plane's window taps as output positions x kernel size (and the column matrix
+  // of a convolution as images x channels x that): the products must not wrap (fuzz_onnx_exec found
+  // kernel_shape [2^62, 2] with pads that fit it).
+  int64_t taps = checkedMul(std::max<int64_t>(x.shape()[0], 1), std::max<int64_t>(x.shape()[1], 1), op);
+  for (int64_t k : kernel) taps = checkedMul(taps, k, op);
+  for (int64_t o : w.outSpatial) taps = checkedMul(taps, o, op);
   return w;
 }
 
