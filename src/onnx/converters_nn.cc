@@ -53,7 +53,7 @@ Tensors convertConvTranspose(const ConvertContext& ctx, const Tensors& in) {
   p.outputPadding = ctx.attrs.getInts("output_padding", {});
   p.outputShape = ctx.attrs.getInts("output_shape", {});
   // output_shape may list only the spatial dims or include N and C.
-  if (p.outputShape.size() == static_cast<size_t>(x.ndim())) {
+  if (x.ndim() >= 2 && p.outputShape.size() == static_cast<size_t>(x.ndim())) {  // [N, C, spatial...] given
     p.outputShape.erase(p.outputShape.begin(), p.outputShape.begin() + 2);
   }
   return one(ops::convTranspose(x, w, optionalInput(in, 2), p));
