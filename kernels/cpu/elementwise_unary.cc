@@ -53,7 +53,8 @@ T boundTo(double v, bool given, bool low) {
     const double inf = std::numeric_limits<double>::infinity();
     return static_cast<T>(given ? v : (low ? -inf : inf));
   } else {
-    if (!given) return low ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    // A NaN bound clips nothing (converting NaN to an integer is undefined behaviour).
+    if (!given || std::isnan(v)) return low ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
     v = low ? std::ceil(v) : std::floor(v);
     if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
     if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();

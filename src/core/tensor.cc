@@ -63,6 +63,9 @@ TensorImpl& Tensor::impl() const {
 }
 
 int64_t Tensor::dim(int axis) const {
+  // normalizeAxis lets axis 0 through for rank 0 (ops that treat a scalar as one element); a
+  // 0-d tensor has no dimension to return.
+  SINGA_CHECK(ndim() > 0, ShapeError, "a 0-d tensor (a scalar) has no dimension " << axis << "; expected a tensor of rank > " << axis);
   int a = normalizeAxis(axis, ndim(), "Tensor::dim");
   return impl().shape[a];
 }

@@ -193,6 +193,7 @@ Tensor slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vec
               "Slice: starts, ends, axes and steps must have the same length (got " << n << ", " << ends.size()
                                                                                 << ", " << axes.size() << ", "
                                                                                 << steps.size() << ")");
+  SINGA_CHECK(r > 0 || n == 0, ShapeError, "Slice: the input is a 0-d tensor (a scalar); it has no axis to slice");
   Shape shape = x.shape();
   std::vector<int64_t> strides = x.strides();
   std::vector<int64_t> first(r, 0), stride(r, 1);  // effective start and step per axis
