@@ -199,8 +199,12 @@ void forEachTap(const WindowGeom& g, const Taps& t, F&& f) {
 
 // 2-D windows without dilation: clamped row/column ranges, no per-tap bounds checks. Same tap
 // order (row-major), tie and NaN rules as the generic loop.
+// The separable values-only path keeps two padded rows in a buffer; it is taken only while the
+// padding is small against the row (a crafted model's pads of 2^32 would size that buffer; the
+// per-window path visits only the taps inside the image).
 bool isPlain2d(const WindowGeom& g) {
-  return g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && g.dil[1] == 1 && g.dil[2] == 1;
+  return g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && g.dil[1] == 1 && g.dil[2] == 1 &&
+         g.pad[2] <= g.in[2] + 64 && g.k[2] <= g.in[2] + 128 && g.out[2] <= g.in[2] + 128;
 }
 
 template <class T>

@@ -36,6 +36,9 @@ Tensor requantize(const std::vector<double>& v, const Shape& shape, DType dtype,
 // A per-axis parameter (scale / zero point) shaped to broadcast against an input of rank `ndim`.
 Tensor alongAxis(const Tensor& p, int axis, int ndim) {
   if (p.ndim() == 0 || p.numel() == 1) return ops::reshape(p, {});
+  SINGA_CHECK(axis >= 0 && axis < ndim, ShapeError,
+              "a per-axis scale or zero point of " << p.numel() << " values needs an input of rank > " << axis
+                                                   << ", got rank " << ndim);
   Shape s(static_cast<size_t>(ndim), 1);
   s[axis] = p.numel();
   return ops::reshape(p, s);
