@@ -42,11 +42,22 @@ struct WindowGeom {
 
 /// Positions x in [lo, hi) of [0, count) whose index x * step + off lies in [0, extent): the valid
 /// output columns of an im2col row, or the valid kernel taps of a pooling window.
+/// Computed in unsigned 64 bits, where every intermediate fits (each operand is below 2^63): in
+/// int64, -off + step - 1 overflowed for a crafted pad of 2^63 - 1 (found by fuzz_onnx_exec).
 inline void validRange(int64_t count, int64_t extent, int64_t step, int64_t off, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + step - 1) / step;
-  hi = extent - 1 - off < 0 ? 0 : (extent - 1 - off) / step + 1;
-  lo = lo < count ? lo : count;
-  hi = hi < count ? hi : count;
+  using U = uint64_t;
+  const U s = static_cast<U>(step);
+  const U minusOffMinus1 = off < 0 ? static_cast<U>(-(off + 1)) : 0;  // -off - 1, without negating INT64_MIN
+  const U l = off >= 0 ? 0 : (minusOffMinus1 + s) / s;                   // ceil(-off / step)
+  U h;
+  if (off < 0) {
+    h = (static_cast<U>(extent) + minusOffMinus1) / s + 1;  // (extent - 1 - off) / step + 1
+  } else {
+    h = extent - 1 - off < 0 ? 0 : static_cast<U>(extent - 1 - off) / s + 1;
+  }
+  const U c = static_cast<U>(count);
+  lo = static_cast<int64_t>(l < c ? l : c);
+  hi = static_cast<int64_t>(h < c ? h : c);
   if (hi < lo) hi = lo;
 }
 
