@@ -88,6 +88,9 @@ Tensors convertGridSample(const ConvertContext& ctx, const Tensors& in) {
           if (padding == "border") xv = std::clamp(xv, 0.0, len - 1);
           if (padding == "reflection") xv = reflect(xv, lo, hi);
         }
+        // Far outside the image every tap reads padding: clamping there changes nothing, and keeps
+        // the integer conversions below defined (a grid value of -5e29 overflowed int64).
+        xv = std::clamp(xv, -(len + 4.0), len + 4.0);
         Tap1d& tap = t[static_cast<size_t>((b * points + p) * sd + d)];
         const auto fetch = [&](int64_t i, double w, int k) {
           if (padding == "zeros") {
