@@ -59,14 +59,15 @@ Tensor hardmaxLast(const Tensor& x, int64_t axis) {
 
 Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "x");
+  ctx.check(x.ndim() >= 1, "x must have rank >= 1, got a 0-d tensor");
   const int64_t axis = normalizeAxes(ctx, {scalarInt(ctx, requireInput(ctx, in, 1, "axis"), "axis")}, x.ndim())[0];
   const bool exclusive = ctx.attrs.getInt("exclusive", 0) != 0;
   const bool reverse = ctx.attrs.getInt("reverse", 0) != 0;
   const Shape& s = x.shape();
   const int64_t n = s[axis];
-  int64_t inner = 1;
+  int64_t inner = 1, outer = 1;  // dims after / before the axis (inner may be 0: no division)
   for (int d = static_cast<int>(axis) + 1; d < x.ndim(); ++d) inner *= s[d];
-  const int64_t outer = n == 0 ? 0 : x.numel() / (n * inner);
+  for (int d = 0; d < axis; ++d) outer *= s[d];
   auto run = [&](auto& v) {
     using V = typename std::decay_t<decltype(v)>::value_type;
     std::vector<V> out(v.size(), V(0));
@@ -114,15 +115,17 @@ Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertTopK(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
   const int64_t k = ctx.opset < 10 ? ctx.attrs.getInt("k") : scalarInt(ctx, requireInput(ctx, in, 1, "K"), "K");
+  ctx.check(x.ndim() >= 1, "X must have rank >= 1, got a 0-d tensor");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", -1)}, x.ndim())[0]);
   const bool largest = ctx.attrs.getInt("largest", 1) != 0;
   const Shape& s = x.shape();
   const int64_t n = s[axis];
   ctx.check(k >= 0 && k <= n, "K=" + std::to_string(k) + " must lie in [0, " + std::to_string(n) +
                                   "] (the size of axis " + std::to_string(axis) + ")");
-  int64_t inner = 1;
+  // Products of the dims after and before the axis (not numel / (n * inner): inner may be 0).
+  int64_t inner = 1, outer = 1;
   for (int d = axis + 1; d < x.ndim(); ++d) inner *= s[d];
-  const int64_t outer = n == 0 ? 0 : x.numel() / (n * inner);
+  for (int d = 0; d < axis; ++d) outer *= s[d];
   const std::vector<double> v = doublesOf(x);
   Shape os = s;
   os[axis] = k;
