@@ -22,7 +22,9 @@ if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
   "$fuzzer" -rss_limit_mb=2048 -timeout=20 "$regressions"/* 2>&1 | tail -3
   echo "replayed $(ls "$regressions" | wc -l) crash regressions"
 fi
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -max_len=65536 \
+# A fixed seed (SINGA_FUZZ_SEED, default 1) makes a CI run reproducible: the same binary and corpus
+# explore the same inputs in the same order, so a red run can be replayed; 0 lets libFuzzer pick.
+"$fuzzer" -seed="${SINGA_FUZZ_SEED:-1}" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -max_len=65536 \
           -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$seeds" "${extra[@]}" > "$work/log.txt" 2>&1 || {
   tail -60 "$work/log.txt"
   echo "run_fuzzer: $name found a crash; input saved in $work (add it to tests/fuzz/regressions/$name and fix)"
