@@ -116,8 +116,21 @@ inline bool isNan(T v) {
   }
 }
 
+// Floating sums accumulate in double. Integer sums and products wrap modulo 2^64 (then narrow to
+// T, i.e. modulo 2^bits, as NumPy): accumulated in int64 an overflow was undefined behaviour (found
+// by fuzz_onnx_exec).
 template <class T>
-using SumAcc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+using SumAcc = std::conditional_t<std::is_floating_point_v<T>, double, uint64_t>;
+
+// The mean of an integer sum: signed division for signed types.
+template <class T>
+T integerMean(uint64_t sum, int64_t divisor) {
+  if constexpr (std::is_signed_v<T>) {
+    return static_cast<T>(static_cast<int64_t>(sum) / divisor);
+  } else {
+    return static_cast<T>(sum / static_cast<uint64_t>(divisor));
+  }
+}
 
 template <class T>
 void reduceSum(KernelContext& ctx, bool mean) {
@@ -129,7 +142,13 @@ void reduceSum(KernelContext& ctx, bool mean) {
   const int64_t divisor = std::max<int64_t>(count, 1);
   reduceLoop<T, Acc>(
       x, ctx.out(0), axes, Acc(0), [](Acc a, T v) { return a + static_cast<Acc>(v); },
-      [&](Acc a) { return static_cast<T>(mean ? a / static_cast<Acc>(divisor) : a); });
+      [&](Acc a) {
+        if constexpr (std::is_floating_point_v<T>) {
+          return static_cast<T>(mean ? a / static_cast<Acc>(divisor) : a);
+        } else {
+          return mean ? integerMean<T>(a, divisor) : static_cast<T>(a);
+        }
+      });
 }
 
 template <class T>

@@ -126,6 +126,14 @@ TEST(Reduce, MatchesNaiveIntegers) {
   EXPECT_EQ(values(ops::reduceProd(small, {1})), (std::vector<double>{6, 120}));
   EXPECT_EQ(values(ops::reduceMean(small, {0})), (std::vector<double>{2, 3, 4}));  // integer division
   EXPECT_EQ(ops::reduceSum(small).dtype(), DType::kInt64);
+  // Integer sums wrap modulo 2^64 (NumPy's behaviour; accumulating in int64 overflowed, undefined).
+  const int64_t big = int64_t{1} << 62;
+  Tensor wraps = Tensor::fromVector<int64_t>({big, big, big, 5}, {4});
+  EXPECT_EQ(ops::reduceSum(wraps).toVector<int64_t>(), (std::vector<int64_t>{-big + 5}));  // 3 * 2^62 + 5 mod 2^64
+  Tensor negatives = Tensor::fromVector<int32_t>({-7, -2}, {2});
+  EXPECT_EQ(ops::reduceMean(negatives, {0}).toVector<int32_t>(), (std::vector<int32_t>{-4}));  // -9 / 2 truncates
+  EXPECT_EQ(ops::reduceProd(Tensor::fromVector<uint16_t>({65535, 65535}, {2}), {0}).toVector<uint16_t>(),
+            (std::vector<uint16_t>{1}));
 }
 
 TEST(Reduce, LeadingAxisFastPath) {
