@@ -159,12 +159,26 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
   const auto allInts = {DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64, DT::kUInt8};
 
   // ---- integer-capable ---------------------------------------------------------------------
+  // Negation wraps (Abs and Neg of the most negative value give it back, as NumPy): -INT_MIN in
+  // C++ is undefined, so it is taken in the unsigned type.
   addNumericUnary(r, "Abs", allInts, [](auto x, const Params&) {
     using T = decltype(x);
-    if constexpr (std::is_unsigned_v<T>) return x;
-    else return x < T(0) ? static_cast<T>(-x) : x;
+    if constexpr (std::is_unsigned_v<T>) {
+      return x;
+    } else if constexpr (std::is_integral_v<T>) {
+      return x < T(0) ? static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(x)) : x;
+    } else {
+      return x < T(0) ? static_cast<T>(-x) : x;
+    }
   });
-  addNumericUnary(r, "Neg", signedInts, [](auto x, const Params&) { return -x; });
+  addNumericUnary(r, "Neg", signedInts, [](auto x, const Params&) {
+    using T = decltype(x);
+    if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(x));
+    } else {
+      return static_cast<T>(-x);
+    }
+  });
   addNumericUnary(r, "Sign", allInts, [](auto x, const Params&) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));

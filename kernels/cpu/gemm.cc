@@ -83,9 +83,21 @@ void gemmStrided(Mat<T> a, Mat<T> b, T alpha, T beta, T* c, int64_t ldc) {
     parallelFor(M, std::max<int64_t>(1, 16384 / std::max<int64_t>(N * K, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t i = r0; i < r1; ++i) {
         for (int64_t j = 0; j < N; ++j) {
-          T acc = 0;
-          for (int64_t k = 0; k < K; ++k) acc += a.p[i * a.rs + k * a.cs] * b.p[k * b.rs + j * b.cs];
-          c[i * ldc + j] = beta == T(0) ? T(alpha * acc) : T(alpha * acc + beta * c[i * ldc + j]);
+          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            // Integer products wrap modulo 2^bits, as NumPy (int64 accumulation overflowed: UB).
+            using U = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+            U acc = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              acc += static_cast<U>(a.p[i * a.rs + k * a.cs]) * static_cast<U>(b.p[k * b.rs + j * b.cs]);
+            }
+            U r = static_cast<U>(alpha) * acc;
+            if (beta != T(0)) r += static_cast<U>(beta) * static_cast<U>(c[i * ldc + j]);
+            c[i * ldc + j] = static_cast<T>(r);
+          } else {
+            T acc = 0;
+            for (int64_t k = 0; k < K; ++k) acc += a.p[i * a.rs + k * a.cs] * b.p[k * b.rs + j * b.cs];
+            c[i * ldc + j] = beta == T(0) ? T(alpha * acc) : T(alpha * acc + beta * c[i * ldc + j]);
+          }
         }
       }
     });

@@ -77,13 +77,13 @@ Tensors convertCumSum(const ConvertContext& ctx, const Tensors& in) {
         for (int64_t k = 0; k < n; ++k) {
           const int64_t kk = reverse ? n - 1 - k : k;
           const size_t at = static_cast<size_t>((o * n + kk) * inner + i);
-          if (exclusive) {
-            out[at] = acc;
-            acc += v[at];
+          if (exclusive) out[at] = acc;
+          if constexpr (std::is_integral_v<V>) {  // integer sums wrap modulo 2^64, as NumPy
+            acc = static_cast<V>(static_cast<uint64_t>(acc) + static_cast<uint64_t>(v[at]));
           } else {
             acc += v[at];
-            out[at] = acc;
           }
+          if (!exclusive) out[at] = acc;
         }
       }
     }

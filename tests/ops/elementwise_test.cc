@@ -389,6 +389,14 @@ TEST(ElementwiseBinary, IntegerOverflowWraps) {
   const int64_t big64 = std::numeric_limits<int64_t>::max();
   Tensor l = Tensor::fromVector<int64_t>({big64}, {1});
   EXPECT_EQ(ops::mul(l, l).toVector<int64_t>(), (std::vector<int64_t>{1}));  // (2^63-1)^2 mod 2^64
+  // -INT_MIN wraps to INT_MIN (NumPy's result), for Neg and Abs alike.
+  Tensor m = Tensor::fromVector<int32_t>({small, -5}, {2});
+  EXPECT_EQ(ops::neg(m).toVector<int32_t>(), (std::vector<int32_t>{small, 5}));
+  EXPECT_EQ(ops::abs(m).toVector<int32_t>(), (std::vector<int32_t>{small, 5}));
+  // Integer MatMul accumulates modulo 2^64: [2^62, 2^62] . [2, 2] = 2^64 -> 0.
+  Tensor row = Tensor::fromVector<int64_t>({int64_t{1} << 62, int64_t{1} << 62}, {1, 2});
+  Tensor col = Tensor::fromVector<int64_t>({2, 2}, {2, 1});
+  EXPECT_EQ(ops::matmul(row, col).toVector<int64_t>(), (std::vector<int64_t>{0}));
 }
 
 TEST(ElementwiseBinary, IntegerDtypes) {
