@@ -14,6 +14,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/strided.h"
+#include "kernels/float_to_int.h"
 
 namespace singa::cpu {
 namespace {
@@ -167,8 +168,16 @@ void gemmKernel(KernelContext& ctx) {
   const Tensor& B = ctx.in(1);
   Tensor& Y = ctx.out(0);
   const bool transA = ctx.attrs.getInt("transA", 0) != 0, transB = ctx.attrs.getInt("transB", 0) != 0;
-  const T alpha = static_cast<T>(ctx.attrs.getFloat("alpha", 1.0));
-  T beta = static_cast<T>(ctx.attrs.getFloat("beta", 1.0));
+  // alpha and beta come from the model: for integer Gemm, converted with defined behaviour.
+  const auto scalar = [](double v) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      return floatToInt<T>(v);
+    } else {
+      return static_cast<T>(v);
+    }
+  };
+  const T alpha = scalar(ctx.attrs.getFloat("alpha", 1.0));
+  T beta = scalar(ctx.attrs.getFloat("beta", 1.0));
   Mat<T> a{A.data<T>(), A.shape()[0], A.shape()[1], A.strides()[0], A.strides()[1]};
   Mat<T> b{B.data<T>(), B.shape()[0], B.shape()[1], B.strides()[0], B.strides()[1]};
   if (transA) a = {a.p, a.cols, a.rows, a.cs, a.rs};

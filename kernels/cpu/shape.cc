@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/float_to_int.h"
 #include "kernels/cpu/strided.h"
 
 namespace singa::cpu {
@@ -24,6 +25,8 @@ T fromDouble(double v) {
     return T(static_cast<float>(v));
   } else if constexpr (std::is_same_v<T, bool>) {
     return v != 0.0;
+  } else if constexpr (std::is_integral_v<T>) {
+    return floatToInt<T>(v);  // a model's Pad value of -1.56 for uint8 (static_cast: undefined)
   } else {
     return static_cast<T>(v);
   }
