@@ -1,14 +1,14 @@
 // The local backend, the backend factory, and the job-wide abort paths (abortJob, the
 // std::terminate hook).
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 
-#include "comm/mpi_communicator.h"
-#include "comm/nccl_communicator.h"
+#include "singa/comm/mpi_communicator.h"
+#include "singa/comm/nccl_communicator.h"
 
 namespace singa {
 namespace {

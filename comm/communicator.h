@@ -15,9 +15,9 @@
 #include <memory>
 #include <string>
 
-#include "comm/rank_env.h"
-#include "core/error.h"
-#include "core/tensor.h"
+#include "singa/comm/rank_env.h"
+#include "singa/core/error.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

@@ -1,15 +1,15 @@
 // Gradient buckets, the grad-ready hooks that fill them, the communication thread that
 // all-reduces them during backward, and the rank-0 state sync at start.
-#include "comm/distributed_optimizer.h"
+#include "singa/comm/distributed_optimizer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <exception>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "nn/module.h"
-#include "ops/ops.h"
+#include "singa/autograd/node.h"
+#include "singa/nn/module.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 namespace {

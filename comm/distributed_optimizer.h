@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "comm/communicator.h"
-#include "optim/optimizer.h"
+#include "singa/comm/communicator.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa {
 

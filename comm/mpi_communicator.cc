@@ -7,7 +7,7 @@
 // gradient buckets) live in shared memory of their own and are reduced in place, each rank
 // reading its chunk of every rank's buffer directly and storing the sum into all of them. Either
 // way every rank and every run gets the same bits.
-#include "comm/mpi_communicator.h"
+#include "singa/comm/mpi_communicator.h"
 
 #ifdef SINGA_USE_MPI
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 #ifdef SINGA_USE_MPI
 #include <mpi.h>

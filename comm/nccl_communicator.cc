@@ -3,7 +3,7 @@
 // synchronises with the legacy default stream the kernels use. Waits poll cudaStreamQuery and
 // ncclCommGetAsyncError against the communicator's deadline; on expiry the NCCL communicator is
 // aborted and the job ends with the missing ranks named.
-#include "comm/nccl_communicator.h"
+#include "singa/comm/nccl_communicator.h"
 
 #if defined(SINGA_WITH_NCCL) && defined(SINGA_USE_MPI)
 
@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "comm/mpi_communicator.h"
+#include "singa/comm/mpi_communicator.h"
 
 namespace singa {
 namespace {

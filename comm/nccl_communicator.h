@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 namespace singa {
 

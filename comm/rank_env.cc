@@ -1,5 +1,5 @@
 // Rank discovery from the launcher's environment variables.
-#include "comm/rank_env.h"
+#include "singa/comm/rank_env.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 namespace {

@@ -1,20 +1,26 @@
-# Communication backends (issue 4): local, mpi, nccl; rank discovery; the distributed optimizer.
-list(APPEND SINGA_SOURCES
-  comm/rank_env.cc
-  comm/communicator.cc
-  comm/mpi_communicator.cc
-  comm/nccl_communicator.cc
-  comm/distributed_optimizer.cc
+# The comm layer: communicators (local, MPI, NCCL), DistributedOptimizer, rank detection.
+singa_add_layer(NAME singa_comm
+  AREAS comm=comm
+  SOURCES
+    comm/rank_env.cc
+    comm/communicator.cc
+    comm/mpi_communicator.cc
+    comm/nccl_communicator.cc
+    comm/distributed_optimizer.cc
+  HEADERS
+    comm/rank_env.h
+    comm/communicator.h
+    comm/mpi_communicator.h
+    comm/nccl_communicator.h
+    comm/distributed_optimizer.h
+  PUBLIC singa_optim
 )
-list(APPEND SINGA_PUBLIC_HEADERS
-  comm/rank_env.h
-  comm/communicator.h
-  comm/mpi_communicator.h
-  comm/nccl_communicator.h
-  comm/distributed_optimizer.h
-)
-# NCCL (CUDA tensors) when the CUDA backend is built, MPI is on and NCCL is found next to the
-# toolkit. The link is deferred to the end of this directory, after the `singa` target exists.
+if(SINGA_USE_MPI)
+  target_link_libraries(singa_comm PUBLIC MPI::MPI_CXX)
+endif()
+if(SINGA_CUDA_ENABLED)
+  target_link_libraries(singa_comm PRIVATE CUDA::cudart)
+endif()
 if(SINGA_CUDA_ENABLED AND SINGA_USE_MPI)
   get_filename_component(_singa_cuda_root "${CMAKE_CUDA_COMPILER}" DIRECTORY)
   get_filename_component(_singa_cuda_root "${_singa_cuda_root}" DIRECTORY)
@@ -23,8 +29,8 @@ if(SINGA_CUDA_ENABLED AND SINGA_USE_MPI)
   if(SINGA_NCCL_INCLUDE_DIR AND SINGA_NCCL_LIBRARY)
     message(STATUS "singa: NCCL communicator ${SINGA_NCCL_LIBRARY}")
     set_source_files_properties(comm/nccl_communicator.cc PROPERTIES COMPILE_DEFINITIONS SINGA_WITH_NCCL)
-    cmake_language(DEFER CALL target_include_directories singa PRIVATE ${SINGA_NCCL_INCLUDE_DIR})
-    cmake_language(DEFER CALL target_link_libraries singa PRIVATE ${SINGA_NCCL_LIBRARY})
+    target_include_directories(singa_comm PRIVATE ${SINGA_NCCL_INCLUDE_DIR})
+    target_link_libraries(singa_comm PRIVATE ${SINGA_NCCL_LIBRARY})
   else()
     message(STATUS "singa: NCCL not found next to the CUDA toolkit; the nccl communicator is not built")
   endif()

@@ -1,5 +1,5 @@
 # Kernel sources, listed explicitly. CPU always; CUDA when SINGA_CUDA_ENABLED (see kernels/cuda).
-list(APPEND SINGA_SOURCES
+list(APPEND SINGA_KERNEL_SOURCES
   kernels/cpu/register.cc
   kernels/cpu/copy.cc
   kernels/cpu/elementwise.cc
@@ -26,7 +26,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
 endif()
 if(SINGA_CUDA_ENABLED)
-  list(APPEND SINGA_SOURCES
+  list(APPEND SINGA_KERNEL_SOURCES
     kernels/cuda/register.cc
     kernels/cuda/cuda_device.cc
     kernels/cuda/copy.cu

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <string>
 
-#include "core/parallel.h"
+#include "singa/core/parallel.h"
 
 namespace singa::launch {
 

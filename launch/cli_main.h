@@ -12,7 +12,7 @@
 #include <string>
 #include <system_error>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa::launch {
 

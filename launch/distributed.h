@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 namespace singa::launch {
 

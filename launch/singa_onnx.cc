@@ -19,16 +19,16 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/parallel.h"
-#include "core/rng.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/core/parallel.h"
+#include "singa/core/rng.h"
 #include "launch/cli_checks.h"
 #include "launch/cli_main.h"
-#include "onnx/backend_test.h"
-#include "onnx/import.h"
-#include "onnx/model_io.h"
-#include "onnx/tensor_proto.h"
+#include "singa/onnx/backend_test.h"
+#include "singa/onnx/import.h"
+#include "singa/onnx/model_io.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace fs = std::filesystem;
 using namespace singa;

@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "comm/rank_env.h"
+#include "singa/comm/rank_env.h"
 #include "launch/cli_main.h"
 #include "launch/distributed.h"
 #include "launch/train_options.h"

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "train/trainer_options.h"
+#include "singa/train/trainer_options.h"
 
 namespace singa::launch {
 

@@ -15,9 +15,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/parallel.h"
-#include "core/rng.h"
-#include "kernels/cpu/cpu_kernels.h"
+#include "singa/core/parallel.h"
+#include "singa/core/rng.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
 
 namespace singa::cpu {
 namespace {

@@ -30,12 +30,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "kernels/cpu/conv_packed.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/depthwise.h"
-#include "kernels/cpu/im2col.h"
+#include "singa/core/error.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_packed.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/depthwise.h"
+#include "singa/kernels/cpu/im2col.h"
 
 namespace singa::cpu {
 namespace {

@@ -21,7 +21,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/im2col.h"
+#include "singa/kernels/cpu/im2col.h"
 
 namespace singa::cpu {
 

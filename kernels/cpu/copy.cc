@@ -1,8 +1,8 @@
 // Copy (strided input -> contiguous output, with dtype conversion; also Cast) and Fill.
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/strided.h"
-#include "kernels/float_to_int.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/strided.h"
+#include "singa/kernels/float_to_int.h"
 
 namespace singa::cpu {
 namespace {

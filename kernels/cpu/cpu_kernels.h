@@ -2,7 +2,7 @@
 // (register.cc). These kernels are also the oracle every other backend is tested against.
 #pragma once
 
-#include "ops/registry.h"
+#include "singa/ops/registry.h"
 
 namespace singa::cpu {
 

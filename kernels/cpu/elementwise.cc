@@ -17,9 +17,9 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/strided.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/strided.h"
 
 namespace singa::cpu {
 

@@ -10,11 +10,11 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/im2col.h"
-#include "kernels/cpu/strided.h"
-#include "kernels/float_to_int.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/im2col.h"
+#include "singa/kernels/cpu/strided.h"
+#include "singa/kernels/float_to_int.h"
 
 namespace singa::cpu {
 namespace {

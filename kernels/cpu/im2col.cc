@@ -1,6 +1,6 @@
 // im2col / col2im over three spatial dims, window geometry and plans, scratch buffers and the
 // BLAS wrappers used by the convolution kernels (see im2col.h for the column layout).
-#include "kernels/cpu/im2col.h"
+#include "singa/kernels/cpu/im2col.h"
 
 #include <cblas.h>
 
@@ -9,10 +9,10 @@
 #include <cstring>
 #include <memory>
 
-#include "core/error.h"
-#include "core/memory_limit.h"
-#include "core/shape.h"
-#include "core/parallel.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
+#include "singa/core/shape.h"
+#include "singa/core/parallel.h"
 
 namespace singa::cpu {
 namespace {

@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/attrs.h"
-#include "core/shape.h"
+#include "singa/core/attrs.h"
+#include "singa/core/shape.h"
 
 namespace singa::cpu {
 

@@ -10,8 +10,8 @@
 //              attrs lr, beta1, beta2, eps, weight_decay, decoupled (AdamW), step (>= 1)
 #include <cmath>
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
 
 namespace singa::cpu {
 namespace {

@@ -21,9 +21,9 @@
 #include <emmintrin.h>
 #endif
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/im2col.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/im2col.h"
 
 namespace singa::cpu {
 namespace {

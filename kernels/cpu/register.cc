@@ -1,4 +1,4 @@
-#include "kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
 
 namespace singa {
 

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/float_to_int.h"
-#include "kernels/cpu/strided.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/float_to_int.h"
+#include "singa/kernels/cpu/strided.h"
 
 namespace singa::cpu {
 namespace {

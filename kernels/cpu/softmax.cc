@@ -12,8 +12,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/parallel.h"
-#include "kernels/cpu/cpu_kernels.h"
+#include "singa/core/parallel.h"
+#include "singa/kernels/cpu/cpu_kernels.h"
 
 namespace singa::cpu {
 namespace {

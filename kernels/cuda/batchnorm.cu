@@ -8,7 +8,7 @@
 // double, two passes (mean, then squared deviations) as on the CPU, so float32 results agree to
 // rounding. Dropout draws element i's number from the same counter-based SplitMix64 stream as
 // the CPU (counter + i + 1), so CPU and GPU masks are identical for a seed.
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

@@ -22,8 +22,8 @@
 #include <sstream>
 #include <vector>
 
-#include "kernels/cuda/cuda_libs.h"
-#include "kernels/cuda/cuda_kernels.h"
+#include "singa/kernels/cuda/cuda_libs.h"
+#include "singa/kernels/cuda/cuda_kernels.h"
 
 namespace singa::cuda {
 namespace {

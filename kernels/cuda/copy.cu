@@ -4,8 +4,8 @@
 // Why so few instantiations: a same-dtype copy moves elements as 1/2/4/8-byte words (4 kernels
 // serve all ten dtypes); a converting copy is templated on the source type only and picks the
 // destination type with a switch that every thread of the launch takes the same way.
-#include "kernels/cuda/cuda_common.cuh"
-#include "kernels/float_to_int.h"
+#include "singa/kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/float_to_int.h"
 
 namespace singa::cuda {
 

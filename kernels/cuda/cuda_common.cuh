@@ -14,8 +14,8 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cuda/cuda_device.h"
-#include "kernels/cuda/cuda_kernels.h"
+#include "singa/kernels/cuda/cuda_device.h"
+#include "singa/kernels/cuda/cuda_kernels.h"
 
 namespace singa::cuda {
 

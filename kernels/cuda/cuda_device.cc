@@ -6,7 +6,7 @@
 // free as soon as copy() returns and the transfer overlaps queued kernels. Device -> host queues
 // the copy into the staging buffer behind all pending work and waits for it, so the host sees
 // the finished values. Large transfers go through the staging buffer in chunks.
-#include "kernels/cuda/cuda_libs.h"
+#include "singa/kernels/cuda/cuda_libs.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/device.h"
+#include "singa/core/device.h"
 
 namespace singa::cuda {
 namespace {

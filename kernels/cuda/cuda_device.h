@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 /// Turns a CUDA runtime error into a singa::Error carrying the call and file:line.
 #define SINGA_CUDA_CHECK(expr)                                                                        \

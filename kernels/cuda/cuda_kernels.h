@@ -4,7 +4,7 @@
 // registered, so supports() answers no and find() names the dtypes that exist.
 #pragma once
 
-#include "ops/registry.h"
+#include "singa/ops/registry.h"
 
 namespace singa::cuda {
 

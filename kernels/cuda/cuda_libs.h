@@ -5,7 +5,7 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
-#include "kernels/cuda/cuda_device.h"
+#include "singa/kernels/cuda/cuda_device.h"
 
 #define SINGA_CUBLAS_CHECK(expr)                                                                    \
   do {                                                                                              \

@@ -8,7 +8,7 @@
 // take flat paths; everything else goes through the coalesced Indexer.
 #include <type_traits>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

@@ -10,8 +10,8 @@
 #include <climits>
 #include <type_traits>
 
-#include "kernels/cuda/cuda_libs.h"
-#include "kernels/cuda/cuda_kernels.h"
+#include "singa/kernels/cuda/cuda_libs.h"
+#include "singa/kernels/cuda/cuda_kernels.h"
 
 namespace singa::cuda {
 namespace {

@@ -7,7 +7,7 @@
 //              attrs lr, beta1, beta2, eps, weight_decay, decoupled (AdamW), step (>= 1)
 #include <cmath>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

@@ -7,7 +7,7 @@
 // Own kernels rather than cuDNN pooling: cuDNN gives no argmax, and the CPU's tie, NaN,
 // dilation and count_include_pad rules are reproduced exactly this way. One thread per output;
 // the backward kernels scatter with atomicAdd into a zeroed dx (windows may overlap).
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

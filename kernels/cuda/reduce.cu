@@ -9,7 +9,7 @@
 // each reduce many elements (global pooling, full reductions) a block per output shares the work.
 #include <type_traits>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

@@ -1,7 +1,7 @@
 // CUDA backend entry point: registers every CUDA kernel family (the device backend itself is
 // installed lazily by installCudaBackend() in cuda_device.cc). Registration needs no GPU: an op
 // with no CUDA kernel for a dtype is reported through KernelRegistry::supports/find.
-#include "kernels/cuda/cuda_kernels.h"
+#include "singa/kernels/cuda/cuda_kernels.h"
 
 namespace singa {
 

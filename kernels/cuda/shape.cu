@@ -4,7 +4,7 @@
 // as 1/2/4/8-byte words; gradients are float32/float64 (atomicAdd scatter into a zeroed dx).
 // Gather validates its indices on the device and reports the first bad one with the CPU's
 // message (one small copy back).
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

@@ -8,7 +8,7 @@
 // the CPU. Labels out of range are caught on the device (first bad sample) and reported with the
 // same message as the CPU; the loss is read by the caller every step anyway, so the check adds
 // one small copy, not a new synchronisation point.
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

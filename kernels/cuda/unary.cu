@@ -10,7 +10,7 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
 namespace {

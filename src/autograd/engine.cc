@@ -1,8 +1,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/node.h"
-#include "ops/ops.h"
+#include "singa/autograd/node.h"
+#include "singa/ops/ops.h"
 
 namespace singa::autograd {
 namespace {

@@ -1,4 +1,4 @@
-#include "autograd/trace.h"
+#include "singa/autograd/trace.h"
 
 namespace singa::autograd {
 namespace {

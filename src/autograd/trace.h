@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/attrs.h"
-#include "core/tensor.h"
+#include "singa/core/attrs.h"
+#include "singa/core/tensor.h"
 
 namespace singa::autograd {
 

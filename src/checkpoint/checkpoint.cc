@@ -1,7 +1,7 @@
 // Checkpoint write, read and verification (see checkpoint.h). meta.json carries a CRC-32 of
 // every file and every tensor, so damage is reported at the first bad tensor rather than as a
 // bare "checksum mismatch", and its own CRC-32 (over its canonical dump without the field).
-#include "checkpoint/checkpoint.h"
+#include "singa/checkpoint/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,12 +13,12 @@
 
 #include <filesystem>
 
-#include "checkpoint/durable_io.h"
-#include "checkpoint/json_guard.h"
-#include "checkpoint/safetensors.h"
-#include "core/error.h"
-#include "nn/module.h"
-#include "optim/optimizer.h"
+#include "singa/checkpoint/durable_io.h"
+#include "singa/checkpoint/json_guard.h"
+#include "singa/checkpoint/safetensors.h"
+#include "singa/core/error.h"
+#include "singa/nn/module.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa::checkpoint {
 namespace fs = std::filesystem;

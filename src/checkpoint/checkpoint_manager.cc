@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "checkpoint/checkpoint.h"
-#include "checkpoint/durable_io.h"
-#include "core/error.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/checkpoint/durable_io.h"
+#include "singa/core/error.h"
 
 namespace singa::checkpoint {
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // POSIX file I/O with fsync for checkpoints (see durable_io.h).
-#include "checkpoint/durable_io.h"
+#include "singa/checkpoint/durable_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "core/error.h"
-#include "core/file_read.h"
+#include "singa/core/error.h"
+#include "singa/core/file_read.h"
 
 namespace singa::checkpoint {
 namespace {

@@ -1,5 +1,5 @@
 // JSON nesting depth and printable names (see json_guard.h).
-#include "checkpoint/json_guard.h"
+#include "singa/checkpoint/json_guard.h"
 
 #include <cstdio>
 

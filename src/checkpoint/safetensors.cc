@@ -1,6 +1,6 @@
 // safetensors encoding and strict decoding (see safetensors.h). Byte order: the format is
 // little-endian; this file assumes a little-endian host and says so at compile time.
-#include "checkpoint/safetensors.h"
+#include "singa/checkpoint/safetensors.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,8 +10,8 @@
 #include <set>
 #include <string_view>
 
-#include "checkpoint/json_guard.h"
-#include "core/error.h"
+#include "singa/checkpoint/json_guard.h"
+#include "singa/core/error.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 namespace singa::checkpoint {
 

@@ -1,14 +1,17 @@
-# checkpoint sources (explicit list)
-list(APPEND SINGA_SOURCES
-  src/checkpoint/durable_io.cc
-  src/checkpoint/json_guard.cc
-  src/checkpoint/safetensors.cc
-  src/checkpoint/checkpoint.cc
-  src/checkpoint/checkpoint_manager.cc
-)
-list(APPEND SINGA_PUBLIC_HEADERS
-  src/checkpoint/durable_io.h
-  src/checkpoint/json_guard.h
-  src/checkpoint/safetensors.h
-  src/checkpoint/checkpoint.h
+# The checkpoint layer: safetensors + JSON checkpoints, durable writes (explicit list).
+singa_add_layer(NAME singa_checkpoint
+  AREAS checkpoint=src/checkpoint
+  SOURCES
+    src/checkpoint/durable_io.cc
+    src/checkpoint/json_guard.cc
+    src/checkpoint/safetensors.cc
+    src/checkpoint/checkpoint.cc
+    src/checkpoint/checkpoint_manager.cc
+  HEADERS
+    src/checkpoint/durable_io.h
+    src/checkpoint/json_guard.h
+    src/checkpoint/safetensors.h
+    src/checkpoint/checkpoint.h
+  PUBLIC singa_optim
+  PRIVATE nlohmann_json::nlohmann_json
 )

@@ -9,8 +9,8 @@
 #include <variant>
 #include <vector>
 
-#include "core/error.h"
-#include "core/tensor.h"
+#include "singa/core/error.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

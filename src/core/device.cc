@@ -1,4 +1,4 @@
-#include "core/device.h"
+#include "singa/core/device.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -6,8 +6,8 @@
 #include <malloc.h>
 #include <mutex>
 
-#include "core/error.h"
-#include "core/memory_limit.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
 
 namespace singa {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/dtype.h"
+#include "singa/core/dtype.h"
 
 namespace singa {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 

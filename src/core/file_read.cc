@@ -1,4 +1,4 @@
-#include "core/file_read.h"
+#include "singa/core/file_read.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <new>
 
-#include "core/error.h"
-#include "core/memory_limit.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
 
 namespace singa {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/memory_limit.h"
+#include "singa/core/memory_limit.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 namespace {

@@ -1,6 +1,6 @@
-#include "core/parallel.h"
+#include "singa/core/parallel.h"
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 #include <omp.h>
 

@@ -1,4 +1,4 @@
-#include "core/rng.h"
+#include "singa/core/rng.h"
 
 #include <cmath>
 #include <vector>

@@ -1,9 +1,9 @@
-#include "core/shape.h"
+#include "singa/core/shape.h"
 
 #include <algorithm>
 #include <sstream>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 

@@ -1,13 +1,9 @@
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 #include <cmath>
 #include <iomanip>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "autograd/trace.h"
-#include "ops/ops.h"
-#include "ops/registry.h"
 
 namespace singa {
 
@@ -102,41 +98,6 @@ Tensor makeView(const Tensor& base, const Shape& shape, const std::vector<int64_
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::contiguous() const {
-  if (isContiguous()) return *this;
-  std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
-  runKernel("Copy", dtype(), device(), {*this}, outs);
-  autograd::record("Contiguous", {*this}, outs,
-                   [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
-  autograd::trace("Identity", Attrs(), {*this}, outs);
-  return outs[0];
-}
-
-Tensor Tensor::clone() const {
-  std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
-  runKernel("Copy", dtype(), device(), {*this}, outs);
-  return outs[0];
-}
-
-Tensor Tensor::reshape(const Shape& shape) const { return ops::reshape(*this, shape); }
-
-Tensor Tensor::transpose(int a, int b) const {
-  std::vector<int64_t> perm(ndim());
-  for (int i = 0; i < ndim(); ++i) perm[i] = i;
-  std::swap(perm[normalizeAxis(a, ndim(), "transpose")], perm[normalizeAxis(b, ndim(), "transpose")]);
-  return ops::transpose(*this, perm);
-}
-
-Tensor Tensor::permute(const std::vector<int>& order) const {
-  return ops::transpose(*this, std::vector<int64_t>(order.begin(), order.end()));
-}
-
-Tensor Tensor::slice(int axis, int64_t start, int64_t end, int64_t step) const {
-  return ops::slice(*this, {start}, {end}, {axis}, {step});
-}
-
-Tensor Tensor::to(DType dtype) const { return dtype == this->dtype() ? *this : ops::cast(*this, dtype); }
-
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
   Tensor src = contiguous();
@@ -144,24 +105,6 @@ Tensor Tensor::to(Device device) const {
   Device copier = device.isCpu() ? src.device() : device;
   deviceBackend(copier.type).copy(out.rawData(), device, src.rawData(), src.device(), nbytes());
   return out;
-}
-
-void Tensor::copyFrom(const Tensor& src) {
-  SINGA_CHECK(src.shape() == shape(), ShapeError,
-              "copyFrom: source shape " << src.shape() << " differs from destination " << shape());
-  SINGA_CHECK(isContiguous(), ValueError, "copyFrom: destination must be contiguous");
-  Tensor s = src.device() == device() ? src : src.to(device());
-  if (s.dtype() == dtype() && s.isContiguous()) {
-    deviceBackend(device().type).copy(rawData(), device(), s.rawData(), device(), nbytes());
-    return;
-  }
-  std::vector<Tensor> outs{*this};
-  runKernel("Copy", s.dtype(), device(), {s}, outs);
-}
-
-void Tensor::fill(double value) {
-  std::vector<Tensor> outs{*this};
-  runKernel("Fill", dtype(), device(), {}, outs, Attrs{{"value", value}});
 }
 
 void Tensor::zero() {
@@ -205,8 +148,6 @@ Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(
 void Tensor::setGrad(const Tensor& g) { impl().grad = g.defined() ? g.implPtr() : nullptr; }
 
 void Tensor::zeroGrad() { impl().grad = nullptr; }
-
-void Tensor::backward(const Tensor& grad) const { autograd::backward(*this, grad); }
 
 Tensor Tensor::detach() const { return makeView(*this, shape(), strides(), offset()); }
 

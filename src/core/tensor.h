@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/dtype.h"
-#include "core/shape.h"
+#include "singa/core/device.h"
+#include "singa/core/dtype.h"
+#include "singa/core/shape.h"
 
 namespace singa {
 

@@ -1,15 +1,15 @@
 // Locating and loading the four MNIST IDX files of a directory. The error for a missing data set
 // lists everything looked for and how to get the default one, since that is the first error a
 // new user meets.
-#include "data/dataset.h"
+#include "singa/data/dataset.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <sstream>
 
-#include "core/error.h"
-#include "data/idx.h"
+#include "singa/core/error.h"
+#include "singa/data/idx.h"
 
 namespace singa {
 namespace {

@@ -3,7 +3,7 @@
 // The files may be hostile: only regular files are read (a FIFO or /dev/zero would block or never
 // end), and nothing is allocated beyond what the header declares, after checking that the file
 // can hold it; a gzip file is inflated in bounded chunks straight into the tensor.
-#include "data/idx.h"
+#include "singa/data/idx.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/file_read.h"
+#include "singa/core/error.h"
+#include "singa/core/file_read.h"
 
 namespace singa {
 namespace {

@@ -1,13 +1,13 @@
 // Per-rank sharded mini-batches. The permutation is computed from (seed, epoch) only, so all
 // ranks agree without communicating, and a resumed run reproduces the same order.
-#include "data/loader.h"
+#include "singa/data/loader.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "core/rng.h"
+#include "singa/core/error.h"
+#include "singa/core/parallel.h"
+#include "singa/core/rng.h"
 
 namespace singa {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

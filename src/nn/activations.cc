@@ -1,9 +1,9 @@
 // Parameter-free layers: each forwards to one op of src/ops/ops.h.
-#include "nn/activations.h"
+#include "singa/nn/activations.h"
 
 #include <sstream>
 
-#include "ops/ops.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

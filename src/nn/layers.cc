@@ -1,11 +1,11 @@
 // Parameterised layers: argument checks, initialisation, and one op per forward.
-#include "nn/layers.h"
+#include "singa/nn/layers.h"
 
 #include <atomic>
 #include <cmath>
 #include <sstream>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 namespace {

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "core/rng.h"
-#include "nn/module.h"
-#include "ops/ops.h"
+#include "singa/core/rng.h"
+#include "singa/nn/module.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

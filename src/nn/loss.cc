@@ -1,10 +1,10 @@
 // Loss wrappers and the accuracy metric.
-#include "nn/loss.h"
+#include "singa/nn/loss.h"
 
 #include <vector>
 
-#include "core/error.h"
-#include "ops/ops.h"
+#include "singa/core/error.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

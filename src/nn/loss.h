@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

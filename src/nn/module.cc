@@ -1,12 +1,12 @@
 // Module bookkeeping: registration, recursive traversal with dotted names, state dicts, modes,
 // device moves and freezing. Layers only register tensors and children; everything that walks
 // the tree lives here.
-#include "nn/module.h"
+#include "singa/nn/module.h"
 
 #include <sstream>
 
-#include "autograd/node.h"
-#include "core/error.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
 
 namespace singa {
 namespace {

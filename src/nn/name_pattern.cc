@@ -1,9 +1,9 @@
 // Glob matching of dotted parameter names (see name_pattern.h).
-#include "nn/name_pattern.h"
+#include "singa/nn/name_pattern.h"
 
 #include <sstream>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 namespace {

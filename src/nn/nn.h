@@ -1,9 +1,9 @@
 // All of src/nn in one include: Module, layers, activations, Sequential, losses.
 #pragma once
 
-#include "nn/activations.h"
-#include "nn/layers.h"
-#include "nn/loss.h"
-#include "nn/module.h"
-#include "nn/name_pattern.h"
-#include "nn/sequential.h"
+#include "singa/nn/activations.h"
+#include "singa/nn/layers.h"
+#include "singa/nn/loss.h"
+#include "singa/nn/module.h"
+#include "singa/nn/name_pattern.h"
+#include "singa/nn/sequential.h"

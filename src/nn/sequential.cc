@@ -1,7 +1,7 @@
 // Sequential's forward: feed each child's output to the next.
-#include "nn/sequential.h"
+#include "singa/nn/sequential.h"
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa {
 

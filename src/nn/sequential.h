@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "nn/module.h"
+#include "singa/nn/module.h"
 
 namespace singa {
 

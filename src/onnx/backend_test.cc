@@ -1,5 +1,5 @@
 // The ONNX backend-test case runner (see backend_test.h).
-#include "onnx/backend_test.h"
+#include "singa/onnx/backend_test.h"
 
 #include <onnx/onnx_pb.h>  // before onnx-data.pb.h: defines ONNX_API
 #include <onnx/onnx-data.pb.h>
@@ -13,11 +13,11 @@
 #include <set>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "onnx/import.h"
-#include "onnx/model_io.h"
-#include "onnx/tensor_proto.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/onnx/import.h"
+#include "singa/onnx/model_io.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace fs = std::filesystem;
 

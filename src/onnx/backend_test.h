@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/tensor.h"
+#include "singa/core/device.h"
+#include "singa/core/tensor.h"
 
 namespace singa::onnxio {
 

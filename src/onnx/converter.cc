@@ -5,11 +5,11 @@
 #include <type_traits>
 #include <mutex>
 
-#include "core/error.h"
-#include "core/memory_limit.h"
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/attrs.h"
-#include "core/tensor.h"
-#include "onnx/import.h"
+#include "singa/core/attrs.h"
+#include "singa/core/tensor.h"
+#include "singa/onnx/import.h"
 
 namespace singa::onnxio {
 

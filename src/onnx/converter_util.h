@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "onnx/converter.h"
+#include "singa/core/tensor.h"
+#include "singa/onnx/converter.h"
 
 namespace singa::onnxio {
 

@@ -4,9 +4,9 @@
 // so gradients reach the scores.
 #include <algorithm>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

@@ -4,9 +4,9 @@
 // and the requantisation (round half to even, saturate) on the CPU. These are inference-only.
 #include <cmath>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

@@ -4,9 +4,9 @@
 // maximum for stability), so all of them are differentiable.
 #include <algorithm>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

@@ -4,9 +4,9 @@
 // reference), so gradients reach X (not the grid). RoiAlign is computed on the CPU.
 #include <cmath>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

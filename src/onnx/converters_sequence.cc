@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "onnx/converter_util.h"
-#include "onnx/tensor_proto.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/onnx/tensor_proto.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

@@ -4,10 +4,10 @@
 // STFT gathers overlapping frames, applies the window and takes a DFT of each.
 #include <cmath>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "onnx/tensor_proto.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/onnx/tensor_proto.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

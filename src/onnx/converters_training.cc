@@ -3,9 +3,9 @@
 // They let models that carry their own update rule run; singa's own optimizers live in src/optim.
 #include <cmath>
 
-#include "onnx/converter.h"
-#include "onnx/converter_util.h"
-#include "ops/ops.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {

@@ -9,7 +9,7 @@
 //     dropping engine-internal attributes, rejecting newer attributes set to a non-default value),
 //     so a record that is not an ONNX op, or not one at that opset, is an error that names it.
 // Leaves become initializers: named by the state map, else const_N.
-#include "onnx/export.h"
+#include "singa/onnx/export.h"
 
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
@@ -27,10 +27,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "nn/module.h"
-#include "onnx/tensor_proto.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/nn/module.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
 namespace {

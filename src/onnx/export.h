@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/trace.h"
-#include "core/tensor.h"
+#include "singa/autograd/trace.h"
+#include "singa/core/tensor.h"
 
 namespace onnx {
 class ModelProto;

@@ -2,7 +2,7 @@
 // in one error), turns initializers into parameters / buffers / constants, orders the nodes
 // topologically and resolves each node's converter once. run() then walks the nodes, feeding each
 // converter the tensors its inputs name, and frees intermediate values after their last use.
-#include "onnx/import.h"
+#include "singa/onnx/import.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -13,11 +13,11 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "onnx/converter.h"
-#include "onnx/model_io.h"
-#include "onnx/tensor_proto.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/onnx/converter.h"
+#include "singa/onnx/model_io.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
 namespace {

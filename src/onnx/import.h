@@ -18,9 +18,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/attrs.h"
-#include "core/tensor.h"
-#include "nn/module.h"
+#include "singa/core/attrs.h"
+#include "singa/core/tensor.h"
+#include "singa/nn/module.h"
 
 namespace onnx {
 class ModelProto;

@@ -1,12 +1,12 @@
 // Model file loading and its checks (see model_io.h).
-#include "onnx/model_io.h"
+#include "singa/onnx/model_io.h"
 
 #include <onnx/onnx_pb.h>
 
 
-#include "core/error.h"
-#include "core/file_read.h"
-#include "onnx/tensor_proto.h"
+#include "singa/core/error.h"
+#include "singa/core/file_read.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
 

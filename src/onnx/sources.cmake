@@ -1,31 +1,35 @@
-# ONNX import/export sources (explicit list).
-list(APPEND SINGA_SOURCES
-  src/onnx/export.cc
-  src/onnx/tensor_proto.cc
-  src/onnx/model_io.cc
-  src/onnx/import.cc
-  src/onnx/converter.cc
-  src/onnx/converters_elementwise.cc
-  src/onnx/converters_math.cc
-  src/onnx/converters_nn.cc
-  src/onnx/converters_shape.cc
-  src/onnx/converters_reduce.cc
-  src/onnx/converters_index.cc
-  src/onnx/converters_loss.cc
-  src/onnx/converters_resize.cc
-  src/onnx/converters_quant.cc
-  src/onnx/converters_signal.cc
-  src/onnx/converters_misc.cc
-  src/onnx/converters_rnn.cc
-  src/onnx/converters_sample.cc
-  src/onnx/converters_training.cc
-  src/onnx/converters_sequence.cc
-  src/onnx/backend_test.cc
-)
-list(APPEND SINGA_PUBLIC_HEADERS
-  src/onnx/tensor_proto.h
-  src/onnx/export.h
-  src/onnx/model_io.h
-  src/onnx/import.h
-  src/onnx/backend_test.h
+# The onnx layer: ONNX import (converters, executor) and export. Its public API hands out
+# onnx::ModelProto, so ONNX's protobuf library is a public dependency (explicit list).
+singa_add_layer(NAME singa_onnxio
+  AREAS onnx=src/onnx
+  SOURCES
+    src/onnx/export.cc
+    src/onnx/tensor_proto.cc
+    src/onnx/model_io.cc
+    src/onnx/import.cc
+    src/onnx/converter.cc
+    src/onnx/converters_elementwise.cc
+    src/onnx/converters_math.cc
+    src/onnx/converters_nn.cc
+    src/onnx/converters_shape.cc
+    src/onnx/converters_reduce.cc
+    src/onnx/converters_index.cc
+    src/onnx/converters_loss.cc
+    src/onnx/converters_resize.cc
+    src/onnx/converters_quant.cc
+    src/onnx/converters_signal.cc
+    src/onnx/converters_misc.cc
+    src/onnx/converters_rnn.cc
+    src/onnx/converters_sample.cc
+    src/onnx/converters_training.cc
+    src/onnx/converters_sequence.cc
+    src/onnx/backend_test.cc
+  HEADERS
+    src/onnx/tensor_proto.h
+    src/onnx/export.h
+    src/onnx/model_io.h
+    src/onnx/import.h
+    src/onnx/backend_test.h
+  PUBLIC singa_nn onnx_proto protobuf::libprotobuf
+  PRIVATE onnx
 )

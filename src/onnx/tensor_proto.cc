@@ -2,7 +2,7 @@
 // repeated fields (float_data, int32_data for all narrow types, int64_data, double_data,
 // uint64_data), or in an external file next to the model. All three are read here; writing always
 // uses raw_data, which is what ONNX's own test data and onnx.save produce.
-#include "onnx/tensor_proto.h"
+#include "singa/onnx/tensor_proto.h"
 
 #include <algorithm>
 
@@ -12,8 +12,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.h"
-#include "core/file_read.h"
+#include "singa/core/error.h"
+#include "singa/core/file_read.h"
 
 namespace singa::onnxio {
 

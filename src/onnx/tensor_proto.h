@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 namespace onnx {
 class TensorProto;

@@ -8,8 +8,8 @@
 // Broadcasting binary ops reduce each input's gradient back to its shape with sumTo.
 #include <cmath>
 
-#include "ops/op_util.h"
-#include "ops/ops.h"
+#include "singa/ops/op_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::ops {
 namespace {

@@ -2,8 +2,8 @@
 // dims broadcast) and Gemm (alpha op(A) op(B) + beta C). Both run the CPU GEMM kernel straight
 // from the operands' strides, so the gradients are written as products with transposed *views*
 // (dA = g B^T, dB = A^T g) and never copy a weight to transpose it.
-#include "ops/ops.h"
-#include "ops/op_util.h"
+#include "singa/ops/ops.h"
+#include "singa/ops/op_util.h"
 
 namespace singa::ops {
 namespace {

@@ -4,8 +4,8 @@
 // kernels/cpu/conv.cc and pool.cc. Traces always carry explicit pads (auto_pad resolved).
 #include <algorithm>
 
-#include "ops/op_util.h"
-#include "ops/ops.h"
+#include "singa/ops/op_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::ops {
 namespace {

@@ -2,8 +2,8 @@
 // the fused softmax cross-entropy (numerically stable; saves the probabilities for its backward)
 // and the mean squared error, which is composed from Sub, Mul and ReduceMean so that it traces
 // as plain ONNX ops. Kernels: kernels/cpu/softmax.cc.
-#include "ops/op_util.h"
-#include "ops/ops.h"
+#include "singa/ops/op_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::ops {
 namespace {

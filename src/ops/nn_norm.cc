@@ -1,9 +1,9 @@
 // Normalisation and regularisation ops: BatchNormalization (training and inference, with its
 // backward for x, scale and bias) and inverted Dropout (mask drawn from the global generator so a
 // seeded run is reproducible). Kernels: kernels/cpu/batchnorm.cc.
-#include "core/rng.h"
-#include "ops/op_util.h"
-#include "ops/ops.h"
+#include "singa/core/rng.h"
+#include "singa/ops/op_util.h"
+#include "singa/ops/ops.h"
 
 namespace singa::ops {
 namespace {

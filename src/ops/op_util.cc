@@ -1,4 +1,4 @@
-#include "ops/op_util.h"
+#include "singa/ops/op_util.h"
 
 namespace singa::ops::detail {
 

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.h"
-#include "autograd/trace.h"
-#include "core/attrs.h"
-#include "core/tensor.h"
-#include "ops/registry.h"
+#include "singa/autograd/node.h"
+#include "singa/autograd/trace.h"
+#include "singa/core/attrs.h"
+#include "singa/core/tensor.h"
+#include "singa/ops/registry.h"
 
 namespace singa::ops::detail {
 

@@ -1,6 +1,6 @@
 // C++ operators on tensors (a + b, x * 0.5, -x, ...): thin spellings of the elementwise ops, so
 // they broadcast, record autograd nodes and trace exactly like ops::add and friends.
-#include "ops/ops.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

@@ -5,8 +5,8 @@
 // (dedicated kernels, so neither needs a division by x).
 #include <algorithm>
 
-#include "ops/ops.h"
-#include "ops/op_util.h"
+#include "singa/ops/ops.h"
+#include "singa/ops/op_util.h"
 
 namespace singa::ops {
 namespace {

@@ -1,4 +1,4 @@
-#include "ops/registry.h"
+#include "singa/ops/registry.h"
 
 #include <set>
 #include <sstream>

@@ -10,8 +10,8 @@
 #include <tuple>
 #include <vector>
 
-#include "core/attrs.h"
-#include "core/tensor.h"
+#include "singa/core/attrs.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "ops/ops.h"
-#include "ops/op_util.h"
+#include "singa/ops/ops.h"
+#include "singa/ops/op_util.h"
 
 namespace singa::ops {
 namespace {

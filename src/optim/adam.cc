@@ -1,10 +1,10 @@
 // Adam / AdamW: option checks, per-parameter step counters and dispatch of the fused
 // "AdamUpdate" kernel (kernels/cpu/optim.cc); the bias corrections are computed here in double.
-#include "optim/adam.h"
+#include "singa/optim/adam.h"
 
-#include "core/error.h"
-#include "nn/module.h"
-#include "ops/registry.h"
+#include "singa/core/error.h"
+#include "singa/nn/module.h"
+#include "singa/ops/registry.h"
 
 namespace singa {
 

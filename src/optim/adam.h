@@ -5,7 +5,7 @@
 // The step count t is kept per parameter (a parameter without a gradient is not advanced).
 #pragma once
 
-#include "optim/optimizer.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa {
 

@@ -1,12 +1,12 @@
 // Global-norm gradient clipping (see clip_grad.h). Each gradient's sum of squares is one reduction
 // on its own device and dtype (no float64 kernels needed there); the sums are added in double.
-#include "optim/clip_grad.h"
+#include "singa/optim/clip_grad.h"
 
 #include <cmath>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "ops/ops.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

@@ -1,11 +1,11 @@
 // Closed-form schedules: the lr for a count is a pure function of (base, count), so resuming at
 // any count reproduces the same sequence.
-#include "optim/lr_schedule.h"
+#include "singa/optim/lr_schedule.h"
 
 #include <cmath>
 
-#include "core/error.h"
-#include "optim/optimizer.h"
+#include "singa/core/error.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa {
 

@@ -1,15 +1,15 @@
 // The optimizer base: parameter bookkeeping, the step loop, and state-dict I/O with validation.
-#include "optim/optimizer.h"
+#include "singa/optim/optimizer.h"
 
 #include <cmath>
 #include <set>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "nn/module.h"
-#include "nn/name_pattern.h"
-#include "optim/clip_grad.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/nn/module.h"
+#include "singa/nn/name_pattern.h"
+#include "singa/optim/clip_grad.h"
 
 namespace singa {
 

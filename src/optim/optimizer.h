@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 

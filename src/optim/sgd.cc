@@ -1,8 +1,8 @@
 // SGD: option checks and dispatch of the fused "SGDUpdate" kernel (kernels/cpu/optim.cc).
-#include "optim/sgd.h"
+#include "singa/optim/sgd.h"
 
-#include "core/error.h"
-#include "ops/registry.h"
+#include "singa/core/error.h"
+#include "singa/ops/registry.h"
 
 namespace singa {
 

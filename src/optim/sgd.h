@@ -5,7 +5,7 @@
 //   p = p - lr * d
 #pragma once
 
-#include "optim/optimizer.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa {
 

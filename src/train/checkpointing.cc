@@ -1,6 +1,6 @@
 // Resume, periodic, epoch-end and best checkpoints, and the SIGTERM/SIGINT stop flag of the
 // Trainer (see checkpointing.h).
-#include "train/checkpointing.h"
+#include "singa/train/checkpointing.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,13 +10,13 @@
 #include <cstdio>
 #include <optional>
 
-#include "checkpoint/checkpoint.h"
-#include "core/error.h"
-#include "core/rng.h"
-#include "data/loader.h"
-#include "nn/module.h"
-#include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/core/error.h"
+#include "singa/core/rng.h"
+#include "singa/data/loader.h"
+#include "singa/nn/module.h"
+#include "singa/optim/lr_schedule.h"
+#include "singa/optim/optimizer.h"
 
 namespace singa::train {
 namespace {

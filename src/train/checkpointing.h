@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "train/trainer_options.h"
+#include "singa/train/trainer_options.h"
 
 namespace singa {
 class Module;

@@ -1,5 +1,5 @@
 // The fine-tuning model, image adaptation, output checks and export (see finetune_model.h).
-#include "train/finetune_model.h"
+#include "singa/train/finetune_model.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -9,12 +9,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/memory_limit.h"
-#include "onnx/export.h"
-#include "onnx/model_io.h"
-#include "ops/ops.h"
+#include "singa/autograd/node.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
+#include "singa/onnx/export.h"
+#include "singa/onnx/model_io.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "nn/nn.h"
-#include "onnx/import.h"
+#include "singa/nn/nn.h"
+#include "singa/onnx/import.h"
 
 namespace singa {
 

@@ -1,7 +1,7 @@
 // The built-in models (see models.h).
-#include "train/models.h"
+#include "singa/train/models.h"
 
-#include "ops/ops.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 

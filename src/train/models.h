@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/nn.h"
+#include "singa/nn/nn.h"
 
 namespace singa {
 

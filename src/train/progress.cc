@@ -1,5 +1,5 @@
 // Training progress for humans (see progress.h).
-#include "train/progress.h"
+#include "singa/train/progress.h"
 
 #include <unistd.h>
 

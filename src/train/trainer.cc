@@ -1,22 +1,22 @@
 // The Trainer's loop: fit (epochs, steps, validation, best checkpoint, early stopping,
 // preemption) and evaluate. Setup, the optimizer and schedule factories, benchmark mode and the
 // metrics file are in trainer_setup.cc.
-#include "train/trainer.h"
+#include "singa/train/trainer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "autograd/node.h"
-#include "comm/communicator.h"
-#include "comm/distributed_optimizer.h"
-#include "core/error.h"
-#include "nn/loss.h"
-#include "nn/module.h"
-#include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
-#include "train/checkpointing.h"
-#include "train/progress.h"
+#include "singa/autograd/node.h"
+#include "singa/comm/communicator.h"
+#include "singa/comm/distributed_optimizer.h"
+#include "singa/core/error.h"
+#include "singa/nn/loss.h"
+#include "singa/nn/module.h"
+#include "singa/optim/lr_schedule.h"
+#include "singa/optim/optimizer.h"
+#include "singa/train/checkpointing.h"
+#include "singa/train/progress.h"
 
 namespace singa {
 

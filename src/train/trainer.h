@@ -17,9 +17,9 @@
 #include <memory>
 #include <string>
 
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "train/trainer_options.h"
+#include "singa/data/dataset.h"
+#include "singa/data/loader.h"
+#include "singa/train/trainer_options.h"
 
 namespace singa {
 

@@ -8,17 +8,17 @@
 #include <cstdio>
 #include <fstream>
 
-#include "comm/communicator.h"
-#include "comm/distributed_optimizer.h"
-#include "core/error.h"
-#include "core/parallel.h"
-#include "nn/loss.h"
-#include "nn/module.h"
-#include "nn/name_pattern.h"
-#include "optim/adam.h"
-#include "optim/lr_schedule.h"
-#include "optim/sgd.h"
-#include "train/trainer.h"
+#include "singa/comm/communicator.h"
+#include "singa/comm/distributed_optimizer.h"
+#include "singa/core/error.h"
+#include "singa/core/parallel.h"
+#include "singa/nn/loss.h"
+#include "singa/nn/module.h"
+#include "singa/nn/name_pattern.h"
+#include "singa/optim/adam.h"
+#include "singa/optim/lr_schedule.h"
+#include "singa/optim/sgd.h"
+#include "singa/train/trainer.h"
 
 namespace singa {
 

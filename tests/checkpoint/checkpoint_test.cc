@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "checkpoint/checkpoint.h"
-#include "checkpoint/durable_io.h"
-#include "nn/nn.h"
-#include "optim/adam.h"
-#include "optim/sgd.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/checkpoint/durable_io.h"
+#include "singa/nn/nn.h"
+#include "singa/optim/adam.h"
+#include "singa/optim/sgd.h"
 #include "singa/singa.h"
 
 namespace singa::checkpoint {

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "checkpoint/checkpoint.h"
-#include "core/error.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/core/error.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -16,13 +16,13 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "checkpoint/checkpoint.h"
-#include "checkpoint/durable_io.h"
-#include "checkpoint/json_guard.h"
-#include "checkpoint/safetensors.h"
-#include "core/memory_limit.h"
-#include "nn/nn.h"
-#include "optim/sgd.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/checkpoint/durable_io.h"
+#include "singa/checkpoint/json_guard.h"
+#include "singa/checkpoint/safetensors.h"
+#include "singa/core/memory_limit.h"
+#include "singa/nn/nn.h"
+#include "singa/optim/sgd.h"
 #include "hostile/child_process.h"
 #include "singa/singa.h"
 

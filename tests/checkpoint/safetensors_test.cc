@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "checkpoint/safetensors.h"
+#include "singa/checkpoint/safetensors.h"
 #include "singa/singa.h"
 
 namespace singa::checkpoint {

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/error.h"
-#include "core/file_read.h"
-#include "core/memory_limit.h"
-#include "core/tensor.h"
+#include "singa/core/device.h"
+#include "singa/core/error.h"
+#include "singa/core/file_read.h"
+#include "singa/core/memory_limit.h"
+#include "singa/core/tensor.h"
 
 namespace singa {
 namespace {

@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "core/memory_limit.h"
-#include "data/dataset.h"
-#include "data/idx.h"
+#include "singa/core/memory_limit.h"
+#include "singa/data/dataset.h"
+#include "singa/data/idx.h"
 #include "hostile/child_process.h"
 #include "singa/singa.h"
 

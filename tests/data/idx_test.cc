@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
-#include "data/idx.h"
+#include "singa/data/dataset.h"
+#include "singa/data/idx.h"
 #include "singa/singa.h"
 
 namespace singa {

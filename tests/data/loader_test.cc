@@ -6,7 +6,7 @@
 #include <set>
 #include <vector>
 
-#include "data/loader.h"
+#include "singa/data/loader.h"
 #include "singa/singa.h"
 
 namespace singa {

@@ -27,11 +27,11 @@
 #include <cstdlib>
 #include <vector>
 
-#include "comm/distributed_optimizer.h"
-#include "comm/mpi_communicator.h"
-#include "core/parallel.h"
-#include "ops/ops.h"
-#include "optim/sgd.h"
+#include "singa/comm/distributed_optimizer.h"
+#include "singa/comm/mpi_communicator.h"
+#include "singa/core/parallel.h"
+#include "singa/ops/ops.h"
+#include "singa/optim/sgd.h"
 
 namespace {
 

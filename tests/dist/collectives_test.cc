@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "comm/mpi_communicator.h"
+#include "singa/comm/mpi_communicator.h"
 #include "tests/dist/dist_env.h"
 
 namespace singa {

@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 namespace singa::test {
 

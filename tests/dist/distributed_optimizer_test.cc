@@ -2,7 +2,7 @@
 // on N ranks with per-rank batch B equal K steps on one rank with batch N*B over the same
 // samples (the loader's strided shards of one permutation), within 1e-5 relative; repeated runs
 // and all ranks are bit-identical; compression and accumulation variants; layout mismatch.
-#include "comm/distributed_optimizer.h"
+#include "singa/comm/distributed_optimizer.h"
 
 #include <gtest/gtest.h>
 
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "comm/mpi_communicator.h"
-#include "core/rng.h"
-#include "data/loader.h"
-#include "nn/nn.h"
-#include "ops/ops.h"
-#include "optim/sgd.h"
+#include "singa/comm/mpi_communicator.h"
+#include "singa/core/rng.h"
+#include "singa/data/loader.h"
+#include "singa/nn/nn.h"
+#include "singa/ops/ops.h"
+#include "singa/optim/sgd.h"
 #include "tests/dist/dist_env.h"
 
 namespace singa {

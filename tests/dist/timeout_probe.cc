@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "comm/communicator.h"
+#include "singa/comm/communicator.h"
 
 int main(int argc, char** argv) {
   const int late = argc > 1 ? std::atoi(argv[1]) : 1;

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/checkpoint.h"
-#include "core/tensor.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/core/tensor.h"
 
 namespace singa::fuzz {
 

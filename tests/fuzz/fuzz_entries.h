@@ -16,20 +16,20 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.h"
-#include "checkpoint/checkpoint.h"
-#include "checkpoint/safetensors.h"
-#include "core/error.h"
-#include "core/memory_limit.h"
-#include "core/rng.h"
-#include "nn/nn.h"
-#include "optim/adam.h"
-#include "optim/sgd.h"
-#include "data/idx.h"
-#include "onnx/import.h"
-#include "onnx/model_io.h"
-#include "onnx/tensor_proto.h"
-#include "ops/ops.h"
+#include "singa/autograd/node.h"
+#include "singa/checkpoint/checkpoint.h"
+#include "singa/checkpoint/safetensors.h"
+#include "singa/core/error.h"
+#include "singa/core/memory_limit.h"
+#include "singa/core/rng.h"
+#include "singa/nn/nn.h"
+#include "singa/optim/adam.h"
+#include "singa/optim/sgd.h"
+#include "singa/data/idx.h"
+#include "singa/onnx/import.h"
+#include "singa/onnx/model_io.h"
+#include "singa/onnx/tensor_proto.h"
+#include "singa/ops/ops.h"
 
 namespace singa::fuzz {
 

@@ -2,7 +2,7 @@
 // counters follow), the per-device stream, events, TF32 switch, and errors for bad devices.
 // Built only with the CUDA backend (it uses kernels/cuda/cuda_device.h directly).
 #include "gpu/gpu_test_util.h"
-#include "kernels/cuda/cuda_device.h"
+#include "singa/kernels/cuda/cuda_device.h"
 
 namespace singa {
 namespace {

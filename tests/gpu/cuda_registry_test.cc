@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "singa/singa.h"
-#include "ops/registry.h"
+#include "singa/ops/registry.h"
 
 namespace singa {
 namespace {

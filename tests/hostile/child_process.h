@@ -15,7 +15,7 @@
 #include <functional>
 #include <string>
 
-#include "core/error.h"
+#include "singa/core/error.h"
 
 namespace singa::test {
 namespace fs = std::filesystem;

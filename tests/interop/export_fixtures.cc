@@ -10,9 +10,9 @@
 #include <functional>
 #include <iostream>
 
-#include "nn/nn.h"
-#include "onnx/export.h"
-#include "onnx/tensor_proto.h"
+#include "singa/nn/nn.h"
+#include "singa/onnx/export.h"
+#include "singa/onnx/tensor_proto.h"
 #include "singa/singa.h"
 
 namespace {

@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <fstream>
 
-#include "nn/nn.h"
-#include "onnx/export.h"
-#include "onnx/tensor_proto.h"
+#include "singa/nn/nn.h"
+#include "singa/onnx/export.h"
+#include "singa/onnx/tensor_proto.h"
 #include "singa/singa.h"
 
 namespace singa::onnxio {

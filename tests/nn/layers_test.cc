@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "gradcheck.h"
-#include "nn/nn.h"
+#include "singa/nn/nn.h"
 #include "singa/singa.h"
 
 namespace singa {

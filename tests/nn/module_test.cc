@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "nn/nn.h"
+#include "singa/nn/nn.h"
 #include "singa/singa.h"
 
 namespace singa {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/memory_limit.h"
-#include "onnx/import.h"
+#include "singa/core/memory_limit.h"
+#include "singa/onnx/import.h"
 #include "onnx_model_builder.h"
 
 namespace singa {

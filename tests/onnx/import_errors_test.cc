@@ -10,10 +10,10 @@
 #include <fstream>
 #include <string>
 
-#include "autograd/node.h"
-#include "onnx/backend_test.h"
-#include "onnx/import.h"
-#include "onnx/model_io.h"
+#include "singa/autograd/node.h"
+#include "singa/onnx/backend_test.h"
+#include "singa/onnx/import.h"
+#include "singa/onnx/model_io.h"
 #include "onnx_model_builder.h"
 
 namespace fs = std::filesystem;

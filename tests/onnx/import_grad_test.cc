@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "gradcheck.h"
-#include "onnx/import.h"
+#include "singa/onnx/import.h"
 #include "onnx_model_builder.h"
 
 namespace singa {

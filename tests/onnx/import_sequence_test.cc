@@ -7,7 +7,7 @@
 #include <string>
 
 #include "gradcheck.h"
-#include "onnx/import.h"
+#include "singa/onnx/import.h"
 #include "onnx_model_builder.h"
 
 namespace singa {

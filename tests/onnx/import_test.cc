@@ -1,16 +1,16 @@
 // ONNX import: small graphs built in C++ checked against hand-computed references; layer cuts
 // (lastLayers, named values); parameters, buffers, freezing and gradient flow; opset variants.
-#include "onnx/import.h"
+#include "singa/onnx/import.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "autograd/node.h"
-#include "autograd/trace.h"
+#include "singa/autograd/node.h"
+#include "singa/autograd/trace.h"
 #include "onnx_model_builder.h"
-#include "ops/ops.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "onnx/tensor_proto.h"
+#include "singa/core/tensor.h"
+#include "singa/onnx/tensor_proto.h"
 
 namespace singa::test {
 

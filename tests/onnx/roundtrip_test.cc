@@ -6,12 +6,12 @@
 
 #include <memory>
 
-#include "nn/activations.h"
-#include "nn/layers.h"
-#include "nn/sequential.h"
-#include "onnx/export.h"
-#include "onnx/import.h"
-#include "ops/ops.h"
+#include "singa/nn/activations.h"
+#include "singa/nn/layers.h"
+#include "singa/nn/sequential.h"
+#include "singa/onnx/export.h"
+#include "singa/onnx/import.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 namespace {

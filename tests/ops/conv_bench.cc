@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/registry.h"
+#include "singa/ops/registry.h"
 #include "singa/singa.h"
 
 using namespace singa;

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "gradcheck.h"
-#include "kernels/cpu/conv_packed.h"
-#include "ops/nn_test_util.h"
+#include "singa/kernels/cpu/conv_packed.h"
+#include "singa/ops/nn_test_util.h"
 #include "singa/singa.h"
 
 namespace singa {

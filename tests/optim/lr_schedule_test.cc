@@ -4,8 +4,8 @@
 #include <cmath>
 #include <vector>
 
-#include "optim/lr_schedule.h"
-#include "optim/sgd.h"
+#include "singa/optim/lr_schedule.h"
+#include "singa/optim/sgd.h"
 #include "singa/singa.h"
 
 namespace singa {

@@ -7,9 +7,9 @@
 #include <functional>
 #include <vector>
 
-#include "nn/nn.h"
-#include "optim/adam.h"
-#include "optim/sgd.h"
+#include "singa/nn/nn.h"
+#include "singa/optim/adam.h"
+#include "singa/optim/sgd.h"
 #include "singa/singa.h"
 
 namespace singa {

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "checkpoint/checkpoint.h"
+#include "singa/checkpoint/checkpoint.h"
 #include "singa/singa.h"
 
 namespace singa {

@@ -1,0 +1,31 @@
+# The core layer: Tensor, Shape, DType, Device, memory, errors (explicit list).
+singa_add_layer(NAME singa_core
+  AREAS core=src/core
+  SOURCES
+    src/core/dtype.cc
+    src/core/shape.cc
+    src/core/memory_limit.cc
+    src/core/file_read.cc
+    src/core/device.cc
+    src/core/tensor.cc
+    src/core/rng.cc
+    src/core/parallel.cc
+  HEADERS
+    src/core/error.h
+    src/core/dtype.h
+    src/core/shape.h
+    src/core/memory_limit.h
+    src/core/file_read.h
+    src/core/device.h
+    src/core/tensor.h
+    src/core/attrs.h
+    src/core/rng.h
+    src/core/parallel.h
+  PUBLIC OpenMP::OpenMP_CXX Threads::Threads
+)
+if(SINGA_USE_MPI)
+  target_compile_definitions(singa_core PUBLIC SINGA_USE_MPI)
+endif()
+if(SINGA_CUDA_ENABLED)
+  target_compile_definitions(singa_core PUBLIC SINGA_USE_CUDA)
+endif()
