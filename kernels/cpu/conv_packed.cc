@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <vector>
@@ -115,10 +116,9 @@ inline __mmask16 laneRange(int64_t a, int64_t b) {
 }
 
 // A run of output positions inside one output row: (od, oh, xx) for xx in [x0, x1), landing at
-// column dst of the panel. `base` is the offset of that output row's window origin in the image
-// plane, before the tap's offset.
+// column dst of the panel.
 struct Segment {
-  int64_t od, oh, x0, x1, dst, base;
+  int64_t od, oh, x0, x1, dst;
 };
 
 int buildSegments(const WindowGeom& g, int64_t n0, int64_t width, Segment* segs) {
@@ -127,10 +127,18 @@ int buildSegments(const WindowGeom& g, int64_t n0, int64_t width, Segment* segs)
   for (int64_t n = n0, end = n0 + width; n < end;) {
     const int64_t ow = n % OW, row = n / OW, od = row / OH, oh = row % OH;
     const int64_t len = std::min(OW - ow, end - n);
-    segs[count++] = Segment{od, oh, ow, ow + len, n - n0, (od * g.stride[0] * g.in[1] + oh * g.stride[1]) * g.in[2]};
+    segs[count++] = Segment{od, oh, ow, ow + len, n - n0};
     n += len;
   }
   return count;
+}
+
+// The input coordinate o * stride + off of an output coordinate o under a tap (offset off), for
+// an (o, tap) pair inside the image. A model's strides and pads are untrusted: o * stride and
+// off may each be near the int64 limits while their sum is a small in-image index, so the sum
+// is taken modulo 2^64 (exact for an in-image result) instead of in signed arithmetic.
+inline int64_t inputCoord(int64_t o, int64_t stride, int64_t off) {
+  return static_cast<int64_t>(static_cast<uint64_t>(o) * static_cast<uint64_t>(stride) + static_cast<uint64_t>(off));
 }
 
 // Writes rows [k0, k0 + kc) of the column matrix, output positions [n0, n0 + width), as a panel
@@ -144,9 +152,12 @@ SINGA_TARGET_AVX512 void packPanel(const float* x, const WindowPlan& plan, bool 
                                    float* __restrict dst) {
   const WindowGeom& g = plan.g;
   const int64_t kSize = g.kSize(), inSize = g.inSize(), in1 = g.in[1], in2 = g.in[2], s2 = g.stride[2];
+  // The gather indexes a row in 32-bit lanes: wider rows take the scalar loop.
+  const bool gather32 = in2 <= std::numeric_limits<int32_t>::max();
   const __m512 zero = _mm512_setzero_ps();
   const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i step = _mm512_set1_epi32(static_cast<int>(s2));
+  // Only used with gather32, where two lanes inside one row are less than in2 apart.
+  const __m512i step = _mm512_set1_epi32(static_cast<int>(std::min(s2, gather32 ? in2 : int64_t{0})));
   const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const int64_t lastChunk = ldb - kVec;
   const __mmask16 lastKeep = laneRange(0, width - lastChunk);  // lanes of the last chunk inside width
@@ -162,30 +173,37 @@ SINGA_TARGET_AVX512 void packPanel(const float* x, const WindowPlan& plan, bool 
       continue;
     }
     const WindowTap& t = plan.taps[static_cast<size_t>(k % kSize)];
-    const float* tapPlane = plane + (t.off[0] * in1 + t.off[1]) * in2 + t.off[2];
     for (int s = 0; s < nseg; ++s) {
       const Segment& sg = segs[s];
       float* d = dst + sg.dst - sg.x0;  // d[xx] for xx in [x0, x1)
-      if (sg.od < t.lo[0] || sg.od >= t.hi[0] || sg.oh < t.lo[1] || sg.oh >= t.hi[1]) {
+      const int64_t lo = std::clamp(t.lo[2], sg.x0, sg.x1), hi = std::clamp(t.hi[2], lo, sg.x1);
+      if (sg.od < t.lo[0] || sg.od >= t.hi[0] || sg.oh < t.lo[1] || sg.oh >= t.hi[1] || lo == hi) {
         for (int64_t xx = sg.x0; xx < sg.x1; xx += kVec) _mm512_storeu_ps(d + xx, zero);
         continue;
       }
-      const int64_t lo = std::clamp(t.lo[2], sg.x0, sg.x1), hi = std::clamp(t.hi[2], lo, sg.x1);
       for (int64_t xx = sg.x0; xx < lo; xx += kVec) _mm512_storeu_ps(d + xx, zero);
-      const float* src = tapPlane + sg.base;  // src[xx * s2] is the input of output column xx
+      // src[(xx - lo) * s2] is the input of output column xx: the offset is formed only for an
+      // in-image position (column lo), never from the tap's raw (possibly huge) offsets.
+      const float* src = plane + (inputCoord(sg.od, g.stride[0], t.off[0]) * in1 +
+                                  inputCoord(sg.oh, g.stride[1], t.off[1])) * in2 + inputCoord(lo, s2, t.off[2]);
       for (int64_t xx = lo; xx < hi; xx += kVec) {
+        const int64_t rel = xx - lo;
         __m512 v;
         if (s2 == 1) {
-          v = xx + kVec <= hi ? _mm512_loadu_ps(src + xx) : _mm512_maskz_loadu_ps(laneRange(0, hi - xx), src + xx);
+          v = xx + kVec <= hi ? _mm512_loadu_ps(src + rel) : _mm512_maskz_loadu_ps(laneRange(0, hi - xx), src + rel);
         } else if (s2 == 2) {  // two loads and an even-lane shuffle: gathers are slow
           const int64_t need = 2 * std::min<int64_t>(hi - xx, kVec) - 1;  // source floats up to the last lane's
-          const __m512 a = _mm512_maskz_loadu_ps(laneRange(0, need), src + 2 * xx);
-          const __m512 b = _mm512_maskz_loadu_ps(laneRange(0, need - kVec), src + 2 * xx + kVec);
+          const __m512 a = _mm512_maskz_loadu_ps(laneRange(0, need), src + 2 * rel);
+          const __m512 b = _mm512_maskz_loadu_ps(laneRange(0, need - kVec), src + 2 * rel + kVec);
           v = _mm512_permutex2var_ps(a, evens, b);
-        } else {
+        } else if (gather32) {  // lanes inside [lo, hi) index at most in2 floats
           const __m512i idx =
-              _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(xx)), lanes), step);
+              _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(rel)), lanes), step);
           v = _mm512_mask_i32gather_ps(zero, laneRange(0, hi - xx), idx, src, 4);
+        } else {
+          alignas(64) float vals[kVec] = {};
+          for (int64_t l = 0; l < std::min<int64_t>(kVec, hi - xx); ++l) vals[l] = src[(rel + l) * s2];
+          v = _mm512_load_ps(vals);
         }
         _mm512_storeu_ps(d + xx, v);
       }
@@ -206,8 +224,9 @@ void packColumn(const float* x, const WindowPlan& plan, int64_t K, int64_t n, fl
     const WindowTap& t = plan.taps[static_cast<size_t>(k % kSize)];
     const bool inside = od >= t.lo[0] && od < t.hi[0] && oh >= t.lo[1] && oh < t.hi[1] && ow >= t.lo[2] && ow < t.hi[2];
     col[k] = inside ? x[(k / kSize) * inSize +
-                        ((od * g.stride[0] + t.off[0]) * g.in[1] + oh * g.stride[1] + t.off[1]) * g.in[2] +
-                        ow * g.stride[2] + t.off[2]]
+                        (inputCoord(od, g.stride[0], t.off[0]) * g.in[1] + inputCoord(oh, g.stride[1], t.off[1])) *
+                            g.in[2] +
+                        inputCoord(ow, g.stride[2], t.off[2])]
                     : 0.0f;
   }
 }
