@@ -26,6 +26,13 @@ t2=$(date +%s)
 fuzz_rc=0
 ctest --test-dir "$build_dir" --output-on-failure -j 2 -L fuzz -V > "$build_dir/fuzz.log" 2>&1 || fuzz_rc=$?
 grep -E "stat::number_of_executed_units|corpus:|replayed|found a crash|tests passed|Passed|Failed" "$build_dir/fuzz.log" || true
+if [ "$fuzz_rc" != 0 ]; then
+  # The sanitizer's report of each failing fuzzer (ctest -V prefixes its lines with the test number).
+  for n in $(sed -n 's/^ *[0-9]*\/[0-9]* Test *#\([0-9]*\): .*\*\*\*Failed.*/\1/p' "$build_dir/fuzz.log"); do
+    echo "---- fuzz test #$n, last lines ----"
+    grep "^$n: " "$build_dir/fuzz.log" | tail -80
+  done
+fi
 t3=$(date +%s)
 echo "sanitize_and_fuzz: build $((t1 - t0)) s, sanitized unit tests $((t2 - t1)) s, fuzzers $((t3 - t2)) s"
 exit $fuzz_rc

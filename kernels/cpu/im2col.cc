@@ -204,6 +204,25 @@ WindowGeom makeWindowGeom(const Shape& image, const Shape& out, const std::vecto
     g.padEnd[shift + i] = pads[nd + i];
     g.dil[shift + i] = dils[i];
   }
+  // Every kernel addresses an input element as (c0 * in1 + c1) * in2 + c2, each coordinate of the
+  // form o * stride + k * dil - pad. A model's pads, strides or dilations near 2^60 keep the
+  // output small but overflow that arithmetic (undefined behaviour, then reads anywhere), so the
+  // coordinate span times the elements it steps over must stay below 2^62.
+  const auto mag = [](int64_t v) { return v < 0 ? -static_cast<__int128>(v) : static_cast<__int128>(v); };
+  const __int128 limit = static_cast<__int128>(1) << 62;
+  __int128 total = 0, inner = 1;  // inner <= limit: the plane size the axis steps over
+  for (int i = 2; i >= 0; --i) {
+    const __int128 span = mag(std::max<int64_t>(g.out[i] - 1, 0)) * mag(g.stride[i]) +
+                          mag(std::max<int64_t>(g.k[i] - 1, 0)) * mag(g.dil[i]) + mag(g.pad[i]) + mag(g.padEnd[i]) +
+                          mag(g.in[i]);
+    const bool fits = span <= limit / inner && (total += span * inner) <= limit;
+    SINGA_CHECK(fits, NotSupportedError,
+                "window of kernel " << Shape(kernel) << ", strides " << strides << ", pads " << pads << ", dilations "
+                                    << dils << " over an image of " << image
+                                    << " spans more than 2^62 elements; pads, strides and dilations this large "
+                                       "are not supported (use ones comparable to the image size)");
+    inner = std::min(inner * std::max<int64_t>(g.in[i], 1), limit);
+  }
   return g;
 }
 

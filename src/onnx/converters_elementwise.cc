@@ -27,7 +27,7 @@ Tensor legacyBroadcast(const ConvertContext& ctx, const Tensor& a, const Tensor&
   if (ctx.opset >= 7 || ctx.attrs.getInt("broadcast", 0) == 0 || !ctx.attrs.has("axis")) return b;
   int64_t axis = ctx.attrs.getInt("axis");
   if (axis < 0) axis += a.ndim();
-  ctx.check(axis >= 0 && axis + b.ndim() <= a.ndim(),
+  ctx.check(axis >= 0 && axis <= a.ndim() - b.ndim(),  // no axis + ndim: a crafted axis is near 2^63
             "axis " + std::to_string(ctx.attrs.getInt("axis")) + " does not place B " + shapeStr(b.shape()) +
                 " inside A " + shapeStr(a.shape()));
   Shape s = b.shape();

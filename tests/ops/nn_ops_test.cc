@@ -134,6 +134,32 @@ TEST(Conv, ThreadCountsAndBatchSplitsAgree) {
   setNumThreads(saved);
 }
 
+TEST(Conv, WindowSpanningPastInt64IsRefused) {
+  // Pads and strides of 2^60 leave three output rows (one inside the image) but overflow the
+  // index arithmetic of every window kernel (the packed AVX-512 kernel formed a tap's raw offset
+  // times the row length): refused with a clear error on both CPU paths, for Conv and pooling.
+  const bool wasEnabled = cpu::packedConvEnabled();
+  const int64_t huge = int64_t{1} << 60;
+  const ConvCase c{"huge", {1, 3, 8, 9}, {8, 3, 1, 3}, {huge, 1}, {huge, 1}, {huge, 1}, {1, 1}, 1, true};
+  for (bool packed : {true, false}) {
+    cpu::setPackedConvEnabled(packed);
+    const Tensor x = test::randomTensor(c.x, 90).to(DType::kFloat32);
+    const Tensor w = test::randomTensor(c.w, 91).to(DType::kFloat32);
+    const Tensor b = test::randomTensor({8}, 92).to(DType::kFloat32);
+    try {
+      ops::conv(x, w, b, paramsOf(c));
+      ADD_FAILURE() << "conv with pads of 2^60 ran";
+    } catch (const NotSupportedError& e) {
+      EXPECT_NE(std::string(e.what()).find("2^62"), std::string::npos) << e.what();
+    }
+  }
+  cpu::setPackedConvEnabled(wasEnabled);
+  // A sane window right next to it still runs (the bound is on the span, not on the values).
+  const ConvCase ok{"ok", {1, 3, 8, 9}, {8, 3, 1, 3}, {4, 1}, {3, 1}, {3, 1}, {1, 1}, 1, true};
+  const Tensor x = test::randomTensor(ok.x, 93), w = test::randomTensor(ok.w, 94), b = test::randomTensor({8}, 95);
+  test::expectTensorNear(ops::conv(x, w, b, paramsOf(ok)), test::refConv(x, w, b, windowOf(ok), 1), 1e-10, 1e-10);
+}
+
 TEST(Conv, PackedKernelMatchesReferenceAndBlasPath) {
   // The packed AVX-512 float32 kernel (kernels/cpu/conv_packed.h) on shapes that reach its
   // edges: output-channel tails (not a multiple of 8), position tails (not a multiple of 16 or
