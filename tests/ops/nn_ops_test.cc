@@ -6,7 +6,7 @@
 
 #include "gradcheck.h"
 #include "singa/kernels/cpu/conv_packed.h"
-#include "singa/ops/nn_test_util.h"
+#include "ops/nn_test_util.h"
 #include "singa/singa.h"
 
 namespace singa {

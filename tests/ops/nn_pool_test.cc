@@ -10,7 +10,7 @@
 #include <string>
 
 #include "gradcheck.h"
-#include "singa/ops/nn_test_util.h"
+#include "ops/nn_test_util.h"
 #include "singa/singa.h"
 
 namespace singa {
