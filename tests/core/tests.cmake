@@ -4,3 +4,10 @@ singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/limits_test.cc
   autograd/engine_test.cc
 )
+
+# The layering: an include of a higher layer's header from a lower layer fails to build.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+add_test(NAME layering_includes
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/core/layering_test.py ${CMAKE_BINARY_DIR}
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(layering_includes PROPERTIES LABELS unit TIMEOUT 300)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of singa_train as a user meets it: help, flag errors, data errors,
 # determinism for a seed, metrics JSON, benchmark output.
-# Usage: singa_train.sh PATH_TO_SINGA_TRAIN SCRATCH_DIR
+# Usage: singa_train_cli.sh PATH_TO_SINGA_TRAIN SCRATCH_DIR
 set -uo pipefail
 bin=$1 scratch=$2
 rm -rf "$scratch" && mkdir -p "$scratch"
