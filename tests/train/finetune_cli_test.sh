@@ -5,10 +5,12 @@
 #  * --freeze base: every base.* tensor of the final checkpoint equals the ONNX file's initializer;
 #  * --keep-best: CHECKPOINT_DIR/best is the epoch with the highest printed test accuracy;
 #  * --early-stopping 1 with a flat accuracy (learning rates of 1e-12) stops before --epochs;
-#  * patterns that select nothing are errors naming the flag.
-# Usage: finetune_cli_test.sh SINGA_TRAIN SCRATCH_DIR
+#  * patterns that select nothing are errors naming the flag;
+#  * with EXAMPLE (examples/finetune_onnx, the same fine-tuning written against the library), the
+#    command line reaches the example's test accuracy on the same model, data and epochs.
+# Usage: finetune_cli_test.sh SINGA_TRAIN SCRATCH_DIR [EXAMPLE]
 set -uo pipefail
-bin=$1 scratch=$2
+bin=$1 scratch=$2 example=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 py=${SINGA_TEST_PYTHON:-$root/.venv/bin/python}
 rm -rf "$scratch" && mkdir -p "$scratch"
@@ -17,7 +19,7 @@ check() {  # check NAME EXIT-CODE
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failures=$((failures + 1)); echo "FAIL $1"; fi
 }
 contains() { grep -q -- "$2" "$1"; }
-common=(--limit-train 3200 --limit-test 500 --batch-size 32 --threads 2 --seed 1 --momentum 0.9 --log-every 50)
+common=(--limit-train 3200 --limit-test 1000 --batch-size 32 --threads 2 --seed 1 --momentum 0.9 --log-every 50)
 
 "$bin" --model cnn --epochs 1 "${common[@]}" --lr 0.01 -q --export "$scratch/cnn.onnx" > "$scratch/pre.out" 2>&1
 check "pretrained CNN exported" $?
@@ -45,6 +47,19 @@ m = json.load(open(sys.argv[1]))
 print("test_accuracy", m["test_accuracy"])
 sys.exit(0 if m["test_accuracy"] > 0.6 else 1)
 PY
+
+if [ -n "$example" ]; then
+  # The example: lr 0.01, head lr 0.02, momentum 0.9, batch 32, the first 1000 test images.
+  OMP_NUM_THREADS=2 "$example" "$scratch/cnn.onnx" "$scratch/ex_ck" 3 3200 > "$scratch/ex.out" 2>&1
+  check "examples/finetune_onnx runs on the same model" $?
+  ex_acc=$(sed -n 's/.*: test accuracy \([0-9.]*\)%.*/\1/p' "$scratch/ex.out" | tail -1)
+  /usr/bin/python3 - "$scratch/m.json" "${ex_acc:-nan}" <<'PY'; check "the command line reaches the C++ example's accuracy (example ${ex_acc:-?}%)" $?
+import json, sys
+cli, ex = 100 * json.load(open(sys.argv[1]))["test_accuracy"], float(sys.argv[2])
+print(f"command line {cli:.2f}%, examples/finetune_onnx {ex:.2f}%")
+sys.exit(0 if cli >= ex - 2.0 else 1)
+PY
+fi
 
 if [ -x "$py" ]; then
   last=$(ls -d "$scratch/ck"/step-* | sort | tail -1)

@@ -4,9 +4,13 @@ singa_add_gtest(NAME train_test LABELS unit SOURCES
   train/fine_tuning_test.cc
   train/trainer_test.cc
 )
+set(_train_example)
+if(TARGET finetune_onnx)
+  set(_train_example $<TARGET_FILE:finetune_onnx>)
+endif()
 add_test(NAME train_finetune_cli
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train/finetune_cli_test.sh $<TARGET_FILE:singa_train>
-                 ${CMAKE_BINARY_DIR}/train_finetune_cli)
+                 ${CMAKE_BINARY_DIR}/train_finetune_cli ${_train_example})
 set_tests_properties(train_finetune_cli PROPERTIES LABELS unit TIMEOUT 600)
 # examples/finetune_onnx.cc on 2 ranks, with resume.
 if(SINGA_USE_MPI AND TARGET finetune_onnx)
