@@ -7,6 +7,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/tensor_proto.cc
     src/onnx/model_io.cc
     src/onnx/import.cc
+    src/onnx/executor.cc
     src/onnx/converter.cc
     src/onnx/converters_elementwise.cc
     src/onnx/converters_math.cc
