@@ -8,26 +8,23 @@
 //  3. Write attributes through the op's schema at the target opset (coercing int <-> float,
 //     dropping engine-internal attributes, rejecting newer attributes set to a non-default value),
 //     so a record that is not an ONNX op, or not one at that opset, is an error that names it.
-// Leaves become initializers: named by the state map, else const_N.
+// Leaves become initializers: named by the state map, else const_N. saveModel() writes as durably
+// as a checkpoint does (core/durable_io.h).
 #include "singa/onnx/export.h"
 
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "singa/autograd/node.h"
+#include "singa/core/durable_io.h"
 #include "singa/core/error.h"
 #include "singa/nn/module.h"
 #include "singa/onnx/tensor_proto.h"
@@ -591,22 +588,12 @@ void saveModel(const onnx::ModelProto& model, const std::string& path) {
   SINGA_CHECK(model.SerializeToString(&bytes), IoError,
               "saveModel: cannot serialize the model for '" << path
                   << "' (protobuf refuses messages over 2 GiB; store large weights as external data)");
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SINGA_CHECK(f.good(), IoError, "saveModel: cannot open '" << tmp << "' for writing (for '" << path
-                                      << "'): " << std::strerror(errno) << "; does the folder exist?");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      SINGA_THROW(IoError, "saveModel: writing '" << path << "' failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    SINGA_THROW(IoError, "saveModel: cannot move the model into place at '" << path << "': " << std::strerror(err));
+  // As durable as a checkpoint: a temporary file next to `path`, fsync, rename, fsync of the
+  // directory. A crash or a full disk leaves the previous model or the new one, never a torn file.
+  try {
+    replaceFileSynced(path, bytes, "ONNX model");
+  } catch (const IoError& e) {
+    SINGA_THROW(IoError, "saveModel: " << e.what());
   }
 }
 
