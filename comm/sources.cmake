@@ -5,8 +5,14 @@ singa_add_layer(NAME singa_comm
     comm/rank_env.cc
     comm/communicator.cc
     comm/mpi_communicator.cc
+    comm/mpi_shared_memory.cc
+    comm/rank_order_reduce.cc
     comm/nccl_communicator.cc
     comm/distributed_optimizer.cc
+    # internal headers of the mpi backend (not installed)
+    comm/mpi_internal.h
+    comm/mpi_shared_memory.h
+    comm/rank_order_reduce.h
   HEADERS
     comm/rank_env.h
     comm/communicator.h

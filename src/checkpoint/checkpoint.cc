@@ -13,7 +13,7 @@
 
 #include <filesystem>
 
-#include "singa/checkpoint/durable_io.h"
+#include "singa/core/durable_io.h"
 #include "singa/checkpoint/json_guard.h"
 #include "singa/checkpoint/safetensors.h"
 #include "singa/core/error.h"
@@ -154,7 +154,7 @@ void writeCheckpoint(const std::string& path, const std::map<std::string, Tensor
   SINGA_CHECK(fs::create_directory(tmp, ec) && !ec, IoError,
               "cannot create temporary checkpoint directory '" << tmp.string() << "': " << ec.message());
   for (const char* name : {kModelFile, kOptimizerFile, kMetaFile}) {
-    writeFileSynced((tmp / name).string(), files.at(name));
+    writeFileSynced((tmp / name).string(), files.at(name), "checkpoint file");
   }
   syncDirectory(tmp.string());
   if (fs::exists(target, ec)) {
@@ -276,7 +276,7 @@ Checkpoint readCheckpoint(const std::string& path) {
     const fs::path p = fs::path(path) / name;
     // symlink_status: a dangling link or a special file is reported by readFile, not skipped.
     if (fs::exists(fs::symlink_status(p, ec))) {
-      files[name] = readFile(p.string(), name == kMetaFile ? kMaxMetaBytes : UINT64_MAX);
+      files[name] = readFile(p.string(), name == kMetaFile ? kMaxMetaBytes : UINT64_MAX, "checkpoint file");
     }
   }
   return parseCheckpoint(files, path);

@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "singa/checkpoint/checkpoint.h"
-#include "singa/checkpoint/durable_io.h"
+#include "singa/core/durable_io.h"
 #include "singa/core/error.h"
 
 namespace singa::checkpoint {

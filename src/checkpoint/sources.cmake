@@ -1,14 +1,12 @@
-# The checkpoint layer: safetensors + JSON checkpoints, durable writes (explicit list).
+# The checkpoint layer: safetensors + JSON checkpoints (written through core/durable_io.h; explicit list).
 singa_add_layer(NAME singa_checkpoint
   AREAS checkpoint=src/checkpoint
   SOURCES
-    src/checkpoint/durable_io.cc
     src/checkpoint/json_guard.cc
     src/checkpoint/safetensors.cc
     src/checkpoint/checkpoint.cc
     src/checkpoint/checkpoint_manager.cc
   HEADERS
-    src/checkpoint/durable_io.h
     src/checkpoint/json_guard.h
     src/checkpoint/safetensors.h
     src/checkpoint/checkpoint.h

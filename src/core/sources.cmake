@@ -1,4 +1,4 @@
-# The core layer: Tensor, Shape, DType, Device, memory, errors (explicit list).
+# The core layer: Tensor, Shape, DType, Device, memory, errors, file reading and durable writing (explicit list).
 singa_add_layer(NAME singa_core
   AREAS core=src/core
   SOURCES
@@ -6,6 +6,7 @@ singa_add_layer(NAME singa_core
     src/core/shape.cc
     src/core/memory_limit.cc
     src/core/file_read.cc
+    src/core/durable_io.cc
     src/core/device.cc
     src/core/tensor.cc
     src/core/rng.cc
@@ -16,12 +17,14 @@ singa_add_layer(NAME singa_core
     src/core/shape.h
     src/core/memory_limit.h
     src/core/file_read.h
+    src/core/durable_io.h
     src/core/device.h
     src/core/tensor.h
     src/core/attrs.h
     src/core/rng.h
     src/core/parallel.h
   PUBLIC OpenMP::OpenMP_CXX Threads::Threads
+  PRIVATE ZLIB::ZLIB
 )
 if(SINGA_USE_MPI)
   target_compile_definitions(singa_core PUBLIC SINGA_USE_MPI)

@@ -2,43 +2,38 @@
 //  1. Walk back from the outputs through the trace (TensorImpl* -> the latest record that produced
 //     it before the reader) to find the records the outputs need; graph inputs stop the walk.
 //  2. Emit those records in trace order (a valid topological order), rewriting each one into the
-//     form the target opset wants: attribute-form values (Reshape shape, Slice starts, Clip
-//     bounds, ...) become int64 / scalar initializer inputs where that opset takes inputs, and
-//     Softmax-family ops on a non-last axis are wrapped in Transposes before opset 13.
+//     form the target opset wants through the table of export_rewrites.cc: attribute-form values
+//     (Reshape shape, Slice starts, Clip bounds, ...) become int64 / scalar initializer inputs
+//     where that opset takes inputs, Softmax-family ops on a non-last axis are wrapped in
+//     Transposes before opset 13, and ops missing at the opset are decomposed.
 //  3. Write attributes through the op's schema at the target opset (coercing int <-> float,
 //     dropping engine-internal attributes, rejecting newer attributes set to a non-default value),
 //     so a record that is not an ONNX op, or not one at that opset, is an error that names it.
-// Leaves become initializers: named by the state map, else const_N.
+// Leaves become initializers: named by the state map, else const_N. saveModel() writes as durably
+// as a checkpoint does (core/durable_io.h).
 #include "singa/onnx/export.h"
 
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "singa/autograd/node.h"
+#include "singa/core/durable_io.h"
 #include "singa/core/error.h"
 #include "singa/nn/module.h"
+#include "singa/onnx/export_rewrites.h"
 #include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
 namespace {
 
 using autograd::OpRecord;
-using AttrMap = std::map<std::string, AttrValue>;
-constexpr int kMinOpset = 11;
-constexpr int kMaxOpset = 17;  // the newest opset Debian's ONNX 1.12 knows
 
 // The oldest IR version that carries each opset (what onnx.helper picks), so older runtimes load
 // an opset-11 model.
@@ -48,39 +43,9 @@ const TensorImpl* key(const Tensor& t) { return t.defined() ? t.implPtr().get() 
 
 // First opset at which `op` exists in the default domain, or 0 when it never does.
 int firstOpset(const std::string& op) {
-  for (int v = 1; v <= kMaxOpset; ++v)
+  for (int v = 1; v <= kMaxExportOpset; ++v)
     if (onnx::OpSchemaRegistry::Schema(op, v) != nullptr) return onnx::OpSchemaRegistry::Schema(op, v)->since_version();
   return 0;
-}
-
-std::vector<int64_t> takeInts(AttrMap& a, const std::string& name) {
-  auto it = a.find(name);
-  if (it == a.end()) return {};
-  std::vector<int64_t> v;
-  if (auto* ints = std::get_if<std::vector<int64_t>>(&it->second)) v = *ints;
-  else if (auto* i = std::get_if<int64_t>(&it->second)) v = {*i};
-  else SINGA_THROW(ValueError, "ONNX export: attribute '" << name << "' must be a list of ints");
-  a.erase(it);
-  return v;
-}
-
-std::optional<double> takeFloat(AttrMap& a, const std::string& name) {
-  auto it = a.find(name);
-  if (it == a.end()) return std::nullopt;
-  double v = 0;
-  if (auto* d = std::get_if<double>(&it->second)) v = *d;
-  else if (auto* i = std::get_if<int64_t>(&it->second)) v = static_cast<double>(*i);
-  else SINGA_THROW(ValueError, "ONNX export: attribute '" << name << "' must be a number");
-  a.erase(it);
-  return v;
-}
-
-int64_t intAttr(const AttrMap& a, const std::string& name, int64_t dflt) {
-  auto it = a.find(name);
-  if (it == a.end()) return dflt;
-  if (auto* i = std::get_if<int64_t>(&it->second)) return *i;
-  if (auto* d = std::get_if<double>(&it->second)) return static_cast<int64_t>(*d);
-  SINGA_THROW(ValueError, "ONNX export: attribute '" << name << "' must be an int");
 }
 
 bool equalsDefault(const AttrValue& v, const onnx::AttributeProto& d) {
@@ -152,7 +117,7 @@ void setValueInfo(onnx::ValueInfoProto* vi, const std::string& name, const Tenso
 }
 
 // Builds one GraphProto from a trace.
-class Exporter {
+class Exporter final : public GraphWriter {
  public:
   Exporter(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
            const std::vector<OpRecord>& records, const std::map<std::string, Tensor>& state,
@@ -166,6 +131,29 @@ class Exporter {
   }
 
   void run();
+
+  // ---- GraphWriter: what the per-opset rewrites (export_rewrites.cc) add -----------------------
+  std::string intsInput(const std::vector<int64_t>& v, const std::string& what) override {
+    std::string n = unique(node_ + "_" + what);
+    addInitializer(Tensor::fromVector<int64_t>(v, {static_cast<int64_t>(v.size())}), n);
+    return n;
+  }
+  std::string scalarInput(double v, DType dt, const std::string& what) override {
+    std::string n = unique(node_ + "_" + what);
+    addInitializer(Tensor::scalar(v, dt), n);
+    return n;
+  }
+  std::string freshName(const std::string& suffix) override { return unique(node_ + suffix); }
+  void addNode(const std::string& op, std::vector<std::string> ins, const std::vector<std::string>& outs,
+               const AttrMap& attrs) override;
+  // A helper node of the record being emitted, named after it.
+  void addAuxNode(const std::string& suffix, const std::string& op, std::vector<std::string> ins,
+                  const std::vector<std::string>& outs, const AttrMap& attrs) override {
+    std::string base = node_;
+    node_ = unique(base + suffix);
+    addNode(op, std::move(ins), outs, attrs);
+    node_ = base;
+  }
 
  private:
   // ---- names ---------------------------------------------------------------------------------
@@ -194,31 +182,7 @@ class Exporter {
     toTensorProto(t, name, g_->add_initializer());
     initNames_.insert(name);
   }
-  std::string intsInput(const std::vector<int64_t>& v, const std::string& what) {
-    std::string n = unique(node_ + "_" + what);
-    addInitializer(Tensor::fromVector<int64_t>(v, {static_cast<int64_t>(v.size())}), n);
-    return n;
-  }
-  std::string scalarInput(double v, DType dt, const std::string& what) {
-    std::string n = unique(node_ + "_" + what);
-    addInitializer(Tensor::scalar(v, dt), n);
-    return n;
-  }
-
-  // ---- nodes ---------------------------------------------------------------------------------
-  void addNode(const std::string& op, std::vector<std::string> ins, const std::vector<std::string>& outs,
-               const AttrMap& attrs);
-  // A helper node of the record being emitted, named after it.
-  void addAuxNode(const std::string& suffix, const std::string& op, std::vector<std::string> ins,
-                  const std::vector<std::string>& outs, const AttrMap& attrs) {
-    std::string base = node_;
-    node_ = unique(base + suffix);
-    addNode(op, std::move(ins), outs, attrs);
-    node_ = base;
-  }
   void emit(size_t index, const OpRecord& r);
-  void emitSoftmaxFamily(const OpRecord& r, AttrMap& a, const std::vector<std::string>& ins,
-                         const std::vector<std::string>& outs);
   int producerBefore(const TensorImpl* t, int before) const {
     auto it = producers_.find(t);
     if (it == producers_.end()) return -1;
@@ -302,7 +266,7 @@ void Exporter::addNode(const std::string& op, std::vector<std::string> ins,
     }
     // Not an attribute at this opset: drop it when it is engine-internal or a newer ONNX
     // attribute at its default; refuse when dropping would change the result.
-    for (int v2 = opt_.opset + 1; v2 <= kMaxOpset; ++v2) {
+    for (int v2 = opt_.opset + 1; v2 <= kMaxExportOpset; ++v2) {
       const onnx::OpSchema* later = onnx::OpSchemaRegistry::Schema(op, v2);
       auto a = later ? later->attributes().find(name) : schema->attributes().end();
       if (later == nullptr || a == later->attributes().end()) continue;
@@ -312,27 +276,6 @@ void Exporter::addNode(const std::string& op, std::vector<std::string> ins,
       break;
     }
   }
-}
-
-void Exporter::emitSoftmaxFamily(const OpRecord& r, AttrMap& a, const std::vector<std::string>& ins,
-                                 const std::vector<std::string>& outs) {
-  int nd = r.inputs[0].ndim();
-  int axis = nd == 0 ? 0 : normalizeAxis(intAttr(a, "axis", -1), nd, r.opType.c_str());
-  a["axis"] = static_cast<int64_t>(axis);
-  // Before opset 13 these ops flatten to 2-D at `axis`; that agrees with a per-axis op only when
-  // the axis is the last one, so move the axis last and back.
-  if (opt_.opset >= 13 || axis == nd - 1 || nd == 0) {
-    addNode(r.opType, ins, outs, a);
-    return;
-  }
-  std::vector<int64_t> perm(nd);
-  for (int i = 0; i < nd; ++i) perm[i] = i;
-  std::swap(perm[axis], perm[nd - 1]);
-  std::string t1 = unique(node_ + "_in_t"), t2 = unique(node_ + "_out_t");
-  addAuxNode("_pre", "Transpose", {ins[0]}, {t1}, {{"perm", perm}});
-  a["axis"] = static_cast<int64_t>(nd - 1);
-  addNode(r.opType, {t1}, {t2}, a);
-  addAuxNode("_post", "Transpose", {t2}, outs, {{"perm", perm}});
 }
 
 void Exporter::emit(size_t index, const OpRecord& r) {
@@ -370,87 +313,12 @@ void Exporter::emit(size_t index, const OpRecord& r) {
     }
   }
 
-  AttrMap a = r.attrs.all();
-  const Tensor& x = r.inputs.empty() ? Tensor() : r.inputs[0];
-  const int opset = opt_.opset;
-  if (op == "Reshape") {
-    std::vector<int64_t> shape = takeInts(a, "shape");
-    bool allowZero = intAttr(a, "allowzero", 0) != 0;
-    // 0 copies the input's dim: keeps a batch-leading reshape valid for any batch size.
-    if (opt_.dynamicBatch && !allowZero && isDynamic && !shape.empty() && x.ndim() > 0 && shape[0] == x.dim(0))
-      shape[0] = 0;
-    ins.resize(1);
-    ins.push_back(intsInput(shape, "shape"));
-  } else if (op == "Squeeze" || op == "Unsqueeze" || (op == "ReduceSum" && opset >= 13)) {
-    std::vector<int64_t> axes = takeInts(a, "axes");
-    if (opset >= 13 && !axes.empty()) ins.push_back(intsInput(axes, "axes"));
-    else if (!axes.empty()) a["axes"] = axes;
-  } else if (op.rfind("Reduce", 0) == 0) {  // attribute axes up to opset 17; empty = all axes
-    std::vector<int64_t> axes = takeInts(a, "axes");
-    if (!axes.empty()) a["axes"] = axes;
-  } else if (op == "Slice") {
-    std::vector<int64_t> starts = takeInts(a, "starts"), ends = takeInts(a, "ends");
-    std::vector<int64_t> axes = takeInts(a, "axes"), steps = takeInts(a, "steps");
-    if (axes.empty() && !steps.empty())
-      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    ins.resize(1);
-    ins.push_back(intsInput(starts, "starts"));
-    ins.push_back(intsInput(ends, "ends"));
-    if (!axes.empty()) ins.push_back(intsInput(axes, "axes"));
-    if (!steps.empty()) ins.push_back(intsInput(steps, "steps"));
-  } else if (op == "Pad") {
-    std::vector<int64_t> pads = takeInts(a, "pads");
-    std::optional<double> value = takeFloat(a, "value");
-    ins.resize(1);
-    ins.push_back(intsInput(pads, "pads"));
-    if (value && *value != 0.0) ins.push_back(scalarInput(*value, x.dtype(), "value"));
-  } else if (op == "Clip") {
-    std::optional<double> lo = takeFloat(a, "min"), hi = takeFloat(a, "max");
-    ins.resize(1);
-    ins.push_back(lo ? scalarInput(*lo, x.dtype(), "min") : "");
-    ins.push_back(hi ? scalarInput(*hi, x.dtype(), "max") : "");
-  } else if (op == "Expand" || op == "Tile") {
-    const char* what = op == "Expand" ? "shape" : "repeats";
-    std::vector<int64_t> v = takeInts(a, what);
-    // Expand: 1 keeps the input's dim, so a batch dim expanded to itself stays symbolic.
-    if (op == "Expand" && opt_.dynamicBatch && isDynamic && x.ndim() > 0 &&
-        v.size() == static_cast<size_t>(x.ndim()) && v[0] == x.dim(0))
-      v[0] = 1;
-    if (ins.size() == 1) ins.push_back(intsInput(v, what));
-  } else if (op == "Split") {
-    int nd = x.ndim();
-    int axis = normalizeAxis(intAttr(a, "axis", 0), nd, "Split");
-    std::vector<int64_t> sizes;
-    for (const Tensor& o : r.outputs) sizes.push_back(o.dim(axis));
-    takeInts(a, "split");
-    a.erase("num_outputs");
-    if (opset >= 13) ins.push_back(intsInput(sizes, "split"));
-    else a["split"] = sizes;
-  } else if (op == "Cast") {
-    a["to"] = static_cast<int64_t>(dtypeToOnnx(r.outputs[0].dtype()));
-  } else if (op == "Dropout" && opset >= 12) {
-    std::optional<double> ratio = takeFloat(a, "ratio");
-    a.erase("training_mode");
-    if (ratio) ins.push_back(scalarInput(*ratio, isFloating(x.dtype()) ? x.dtype() : DType::kFloat32, "ratio"));
-  } else if (op == "AveragePool" && a.count("dilations")) {
-    std::vector<int64_t> d = takeInts(a, "dilations");
-    SINGA_CHECK(std::all_of(d.begin(), d.end(), [](int64_t v) { return v == 1; }), NotSupportedError,
-                "ONNX export: AveragePool with dilations needs opset 19; ONNX 1.12 stops at 17");
-  } else if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
-    emitSoftmaxFamily(r, a, ins, outs);
-    return;
-  } else if (op == "HardSwish" && opset < 14) {  // x * HardSigmoid(x; 1/6, 1/2)
-    std::string hs = unique(node_ + "_hsig");
-    addAuxNode("_hardsigmoid", "HardSigmoid", {ins[0]}, {hs}, {{"alpha", 1.0 / 6.0}, {"beta", 0.5}});
-    addNode("Mul", {ins[0], hs}, outs, {});
-    return;
-  } else if ((op == "GreaterOrEqual" || op == "LessOrEqual") && opset < 12) {  // not(a < b) / not(a > b)
-    std::string cmp = unique(node_ + "_cmp");
-    addAuxNode("_strict", op == "GreaterOrEqual" ? "Less" : "Greater", ins, {cmp}, {});
-    addNode("Not", {cmp}, outs, {});
-    return;
+  const bool symbolicBatch = opt_.dynamicBatch && isDynamic;
+  NodeDraft draft{r, opt_.opset, symbolicBatch, std::move(ins), std::move(outs), r.attrs.all()};
+  if (RewriteFn rewrite = findRewrite(op, opt_.opset)) {
+    if (rewrite(draft, *this) == Rewritten::kWritten) return;
   }
-  addNode(op, ins, outs, a);
+  addNode(op, std::move(draft.ins), draft.outs, draft.attrs);
 }
 
 // A leaf that shares storage with a value computed from the inputs was made by a view that the
@@ -509,9 +377,9 @@ void Exporter::run() {
 }
 
 void checkOpset(const ExportOptions& options) {
-  SINGA_CHECK(options.opset >= kMinOpset && options.opset <= kMaxOpset, ValueError,
-              "ONNX export: opset " << options.opset << " is not supported; choose one of " << kMinOpset
-                                    << ".." << kMaxOpset);
+  SINGA_CHECK(options.opset >= kMinExportOpset && options.opset <= kMaxExportOpset, ValueError,
+              "ONNX export: opset " << options.opset << " is not supported; choose one of " << kMinExportOpset
+                                    << ".." << kMaxExportOpset);
 }
 
 }  // namespace
@@ -591,22 +459,12 @@ void saveModel(const onnx::ModelProto& model, const std::string& path) {
   SINGA_CHECK(model.SerializeToString(&bytes), IoError,
               "saveModel: cannot serialize the model for '" << path
                   << "' (protobuf refuses messages over 2 GiB; store large weights as external data)");
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SINGA_CHECK(f.good(), IoError, "saveModel: cannot open '" << tmp << "' for writing (for '" << path
-                                      << "'): " << std::strerror(errno) << "; does the folder exist?");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      SINGA_THROW(IoError, "saveModel: writing '" << path << "' failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    SINGA_THROW(IoError, "saveModel: cannot move the model into place at '" << path << "': " << std::strerror(err));
+  // As durable as a checkpoint: a temporary file next to `path`, fsync, rename, fsync of the
+  // directory. A crash or a full disk leaves the previous model or the new one, never a torn file.
+  try {
+    replaceFileSynced(path, bytes, "ONNX model");
+  } catch (const IoError& e) {
+    SINGA_THROW(IoError, "saveModel: " << e.what());
   }
 }
 

@@ -68,8 +68,10 @@ onnx::ModelProto exportModule(Module& m, const std::vector<Tensor>& sampleInputs
 void exportModuleToFile(Module& m, const std::vector<Tensor>& sampleInputs, const std::string& path,
                         const ExportOptions& options = ExportOptions());
 
-/// Writes `model` to `path` atomically (a temporary file in the same folder, then rename).
-/// Throws IoError naming the path on failure.
+/// Writes `model` to `path` as durably as a checkpoint: a temporary file in the same folder,
+/// fsync, rename over `path`, fsync of the folder; so a crash or a full disk never leaves a
+/// truncated model and never destroys the previous file at `path`. Throws IoError naming the
+/// path on failure (also when `path` is a directory or its folder does not exist).
 void saveModel(const onnx::ModelProto& model, const std::string& path);
 
 }  // namespace singa::onnxio

@@ -4,9 +4,11 @@ singa_add_layer(NAME singa_onnxio
   AREAS onnx=src/onnx
   SOURCES
     src/onnx/export.cc
+    src/onnx/export_rewrites.cc
     src/onnx/tensor_proto.cc
     src/onnx/model_io.cc
     src/onnx/import.cc
+    src/onnx/executor.cc
     src/onnx/converter.cc
     src/onnx/converters_elementwise.cc
     src/onnx/converters_math.cc
@@ -24,6 +26,8 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_training.cc
     src/onnx/converters_sequence.cc
     src/onnx/backend_test.cc
+    # internal header (not installed)
+    src/onnx/export_rewrites.h
   HEADERS
     src/onnx/tensor_proto.h
     src/onnx/export.h

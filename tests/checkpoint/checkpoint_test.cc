@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "singa/checkpoint/checkpoint.h"
-#include "singa/checkpoint/durable_io.h"
+#include "singa/core/durable_io.h"
 #include "singa/nn/nn.h"
 #include "singa/optim/adam.h"
 #include "singa/optim/sgd.h"

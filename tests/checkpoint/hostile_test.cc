@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "singa/checkpoint/checkpoint.h"
-#include "singa/checkpoint/durable_io.h"
+#include "singa/core/durable_io.h"
 #include "singa/checkpoint/json_guard.h"
 #include "singa/checkpoint/safetensors.h"
 #include "singa/core/memory_limit.h"

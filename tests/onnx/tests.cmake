@@ -1,5 +1,6 @@
 # ONNX import tests.
-#  unit:        small graphs built in C++ (onnx_import_test)
+#  unit:        small graphs built in C++, and saveModel's durability against the file system
+#               (onnx_import_test)
 #  conformance: `singa_onnx test` over ONNX's backend test data (Debian libonnx-testdata, and the
 #               data of the PyPI onnx wheel in the repository's .venv when present). Node data sets
 #               must pass >= 60% and every case that uses only the tutorial ops; the "light" real
@@ -11,6 +12,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/import_grad_test.cc
   onnx/import_sequence_test.cc
   onnx/hostile_ops_test.cc
+  onnx/save_model_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 

@@ -1,0 +1,31 @@
+// The rank-order reduction the MPI backend's all-reduce is built on: element i of the result is
+// srcs[0][i] + srcs[1][i] + ... + srcs[n-1][i], summed in that order in a fixed accumulation type
+// (float for float16/bfloat16, int for bool), then divided by n for an average. Every transport
+// (shared-memory staging, MPI alltoall + allgather, in-place exchange buffers) reduces through
+// reduceInRankOrder, and the two-rank MPI_Allreduce path through averageOfTwo / MPI_SUM, which do
+// the single addition of two operands: so every rank and every run gets the same bits.
+#pragma once
+
+#include <cstdint>
+
+#include "singa/core/dtype.h"
+
+#ifdef SINGA_USE_MPI
+#include <mpi.h>
+#endif
+
+namespace singa {
+
+/// out[i] = the rank-order sum of srcs[0..n-1][i] for i < count (divided by n when `average`),
+/// elements of `dtype`. Serial on purpose: it may run on the communication thread while the
+/// compute threads (OpenMP) run backward, and it is memory-bound anyway.
+void reduceInRankOrder(DType dtype, const char* const* srcs, int64_t count, int n, char* out, bool average);
+
+#ifdef SINGA_USE_MPI
+/// MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5, for
+/// MPI_FLOAT and MPI_DOUBLE only (anything else aborts: MPI ops cannot throw). With two ranks MPI
+/// applies it exactly once per element, giving reduceInRankOrder's bits.
+void averageOfTwo(void* in, void* inout, int* len, MPI_Datatype* type);
+#endif
+
+}  // namespace singa
