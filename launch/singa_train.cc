@@ -54,7 +54,9 @@ std::shared_ptr<Module> buildTrainModel(const TrainOptions& o, const MnistData& 
   if (o.onnx.empty()) {
     SINGA_CHECK(o.lastLayers == 0 && o.numClasses == 0, ValueError,
                 "--last-layers and --num-classes apply to an imported model: add --onnx MODEL");
-    std::shared_ptr<Module> model = buildModel(o.model);
+    // Built for the data: its image shape, and as many classes as its training labels reach.
+    std::shared_ptr<Module> model = buildModel(o.model, numClassesOf(data.train.labels),
+                                               ImageShape{s[1], s[2], s[3]});
     model->to(dev);
     return model;
   }
@@ -74,6 +76,7 @@ int run(TrainOptions& o) {
   manualSeed(o.trainer.seed);
   setDefaultWeightInit(o.init == "torch" ? WeightInit::kTorchUniform : WeightInit::kHeNormal);
   MnistData data = loadDataSpec(o.data);
+  if (!o.valData.empty()) data.test = loadEvalSplit(o.valData);
   if (!o.exportPath.empty()) prepareOutputFile(o.exportPath, "--export");
   if (!o.trainer.metricsJson.empty()) prepareOutputFile(o.trainer.metricsJson, "--metrics-json");
   Shape modelInput;
@@ -109,7 +112,7 @@ int run(TrainOptions& o) {
                  static_cast<long long>(limit), static_cast<long long>(data.test.size()), dev.str().c_str(),
                  numThreads(), t.optimizer.c_str(), t.lr);
   }
-  const TrainResult r = trainer.fit(data.train, &data.test);
+  const TrainResult r = trainer.fit(data.train, data.test.size() > 0 ? &data.test : nullptr);
   if (r.preempted) return kExitResumable;
   if (!o.exportPath.empty() && root) {
     exportTrained(*model, modelInput, o.exportPath, o.opset);
@@ -118,6 +121,9 @@ int run(TrainOptions& o) {
   if (root && r.epochsRun == 0 && t.epochs == 0) {
     std::printf("final: test accuracy %.2f%%, test loss %.6f (evaluation only, --epochs 0)\n",
                 100.0 * r.validation.accuracy, r.validation.loss);
+  } else if (root && data.test.size() == 0) {
+    std::printf("final: no test data (add --val-data), final train loss %.9g, %.0f train images/s\n",
+                r.finalTrainLoss, r.trainImagesPerSec);
   } else if (root) {
     std::printf("final: test accuracy %.2f%%, final train loss %.9g, %.0f train images/s\n",
                 100.0 * r.validation.accuracy, r.finalTrainLoss, r.trainImagesPerSec);

@@ -79,7 +79,7 @@ void addDistributedFlags(CLI::App& app, TrainOptions& o) {
 
 std::string trainConfigJson(const TrainOptions& o) {
   const TrainerOptions& t = o.trainer;
-  nlohmann::json j{{"model", o.model},           {"data", o.data},
+  nlohmann::json j{{"model", o.model},           {"data", o.data}, {"val_data", o.valData},
                    {"epochs", t.epochs},         {"batch_size", t.batchSize},
                    {"lr", t.lr},                 {"momentum", t.momentum},
                    {"nesterov", t.nesterov},     {"weight_decay", t.weightDecay},
@@ -96,8 +96,12 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--data", o.data,
                  "Data set: fashion-mnist (from the dataset-fashion-mnist package), mnist:DIR or DIR "
-                 "holding the four MNIST IDX files (plain or .gz)")
+                 "holding the four MNIST IDX files (plain or .gz), cifar10:DIR or cifar100:DIR (the binary "
+                 "version's files), npy:IMAGES.npy,LABELS.npy (a training set only: add --val-data)")
       ->capture_default_str();
+  app.add_option("--val-data", o.valData,
+                 "Validation data set, any --data spec (its test split, or its only split for npy:): "
+                 "replaces the test split of --data");
   app.add_option("--epochs", o.trainer.epochs, "Training epochs")->check(kNonNegative)->capture_default_str();
   app.add_option("--batch-size", o.trainer.batchSize, "Batch size per rank")->check(kPositive)->capture_default_str();
   app.add_option("--lr", o.trainer.lr, "Learning rate")->check(kNonNegative)->capture_default_str();

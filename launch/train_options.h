@@ -15,6 +15,7 @@ struct TrainOptions {
   TrainerOptions trainer;    // --epochs, --lr, --checkpoint-dir, --freeze, ... (see addTrainFlags)
   std::string model = "cnn";
   std::string data = "fashion-mnist";
+  std::string valData;  ///< a separate validation set (any data spec); "" = the test split of data
   std::string init = "he";   // weight initialisation of built-in models and new heads: he | torch
   int threads = 0;           // 0: the default (see README: fastest measured setting)
   std::string device = "cpu";

@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <sstream>
+#include <vector>
 
 #include "singa/core/error.h"
+#include "singa/data/cifar.h"
 #include "singa/data/idx.h"
+#include "singa/data/npy.h"
 
 namespace singa {
 namespace {
@@ -134,6 +137,84 @@ std::string resolveDataSpec(const std::string& spec) {
     return dir;
   }
   return spec;
+}
+
+namespace {
+
+bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+}  // namespace
+
+MnistSplit loadNpySplit(const std::string& imagesPath, const std::string& labelsPath) {
+  MnistSplit split;
+  split.images = loadNpy(imagesPath);
+  Tensor labels = loadNpy(labelsPath);
+  const Shape& is = split.images.shape();
+  SINGA_CHECK(is.size() >= 2 && is[0] >= 1, ValueError,
+              "data set: '" << imagesPath << "' holds an array of shape " << is
+                            << "; images need a leading sample axis and at least one more ([N, C, H, W], [N, H, W] or [N, D])");
+  SINGA_CHECK(split.images.dtype() == DType::kUInt8 || split.images.dtype() == DType::kFloat32, ValueError,
+              "data set: '" << imagesPath << "' holds " << dtypeName(split.images.dtype())
+                            << " images; save uint8 (scaled by 1/255 when loaded) or float32 (used as they are)");
+  SINGA_CHECK(labels.ndim() == 1 && labels.dim(0) == is[0], ValueError,
+              "data set: '" << labelsPath << "' holds labels of shape " << labels.shape() << " for " << is[0] << " images in '"
+                            << imagesPath << "'; labels must be one integer per image ([" << is[0] << "])");
+  SINGA_CHECK(labels.dtype() == DType::kInt64 || labels.dtype() == DType::kInt32 || labels.dtype() == DType::kUInt8,
+              ValueError,
+              "data set: '" << labelsPath << "' holds " << dtypeName(labels.dtype()) << " labels; save integers (int64)");
+  // To int64 by hand: the data layer sits below the ops (no cast op here).
+  std::vector<int64_t> values(static_cast<size_t>(labels.numel()));
+  SINGA_DISPATCH_ALL(labels.dtype(), T, {
+    const T* src = labels.data<T>();
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int64_t>(src[i]);
+  });
+  split.labels = Tensor::fromVector<int64_t>(values, {labels.dim(0)});
+  const int64_t* l = split.labels.data<int64_t>();
+  for (int64_t i = 0; i < split.labels.numel(); ++i) {
+    SINGA_CHECK(l[i] >= 0, ValueError,
+                "data set: '" << labelsPath << "' holds label " << l[i] << " at " << i << "; class labels are 0, 1, 2, ...");
+  }
+  return split;
+}
+
+MnistData loadDataSpec(const std::string& spec) {
+  if (startsWith(spec, "cifar10:") || startsWith(spec, "cifar100:")) {
+    const bool hundred = startsWith(spec, "cifar100:");
+    const std::string dir = spec.substr(hundred ? 9 : 8);
+    SINGA_CHECK(!dir.empty(), ValueError, "data spec '" << spec << "' names no directory; use " << (hundred ? "cifar100" : "cifar10") << ":DIR");
+    return loadCifarDir(dir, hundred ? 100 : 10);
+  }
+  if (startsWith(spec, "npy:")) {
+    const std::string files = spec.substr(4);
+    const size_t comma = files.find(',');
+    SINGA_CHECK(comma != std::string::npos && comma > 0 && comma + 1 < files.size() &&
+                    files.find(',', comma + 1) == std::string::npos,
+                ValueError, "data spec '" << spec << "': use npy:IMAGES.npy,LABELS.npy (two files, one comma)");
+    MnistData data;
+    data.dir = files;
+    data.train = loadNpySplit(files.substr(0, comma), files.substr(comma + 1));
+    return data;
+  }
+  const size_t colon = spec.find(':');
+  if (colon != std::string::npos && colon > 0 && !startsWith(spec, "mnist:") && spec.find('/') > colon) {
+    SINGA_THROW(ValueError, "data spec '" << spec << "': unknown kind '" << spec.substr(0, colon)
+                                          << "'; use fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, "
+                                             "npy:IMAGES.npy,LABELS.npy or a directory of IDX files");
+  }
+  return loadMnistDir(resolveDataSpec(spec));
+}
+
+MnistSplit loadEvalSplit(const std::string& spec) {
+  MnistData data = loadDataSpec(spec);
+  return data.test.size() > 0 ? data.test : data.train;
+}
+
+int64_t numClassesOf(const Tensor& labels) {
+  SINGA_CHECK(labels.dtype() == DType::kInt64, TypeError, "numClassesOf: labels must be int64, got " << dtypeName(labels.dtype()));
+  int64_t classes = 0;
+  const int64_t* l = labels.data<int64_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i) classes = std::max(classes, l[i] + 1);
+  return classes;
 }
 
 }  // namespace singa

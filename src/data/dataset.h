@@ -1,4 +1,4 @@
-// MNIST-style data sets on disk: four IDX files (train/test images and labels, plain or .gz) in
+// Data sets on disk. MNIST-style data sets: four IDX files (train/test images and labels, plain or .gz) in
 // one directory. The default is Fashion-MNIST from the dataset-fashion-mnist Debian package.
 // Images stay uint8 in memory (47 MB for 60000 images); the loader converts per batch.
 #pragma once
@@ -39,7 +39,22 @@ MnistData loadMnistDir(const std::string& dir);
 /// "mnist:DIR" -> DIR, anything else is taken as a directory.
 std::string resolveDataSpec(const std::string& spec);
 
-/// loadMnistDir(resolveDataSpec(spec)).
-inline MnistData loadDataSpec(const std::string& spec) { return loadMnistDir(resolveDataSpec(spec)); }
+/// Loads the data set a spec names:
+///   "" or "fashion-mnist", "mnist:DIR", DIR   MNIST-style IDX files (loadMnistDir)
+///   "cifar10:DIR", "cifar100:DIR"             CIFAR binary files (cifar.h)
+///   "npy:IMAGES.npy,LABELS.npy"               arrays (npy.h): images uint8 or float32 [N, ...],
+///                                             labels integer [N] >= 0; a training split only
+///                                             (the test split is empty: give one separately)
+/// Throws ValueError for an unknown prefix, naming the ones there are.
+MnistData loadDataSpec(const std::string& spec);
+
+/// The classes int64 `labels` reach: the largest label + 1 (0 for none).
+int64_t numClassesOf(const Tensor& labels);
+
+/// The split of `spec` to evaluate on: its test split, or its only split (npy:).
+MnistSplit loadEvalSplit(const std::string& spec);
+
+/// Images and labels from two .npy files, checked as loadDataSpec("npy:...") does.
+MnistSplit loadNpySplit(const std::string& imagesPath, const std::string& labelsPath);
 
 }  // namespace singa

@@ -5,10 +5,14 @@ singa_add_layer(NAME singa_data
     src/data/idx.cc
     src/data/dataset.cc
     src/data/loader.cc
+    src/data/cifar.cc
+    src/data/npy.cc
   HEADERS
     src/data/idx.h
     src/data/dataset.h
     src/data/loader.h
+    src/data/cifar.h
+    src/data/npy.h
   PUBLIC singa_core
   PRIVATE ZLIB::ZLIB
 )

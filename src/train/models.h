@@ -10,11 +10,18 @@
 
 namespace singa {
 
-/// The tutorial CNN: conv 1->20 5x5, ReLU, maxpool 2, conv 20->50 5x5, ReLU, maxpool 2, flatten,
-/// linear 800->500 (no bias), ReLU, linear 500->10 (no bias). Input [N, 1, 28, 28].
+/// The input a built-in model is built for: channels, height, width (MNIST's 1 x 28 x 28 by default).
+struct ImageShape {
+  int64_t channels = 1, height = 28, width = 28;
+};
+
+/// The tutorial CNN: conv C->20 5x5, ReLU, maxpool 2, conv 20->50 5x5, ReLU, maxpool 2, flatten,
+/// linear 800->500 (no bias), ReLU, linear 500->10 (no bias) for input [N, 1, 28, 28]; other
+/// inputs (CIFAR's 3 x 32 x 32) change conv1's input channels and fc1's input features.
+/// ValueError for images under 16 x 16 (nothing left after the two conv + pool stages).
 class TutorialCnn : public Module {
  public:
-  explicit TutorialCnn(int64_t numClasses = 10);
+  explicit TutorialCnn(int64_t numClasses = 10, ImageShape input = {});
   Tensor forward(const Tensor& x) override;
   std::string typeName() const override { return "TutorialCnn"; }
 
@@ -24,10 +31,10 @@ class TutorialCnn : public Module {
   std::shared_ptr<Linear> fc1_, fc2_;
 };
 
-/// A two-layer perceptron 784 -> 256 -> 10 (a quick baseline).
+/// A two-layer perceptron C*H*W (784 for MNIST) -> 256 -> 10 (a quick baseline).
 class Mlp : public Module {
  public:
-  explicit Mlp(int64_t numClasses = 10);
+  explicit Mlp(int64_t numClasses = 10, ImageShape input = {});
   Tensor forward(const Tensor& x) override;
   std::string typeName() const override { return "Mlp"; }
 
@@ -38,6 +45,6 @@ class Mlp : public Module {
 /// Names buildModel accepts.
 std::vector<std::string> modelNames();
 /// Throws ValueError listing the known names.
-std::shared_ptr<Module> buildModel(const std::string& name, int64_t numClasses = 10);
+std::shared_ptr<Module> buildModel(const std::string& name, int64_t numClasses = 10, ImageShape input = {});
 
 }  // namespace singa

@@ -120,6 +120,41 @@ def make_data():
     data_case("test_label_out_of_range", {STEMS[3]: idx(LABELS, [64], labels(63) + b"\xc8")})
     data_case("zero_pixels", {STEMS[0]: idx(IMAGES, [64, 0, 28])})
     data_case("no_images", {STEMS[0]: idx(IMAGES, [0, 28, 28]), STEMS[1]: idx(LABELS, [0])})
+    make_arrays()
+
+
+def npy(descr, shape, data, fortran=False):
+    """numpy.save's layout (format 1.0), written here so the crafted headers stay exact."""
+    dims = "".join(f"{d}, " for d in shape).rstrip(" ") if len(shape) != 1 else f"{shape[0]},"
+    header = f"{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': ({dims}), }}"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+
+def make_arrays():
+    """Damaged npy: and cifar10: data sets (tests/hostile/cases_data.tsv)."""
+    base = os.path.join(INPUTS, "data")
+    good_x, good_y = npy("|u1", [64, 1, 28, 28], images(64)), npy("<i8", [64], struct.pack("<64q", *range(64)))
+    cases = {
+        "npy_shape_overflow": (npy("|u1", [1 << 40, 1 << 40], b""), good_y),
+        "npy_truncated": (npy("|u1", [60000, 1, 28, 28], images(2)), good_y),
+        "npy_big_endian": (good_x, npy(">i8", [64], struct.pack(">64q", *range(64)))),
+        "npy_label_count": (good_x, npy("<i8", [63], struct.pack("<63q", *range(63)))),
+        "npy_header_garbage": (b"\x93NUMPY\x01\x00\x10\x00{'descr': os.sy}\n" + images(1), good_y),
+    }
+    for name, (x, y) in cases.items():
+        write(os.path.join(base, name, "x.npy"), x)
+        write(os.path.join(base, name, "y.npy"), y)
+    record = bytes([3]) + images(1)[:3072] * 4
+    batches = {f"data_batch_{b}.bin": record[:3073] * 4 for b in range(1, 6)}
+    for name, edit in {"cifar_truncated": {"data_batch_2.bin": (record[:3073] * 4)[:-10]},
+                       "cifar_label_out_of_range": {"test_batch.bin": bytes([10]) + record[1:3073]},
+                       "cifar_missing_test": {"test_batch.bin": None}}.items():
+        files = dict(batches, **{"test_batch.bin": record[:3073]})
+        files.update(edit)
+        for fname, data in files.items():
+            if data is not None:
+                write(os.path.join(base, name, fname), data)
 
 
 # ---- checkpoints -----------------------------------------------------------------------------
