@@ -3,4 +3,5 @@ singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/dtype_test.cc
   core/limits_test.cc
   autograd/engine_test.cc
+  autograd/grad_hooks_test.cc
 )
