@@ -1,4 +1,4 @@
-// Gradient buckets, the grad-ready hooks that fill them, the communication thread that
+// Gradient buckets, the gradient views and post-accumulate-grad hooks that fill them, the communication thread that
 // all-reduces them during backward, and the rank-0 state sync at start.
 #include "singa/comm/distributed_optimizer.h"
 
@@ -146,8 +146,7 @@ DistributedOptimizer::~DistributedOptimizer() {
   for (const Bucket& b : buckets_) {
     for (const Slot& s : b.slots) {
       Tensor p = inner_->namedParameters()[s.param].second;
-      p.onGradReady(nullptr);
-      p.setGradBuffer(nullptr);
+      p.removePostAccumulateGradHook(s.hook);
     }
   }
 }
@@ -174,7 +173,7 @@ void DistributedOptimizer::buildBuckets() {
       plans.push_back(Plan{wire, p.device(), 0, {}});
     }
     Plan& b = plans.back();
-    b.slots.push_back(Slot{k, b.numel, p.numel(), false});
+    b.slots.push_back(Slot{k, b.numel, p.numel(), false, Tensor(), 0});
     b.numel += p.numel();
     const size_t cap = plans.size() == 1 ? options_.firstBucketBytes : options_.bucketBytes;
     b.closed = static_cast<size_t>(b.numel) * dtypeSize(wire) >= cap;
@@ -187,19 +186,32 @@ void DistributedOptimizer::buildBuckets() {
     buckets_.push_back(std::move(b));
   }
   for (size_t bi = 0; bi < buckets_.size(); ++bi) {
-    for (size_t si = 0; si < buckets_[bi].slots.size(); ++si) {
-      Tensor p = params[buckets_[bi].slots[si].param].second;
-      p.onGradReady([this, bi, si](const std::string&, TensorImpl& impl) { onGradReady(bi, si, impl); });
-      // Backward writes the first gradient straight into the slot (fillSlot then copies nothing)
-      // when the slot is in the parameter's dtype and this micro-step exchanges.
-      if (buckets_[bi].wire.dtype() == p.dtype()) {
-        p.setGradBuffer([this, bi, si](TensorImpl& impl) -> std::shared_ptr<TensorImpl> {
-          const Slot& s = buckets_[bi].slots[si];
-          if (!syncMicroStep() || s.ready) return nullptr;
-          Tensor view = buckets_[bi].wire.slice(0, s.offset, s.offset + s.numel).reshape(impl.shape);
-          return view.implPtr();
-        });
-      }
+    Bucket& b = buckets_[bi];
+    for (size_t si = 0; si < b.slots.size(); ++si) {
+      Slot& s = b.slots[si];
+      Tensor p = params[s.param].second;
+      // Backward accumulates straight into the slot when the slot is in the parameter's dtype
+      // (installGradViews): fillSlot then copies nothing.
+      if (b.wire.dtype() == p.dtype()) s.view = b.wire.slice(0, s.offset, s.offset + s.numel).reshape(p.shape());
+      s.hook = p.registerPostAccumulateGradHook([this, bi, si](Tensor& leaf) { onGradAccumulated(bi, si, leaf); });
+    }
+  }
+}
+
+void DistributedOptimizer::installGradViews() {
+  // Not while a bucket of this step is filled or in flight (zeroGrad() between backward and
+  // step()): the communication thread may be reading it.
+  if (nextLaunch_ != 0) return;
+  for (const Bucket& b : buckets_) {
+    if (b.readySlots != 0) return;
+  }
+  for (Bucket& b : buckets_) {
+    for (Slot& s : b.slots) {
+      if (!s.view.defined()) continue;
+      Tensor p = inner_->namedParameters()[s.param].second;
+      if (p.grad().defined()) continue;  // a gradient set by hand: fillSlot copies it
+      s.view.zero();
+      p.setGrad(s.view);
     }
   }
 }
@@ -224,13 +236,13 @@ void DistributedOptimizer::fillSlot(Bucket& b, Slot& s, const Tensor& grad) {
   ++b.readySlots;
 }
 
-void DistributedOptimizer::onGradReady(size_t bucket, size_t slot, TensorImpl& param) {
+void DistributedOptimizer::onGradAccumulated(size_t bucket, size_t slot, const Tensor& param) {
   if (!syncMicroStep()) return;  // accumulating: no communication this micro-step
   Bucket& b = buckets_[bucket];
   Slot& s = b.slots[slot];
   if (s.ready) return;
   autograd::NoGradGuard noGrad;
-  fillSlot(b, s, param.grad ? Tensor(param.grad) : Tensor());
+  fillSlot(b, s, param.grad());
   if (options_.overlap) launchReadyBuckets();
 }
 
@@ -328,10 +340,10 @@ void DistributedOptimizer::step() {
           Tensor g(p.shape(), p.dtype(), p.device());
           g.reshape({s.numel}).copyFrom(reduced);
           p.setGrad(ops::mul(g, scale));
-        } else if (reduced.dtype() == p.dtype()) {
-          // No copy: the gradient is a view of the bucket. It stays valid until the next
-          // exchange refills the bucket (backward after zeroGrad() makes a new gradient).
-          p.setGrad(reduced.reshape(p.shape()));
+        } else if (s.view.defined()) {
+          // No copy: the gradient is a view of the bucket (usually already, see
+          // installGradViews). It stays valid until zeroGrad() zeroes the bucket.
+          p.setGrad(s.view);
         } else {  // compressed wire: back to the parameter's dtype
           Tensor g(p.shape(), p.dtype(), p.device());
           g.reshape({s.numel}).copyFrom(reduced);
@@ -350,7 +362,10 @@ void DistributedOptimizer::step() {
 }
 
 void DistributedOptimizer::zeroGrad() {
-  if (microSteps_ % options_.accumulationSteps == 0) inner_->zeroGrad();
+  // Within an accumulation window the gradients keep summing (no zeroing).
+  if (microSteps_ % options_.accumulationSteps != 0) return;
+  inner_->zeroGrad();
+  installGradViews();
 }
 
 }  // namespace singa

@@ -3,14 +3,19 @@
 //  * At construction every rank checks it has the same parameters and buffers (names, shapes,
 //    dtypes) as rank 0 (CommError naming the first difference), then takes rank 0's values.
 //  * Gradients are packed into buckets in reverse registration order (the order backward produces
-//    them): the first closes at firstBucketBytes, the others at bucketBytes. Each parameter's
-//    grad-ready hook (Tensor::onGradReady) copies its gradient into its bucket (backward writes it
-//    there directly where it can); a complete bucket is handed to a communication thread that
-//    all-reduces it while backward goes on. step() waits for those, reduces the buckets
-//    backward did not complete itself (in order, on the calling thread), points each gradient
-//    at its averaged values in the bucket (a view: no copy) and runs the wrapped optimizer.
-//    A gradient tensor kept across steps is therefore overwritten by the next exchange; clone()
-//    it to keep its values.
+//    them): the first closes at firstBucketBytes, the others at bucketBytes. zeroGrad() (at the
+//    start of an accumulation window) sets each parameter's gradient to a zeroed view of its
+//    slot in the bucket (where the slot has the parameter's dtype, as PyTorch DDP's
+//    gradient_as_bucket_view), so backward accumulates straight into the bucket (Tensor's
+//    in-place accumulation rule). A post-accumulate-grad hook per parameter
+//    (Tensor::registerPostAccumulateGradHook) marks its slot ready -- copying the gradient in
+//    when it is not the view: compressed wire, or gradients dropped by someone else -- and a
+//    complete bucket is handed to a communication thread that all-reduces it while backward goes
+//    on. step() waits for those, reduces the buckets backward did not complete itself (in order,
+//    on the calling thread), leaves each gradient as (or points it at) its averaged values in the
+//    bucket and runs the wrapped optimizer.
+//    A gradient tensor kept across steps is therefore zeroed by the next zeroGrad() and then
+//    overwritten by the next backward and exchange; clone() it to keep its values.
 //  * Buckets are reduced strictly in bucket order and the reduction itself is rank-ordered
 //    (see MpiCommunicator::allReduceBytes), so runs are reproducible bit for bit.
 //  * Optional float16/bfloat16 compression of the exchanged gradients (summed in float).
@@ -108,6 +113,9 @@ class DistributedOptimizer : public Optimizer {
     int64_t offset;   // elements into the bucket
     int64_t numel;
     bool ready = false;
+    Tensor view;      // the slot as a tensor of the parameter's shape; undefined when the wire
+                      // dtype differs from the parameter's (compression)
+    uint64_t hook = 0;  // id of the parameter's post-accumulate-grad hook
   };
   struct Bucket {
     std::vector<Slot> slots;
@@ -117,7 +125,8 @@ class DistributedOptimizer : public Optimizer {
   };
 
   void buildBuckets();
-  void onGradReady(size_t bucket, size_t slot, TensorImpl& param);
+  void onGradAccumulated(size_t bucket, size_t slot, const Tensor& param);
+  void installGradViews();
   void fillSlot(Bucket& b, Slot& s, const Tensor& grad);
   void launchReadyBuckets();
   void launch(size_t bucket);

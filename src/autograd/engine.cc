@@ -3,6 +3,7 @@
 
 #include "singa/autograd/node.h"
 #include "singa/ops/ops.h"
+#include "singa/ops/registry.h"
 
 namespace singa::autograd {
 namespace {
@@ -21,7 +22,8 @@ NoGradGuard::~NoGradGuard() { tGradEnabled = previous_; }
 bool needsGrad(const std::vector<Tensor>& inputs) {
   if (!tGradEnabled) return false;
   for (const Tensor& t : inputs) {
-    if (t.defined() && (t.requiresGrad() || t.gradFn() != nullptr)) return true;
+    const AutogradMeta* m = t.defined() ? t.impl().autograd.get() : nullptr;
+    if (m != nullptr && (m->requiresGrad || m->gradFn != nullptr)) return true;
   }
   return false;
 }
@@ -36,14 +38,20 @@ void record(const std::string& op, const std::vector<Tensor>& inputs, std::vecto
     node->outputShapes()[i] = out.shape();
     node->outputDTypes()[i] = out.dtype();
     if (!isFloating(out.dtype())) continue;  // comparisons, argmax: no gradient flows
-    out.impl().gradFn = node;
-    out.impl().outputIndex = static_cast<int>(i);
+    AutogradMeta& meta = out.impl().autogradMeta();
+    meta.gradFn = node;
+    meta.outputIndex = static_cast<int>(i);
   }
 }
 
 namespace {
 
-bool leadsToGrad(const Tensor& t) { return t.defined() && (t.gradFn() || t.requiresGrad()); }
+bool leadsToGrad(const Tensor& t) {
+  const AutogradMeta* m = t.defined() ? t.impl().autograd.get() : nullptr;
+  return m != nullptr && (m->gradFn != nullptr || m->requiresGrad);
+}
+
+int outputIndexOf(const Tensor& t) { return t.impl().autograd->outputIndex; }
 
 // Accumulates g into slot (summing when one already exists).
 void accumulate(Tensor& slot, const Tensor& g) {
@@ -52,6 +60,37 @@ void accumulate(Tensor& slot, const Tensor& g) {
   } else {
     slot = ops::add(slot, g);
   }
+}
+
+// Adds g to the gradient of `leaf` (see the rule in tensor.h): a fresh copy when it has none (never
+// alias a tensor a backward rule may still hold), else in place.
+void accumulateIntoLeaf(const Tensor& leaf, const Tensor& g) {
+  AutogradMeta& meta = leaf.impl().autogradMeta();
+  if (!meta.grad) {
+    meta.grad = g.clone().implPtr();
+    return;
+  }
+  Tensor acc(meta.grad);
+  SINGA_CHECK(acc.shape() == g.shape() && acc.dtype() == g.dtype() && acc.device() == g.device(), ValueError,
+              "backward: the gradient set on '" << leaf.name() << "' is " << dtypeName(acc.dtype()) << " "
+                                                << acc.shape() << " on " << acc.device().str() << " but its gradient is "
+                                                << dtypeName(g.dtype()) << " " << g.shape() << " on " << g.device().str()
+                                                << "; setGrad() a tensor like the leaf, or zeroGrad() first");
+  if (acc.isContiguous()) {
+    std::vector<Tensor> outs{acc};
+    runKernel("Add", acc.dtype(), acc.device(), {acc, g}, outs);
+  } else {
+    meta.grad = ops::add(acc, g).implPtr();
+  }
+}
+
+// Runs the leaf's post-accumulate-grad hooks (a copy of the list: a hook may remove itself).
+void runPostAccumulateGradHooks(const Tensor& leaf) {
+  const AutogradMeta* meta = leaf.impl().autograd.get();
+  if (meta == nullptr || meta->postAccumulateGradHooks.empty()) return;
+  const auto hooks = meta->postAccumulateGradHooks;
+  Tensor handle = leaf;
+  for (const auto& [id, hook] : hooks) hook(handle);
 }
 
 }  // namespace
@@ -72,10 +111,8 @@ void backward(const Tensor& root, const Tensor& grad) {
     SINGA_CHECK(root.requiresGrad(), ValueError,
                 "backward: the root does not require a gradient (no input of the computation "
                 "required one)");
-    Tensor g = root.grad();
-    accumulate(g, seed);
-    root.impl().grad = g.implPtr();
-    if (root.impl().gradReadyHook) root.impl().gradReadyHook(root.name(), root.impl());
+    accumulateIntoLeaf(root, seed);
+    runPostAccumulateGradHooks(root);
     return;
   }
 
@@ -105,7 +142,7 @@ void backward(const Tensor& root, const Tensor& grad) {
   std::unordered_map<Node*, std::vector<Tensor>> grads;
   std::vector<std::shared_ptr<Node>> ready{root.gradFn()};
   grads[root.gradFn().get()].resize(root.gradFn()->numOutputs());
-  grads[root.gradFn().get()][root.impl().outputIndex] = seed;
+  grads[root.gradFn().get()][outputIndexOf(root)] = seed;
   while (!ready.empty()) {
     std::shared_ptr<Node> node = ready.back();
     ready.pop_back();
@@ -132,31 +169,11 @@ void backward(const Tensor& root, const Tensor& grad) {
         Node* p = in.gradFn().get();
         auto& slots = grads[p];
         slots.resize(p->numOutputs());
-        if (g.defined()) accumulate(slots[in.impl().outputIndex], g);
+        if (g.defined()) accumulate(slots[outputIndexOf(in)], g);
         if (--pending[p] == 0) ready.push_back(in.gradFn());
       } else {
-        TensorImpl& leaf = in.impl();
-        if (g.defined()) {
-          Tensor acc = leaf.grad ? Tensor(leaf.grad) : Tensor();
-          if (acc.defined()) {
-            accumulate(acc, g);
-          } else {
-            // Never alias a gradient buffer another op may still hold: copy on first write, into
-            // the leaf's gradient buffer when it has one (Tensor::setGradBuffer).
-            std::shared_ptr<TensorImpl> buffer = leaf.gradBuffer ? leaf.gradBuffer(leaf) : nullptr;
-            if (buffer != nullptr) {
-              acc = Tensor(buffer);
-              SINGA_CHECK(acc.shape() == g.shape() && acc.dtype() == g.dtype() && acc.isContiguous(), ValueError,
-                          "gradient buffer of '" << leaf.name << "' is " << acc.shape() << " " << dtypeName(acc.dtype())
-                                                 << ", the gradient " << g.shape() << " " << dtypeName(g.dtype()));
-              acc.copyFrom(g);
-            } else {
-              acc = g.clone();
-            }
-          }
-          leaf.grad = acc.implPtr();
-        }
-        if (--leafPending[&leaf] == 0 && leaf.gradReadyHook) leaf.gradReadyHook(leaf.name, leaf);
+        if (g.defined()) accumulateIntoLeaf(in, g);
+        if (--leafPending[&in.impl()] == 0) runPostAccumulateGradHooks(in);
       }
     }
   }

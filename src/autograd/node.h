@@ -1,8 +1,10 @@
 // The native tape. Every op whose inputs need gradients records a Node: its inputs (kept alive,
 // they are the saved tensors too) and a backward rule mapping output gradients to input
 // gradients. backward() walks the nodes once in reverse topological order, accumulates
-// gradients into leaves, and fires each leaf's grad-ready hook as soon as its last contribution
-// has arrived, so a distributed optimizer can all-reduce while the rest of backward runs.
+// gradients into leaves (in place into a gradient a leaf already has: see tensor.h), and runs
+// each leaf's post-accumulate-grad hooks as soon as its last contribution has arrived, so a
+// distributed optimizer can all-reduce while the rest of backward runs. The node pointer and
+// the hooks live in the tensor's AutogradMeta (src/core/autograd_meta.h).
 #pragma once
 
 #include <functional>

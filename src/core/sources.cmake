@@ -20,6 +20,7 @@ singa_add_layer(NAME singa_core
     src/core/durable_io.h
     src/core/device.h
     src/core/tensor.h
+    src/core/autograd_meta.h
     src/core/attrs.h
     src/core/rng.h
     src/core/parallel.h

@@ -139,24 +139,48 @@ double Tensor::at(int64_t flatIndex) const {
 Tensor& Tensor::setRequiresGrad(bool value) {
   SINGA_CHECK(!value || isFloating(dtype()), TypeError,
               "only floating-point tensors can require gradients (this one is " << dtypeName(dtype()) << ")");
-  impl().requiresGrad = value;
+  if (value || impl().autograd) impl().autogradMeta().requiresGrad = value;
   return *this;
 }
 
-Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+Tensor Tensor::grad() const {
+  const AutogradMeta* m = impl().autograd.get();
+  return m != nullptr && m->grad ? Tensor(m->grad) : Tensor();
+}
 
-void Tensor::setGrad(const Tensor& g) { impl().grad = g.defined() ? g.implPtr() : nullptr; }
+void Tensor::setGrad(const Tensor& g) {
+  if (!g.defined()) {
+    zeroGrad();
+    return;
+  }
+  impl().autogradMeta().grad = g.implPtr();
+}
 
-void Tensor::zeroGrad() { impl().grad = nullptr; }
+void Tensor::zeroGrad() {
+  if (AutogradMeta* m = impl().autograd.get()) m->grad = nullptr;
+}
 
 Tensor Tensor::detach() const { return makeView(*this, shape(), strides(), offset()); }
 
-void Tensor::onGradReady(std::function<void(const std::string&, TensorImpl&)> hook) {
-  impl().gradReadyHook = std::move(hook);
+uint64_t Tensor::registerPostAccumulateGradHook(PostAccumulateGradHook hook) {
+  SINGA_CHECK(hook != nullptr, ValueError, "registerPostAccumulateGradHook: the hook is empty");
+  AutogradMeta& m = impl().autogradMeta();
+  const uint64_t id = m.nextHookId++;
+  m.postAccumulateGradHooks.emplace_back(id, std::move(hook));
+  return id;
 }
 
-void Tensor::setGradBuffer(std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> provider) {
-  impl().gradBuffer = std::move(provider);
+bool Tensor::removePostAccumulateGradHook(uint64_t id) {
+  AutogradMeta* m = impl().autograd.get();
+  if (m == nullptr) return false;
+  auto& hooks = m->postAccumulateGradHooks;
+  for (auto it = hooks.begin(); it != hooks.end(); ++it) {
+    if (it->first == id) {
+      hooks.erase(it);
+      return true;
+    }
+  }
+  return false;
 }
 
 Tensor& Tensor::setName(const std::string& name) {

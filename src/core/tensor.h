@@ -1,7 +1,8 @@
 // Tensor: a shape, a dtype and strides over shared Storage with an element offset. Copying a
 // Tensor copies a handle (like shared_ptr); views (reshape of a contiguous tensor, transpose,
 // permute, slice) share storage. Autograd state (requires_grad, grad, the node that produced the
-// tensor) lives in the impl so every handle sees it.
+// tensor, gradient hooks) lives behind one AutogradMeta pointer in the impl, so every handle sees
+// it and a tensor that never takes part in autograd carries only a null pointer.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "singa/core/autograd_meta.h"
 #include "singa/core/device.h"
 #include "singa/core/dtype.h"
 #include "singa/core/shape.h"
@@ -27,14 +29,15 @@ struct TensorImpl {
   int64_t offset = 0;            // in elements
   DType dtype = DType::kFloat32;
 
-  // Autograd.
-  bool requiresGrad = false;
-  std::shared_ptr<TensorImpl> grad;             // accumulated gradient of a leaf
-  std::shared_ptr<autograd::Node> gradFn;       // node that produced this tensor (non-leaf)
-  int outputIndex = 0;                          // which output of gradFn
-  std::function<void(const std::string&, TensorImpl&)> gradReadyHook;  // see Tensor::onGradReady
-  std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> gradBuffer;  // see Tensor::setGradBuffer
-  std::string name;                             // parameter name, or ONNX value name
+  /// Autograd state: null until the tensor takes part in autograd (see AutogradMeta).
+  std::unique_ptr<AutogradMeta> autograd;
+  std::string name;  // parameter name, or ONNX value name
+
+  /// The autograd state, allocated on first use.
+  AutogradMeta& autogradMeta() {
+    if (!autograd) autograd = std::make_unique<AutogradMeta>();
+    return *autograd;
+  }
 };
 
 class Tensor {
@@ -104,26 +107,48 @@ class Tensor {
   double at(int64_t flatIndex) const;
 
   // ---- autograd ------------------------------------------------------------------------------
-  bool requiresGrad() const { return impl().requiresGrad; }
+  // Gradient accumulation rule (as PyTorch's): when backward reaches a leaf whose grad() is
+  // undefined, the leaf gets a fresh copy of the incoming gradient. When grad() is defined, the
+  // incoming gradient is added into it IN PLACE, so every handle to that tensor -- a grad() kept
+  // from an earlier backward, or a view into a larger buffer installed with setGrad() -- sees the
+  // sum. (A non-contiguous grad is replaced by the sum instead.) Hence:
+  //  * several backward passes without zeroGrad() in between sum their gradients;
+  //  * zeroGrad() drops the gradient, so a tensor obtained from grad() before it is never
+  //    written by a later backward; clone() a gradient you hold to keep its values regardless;
+  //  * a caller can setGrad() a zeroed view into its own buffer (a DDP bucket) and backward
+  //    accumulates straight into that buffer. It must have the leaf's shape, dtype and device.
+
+  /// True once autograd state was allocated for this tensor (cheap; no allocation).
+  bool hasAutogradMeta() const { return impl().autograd != nullptr; }
+  bool requiresGrad() const {
+    const AutogradMeta* m = impl().autograd.get();
+    return m != nullptr && m->requiresGrad;
+  }
   Tensor& setRequiresGrad(bool value = true);
-  /// The accumulated gradient (undefined until backward reaches this leaf).
+  /// The accumulated gradient (undefined until backward reaches this leaf or setGrad()).
   Tensor grad() const;
+  /// Sets the gradient that backward accumulates into (undefined: drops it).
   void setGrad(const Tensor& g);
-  /// Drops the gradient (next backward starts from zero).
+  /// Drops the gradient (next backward starts from a fresh one).
   void zeroGrad();
-  bool isLeaf() const { return impl().gradFn == nullptr; }
-  const std::shared_ptr<autograd::Node>& gradFn() const { return impl().gradFn; }
+  bool isLeaf() const { return gradFn() == nullptr; }
+  /// The node that produced this tensor (null for a leaf and outside autograd).
+  const std::shared_ptr<autograd::Node>& gradFn() const {
+    const AutogradMeta* m = impl().autograd.get();
+    return m != nullptr ? m->gradFn : kNoGradFn;
+  }
   /// Back-propagates from this tensor (a scalar unless `grad` is given).
   void backward(const Tensor& grad = Tensor()) const;
-  /// Same storage, cut from the graph.
+  /// Same storage, cut from the graph (no autograd state).
   Tensor detach() const;
-  /// Called once per backward pass when this leaf's gradient is final.
-  void onGradReady(std::function<void(const std::string&, TensorImpl&)> hook);
-  /// Where backward writes this leaf's gradient when it has none yet: `provider` returns a
-  /// contiguous tensor of the leaf's shape and dtype that the engine copies the first gradient
-  /// into (and then accumulates as usual), or null for the default (a fresh copy). The
-  /// DistributedOptimizer points it at the parameter's slot in its bucket, saving a copy.
-  void setGradBuffer(std::function<std::shared_ptr<TensorImpl>(TensorImpl&)> provider);
+  /// Registers `hook` to run once per backward pass that reaches this leaf, after the leaf's
+  /// gradient has received all of that pass's contributions (grad() is then the accumulated
+  /// value; it stays undefined when every contribution was undefined and none was set). Hooks run
+  /// in registration order on the thread running backward, with grad mode off. Returns an id for
+  /// removePostAccumulateGradHook. Only leaves accumulate gradients: a non-leaf's hook never runs.
+  uint64_t registerPostAccumulateGradHook(PostAccumulateGradHook hook);
+  /// Removes the hook registered under `id`; false if there is none.
+  bool removePostAccumulateGradHook(uint64_t id);
 
   const std::string& name() const { return impl().name; }
   Tensor& setName(const std::string& name);
@@ -133,6 +158,7 @@ class Tensor {
   std::string str(int maxElements = 16) const;
 
  private:
+  inline static const std::shared_ptr<autograd::Node> kNoGradFn{};
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -179,7 +179,7 @@ void Module::to(Device device) {
     impl.storage = moved.impl().storage;
     impl.strides = moved.impl().strides;
     impl.offset = moved.impl().offset;
-    impl.grad = nullptr;
+    e.tensor.zeroGrad();
   };
   for (Entry& e : params_) move(e);
   for (Entry& e : buffers_) move(e);

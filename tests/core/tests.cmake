@@ -3,6 +3,7 @@ singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/dtype_test.cc
   core/limits_test.cc
   autograd/engine_test.cc
+  autograd/grad_hooks_test.cc
 )
 
 # The layering: an include of a higher layer's header from a lower layer fails to build.

@@ -260,6 +260,47 @@ TEST(DistributedOptimizer, GradientsAreBucketViewsThatAccumulateWithoutZeroGrad)
   for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(avg1));
 }
 
+TEST(DistributedOptimizer, MicroBatchesAccumulateInPlaceInTheBucket) {
+  // With accumulation, zeroGrad() at the start of the window points each gradient at a zeroed
+  // view of its bucket slot; both micro-batches' gradients sum there (no copy), and the
+  // exchange averages that sum over the micro-batches and ranks.
+  manualSeed(5);
+  auto net = std::make_shared<Sequential>(std::make_shared<Linear>(6, 3));
+  const int r = comm().rank(), n = comm().worldSize();
+  auto lossAt = [&](double shift) {
+    Tensor x = Tensor::fromVector(std::vector<float>(12, static_cast<float>(r + shift)), {2, 6});
+    return ops::reduceSum(net->forward(x));
+  };
+  DistributedOptions o;
+  o.accumulationSteps = 2;
+  o.overlap = false;
+  DistributedOptimizer opt(std::make_unique<SGD>(*net, 0.0), comm(), o, net.get());
+  const Tensor w = net->namedParameters()[0].second;
+  ASSERT_EQ(opt.numBuckets(), 1u);
+  const Tensor& bucket = opt.bucketTensor(0);
+  auto inBucket = [&](const Tensor& t) {
+    const char* p = static_cast<const char*>(t.rawData());
+    const char* lo = static_cast<const char*>(bucket.rawData());
+    return p >= lo && p + t.nbytes() <= lo + bucket.nbytes();
+  };
+  opt.zeroGrad();
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_TRUE(inBucket(w.grad()));
+  for (float v : w.grad().toVector<float>()) ASSERT_EQ(v, 0.0f);
+  lossAt(0.0).backward();  // dW = 2 r per element
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(2.0 * r));
+  opt.step();      // first micro-step: no exchange
+  opt.zeroGrad();  // inside the window: keeps the gradient
+  lossAt(1.0).backward();  // + 2 (r + 1)
+  EXPECT_TRUE(inBucket(w.grad()));
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(2.0 * r + 2.0 * (r + 1)));
+  opt.step();
+  // avg over ranks of (4r + 2), halved for the two micro-batches: 2 mean(r) + 1.
+  const double want = 2.0 * (n - 1) / 2.0 + 1.0;
+  for (float v : w.grad().toVector<float>()) ASSERT_FLOAT_EQ(v, static_cast<float>(want));
+  EXPECT_EQ(opt.stats().exchanges, 1);
+}
+
 TEST(DistributedOptimizer, StartsFromRankZerosWeights) {
   manualSeed(1000 + comm().rank());  // different initialisation on every rank
   auto net = std::make_shared<Sequential>(std::make_shared<Linear>(4, 3));
