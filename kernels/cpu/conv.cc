@@ -449,16 +449,16 @@ void convGradWeight(KernelContext& ctx) {
 
 void registerConvKernels(KernelRegistry& r) {
   const auto dtypes = {DType::kFloat32, DType::kFloat64};
-  r.add("Conv", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConv, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convForward<T>(ctx)); });
   const KernelFn gradInput = [](KernelContext& ctx) {
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradInput<T>(ctx));
   };
-  r.add("ConvGradInput", DeviceType::kCpu, dtypes, gradInput);
-  r.add("ConvTranspose", DeviceType::kCpu, dtypes, gradInput);
-  r.add("ConvGradWeight", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConvGradInput, DeviceType::kCpu, dtypes, gradInput);
+  r.add(OpId::kConvTranspose, DeviceType::kCpu, dtypes, gradInput);
+  r.add(OpId::kConvGradWeight, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradWeight<T>(ctx)); });
-  r.add("ConvGradBias", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConvGradBias, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradBias<T>(ctx)); });
 }
 

@@ -435,7 +435,7 @@ void avgPoolBackward(KernelContext& ctx) {
 }  // namespace
 
 void registerPoolKernels(KernelRegistry& r) {
-  r.add("MaxPool", DeviceType::kCpu, {DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUInt8},
+  r.add(OpId::kMaxPool, DeviceType::kCpu, {DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUInt8},
         [](KernelContext& ctx) {
           switch (ctx.in(0).dtype()) {
             case DType::kInt8:
@@ -449,11 +449,11 @@ void registerPoolKernels(KernelRegistry& r) {
           }
         });
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("MaxPoolGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kMaxPoolGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPoolBackward<T>(ctx)); });
-  r.add("AveragePool", DeviceType::kCpu, floats,
+  r.add(OpId::kAveragePool, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolForward<T>(ctx)); });
-  r.add("AveragePoolGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kAveragePoolGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolBackward<T>(ctx)); });
 }
 

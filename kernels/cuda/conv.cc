@@ -469,11 +469,11 @@ void convGradWeightKernel(KernelContext& ctx) {
 
 void registerConvKernels(KernelRegistry& r) {
   const auto dtypes = {DType::kFloat32, DType::kFloat64};
-  r.add("Conv", DeviceType::kCuda, dtypes, convKernel);
-  r.add("ConvGradInput", DeviceType::kCuda, dtypes, convGradInputKernel);
-  r.add("ConvTranspose", DeviceType::kCuda, dtypes, convGradInputKernel);
-  r.add("ConvGradWeight", DeviceType::kCuda, dtypes, convGradWeightKernel);
-  r.add("ConvGradBias", DeviceType::kCuda, dtypes, [](KernelContext& ctx) {
+  r.add(OpId::kConv, DeviceType::kCuda, dtypes, convKernel);
+  r.add(OpId::kConvGradInput, DeviceType::kCuda, dtypes, convGradInputKernel);
+  r.add(OpId::kConvTranspose, DeviceType::kCuda, dtypes, convGradInputKernel);
+  r.add(OpId::kConvGradWeight, DeviceType::kCuda, dtypes, convGradWeightKernel);
+  r.add(OpId::kConvGradBias, DeviceType::kCuda, dtypes, [](KernelContext& ctx) {
     const int dev = prepare(ctx.in(0));
     biasGrad(ctx.in(0), ctx.out(0), dev);
   });

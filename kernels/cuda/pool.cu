@@ -218,13 +218,13 @@ void avgPoolGrad(KernelContext& ctx) {
 
 void registerPoolKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("MaxPool", DeviceType::kCuda, floats,
+  r.add(OpId::kMaxPool, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPool<T>(ctx)); });
-  r.add("MaxPoolGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kMaxPoolGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPoolGrad<T>(ctx)); });
-  r.add("AveragePool", DeviceType::kCuda, floats,
+  r.add(OpId::kAveragePool, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPool<T>(ctx)); });
-  r.add("AveragePoolGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kAveragePoolGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolGrad<T>(ctx)); });
 }
 

@@ -149,21 +149,21 @@ Tensor poolOp(const char* onnxOp, bool isMax, const Tensor& x, const PoolParams&
   if (isMax) {
     if (xc.device().isCpu() && !autograd::needsGrad({xc})) {
       // No backward will run: the CPU kernel skips the argmax (values only, vectorised).
-      Tensor y = detail::runOp1("MaxPool", dt, {xc}, outShape, dt, attrs);
+      Tensor y = detail::runOp1(OpId::kMaxPool, dt, {xc}, outShape, dt, attrs);
       return detail::finish1("MaxPool", attrs, {xc}, y, nullptr);
     }
-    std::vector<Tensor> outs = detail::runOp("MaxPool", dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, attrs);
+    std::vector<Tensor> outs = detail::runOp(OpId::kMaxPool, dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, attrs);
     const Tensor argmax = outs[1];
     return detail::finish1("MaxPool", attrs, {xc}, outs[0], [xc, argmax, attrs](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{
-          detail::runOp1("MaxPoolGrad", xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), attrs)};
+          detail::runOp1(OpId::kMaxPoolGrad, xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), attrs)};
     });
   }
   if (p.countIncludePad) attrs.set("count_include_pad", int64_t{1});
-  Tensor y = detail::runOp1("AveragePool", dt, {xc}, outShape, dt, attrs);
+  Tensor y = detail::runOp1(OpId::kAveragePool, dt, {xc}, outShape, dt, attrs);
   return detail::finish1("AveragePool", attrs, {xc}, y, [xc, attrs](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{
-        detail::runOp1("AveragePoolGrad", xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), attrs)};
+        detail::runOp1(OpId::kAveragePoolGrad, xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), attrs)};
   });
 }
 
@@ -178,17 +178,17 @@ Tensor globalPool(const char* onnxOp, bool isMax, const Tensor& x) {
   const Attrs kattrs{{"kernel_shape", kernel}};
   const Shape outShape = withSpatial(x.dim(0), x.dim(1), Shape(kernel.size(), 1));
   if (isMax) {
-    std::vector<Tensor> outs = detail::runOp("MaxPool", dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, kattrs);
+    std::vector<Tensor> outs = detail::runOp(OpId::kMaxPool, dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, kattrs);
     const Tensor argmax = outs[1];
     return detail::finish1(onnxOp, Attrs(), {xc}, outs[0], [xc, argmax, kattrs](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{
-          detail::runOp1("MaxPoolGrad", xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), kattrs)};
+          detail::runOp1(OpId::kMaxPoolGrad, xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), kattrs)};
     });
   }
-  Tensor y = detail::runOp1("AveragePool", dt, {xc}, outShape, dt, kattrs);
+  Tensor y = detail::runOp1(OpId::kAveragePool, dt, {xc}, outShape, dt, kattrs);
   return detail::finish1(onnxOp, Attrs(), {xc}, y, [xc, kattrs](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{
-        detail::runOp1("AveragePoolGrad", xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), kattrs)};
+        detail::runOp1(OpId::kAveragePoolGrad, xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), kattrs)};
   });
 }
 
@@ -224,7 +224,7 @@ Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvPar
   Attrs attrs = convAttrs(win, p.group);
   attrs.set("activation", std::string("Relu"));  // a kernel attribute only: never traced
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  return detail::runOp1("Conv", x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), attrs);
+  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), attrs);
 }
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
@@ -233,23 +233,23 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1("Conv", dt, inputs, outShape, dt, attrs);
+  Tensor y = detail::runOp1(OpId::kConv, dt, inputs, outShape, dt, attrs);
   return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, attrs](const std::vector<Tensor>& g) {
     const Tensor dy = g[0].contiguous();
     const DType t = dy.dtype();
     std::vector<Tensor> grads(bc.defined() ? 3 : 2);
     // dx:[N, C, in...] only when x needs it: the first layer's input data does not.
-    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1("ConvGradInput", t, {dy, wc}, xc.shape(), t, attrs);
+    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1(OpId::kConvGradInput, t, {dy, wc}, xc.shape(), t, attrs);
     const bool wantsBias = bc.defined() && detail::wantsGrad(bc);
     if (detail::wantsGrad(wc) && wantsBias) {  // dw and db in one pass over dy
       std::vector<Tensor> dwdb =
-          detail::runOp("ConvGradWeight", t, {xc, dy}, {{wc.shape(), t}, {bc.shape(), t}}, attrs);
+          detail::runOp(OpId::kConvGradWeight, t, {xc, dy}, {{wc.shape(), t}, {bc.shape(), t}}, attrs);
       grads[1] = dwdb[0];
       grads[2] = dwdb[1];
     } else if (detail::wantsGrad(wc)) {
-      grads[1] = detail::runOp1("ConvGradWeight", t, {xc, dy}, wc.shape(), t, attrs);
+      grads[1] = detail::runOp1(OpId::kConvGradWeight, t, {xc, dy}, wc.shape(), t, attrs);
     } else if (wantsBias) {
-      grads[2] = detail::runOp1("ConvGradBias", t, {dy}, bc.shape(), t, attrs);
+      grads[2] = detail::runOp1(OpId::kConvGradBias, t, {dy}, bc.shape(), t, attrs);
     }
     return grads;
   });
@@ -321,15 +321,15 @@ Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const Co
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1("ConvTranspose", dt, inputs, withSpatial(x.dim(0), Cout, outSpatial), dt, kattrs);
+  Tensor y = detail::runOp1(OpId::kConvTranspose, dt, inputs, withSpatial(x.dim(0), Cout, outSpatial), dt, kattrs);
   return detail::finish1("ConvTranspose", attrs, inputs, y, [xc, wc, bc, kattrs](const std::vector<Tensor>& g) {
     const Tensor dy = g[0].contiguous();  // [N, Cout, out...]: the "image" side of the conv
     const DType t = dy.dtype();
     std::vector<Tensor> grads(bc.defined() ? 3 : 2);
-    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1("Conv", t, {dy, wc}, xc.shape(), t, kattrs);
-    if (detail::wantsGrad(wc)) grads[1] = detail::runOp1("ConvGradWeight", t, {dy, xc}, wc.shape(), t, kattrs);
+    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1(OpId::kConv, t, {dy, wc}, xc.shape(), t, kattrs);
+    if (detail::wantsGrad(wc)) grads[1] = detail::runOp1(OpId::kConvGradWeight, t, {dy, xc}, wc.shape(), t, kattrs);
     if (bc.defined() && detail::wantsGrad(bc))
-      grads[2] = detail::runOp1("ConvGradBias", t, {dy}, bc.shape(), t, kattrs);
+      grads[2] = detail::runOp1(OpId::kConvGradBias, t, {dy}, bc.shape(), t, kattrs);
     return grads;
   });
 }

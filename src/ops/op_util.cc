@@ -18,9 +18,9 @@ Device commonDevice(const char* op, const std::vector<Tensor>& inputs) {
   return dev;
 }
 
-std::vector<Tensor> runOp(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
+std::vector<Tensor> runOp(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
                           const std::vector<OutSpec>& outs, const Attrs& attrs) {
-  Device dev = commonDevice(kernel.c_str(), inputs);
+  Device dev = commonDevice(opName(kernel), inputs);
   const KernelFn& fn = KernelRegistry::global().find(kernel, dev.type, dtype);
   std::vector<Tensor> outputs;
   outputs.reserve(outs.size());
@@ -30,7 +30,7 @@ std::vector<Tensor> runOp(const std::string& kernel, DType dtype, const std::vec
   return outputs;
 }
 
-Tensor runOp1(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
+Tensor runOp1(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
               const Shape& outShape, DType outDType, const Attrs& attrs) {
   return runOp(kernel, dtype, inputs, {{outShape, outDType}}, attrs)[0];
 }

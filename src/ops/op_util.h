@@ -22,10 +22,10 @@ struct OutSpec {
 Device commonDevice(const char* op, const std::vector<Tensor>& inputs);
 
 /// Allocates outputs on the inputs' device and runs kernel `kernel` selected by `dtype`.
-std::vector<Tensor> runOp(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
+std::vector<Tensor> runOp(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
                           const std::vector<OutSpec>& outs, const Attrs& attrs = Attrs());
 /// Single-output form.
-Tensor runOp1(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
+Tensor runOp1(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
               const Shape& outShape, DType outDType, const Attrs& attrs = Attrs());
 
 /// Records the trace entry (when tracing) and the autograd node (when needed) for an op.

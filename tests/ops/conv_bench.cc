@@ -54,17 +54,17 @@ void benchConv(const char* name, const Shape& xs, const Shape& ws, int iters, bo
   Tensor dy = randomFloat(ys, 4);
   const Attrs a = convAttrs(ws[2]);
   std::vector<Tensor> y{Tensor(ys)}, dx{Tensor(xs)}, dw{Tensor(ws)}, db{Tensor({ws[0]})};
-  const double fwd = msPerCall([&] { runKernel("Conv", DType::kFloat32, Device::cpu(), {x, w, b}, y, a); }, iters);
+  const double fwd = msPerCall([&] { runKernel(OpId::kConv, DType::kFloat32, Device::cpu(), {x, w, b}, y, a); }, iters);
   // The op computes dW and db in one pass over dy (ConvGradWeight with two outputs).
   std::vector<Tensor> dwdb{dw[0], db[0]};
   const double gw = msPerCall(
       [&] {
-        runKernel("ConvGradWeight", DType::kFloat32, Device::cpu(), {x, dy}, dwdb, a);
+        runKernel(OpId::kConvGradWeight, DType::kFloat32, Device::cpu(), {x, dy}, dwdb, a);
       },
       iters);
   const double gx = wantDx ? msPerCall(
                                  [&] {
-                                   runKernel("ConvGradInput", DType::kFloat32, Device::cpu(), {dy, w}, dx, a);
+                                   runKernel(OpId::kConvGradInput, DType::kFloat32, Device::cpu(), {dy, w}, dx, a);
                                  },
                                  iters)
                            : 0;
@@ -80,10 +80,10 @@ void benchPool(const char* name, const Shape& xs, int iters) {
                 {"pads", std::vector<int64_t>{0, 0, 0, 0}}};
   std::vector<Tensor> outs{Tensor(ys), Tensor(ys, DType::kInt32)}, dx{Tensor(xs)};
   Tensor dy = randomFloat(ys, 6);
-  const double fwd = msPerCall([&] { runKernel("MaxPool", DType::kFloat32, Device::cpu(), {x}, outs, a); }, iters);
+  const double fwd = msPerCall([&] { runKernel(OpId::kMaxPool, DType::kFloat32, Device::cpu(), {x}, outs, a); }, iters);
   const double bwd = msPerCall(
       [&] {
-        runKernel("MaxPoolGrad", DType::kFloat32, Device::cpu(), {dy, outs[1]}, dx, a);
+        runKernel(OpId::kMaxPoolGrad, DType::kFloat32, Device::cpu(), {dy, outs[1]}, dx, a);
       },
       iters);
   std::printf("  %-28s fwd %7.3f ms   bwd %7.3f ms\n", name, fwd, bwd);
