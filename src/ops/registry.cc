@@ -94,9 +94,9 @@ bool supports(OpId op, Device device, DType dtype) {
 }
 
 void runKernel(OpId op, DType dtype, Device device, const std::vector<Tensor>& inputs,
-               std::vector<Tensor>& outputs, const Attrs& attrs) {
+               std::vector<Tensor>& outputs, const Attrs& attrs, const KernelParams* params) {
   const KernelFn& fn = KernelRegistry::global().find(op, device.type, dtype);
-  KernelContext ctx{inputs, outputs, attrs};
+  KernelContext ctx{inputs, outputs, attrs, params};
   fn(ctx);
 }
 

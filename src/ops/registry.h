@@ -12,18 +12,30 @@
 
 #include "singa/core/attrs.h"
 #include "singa/core/tensor.h"
+#include "singa/ops/kernel_params.h"
 #include "singa/ops/op_list.h"
 
 namespace singa {
 
-/// What a kernel sees: its inputs, its pre-allocated outputs and the op's attributes.
+/// What a kernel sees: its inputs, its pre-allocated outputs, the op's attributes and, for the
+/// op families that have them (kernel_params.h), its typed parameters.
 struct KernelContext {
   const std::vector<Tensor>& inputs;
   std::vector<Tensor>& outputs;
   const Attrs& attrs;
+  const KernelParams* params = nullptr;
 
   const Tensor& in(size_t i) const { return inputs[i]; }
   Tensor& out(size_t i) const { return outputs[i]; }
+  /// The typed parameters; throws ValueError when the caller passed none or another family's.
+  template <class P>
+  const P& paramsAs(const char* kernel) const {
+    const P* p = params != nullptr ? std::get_if<P>(params) : nullptr;
+    SINGA_CHECK(p != nullptr, ValueError,
+                kernel << " kernel: called without its typed parameters (run it through its ops:: function, "
+                          "or pass a KernelParams of its family to runKernel)");
+    return *p;
+  }
 };
 
 using KernelFn = std::function<void(KernelContext&)>;
@@ -68,7 +80,7 @@ bool supports(OpId op, Device device, DType dtype);
 
 /// Looks up and runs a kernel. `dtype` selects the kernel (usually the first input's dtype).
 void runKernel(OpId op, DType dtype, Device device, const std::vector<Tensor>& inputs,
-               std::vector<Tensor>& outputs, const Attrs& attrs = Attrs());
+               std::vector<Tensor>& outputs, const Attrs& attrs = Attrs(), const KernelParams* params = nullptr);
 
 // Registration entry points, one per backend (defined in kernels/<backend>/register.cc).
 void registerCpuKernels(KernelRegistry& registry);
