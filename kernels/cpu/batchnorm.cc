@@ -209,13 +209,13 @@ void dropoutForward(KernelContext& ctx) {
 
 void registerNormKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("BatchNormTraining", DeviceType::kCpu, floats,
+  r.add(OpId::kBatchNormTraining, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnTraining<T>(ctx)); });
-  r.add("BatchNormInference", DeviceType::kCpu, floats,
+  r.add(OpId::kBatchNormInference, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnInference<T>(ctx)); });
-  r.add("BatchNormGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kBatchNormGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnGrad<T>(ctx)); });
-  r.add("Dropout", DeviceType::kCpu, floats,
+  r.add(OpId::kDropout, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, dropoutForward<T>(ctx)); });
 }
 

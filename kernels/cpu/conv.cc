@@ -201,18 +201,17 @@ void convForward(KernelContext& ctx) {
   const Tensor* b = optionalInput(ctx, 2);
   Tensor& y = ctx.out(0);
   if (y.numel() == 0) return;
-  const WindowPlan plan(makeWindowGeom(x.shape(), y.shape(), kernelDims(w), ctx.attrs));
-  const ConvDims d(x.dim(0), x.dim(1), w.dim(0), ctx.attrs.getInt("group", 1), plan.g);
+  const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>("Conv");
+  const ops::ConvParams& win = cp.window;
+  const WindowPlan plan(makeWindowGeom(x.shape(), y.shape(), kernelDims(w), win.strides, win.pads, win.dilations));
+  const ConvDims d(x.dim(0), x.dim(1), w.dim(0), win.group, plan.g);
   const bool pointwise = plan.g.pointwise();
   const T* xp = x.data<T>();
   const T* wp = w.data<T>();
   const T* bias = b ? b->data<T>() : nullptr;
   T* yp = y.data<T>();
-  // activation = "Relu": relu(conv) in one kernel (ops::convRelu, only when nothing is recorded).
-  const std::string activation = ctx.attrs.getString("activation", "");
-  SINGA_CHECK(activation.empty() || activation == "Relu", ValueError,
-              "Conv kernel: unsupported fused activation '" << activation << "' (only Relu)");
-  const bool relu = activation == "Relu";
+  // fuseRelu: relu(conv) in one kernel (ops::convRelu, only when nothing is recorded).
+  const bool relu = cp.fuseRelu;
   if (d.C == d.group && d.Cog < kPackedMinRows) {  // depthwise: one input channel per group, few outputs each
     depthwiseForward<T>(xp, wp, bias, yp, d.N, d.Cout, d.Cog, plan, relu);
     return;
@@ -273,8 +272,9 @@ void convGradInput(KernelContext& ctx) {
   const Tensor* b = optionalInput(ctx, 2);
   Tensor& dx = ctx.out(0);
   if (dx.numel() == 0) return;
-  const WindowPlan plan(makeWindowGeom(dx.shape(), dy.shape(), kernelDims(w), ctx.attrs));
-  const ConvDims d(dx.dim(0), dx.dim(1), w.dim(0), ctx.attrs.getInt("group", 1), plan.g);
+  const ops::ConvParams& win = ctx.paramsAs<ConvKernelParams>("ConvGradInput").window;
+  const WindowPlan plan(makeWindowGeom(dx.shape(), dy.shape(), kernelDims(w), win.strides, win.pads, win.dilations));
+  const ConvDims d(dx.dim(0), dx.dim(1), w.dim(0), win.group, plan.g);
   const bool pointwise = plan.g.pointwise();
   const T* dyp = dy.data<T>();
   const T* wp = w.data<T>();
@@ -346,13 +346,14 @@ void convGradWeight(KernelContext& ctx) {
   if (dbp && dw.numel() == 0) {
     const std::vector<Tensor> dyIn{dy};
     std::vector<Tensor> dbOut{ctx.out(1)};
-    KernelContext sub{dyIn, dbOut, ctx.attrs};
+    KernelContext sub{dyIn, dbOut, ctx.attrs, ctx.params};
     convGradBias<T>(sub);
     return;
   }
   if (dw.numel() == 0) return;
-  const WindowPlan plan(makeWindowGeom(x.shape(), dy.shape(), kernelDims(dw), ctx.attrs));
-  const ConvDims d(x.dim(0), x.dim(1), dw.dim(0), ctx.attrs.getInt("group", 1), plan.g);
+  const ops::ConvParams& win = ctx.paramsAs<ConvKernelParams>("ConvGradWeight").window;
+  const WindowPlan plan(makeWindowGeom(x.shape(), dy.shape(), kernelDims(dw), win.strides, win.pads, win.dilations));
+  const ConvDims d(x.dim(0), x.dim(1), dw.dim(0), win.group, plan.g);
   const bool pointwise = plan.g.pointwise();
   const T* xp = x.data<T>();
   const T* dyp = dy.data<T>();
@@ -449,16 +450,16 @@ void convGradWeight(KernelContext& ctx) {
 
 void registerConvKernels(KernelRegistry& r) {
   const auto dtypes = {DType::kFloat32, DType::kFloat64};
-  r.add("Conv", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConv, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convForward<T>(ctx)); });
   const KernelFn gradInput = [](KernelContext& ctx) {
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradInput<T>(ctx));
   };
-  r.add("ConvGradInput", DeviceType::kCpu, dtypes, gradInput);
-  r.add("ConvTranspose", DeviceType::kCpu, dtypes, gradInput);
-  r.add("ConvGradWeight", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConvGradInput, DeviceType::kCpu, dtypes, gradInput);
+  r.add(OpId::kConvTranspose, DeviceType::kCpu, dtypes, gradInput);
+  r.add(OpId::kConvGradWeight, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradWeight<T>(ctx)); });
-  r.add("ConvGradBias", DeviceType::kCpu, dtypes,
+  r.add(OpId::kConvGradBias, DeviceType::kCpu, dtypes,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, convGradBias<T>(ctx)); });
 }
 

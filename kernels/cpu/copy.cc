@@ -48,10 +48,10 @@ void registerCopyKernels(KernelRegistry& r) {
                   DType::kInt16, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool, DType::kUInt16,
                   DType::kUInt32, DType::kUInt64}) {
     // The input's dtype selects the kernel; the output's dtype is the conversion target.
-    r.add("Copy", DeviceType::kCpu, t, [](KernelContext& ctx) {
+    r.add(OpId::kCopy, DeviceType::kCpu, t, [](KernelContext& ctx) {
       SINGA_DISPATCH_ALL(ctx.in(0).dtype(), Src, copyFrom<Src>(ctx.in(0), ctx.out(0)));
     });
-    r.add("Fill", DeviceType::kCpu, t, [](KernelContext& ctx) {
+    r.add(OpId::kFill, DeviceType::kCpu, t, [](KernelContext& ctx) {
       Tensor& out = ctx.out(0);
       SINGA_CHECK(out.isContiguous(), ValueError, "Fill: output must be contiguous");
       const double v = ctx.attrs.getFloat("value");

@@ -302,7 +302,7 @@ T minOf(T a, T b) {
 
 /// `f` is a generic lambda (a, b) -> value of the operands' type.
 template <class F>
-void addArith(KernelRegistry& r, const char* op, std::initializer_list<DType> dtypes, F f) {
+void addArith(KernelRegistry& r, OpId op, std::initializer_list<DType> dtypes, F f) {
   r.add(op, kCpu, dtypes, [f](KernelContext& ctx) {
     SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T,
                          mapBinary<T, T>(ctx, [&](T a, T b) { return static_cast<T>(f(a, b)); }));
@@ -311,7 +311,7 @@ void addArith(KernelRegistry& r, const char* op, std::initializer_list<DType> dt
 
 /// `f` is a generic lambda (a, b) -> bool; bool operands are accepted as well.
 template <class F>
-void addPredicate(KernelRegistry& r, const char* op, std::initializer_list<DType> dtypes, F f) {
+void addPredicate(KernelRegistry& r, OpId op, std::initializer_list<DType> dtypes, F f) {
   r.add(op, kCpu, dtypes, [f](KernelContext& ctx) {
     const DType dt = ctx.in(0).dtype();
     if (dt == DType::kBool) {
@@ -332,18 +332,18 @@ void registerElementwiseKernels(KernelRegistry& r) {
                         DT::kInt64,   DT::kUInt8,   DT::kUInt16, DT::kUInt32, DT::kUInt64};
   const auto signedNumeric = {DT::kFloat32, DT::kFloat64, DT::kInt8, DT::kInt16, DT::kInt32, DT::kInt64};
 
-  addArith(r, "Add", numeric, [](auto a, auto b) { return addOf(a, b); });
-  addArith(r, "Sub", numeric, [](auto a, auto b) { return subOf(a, b); });
-  addArith(r, "Mul", numeric, [](auto a, auto b) { return mulOf(a, b); });
-  addArith(r, "Div", numeric, [](auto a, auto b) { return divOf(a, b); });
-  addArith(r, "Pow", numeric, [](auto a, auto b) { return powOf(a, b); });
-  addArith(r, "Max", numeric, [](auto a, auto b) { return maxOf(a, b); });
-  addArith(r, "Min", numeric, [](auto a, auto b) { return minOf(a, b); });
-  addArith(r, "PRelu", signedNumeric, [](auto x, auto slope) {
+  addArith(r, OpId::kAdd, numeric, [](auto a, auto b) { return addOf(a, b); });
+  addArith(r, OpId::kSub, numeric, [](auto a, auto b) { return subOf(a, b); });
+  addArith(r, OpId::kMul, numeric, [](auto a, auto b) { return mulOf(a, b); });
+  addArith(r, OpId::kDiv, numeric, [](auto a, auto b) { return divOf(a, b); });
+  addArith(r, OpId::kPow, numeric, [](auto a, auto b) { return powOf(a, b); });
+  addArith(r, OpId::kMax, numeric, [](auto a, auto b) { return maxOf(a, b); });
+  addArith(r, OpId::kMin, numeric, [](auto a, auto b) { return minOf(a, b); });
+  addArith(r, OpId::kPRelu, signedNumeric, [](auto x, auto slope) {
     using T = decltype(x);
     return x >= T(0) ? x : static_cast<T>(slope * x);
   });
-  r.add("Mod", kCpu, numeric, [](KernelContext& ctx) {
+  r.add(OpId::kMod, kCpu, numeric, [](KernelContext& ctx) {
     const bool fmod = ctx.attrs.getInt("fmod", 0) != 0;
     SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T, {
       if (fmod) {
@@ -356,18 +356,18 @@ void registerElementwiseKernels(KernelRegistry& r) {
 
   const auto withBool = {DT::kFloat32, DT::kFloat64, DT::kInt8,   DT::kInt16,  DT::kInt32, DT::kInt64,
                          DT::kUInt8,   DT::kUInt16,  DT::kUInt32, DT::kUInt64, DT::kBool};
-  addPredicate(r, "Equal", withBool, [](auto a, auto b) { return a == b; });
-  addPredicate(r, "Less", numeric, [](auto a, auto b) { return a < b; });
-  addPredicate(r, "LessOrEqual", numeric, [](auto a, auto b) { return a <= b; });
-  addPredicate(r, "Greater", numeric, [](auto a, auto b) { return a > b; });
-  addPredicate(r, "GreaterOrEqual", numeric, [](auto a, auto b) { return a >= b; });
-  r.add("And", kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a && b; }); });
-  r.add("Or", kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a || b; }); });
-  r.add("Xor", kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a != b; }); });
-  r.add("Not", kCpu, DT::kBool, logicalNot);
+  addPredicate(r, OpId::kEqual, withBool, [](auto a, auto b) { return a == b; });
+  addPredicate(r, OpId::kLess, numeric, [](auto a, auto b) { return a < b; });
+  addPredicate(r, OpId::kLessOrEqual, numeric, [](auto a, auto b) { return a <= b; });
+  addPredicate(r, OpId::kGreater, numeric, [](auto a, auto b) { return a > b; });
+  addPredicate(r, OpId::kGreaterOrEqual, numeric, [](auto a, auto b) { return a >= b; });
+  r.add(OpId::kAnd, kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a && b; }); });
+  r.add(OpId::kOr, kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a || b; }); });
+  r.add(OpId::kXor, kCpu, DT::kBool, [](KernelContext& ctx) { mapBinary<bool, bool>(ctx, [](bool a, bool b) { return a != b; }); });
+  r.add(OpId::kNot, kCpu, DT::kBool, logicalNot);
 
   // Where is selected by x's dtype (the condition is always bool).
-  r.add("Where", kCpu, withBool, [](KernelContext& ctx) {
+  r.add(OpId::kWhere, kCpu, withBool, [](KernelContext& ctx) {
     const DType dt = ctx.in(1).dtype();
     if (dt == DT::kBool) {
       where<bool>(ctx);

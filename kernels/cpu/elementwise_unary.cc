@@ -108,7 +108,7 @@ void mapGrad(KernelContext& ctx, D d) {
 // Registration helpers. `f` is a generic lambda (value, const Params&) -> value; it is
 // instantiated per dtype so the inner loop sees a concrete, inlinable function.
 template <class F>
-void addFloatUnary(KernelRegistry& r, const char* op, F f) {
+void addFloatUnary(KernelRegistry& r, OpId op, F f) {
   r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [f](KernelContext& ctx) {
     const Params p = paramsOf(ctx.attrs);
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
@@ -117,7 +117,7 @@ void addFloatUnary(KernelRegistry& r, const char* op, F f) {
 }
 
 template <class F>
-void addGrad(KernelRegistry& r, const char* op, F d) {
+void addGrad(KernelRegistry& r, OpId op, F d) {
   r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [d](KernelContext& ctx) {
     const Params p = paramsOf(ctx.attrs);
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
@@ -127,7 +127,7 @@ void addGrad(KernelRegistry& r, const char* op, F d) {
 
 /// Registers `op` for float32/64 and the given integer dtypes (f must handle both).
 template <class F>
-void addNumericUnary(KernelRegistry& r, const char* op, std::initializer_list<DType> ints, F f) {
+void addNumericUnary(KernelRegistry& r, OpId op, std::initializer_list<DType> ints, F f) {
   auto kernel = [f](KernelContext& ctx) {
     const Params p = paramsOf(ctx.attrs);
     SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T,
@@ -161,7 +161,7 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
   // ---- integer-capable ---------------------------------------------------------------------
   // Negation wraps (Abs and Neg of the most negative value give it back, as NumPy): -INT_MIN in
   // C++ is undefined, so it is taken in the unsigned type.
-  addNumericUnary(r, "Abs", allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kAbs, allInts, [](auto x, const Params&) {
     using T = decltype(x);
     if constexpr (std::is_unsigned_v<T>) {
       return x;
@@ -171,7 +171,7 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
       return x < T(0) ? static_cast<T>(-x) : x;
     }
   });
-  addNumericUnary(r, "Neg", signedInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kNeg, signedInts, [](auto x, const Params&) {
     using T = decltype(x);
     if constexpr (std::is_integral_v<T>) {
       return static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(x));
@@ -179,11 +179,11 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
       return static_cast<T>(-x);
     }
   });
-  addNumericUnary(r, "Sign", allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kSign, allInts, [](auto x, const Params&) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));
   });
-  addNumericUnary(r, "Relu", allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kRelu, allInts, [](auto x, const Params&) {
     using T = decltype(x);
     return x > T(0) ? x : T(0);
   });
@@ -195,144 +195,144 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
       mapUnary<T>(ctx, [lo, hi](T x) { return std::min(std::max(x, lo), hi); });  // lo > hi gives hi
     });
   };
-  r.add("Clip", kCpu, {DT::kFloat32, DT::kFloat64}, clip);
-  r.add("Clip", kCpu, allInts, clip);
+  r.add(OpId::kClip, kCpu, {DT::kFloat32, DT::kFloat64}, clip);
+  r.add(OpId::kClip, kCpu, allInts, clip);
 
   // ---- float only ----------------------------------------------------------------------------
-  addFloatUnary(r, "Exp", [](auto x, const Params&) { return std::exp(x); });
-  addFloatUnary(r, "Log", [](auto x, const Params&) { return std::log(x); });
-  addFloatUnary(r, "Sqrt", [](auto x, const Params&) { return std::sqrt(x); });
-  addFloatUnary(r, "Reciprocal", [](auto x, const Params&) { return decltype(x)(1) / x; });
-  addFloatUnary(r, "Sin", [](auto x, const Params&) { return std::sin(x); });
-  addFloatUnary(r, "Cos", [](auto x, const Params&) { return std::cos(x); });
-  addFloatUnary(r, "Tan", [](auto x, const Params&) { return std::tan(x); });
-  addFloatUnary(r, "Asin", [](auto x, const Params&) { return std::asin(x); });
-  addFloatUnary(r, "Acos", [](auto x, const Params&) { return std::acos(x); });
-  addFloatUnary(r, "Atan", [](auto x, const Params&) { return std::atan(x); });
-  addFloatUnary(r, "Sinh", [](auto x, const Params&) { return std::sinh(x); });
-  addFloatUnary(r, "Cosh", [](auto x, const Params&) { return std::cosh(x); });
-  addFloatUnary(r, "Tanh", [](auto x, const Params&) { return std::tanh(x); });
-  addFloatUnary(r, "Asinh", [](auto x, const Params&) { return std::asinh(x); });
-  addFloatUnary(r, "Acosh", [](auto x, const Params&) { return std::acosh(x); });
-  addFloatUnary(r, "Atanh", [](auto x, const Params&) { return std::atanh(x); });
-  addFloatUnary(r, "Erf", [](auto x, const Params&) { return std::erf(x); });
-  addFloatUnary(r, "Floor", [](auto x, const Params&) { return std::floor(x); });
-  addFloatUnary(r, "Ceil", [](auto x, const Params&) { return std::ceil(x); });
+  addFloatUnary(r, OpId::kExp, [](auto x, const Params&) { return std::exp(x); });
+  addFloatUnary(r, OpId::kLog, [](auto x, const Params&) { return std::log(x); });
+  addFloatUnary(r, OpId::kSqrt, [](auto x, const Params&) { return std::sqrt(x); });
+  addFloatUnary(r, OpId::kReciprocal, [](auto x, const Params&) { return decltype(x)(1) / x; });
+  addFloatUnary(r, OpId::kSin, [](auto x, const Params&) { return std::sin(x); });
+  addFloatUnary(r, OpId::kCos, [](auto x, const Params&) { return std::cos(x); });
+  addFloatUnary(r, OpId::kTan, [](auto x, const Params&) { return std::tan(x); });
+  addFloatUnary(r, OpId::kAsin, [](auto x, const Params&) { return std::asin(x); });
+  addFloatUnary(r, OpId::kAcos, [](auto x, const Params&) { return std::acos(x); });
+  addFloatUnary(r, OpId::kAtan, [](auto x, const Params&) { return std::atan(x); });
+  addFloatUnary(r, OpId::kSinh, [](auto x, const Params&) { return std::sinh(x); });
+  addFloatUnary(r, OpId::kCosh, [](auto x, const Params&) { return std::cosh(x); });
+  addFloatUnary(r, OpId::kTanh, [](auto x, const Params&) { return std::tanh(x); });
+  addFloatUnary(r, OpId::kAsinh, [](auto x, const Params&) { return std::asinh(x); });
+  addFloatUnary(r, OpId::kAcosh, [](auto x, const Params&) { return std::acosh(x); });
+  addFloatUnary(r, OpId::kAtanh, [](auto x, const Params&) { return std::atanh(x); });
+  addFloatUnary(r, OpId::kErf, [](auto x, const Params&) { return std::erf(x); });
+  addFloatUnary(r, OpId::kFloor, [](auto x, const Params&) { return std::floor(x); });
+  addFloatUnary(r, OpId::kCeil, [](auto x, const Params&) { return std::ceil(x); });
   // nearbyint in the default rounding mode rounds half to even, as ONNX Round.
-  addFloatUnary(r, "Round", [](auto x, const Params&) { return std::nearbyint(x); });
-  addFloatUnary(r, "Sigmoid", [](auto x, const Params&) { return sigmoidOf(x); });
-  addFloatUnary(r, "Softplus", [](auto x, const Params&) { return softplusOf(x); });
-  addFloatUnary(r, "Softsign", [](auto x, const Params&) { return x / (decltype(x)(1) + std::abs(x)); });
-  addFloatUnary(r, "Elu", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kRound, [](auto x, const Params&) { return std::nearbyint(x); });
+  addFloatUnary(r, OpId::kSigmoid, [](auto x, const Params&) { return sigmoidOf(x); });
+  addFloatUnary(r, OpId::kSoftplus, [](auto x, const Params&) { return softplusOf(x); });
+  addFloatUnary(r, OpId::kSoftsign, [](auto x, const Params&) { return x / (decltype(x)(1) + std::abs(x)); });
+  addFloatUnary(r, OpId::kElu, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > T(0) ? x : static_cast<T>(p.alpha) * std::expm1(x);
   });
-  addFloatUnary(r, "Selu", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kSelu, [](auto x, const Params& p) {
     using T = decltype(x);
     const T g = static_cast<T>(p.gamma), a = static_cast<T>(p.alpha);
     return x > T(0) ? g * x : g * a * std::expm1(x);
   });
-  addFloatUnary(r, "LeakyRelu", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kLeakyRelu, [](auto x, const Params& p) {
     using T = decltype(x);
     return x >= T(0) ? x : static_cast<T>(p.alpha) * x;
   });
-  addFloatUnary(r, "HardSigmoid", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kHardSigmoid, [](auto x, const Params& p) {
     using T = decltype(x);
     return std::min(T(1), std::max(T(0), static_cast<T>(p.alpha) * x + static_cast<T>(p.beta)));
   });
-  addFloatUnary(r, "HardSwish", [](auto x, const Params&) {
+  addFloatUnary(r, OpId::kHardSwish, [](auto x, const Params&) {
     using T = decltype(x);
     return x * std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
   });
-  addFloatUnary(r, "Celu", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kCelu, [](auto x, const Params& p) {
     using T = decltype(x);
     const T a = static_cast<T>(p.alpha);
     return std::max(T(0), x) + std::min(T(0), a * std::expm1(x / a));
   });
-  addFloatUnary(r, "ThresholdedRelu", [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kThresholdedRelu, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > static_cast<T>(p.alpha) ? x : T(0);
   });
 
   // ---- gradients: dx = dy * d(v); v is x unless noted ---------------------------------------
-  addGrad(r, "AbsGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kAbsGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));
   });
-  addGrad(r, "ExpGrad", [](auto y, const Params&) { return y; });                  // v = y
-  addGrad(r, "LogGrad", [](auto x, const Params&) { return decltype(x)(1) / x; });
-  addGrad(r, "SqrtGrad", [](auto y, const Params&) { return decltype(y)(0.5) / y; });  // v = y
-  addGrad(r, "ReciprocalGrad", [](auto y, const Params&) { return -y * y; });      // v = y
-  addGrad(r, "SinGrad", [](auto x, const Params&) { return std::cos(x); });
-  addGrad(r, "CosGrad", [](auto x, const Params&) { return -std::sin(x); });
-  addGrad(r, "TanGrad", [](auto y, const Params&) { return decltype(y)(1) + y * y; });  // v = y
-  addGrad(r, "AsinGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kExpGrad, [](auto y, const Params&) { return y; });                  // v = y
+  addGrad(r, OpId::kLogGrad, [](auto x, const Params&) { return decltype(x)(1) / x; });
+  addGrad(r, OpId::kSqrtGrad, [](auto y, const Params&) { return decltype(y)(0.5) / y; });  // v = y
+  addGrad(r, OpId::kReciprocalGrad, [](auto y, const Params&) { return -y * y; });      // v = y
+  addGrad(r, OpId::kSinGrad, [](auto x, const Params&) { return std::cos(x); });
+  addGrad(r, OpId::kCosGrad, [](auto x, const Params&) { return -std::sin(x); });
+  addGrad(r, OpId::kTanGrad, [](auto y, const Params&) { return decltype(y)(1) + y * y; });  // v = y
+  addGrad(r, OpId::kAsinGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return T(1) / std::sqrt(T(1) - x * x);
   });
-  addGrad(r, "AcosGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kAcosGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return T(-1) / std::sqrt(T(1) - x * x);
   });
-  addGrad(r, "AtanGrad", [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) + x * x); });
-  addGrad(r, "SinhGrad", [](auto x, const Params&) { return std::cosh(x); });
-  addGrad(r, "CoshGrad", [](auto x, const Params&) { return std::sinh(x); });
-  addGrad(r, "TanhGrad", [](auto y, const Params&) { return decltype(y)(1) - y * y; });  // v = y
-  addGrad(r, "AsinhGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kAtanGrad, [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) + x * x); });
+  addGrad(r, OpId::kSinhGrad, [](auto x, const Params&) { return std::cosh(x); });
+  addGrad(r, OpId::kCoshGrad, [](auto x, const Params&) { return std::sinh(x); });
+  addGrad(r, OpId::kTanhGrad, [](auto y, const Params&) { return decltype(y)(1) - y * y; });  // v = y
+  addGrad(r, OpId::kAsinhGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return T(1) / std::sqrt(x * x + T(1));
   });
-  addGrad(r, "AcoshGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kAcoshGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return T(1) / std::sqrt(x * x - T(1));
   });
-  addGrad(r, "AtanhGrad", [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) - x * x); });
-  addGrad(r, "ErfGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kAtanhGrad, [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) - x * x); });
+  addGrad(r, OpId::kErfGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return static_cast<T>(1.1283791670955126) * std::exp(-x * x);  // 2/sqrt(pi)
   });
-  addGrad(r, "SigmoidGrad", [](auto y, const Params&) { return y * (decltype(y)(1) - y); });  // v = y
-  addGrad(r, "ReluGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kSigmoidGrad, [](auto y, const Params&) { return y * (decltype(y)(1) - y); });  // v = y
+  addGrad(r, OpId::kReluGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return x > T(0) ? T(1) : T(0);
   });
-  addGrad(r, "SoftplusGrad", [](auto x, const Params&) { return sigmoidOf(x); });
-  addGrad(r, "SoftsignGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kSoftplusGrad, [](auto x, const Params&) { return sigmoidOf(x); });
+  addGrad(r, OpId::kSoftsignGrad, [](auto x, const Params&) {
     using T = decltype(x);
     const T d = T(1) + std::abs(x);
     return T(1) / (d * d);
   });
-  addGrad(r, "EluGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kEluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > T(0) ? T(1) : static_cast<T>(p.alpha) * std::exp(x);
   });
-  addGrad(r, "SeluGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kSeluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     const T g = static_cast<T>(p.gamma);
     return x > T(0) ? g : g * static_cast<T>(p.alpha) * std::exp(x);
   });
-  addGrad(r, "LeakyReluGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kLeakyReluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     return x >= T(0) ? T(1) : static_cast<T>(p.alpha);
   });
-  addGrad(r, "HardSigmoidGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kHardSigmoidGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     const T v = static_cast<T>(p.alpha) * x + static_cast<T>(p.beta);
     return v > T(0) && v < T(1) ? static_cast<T>(p.alpha) : T(0);
   });
-  addGrad(r, "HardSwishGrad", [](auto x, const Params&) {
+  addGrad(r, OpId::kHardSwishGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(3) + T(0.5));
   });
-  addGrad(r, "CeluGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kCeluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > T(0) ? T(1) : std::exp(x / static_cast<T>(p.alpha));
   });
-  addGrad(r, "ThresholdedReluGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kThresholdedReluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > static_cast<T>(p.alpha) ? T(1) : T(0);
   });
-  addGrad(r, "ClipGrad", [](auto x, const Params& p) {
+  addGrad(r, OpId::kClipGrad, [](auto x, const Params& p) {
     using T = decltype(x);
     return (!p.hasLo || x >= static_cast<T>(p.lo)) && (!p.hasHi || x <= static_cast<T>(p.hi)) ? T(1) : T(0);
   });

@@ -207,7 +207,7 @@ void gemmKernel(KernelContext& ctx) {
 
 void registerGemmKernels(KernelRegistry& r) {
   for (DType t : {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64}) {
-    r.add("MatMul", DeviceType::kCpu, t, [](KernelContext& c) {
+    r.add(OpId::kMatMul, DeviceType::kCpu, t, [](KernelContext& c) {
       switch (c.in(0).dtype()) {
         case DType::kFloat32: matmulKernel<float>(c); break;
         case DType::kFloat64: matmulKernel<double>(c); break;
@@ -215,7 +215,7 @@ void registerGemmKernels(KernelRegistry& r) {
         default: matmulKernel<int64_t>(c); break;
       }
     });
-    r.add("Gemm", DeviceType::kCpu, t, [](KernelContext& c) {
+    r.add(OpId::kGemm, DeviceType::kCpu, t, [](KernelContext& c) {
       switch (c.in(0).dtype()) {
         case DType::kFloat32: gemmKernel<float>(c); break;
         case DType::kFloat64: gemmKernel<double>(c); break;

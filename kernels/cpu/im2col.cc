@@ -185,12 +185,10 @@ bool WindowGeom::pointwise() const {
 }
 
 WindowGeom makeWindowGeom(const Shape& image, const Shape& out, const std::vector<int64_t>& kernel,
-                          const Attrs& attrs) {
+                          const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                          const std::vector<int64_t>& dils) {
   const int nd = static_cast<int>(image.size()) - 2;
   SINGA_ASSERT(nd >= 1 && nd <= 3 && static_cast<int>(out.size()) == nd + 2 && static_cast<int>(kernel.size()) == nd);
-  const std::vector<int64_t> strides = attrs.getInts("strides", std::vector<int64_t>(nd, 1));
-  const std::vector<int64_t> pads = attrs.getInts("pads", std::vector<int64_t>(2 * nd, 0));
-  const std::vector<int64_t> dils = attrs.getInts("dilations", std::vector<int64_t>(nd, 1));
   SINGA_ASSERT(static_cast<int>(strides.size()) == nd && static_cast<int>(pads.size()) == 2 * nd &&
                static_cast<int>(dils.size()) == nd);
   WindowGeom g;

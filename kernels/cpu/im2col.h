@@ -62,8 +62,11 @@ inline void validRange(int64_t count, int64_t extent, int64_t step, int64_t off,
 }
 
 /// Geometry from the image shape [N, C, in...], the output shape [N, C', out...], the kernel's
-/// spatial dims and the attributes "strides", "pads" ([begin..., end...]) and "dilations".
-WindowGeom makeWindowGeom(const Shape& image, const Shape& out, const std::vector<int64_t>& kernel, const Attrs& attrs);
+/// spatial dims, strides, pads ([begin..., end...]) and dilations (resolved by the op function:
+/// one value per spatial dim).
+WindowGeom makeWindowGeom(const Shape& image, const Shape& out, const std::vector<int64_t>& kernel,
+                          const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                          const std::vector<int64_t>& dils);
 
 /// One kernel offset of a window: per-dim input offsets (k * dilation - pad) and the output
 /// ranges [lo, hi) per dim whose input index is inside the image.

@@ -110,10 +110,10 @@ void adamUpdate(KernelContext& ctx) {
 }  // namespace
 
 void registerOptimKernels(KernelRegistry& r) {
-  r.add("SGDUpdate", DeviceType::kCpu, DType::kFloat32, sgdUpdate<float>);
-  r.add("SGDUpdate", DeviceType::kCpu, DType::kFloat64, sgdUpdate<double>);
-  r.add("AdamUpdate", DeviceType::kCpu, DType::kFloat32, adamUpdate<float>);
-  r.add("AdamUpdate", DeviceType::kCpu, DType::kFloat64, adamUpdate<double>);
+  r.add(OpId::kSGDUpdate, DeviceType::kCpu, DType::kFloat32, sgdUpdate<float>);
+  r.add(OpId::kSGDUpdate, DeviceType::kCpu, DType::kFloat64, sgdUpdate<double>);
+  r.add(OpId::kAdamUpdate, DeviceType::kCpu, DType::kFloat32, adamUpdate<float>);
+  r.add(OpId::kAdamUpdate, DeviceType::kCpu, DType::kFloat64, adamUpdate<double>);
 }
 
 }  // namespace singa::cpu

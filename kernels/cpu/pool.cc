@@ -37,8 +37,8 @@ bool isNan(T v) {
   }
 }
 
-WindowGeom poolGeom(const Tensor& x, const Tensor& y, const Attrs& attrs) {
-  return makeWindowGeom(x.shape(), y.shape(), attrs.getInts("kernel_shape"), attrs);
+WindowGeom poolGeom(const Tensor& x, const Tensor& y, const PoolKernelParams& p) {
+  return makeWindowGeom(x.shape(), y.shape(), p.kernel, p.strides, p.pads, p.dilations);
 }
 
 int64_t planeGrain(int64_t planeWork) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(planeWork, 1)); }
@@ -296,7 +296,7 @@ void maxPoolForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const bool withIndex = ctx.outputs.size() > 1;
-  const WindowGeom g = poolGeom(x, y, ctx.attrs);
+  const WindowGeom g = poolGeom(x, y, ctx.paramsAs<PoolKernelParams>("MaxPool"));
   const int64_t planes = x.dim(0) * x.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
@@ -346,7 +346,7 @@ void maxPoolBackward(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   const Tensor& argmax = ctx.in(1);
   Tensor& dx = ctx.out(0);
-  const WindowGeom g = poolGeom(dx, dy, ctx.attrs);
+  const WindowGeom g = poolGeom(dx, dy, ctx.paramsAs<PoolKernelParams>("MaxPoolGrad"));
   const int64_t planes = dx.dim(0) * dx.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* dyp = dy.data<T>();
   const int32_t* ip = argmax.data<int32_t>();
@@ -389,8 +389,9 @@ template <class T>
 void avgPoolForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  const WindowGeom g = poolGeom(x, y, ctx.attrs);
-  const bool includePad = ctx.attrs.getInt("count_include_pad", 0) != 0;
+  const PoolKernelParams& p = ctx.paramsAs<PoolKernelParams>("AveragePool");
+  const WindowGeom g = poolGeom(x, y, p);
+  const bool includePad = p.countIncludePad;
   const int64_t planes = x.dim(0) * x.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
@@ -412,8 +413,9 @@ template <class T>
 void avgPoolBackward(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  const WindowGeom g = poolGeom(dx, dy, ctx.attrs);
-  const bool includePad = ctx.attrs.getInt("count_include_pad", 0) != 0;
+  const PoolKernelParams& p = ctx.paramsAs<PoolKernelParams>("AveragePoolGrad");
+  const WindowGeom g = poolGeom(dx, dy, p);
+  const bool includePad = p.countIncludePad;
   const int64_t planes = dx.dim(0) * dx.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* dyp = dy.data<T>();
   T* dxp = dx.data<T>();
@@ -435,7 +437,7 @@ void avgPoolBackward(KernelContext& ctx) {
 }  // namespace
 
 void registerPoolKernels(KernelRegistry& r) {
-  r.add("MaxPool", DeviceType::kCpu, {DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUInt8},
+  r.add(OpId::kMaxPool, DeviceType::kCpu, {DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUInt8},
         [](KernelContext& ctx) {
           switch (ctx.in(0).dtype()) {
             case DType::kInt8:
@@ -449,11 +451,11 @@ void registerPoolKernels(KernelRegistry& r) {
           }
         });
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("MaxPoolGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kMaxPoolGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPoolBackward<T>(ctx)); });
-  r.add("AveragePool", DeviceType::kCpu, floats,
+  r.add(OpId::kAveragePool, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolForward<T>(ctx)); });
-  r.add("AveragePoolGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kAveragePoolGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolBackward<T>(ctx)); });
 }
 

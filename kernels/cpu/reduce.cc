@@ -282,25 +282,25 @@ constexpr std::initializer_list<DType> kFloats = {DType::kFloat32, DType::kFloat
 
 void registerReduceKernels(KernelRegistry& r) {
   const DeviceType cpu = DeviceType::kCpu;
-  r.add("ReduceSum", cpu, kNumeric,
+  r.add(OpId::kReduceSum, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceSum<T>(c, false)); });
-  r.add("ReduceMean", cpu, kNumeric,
+  r.add(OpId::kReduceMean, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceSum<T>(c, true)); });
-  r.add("ReduceProd", cpu, kNumeric,
+  r.add(OpId::kReduceProd, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceProd<T>(c)); });
-  r.add("ReduceMax", cpu, kNumeric,
+  r.add(OpId::kReduceMax, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceExtreme<T>(c, true)); });
-  r.add("ReduceMin", cpu, kNumeric,
+  r.add(OpId::kReduceMin, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, reduceExtreme<T>(c, false)); });
-  r.add("ArgMax", cpu, kNumeric,
+  r.add(OpId::kArgMax, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, true)); });
-  r.add("ArgMin", cpu, kNumeric,
+  r.add(OpId::kArgMin, cpu, kNumeric,
         [](KernelContext& c) { SINGA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, false)); });
-  r.add("ReduceMaxGrad", cpu, kFloats,
+  r.add(OpId::kReduceMaxGrad, cpu, kFloats,
         [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, extremeGrad<T>(c, true)); });
-  r.add("ReduceMinGrad", cpu, kFloats,
+  r.add(OpId::kReduceMinGrad, cpu, kFloats,
         [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, extremeGrad<T>(c, false)); });
-  r.add("ReduceProdGrad", cpu, kFloats,
+  r.add(OpId::kReduceProdGrad, cpu, kFloats,
         [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, prodGrad<T>(c)); });
 }
 

@@ -254,14 +254,14 @@ void tileKernel(KernelContext& ctx) {
 
 void registerShapeKernels(KernelRegistry& r) {
   const DeviceType cpu = DeviceType::kCpu;
-  r.add("StridedCopy", cpu, kAll, stridedCopy);
-  r.add("Concat", cpu, kAll, concatKernel);
-  r.add("Gather", cpu, kAll, gatherKernel);
-  r.add("GatherGrad", cpu, kFloats,
+  r.add(OpId::kStridedCopy, cpu, kAll, stridedCopy);
+  r.add(OpId::kConcat, cpu, kAll, concatKernel);
+  r.add(OpId::kGather, cpu, kAll, gatherKernel);
+  r.add(OpId::kGatherGrad, cpu, kFloats,
         [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.out(0).dtype(), T, gatherGrad<T>(c)); });
-  r.add("Pad", cpu, kAll, [](KernelContext& c) { SINGA_DISPATCH_ALL(c.in(0).dtype(), T, padKernel<T>(c)); });
-  r.add("PadGrad", cpu, kFloats, [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, padGrad<T>(c)); });
-  r.add("Tile", cpu, kAll, [](KernelContext& c) { SINGA_DISPATCH_ALL(c.in(0).dtype(), T, tileKernel<T>(c)); });
+  r.add(OpId::kPad, cpu, kAll, [](KernelContext& c) { SINGA_DISPATCH_ALL(c.in(0).dtype(), T, padKernel<T>(c)); });
+  r.add(OpId::kPadGrad, cpu, kFloats, [](KernelContext& c) { SINGA_DISPATCH_FLOAT(c.in(0).dtype(), T, padGrad<T>(c)); });
+  r.add(OpId::kTile, cpu, kAll, [](KernelContext& c) { SINGA_DISPATCH_ALL(c.in(0).dtype(), T, tileKernel<T>(c)); });
 }
 
 }  // namespace singa::cpu

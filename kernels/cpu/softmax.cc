@@ -172,17 +172,17 @@ void crossEntropyBackward(KernelContext& ctx) {
 
 void registerSoftmaxKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("Softmax", DeviceType::kCpu, floats,
+  r.add(OpId::kSoftmax, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxForward<T, false>(ctx))); });
-  r.add("LogSoftmax", DeviceType::kCpu, floats,
+  r.add(OpId::kLogSoftmax, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxForward<T, true>(ctx))); });
-  r.add("SoftmaxGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kSoftmaxGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxBackward<T, false>(ctx))); });
-  r.add("LogSoftmaxGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kLogSoftmaxGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxBackward<T, true>(ctx))); });
-  r.add("SoftmaxCrossEntropyLoss", DeviceType::kCpu, floats,
+  r.add(OpId::kSoftmaxCrossEntropyLoss, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, crossEntropyForward<T>(ctx)); });
-  r.add("SoftmaxCrossEntropyLossGrad", DeviceType::kCpu, floats,
+  r.add(OpId::kSoftmaxCrossEntropyLossGrad, DeviceType::kCpu, floats,
         [](KernelContext& ctx) { SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, crossEntropyBackward<T>(ctx)); });
 }
 

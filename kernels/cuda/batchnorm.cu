@@ -183,13 +183,13 @@ void dropout(KernelContext& ctx) {
 
 void registerNormKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("BatchNormTraining", DeviceType::kCuda, floats,
+  r.add(OpId::kBatchNormTraining, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnTraining<T>(ctx)); });
-  r.add("BatchNormInference", DeviceType::kCuda, floats,
+  r.add(OpId::kBatchNormInference, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnInference<T>(ctx)); });
-  r.add("BatchNormGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kBatchNormGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, bnGrad<T>(ctx)); });
-  r.add("Dropout", DeviceType::kCuda, floats,
+  r.add(OpId::kDropout, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, dropout<T>(ctx)); });
 }
 

@@ -53,17 +53,21 @@ struct Geometry {
   }
 };
 
-Geometry geometryOf(const Shape& image, const Shape& out, const Shape& weight, const Attrs& a) {
+Geometry geometryOf(const Shape& image, const Shape& out, const Shape& weight, const KernelContext& ctx,
+                    const char* kernel) {
+  const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>(kernel);
+  SINGA_CHECK(!cp.fuseRelu, NotSupportedError, kernel << " on CUDA: a fused Relu is a CPU-only form (ops::convRelu)");
+  const ops::ConvParams& a = cp.window;
   Geometry g;
   g.nd = static_cast<int>(image.size()) - 2;
   SINGA_ASSERT(g.nd >= 1 && g.nd <= 3 && out.size() == image.size() && weight.size() == image.size());
   g.N = image[0];
   g.C = image[1];
   g.Cout = out[1];
-  g.group = a.getInt("group", 1);
-  g.stride = a.getInts("strides", std::vector<int64_t>(g.nd, 1));
-  const std::vector<int64_t> pads = a.getInts("pads", std::vector<int64_t>(2 * g.nd, 0));
-  g.dil = a.getInts("dilations", std::vector<int64_t>(g.nd, 1));
+  g.group = a.group;
+  g.stride = a.strides;
+  const std::vector<int64_t>& pads = a.pads;
+  g.dil = a.dilations;
   for (int i = 0; i < g.nd; ++i) {
     g.in.push_back(image[2 + i]);
     g.out.push_back(out[2 + i]);
@@ -409,7 +413,7 @@ void convKernel(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   if (y.numel() == 0) return;
   const int dev = prepare(y);
-  const Geometry g = geometryOf(x.shape(), y.shape(), w.shape(), ctx.attrs);
+  const Geometry g = geometryOf(x.shape(), y.shape(), w.shape(), ctx, "Conv");
   if (x.numel() == 0 || w.numel() == 0) {
     y.zero();
   } else if (g.direct()) {
@@ -428,7 +432,7 @@ void convGradInputKernel(KernelContext& ctx) {
   Tensor& dx = ctx.out(0);
   if (dx.numel() == 0) return;
   const int dev = prepare(dx);
-  const Geometry g = geometryOf(dx.shape(), dy.shape(), w.shape(), ctx.attrs);
+  const Geometry g = geometryOf(dx.shape(), dy.shape(), w.shape(), ctx, "ConvGradInput");
   if (dy.numel() == 0 || w.numel() == 0) {
     dx.zero();
   } else if (g.direct()) {
@@ -454,7 +458,7 @@ void convGradWeightKernel(KernelContext& ctx) {
   const int dev = prepare(dy);
   if (ctx.outputs.size() > 1) biasGrad(dy, ctx.out(1), dev);
   if (dw.numel() == 0) return;
-  const Geometry g = geometryOf(x.shape(), dy.shape(), dw.shape(), ctx.attrs);
+  const Geometry g = geometryOf(x.shape(), dy.shape(), dw.shape(), ctx, "ConvGradWeight");
   if (x.numel() == 0 || dy.numel() == 0) {
     dw.zero();
   } else if (g.direct()) {
@@ -469,11 +473,11 @@ void convGradWeightKernel(KernelContext& ctx) {
 
 void registerConvKernels(KernelRegistry& r) {
   const auto dtypes = {DType::kFloat32, DType::kFloat64};
-  r.add("Conv", DeviceType::kCuda, dtypes, convKernel);
-  r.add("ConvGradInput", DeviceType::kCuda, dtypes, convGradInputKernel);
-  r.add("ConvTranspose", DeviceType::kCuda, dtypes, convGradInputKernel);
-  r.add("ConvGradWeight", DeviceType::kCuda, dtypes, convGradWeightKernel);
-  r.add("ConvGradBias", DeviceType::kCuda, dtypes, [](KernelContext& ctx) {
+  r.add(OpId::kConv, DeviceType::kCuda, dtypes, convKernel);
+  r.add(OpId::kConvGradInput, DeviceType::kCuda, dtypes, convGradInputKernel);
+  r.add(OpId::kConvTranspose, DeviceType::kCuda, dtypes, convGradInputKernel);
+  r.add(OpId::kConvGradWeight, DeviceType::kCuda, dtypes, convGradWeightKernel);
+  r.add(OpId::kConvGradBias, DeviceType::kCuda, dtypes, [](KernelContext& ctx) {
     const int dev = prepare(ctx.in(0));
     biasGrad(ctx.in(0), ctx.out(0), dev);
   });

@@ -178,8 +178,8 @@ void registerCopyKernels(KernelRegistry& r) {
   const auto all = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
                     DType::kInt16,   DType::kInt32,   DType::kInt64,   DType::kUInt8,    DType::kBool};
   // The input's dtype selects the kernel; the output's dtype is the conversion target.
-  r.add("Copy", DeviceType::kCuda, all, copyKernel);
-  r.add("Fill", DeviceType::kCuda, all, [](KernelContext& ctx) {
+  r.add(OpId::kCopy, DeviceType::kCuda, all, copyKernel);
+  r.add(OpId::kFill, DeviceType::kCuda, all, [](KernelContext& ctx) {
     Tensor& out = ctx.out(0);
     SINGA_CHECK(out.isContiguous(), ValueError, "Fill: output must be contiguous");
     fillBits(out, elementBits(ctx.attrs.getFloat("value"), out.dtype()));

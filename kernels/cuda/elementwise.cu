@@ -158,7 +158,7 @@ void launchBinary(KernelContext& ctx, F f) {
   SINGA_CUDA_LAUNCHED();
 }
 
-void addArith(KernelRegistry& r, const char* name, int op) {
+void addArith(KernelRegistry& r, OpId name, int op) {
   r.add(name, DeviceType::kCuda, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64},
         [op](KernelContext& ctx) {
           int code = op;
@@ -209,31 +209,33 @@ void launchWhere(KernelContext& ctx) {
 
 void registerElementwiseKernels(KernelRegistry& r) {
   registerUnaryKernels(r);
-  addArith(r, "Add", kAdd);
-  addArith(r, "Sub", kSub);
-  addArith(r, "Mul", kMul);
-  addArith(r, "Div", kDiv);
-  addArith(r, "Pow", kPow);
-  addArith(r, "Max", kMax);
-  addArith(r, "Min", kMin);
-  addArith(r, "Mod", kMod);
-  r.add("PRelu", DeviceType::kCuda, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64},
+  addArith(r, OpId::kAdd, kAdd);
+  addArith(r, OpId::kSub, kSub);
+  addArith(r, OpId::kMul, kMul);
+  addArith(r, OpId::kDiv, kDiv);
+  addArith(r, OpId::kPow, kPow);
+  addArith(r, OpId::kMax, kMax);
+  addArith(r, OpId::kMin, kMin);
+  addArith(r, OpId::kMod, kMod);
+  r.add(OpId::kPRelu, DeviceType::kCuda, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64},
         [](KernelContext& ctx) {
           SINGA_CUDA_DISPATCH_ARITH(ctx.in(0).dtype(), T, launchBinary<T, T>(ctx, Arith<T>{kPRelu}));
         });
 
   const auto cmpTypes = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64, DType::kUInt8};
-  const std::pair<const char*, int> preds[] = {
-      {"Less", kLess}, {"LessOrEqual", kLessEq}, {"Greater", kGreater}, {"GreaterOrEqual", kGreaterEq}};
+  const std::pair<OpId, int> preds[] = {{OpId::kLess, kLess},
+                                       {OpId::kLessOrEqual, kLessEq},
+                                       {OpId::kGreater, kGreater},
+                                       {OpId::kGreaterOrEqual, kGreaterEq}};
   for (const auto& [name, op] : preds) {
     r.add(name, DeviceType::kCuda, cmpTypes, [op = op](KernelContext& ctx) { predicate(ctx, op); });
   }
-  r.add("Equal", DeviceType::kCuda, cmpTypes, [](KernelContext& ctx) { predicate(ctx, kEqual); });
-  r.add("Equal", DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kEqual); });
-  r.add("And", DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kAnd); });
-  r.add("Or", DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kOr); });
-  r.add("Xor", DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kXor); });
-  r.add("Not", DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) {
+  r.add(OpId::kEqual, DeviceType::kCuda, cmpTypes, [](KernelContext& ctx) { predicate(ctx, kEqual); });
+  r.add(OpId::kEqual, DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kEqual); });
+  r.add(OpId::kAnd, DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kAnd); });
+  r.add(OpId::kOr, DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kOr); });
+  r.add(OpId::kXor, DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) { predicate(ctx, kXor); });
+  r.add(OpId::kNot, DeviceType::kCuda, DType::kBool, [](KernelContext& ctx) {
     const Tensor& x = ctx.in(0);
     Tensor& out = ctx.out(0);
     const int64_t n = x.numel();
@@ -244,7 +246,7 @@ void registerElementwiseKernels(KernelRegistry& r) {
   });
 
   // Where is selected by x's dtype (the condition is always bool); it only moves elements.
-  r.add("Where", DeviceType::kCuda,
+  r.add(OpId::kWhere, DeviceType::kCuda,
         {DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kInt16, DType::kInt32, DType::kInt64, DType::kUInt8,
          DType::kBool},
         [](KernelContext& ctx) {

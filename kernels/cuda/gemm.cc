@@ -224,10 +224,10 @@ void gemmKernel(KernelContext& ctx) {
 }  // namespace
 
 void registerGemmKernels(KernelRegistry& r) {
-  r.add("MatMul", DeviceType::kCuda, DType::kFloat32, matmulKernel<float>);
-  r.add("MatMul", DeviceType::kCuda, DType::kFloat64, matmulKernel<double>);
-  r.add("Gemm", DeviceType::kCuda, DType::kFloat32, gemmKernel<float>);
-  r.add("Gemm", DeviceType::kCuda, DType::kFloat64, gemmKernel<double>);
+  r.add(OpId::kMatMul, DeviceType::kCuda, DType::kFloat32, matmulKernel<float>);
+  r.add(OpId::kMatMul, DeviceType::kCuda, DType::kFloat64, matmulKernel<double>);
+  r.add(OpId::kGemm, DeviceType::kCuda, DType::kFloat32, gemmKernel<float>);
+  r.add(OpId::kGemm, DeviceType::kCuda, DType::kFloat64, gemmKernel<double>);
 }
 
 }  // namespace singa::cuda

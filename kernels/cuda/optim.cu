@@ -106,10 +106,10 @@ void adamUpdate(KernelContext& ctx) {
 }  // namespace
 
 void registerOptimKernels(KernelRegistry& r) {
-  r.add("SGDUpdate", DeviceType::kCuda, DType::kFloat32, sgdUpdate<float>);
-  r.add("SGDUpdate", DeviceType::kCuda, DType::kFloat64, sgdUpdate<double>);
-  r.add("AdamUpdate", DeviceType::kCuda, DType::kFloat32, adamUpdate<float>);
-  r.add("AdamUpdate", DeviceType::kCuda, DType::kFloat64, adamUpdate<double>);
+  r.add(OpId::kSGDUpdate, DeviceType::kCuda, DType::kFloat32, sgdUpdate<float>);
+  r.add(OpId::kSGDUpdate, DeviceType::kCuda, DType::kFloat64, sgdUpdate<double>);
+  r.add(OpId::kAdamUpdate, DeviceType::kCuda, DType::kFloat32, adamUpdate<float>);
+  r.add(OpId::kAdamUpdate, DeviceType::kCuda, DType::kFloat64, adamUpdate<double>);
 }
 
 }  // namespace singa::cuda

@@ -17,13 +17,13 @@ struct Geom {
   int64_t inSize, outSize;
 };
 
-Geom geomOf(const Shape& image, const Shape& out, const Attrs& a) {
+Geom geomOf(const Shape& image, const Shape& out, const PoolKernelParams& p) {
   const int nd = static_cast<int>(image.size()) - 2;
   SINGA_ASSERT(nd >= 1 && nd <= 3 && out.size() == image.size());
-  const std::vector<int64_t> kernel = a.getInts("kernel_shape");
-  const std::vector<int64_t> strides = a.getInts("strides", std::vector<int64_t>(nd, 1));
-  const std::vector<int64_t> pads = a.getInts("pads", std::vector<int64_t>(2 * nd, 0));
-  const std::vector<int64_t> dils = a.getInts("dilations", std::vector<int64_t>(nd, 1));
+  const std::vector<int64_t>& kernel = p.kernel;
+  const std::vector<int64_t>& strides = p.strides;
+  const std::vector<int64_t>& pads = p.pads;
+  const std::vector<int64_t>& dils = p.dilations;
   SINGA_ASSERT(static_cast<int>(kernel.size()) == nd && static_cast<int>(pads.size()) == 2 * nd);
   Geom g;
   for (int i = 0; i < 3; ++i) {
@@ -167,7 +167,7 @@ void maxPool(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const int64_t total = y.numel();
   if (total == 0) return;
-  const Geom g = geomOf(x.shape(), y.shape(), ctx.attrs);
+  const Geom g = geomOf(x.shape(), y.shape(), ctx.paramsAs<PoolKernelParams>("MaxPool"));
   maxPoolKernel<T><<<blocksFor(total), kThreads, 0, streamFor(y)>>>(
       x.data<T>(), y.data<T>(), ctx.out(1).data<int32_t>(), total, g, std::numeric_limits<T>::lowest());
   SINGA_CUDA_LAUNCHED();
@@ -181,7 +181,7 @@ void maxPoolGrad(KernelContext& ctx) {
   dx.zero();
   const int64_t total = dy.numel();
   if (total == 0) return;
-  const Geom g = geomOf(dx.shape(), dy.shape(), ctx.attrs);
+  const Geom g = geomOf(dx.shape(), dy.shape(), ctx.paramsAs<PoolKernelParams>("MaxPoolGrad"));
   maxPoolGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), ctx.in(1).data<int32_t>(),
                                                                          dx.data<T>(), total, g);
   SINGA_CUDA_LAUNCHED();
@@ -193,8 +193,9 @@ void avgPool(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const int64_t total = y.numel();
   if (total == 0) return;
-  const Geom g = geomOf(x.shape(), y.shape(), ctx.attrs);
-  const bool includePad = ctx.attrs.getInt("count_include_pad", 0) != 0;
+  const PoolKernelParams& p = ctx.paramsAs<PoolKernelParams>("AveragePool");
+  const Geom g = geomOf(x.shape(), y.shape(), p);
+  const bool includePad = p.countIncludePad;
   avgPoolKernel<T><<<blocksFor(total), kThreads, 0, streamFor(y)>>>(x.data<T>(), y.data<T>(), total, g, includePad);
   SINGA_CUDA_LAUNCHED();
 }
@@ -207,8 +208,9 @@ void avgPoolGrad(KernelContext& ctx) {
   dx.zero();
   const int64_t total = dy.numel();
   if (total == 0) return;
-  const Geom g = geomOf(dx.shape(), dy.shape(), ctx.attrs);
-  const bool includePad = ctx.attrs.getInt("count_include_pad", 0) != 0;
+  const PoolKernelParams& p = ctx.paramsAs<PoolKernelParams>("AveragePoolGrad");
+  const Geom g = geomOf(dx.shape(), dy.shape(), p);
+  const bool includePad = p.countIncludePad;
   avgPoolGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), dx.data<T>(), total, g,
                                                                          includePad);
   SINGA_CUDA_LAUNCHED();
@@ -218,13 +220,13 @@ void avgPoolGrad(KernelContext& ctx) {
 
 void registerPoolKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("MaxPool", DeviceType::kCuda, floats,
+  r.add(OpId::kMaxPool, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPool<T>(ctx)); });
-  r.add("MaxPoolGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kMaxPoolGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, maxPoolGrad<T>(ctx)); });
-  r.add("AveragePool", DeviceType::kCuda, floats,
+  r.add(OpId::kAveragePool, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPool<T>(ctx)); });
-  r.add("AveragePoolGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kAveragePoolGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, avgPoolGrad<T>(ctx)); });
 }
 

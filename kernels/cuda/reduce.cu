@@ -232,7 +232,7 @@ void prodGrad(KernelContext& ctx) {
   SINGA_CUDA_LAUNCHED();
 }
 
-void addReduce(KernelRegistry& r, const char* name, int op) {
+void addReduce(KernelRegistry& r, OpId name, int op) {
   r.add(name, DeviceType::kCuda, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64},
         [op](KernelContext& c) { SINGA_CUDA_DISPATCH_ARITH(c.in(0).dtype(), T, reduce<T>(c, op)); });
 }
@@ -240,22 +240,22 @@ void addReduce(KernelRegistry& r, const char* name, int op) {
 }  // namespace
 
 void registerReduceKernels(KernelRegistry& r) {
-  addReduce(r, "ReduceSum", kSum);
-  addReduce(r, "ReduceMean", kMean);
-  addReduce(r, "ReduceProd", kProd);
-  addReduce(r, "ReduceMax", kMax);
-  addReduce(r, "ReduceMin", kMin);
+  addReduce(r, OpId::kReduceSum, kSum);
+  addReduce(r, OpId::kReduceMean, kMean);
+  addReduce(r, OpId::kReduceProd, kProd);
+  addReduce(r, OpId::kReduceMax, kMax);
+  addReduce(r, OpId::kReduceMin, kMin);
   const auto arith = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64};
-  r.add("ArgMax", DeviceType::kCuda, arith,
+  r.add(OpId::kArgMax, DeviceType::kCuda, arith,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, true)); });
-  r.add("ArgMin", DeviceType::kCuda, arith,
+  r.add(OpId::kArgMin, DeviceType::kCuda, arith,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_ARITH(c.in(0).dtype(), T, argExtreme<T>(c, false)); });
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("ReduceMaxGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kReduceMaxGrad, DeviceType::kCuda, floats,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.in(0).dtype(), T, extremeGrad<T>(c, true)); });
-  r.add("ReduceMinGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kReduceMinGrad, DeviceType::kCuda, floats,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.in(0).dtype(), T, extremeGrad<T>(c, false)); });
-  r.add("ReduceProdGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kReduceProdGrad, DeviceType::kCuda, floats,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.in(0).dtype(), T, prodGrad<T>(c)); });
 }
 

@@ -263,15 +263,15 @@ void concat(KernelContext& ctx) {
 
 void registerShapeKernels(KernelRegistry& r) {
   const DeviceType cuda = DeviceType::kCuda;
-  r.add("StridedCopy", cuda, kAll, [](KernelContext& ctx) { stridedMove(ctx.in(0), ctx.out(0)); });
-  r.add("Concat", cuda, kAll, concat);
-  r.add("Gather", cuda, kAll, gather);
-  r.add("GatherGrad", cuda, kFloats,
+  r.add(OpId::kStridedCopy, cuda, kAll, [](KernelContext& ctx) { stridedMove(ctx.in(0), ctx.out(0)); });
+  r.add(OpId::kConcat, cuda, kAll, concat);
+  r.add(OpId::kGather, cuda, kAll, gather);
+  r.add(OpId::kGatherGrad, cuda, kFloats,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.out(0).dtype(), T, gatherGrad<T>(c)); });
-  r.add("Pad", cuda, kAll, pad);
-  r.add("PadGrad", cuda, kFloats,
+  r.add(OpId::kPad, cuda, kAll, pad);
+  r.add(OpId::kPadGrad, cuda, kFloats,
         [](KernelContext& c) { SINGA_CUDA_DISPATCH_FLOAT(c.in(0).dtype(), T, padGrad<T>(c)); });
-  r.add("Tile", cuda, kAll, tile);
+  r.add(OpId::kTile, cuda, kAll, tile);
 }
 
 }  // namespace singa::cuda

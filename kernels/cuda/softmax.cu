@@ -245,17 +245,17 @@ void crossEntropyGrad(KernelContext& ctx) {
 
 void registerSoftmaxKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  r.add("Softmax", DeviceType::kCuda, floats,
+  r.add(OpId::kSoftmax, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmax<T, false>(ctx))); });
-  r.add("LogSoftmax", DeviceType::kCuda, floats,
+  r.add(OpId::kLogSoftmax, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmax<T, true>(ctx))); });
-  r.add("SoftmaxGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kSoftmaxGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxGrad<T, false>(ctx))); });
-  r.add("LogSoftmaxGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kLogSoftmaxGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, (softmaxGrad<T, true>(ctx))); });
-  r.add("SoftmaxCrossEntropyLoss", DeviceType::kCuda, floats,
+  r.add(OpId::kSoftmaxCrossEntropyLoss, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, crossEntropy<T>(ctx)); });
-  r.add("SoftmaxCrossEntropyLossGrad", DeviceType::kCuda, floats,
+  r.add(OpId::kSoftmaxCrossEntropyLossGrad, DeviceType::kCuda, floats,
         [](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, crossEntropyGrad<T>(ctx)); });
 }
 

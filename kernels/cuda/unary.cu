@@ -253,18 +253,18 @@ void launchGrad(KernelContext& ctx, int op) {
 
 void registerUnaryKernels(KernelRegistry& r) {
   const auto floats = {DType::kFloat32, DType::kFloat64};
-  const char* names[] = {
-#define SINGA_NAME_ENTRY(name) #name,
+  const OpId ids[] = {
+#define SINGA_NAME_ENTRY(name) OpId::k##name,
       SINGA_UNARY_OPS(SINGA_NAME_ENTRY)
 #undef SINGA_NAME_ENTRY
   };
   for (int op = 0; op < kUnaryCount; ++op) {
-    r.add(names[op], DeviceType::kCuda, floats,
+    r.add(ids[op], DeviceType::kCuda, floats,
           [op](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchUnary<T>(ctx, op)); });
   }
   // The integer-capable ones (CPU: Abs, Neg, Sign, Relu, Clip take integers too).
   for (int op : {kAbs, kNeg, kSign, kRelu, kClip}) {
-    r.add(names[op], DeviceType::kCuda, {DType::kInt32, DType::kInt64}, [op](KernelContext& ctx) {
+    r.add(ids[op], DeviceType::kCuda, {DType::kInt32, DType::kInt64}, [op](KernelContext& ctx) {
       if (ctx.in(0).dtype() == DType::kInt32) {
         launchUnary<int32_t>(ctx, op);
       } else {
@@ -272,9 +272,9 @@ void registerUnaryKernels(KernelRegistry& r) {
       }
     });
   }
-#define SINGA_GRAD_ENTRY(name)                                                                  \
-  r.add(#name "Grad", DeviceType::kCuda, floats, [](KernelContext& ctx) {                       \
-    SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchGrad<T>(ctx, k##name));               \
+#define SINGA_GRAD_ENTRY(name)                                                          \
+  r.add(OpId::k##name##Grad, DeviceType::kCuda, floats, [](KernelContext& ctx) {        \
+    SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchGrad<T>(ctx, k##name));       \
   });
   SINGA_GRAD_OPS(SINGA_GRAD_ENTRY)
 #undef SINGA_GRAD_ENTRY

@@ -38,15 +38,26 @@ enum class GradRule {
   kFromOutput  // "<Op>Grad"(dy, y)
 };
 
+/// A unary op's backward: the rule and, for kFromInput / kFromOutput, its fused grad kernel.
+struct UnaryGrad {
+  GradRule rule;
+  OpId kernel = OpId::kCount;
+};
+constexpr UnaryGrad kZeroGrad{GradRule::kZero};
+constexpr UnaryGrad kNegGrad{GradRule::kNeg};
+constexpr UnaryGrad fromInput(OpId kernel) { return {GradRule::kFromInput, kernel}; }
+constexpr UnaryGrad fromOutput(OpId kernel) { return {GradRule::kFromOutput, kernel}; }
+
 /// Validates, runs kernel `op`, records trace and backward. `integerOk`: the op also takes
 /// integer dtypes (its kernels say which); otherwise floating point only.
-Tensor unary(const char* op, const Tensor& x, const Attrs& attrs, bool integerOk, GradRule rule) {
-  requireDefined(op, x, "input");
-  if (!integerOk) detail::requireFloat(op, x);
+Tensor unary(OpId op, const Tensor& x, const Attrs& attrs, bool integerOk, UnaryGrad grad) {
+  const char* name = opName(op);
+  requireDefined(name, x, "input");
+  if (!integerOk) detail::requireFloat(name, x);
   Tensor y = runOp1(op, x.dtype(), {x}, x.shape(), x.dtype(), attrs);
   BackwardFn backward;
   if (recording({x})) {
-    switch (rule) {
+    switch (grad.rule) {
       case GradRule::kZero:
         backward = [x](const Grads&) { return Grads{Tensor::zeros(x.shape(), x.dtype(), x.device())}; };
         break;
@@ -55,19 +66,19 @@ Tensor unary(const char* op, const Tensor& x, const Attrs& attrs, bool integerOk
         break;
       case GradRule::kFromInput:
       case GradRule::kFromOutput: {
-        const Tensor v = rule == GradRule::kFromInput ? x : y.detach();
-        backward = [kernel = std::string(op) + "Grad", v, attrs](const Grads& g) {
+        const Tensor v = grad.rule == GradRule::kFromInput ? x : y.detach();
+        backward = [kernel = grad.kernel, v, attrs](const Grads& g) {
           return Grads{runOp1(kernel, v.dtype(), {g[0], v}, v.shape(), v.dtype(), attrs)};
         };
         break;
       }
     }
   }
-  return finish1(op, attrs, {x}, y, std::move(backward));
+  return finish1(name, attrs, {x}, y, std::move(backward));
 }
 
-Tensor floatUnary(const char* op, const Tensor& x, GradRule rule, const Attrs& attrs = Attrs()) {
-  return unary(op, x, attrs, false, rule);
+Tensor floatUnary(OpId op, const Tensor& x, UnaryGrad grad, const Attrs& attrs = Attrs()) {
+  return unary(op, x, attrs, false, grad);
 }
 
 // ---- binary --------------------------------------------------------------------------------
@@ -83,8 +94,8 @@ Shape binaryShape(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 /// Runs binary kernel `op` with output dtype `outDType` (bool for comparisons).
-Tensor runBinary(const char* op, const Tensor& a, const Tensor& b, DType outDType, const Attrs& attrs = Attrs()) {
-  const Shape shape = binaryShape(op, a, b);
+Tensor runBinary(OpId op, const Tensor& a, const Tensor& b, DType outDType, const Attrs& attrs = Attrs()) {
+  const Shape shape = binaryShape(opName(op), a, b);
   return runOp1(op, a.dtype(), {a, b}, shape, outDType, attrs);
 }
 
@@ -115,20 +126,20 @@ Shape variadicShape(const char* op, const std::vector<Tensor>& xs) {
 }
 
 /// Folds binary kernel `kernel` over the inputs (no trace, no node).
-Tensor foldKernel(const char* kernel, const std::vector<Tensor>& xs) {
+Tensor foldKernel(OpId kernel, const std::vector<Tensor>& xs) {
   if (xs.size() == 1) return xs[0].clone();
   const DType dt = xs[0].dtype();
   Tensor acc = xs[0];
   for (size_t i = 1; i < xs.size(); ++i) {
-    acc = runOp1(kernel, dt, {acc, xs[i]}, broadcastShapes(acc.shape(), xs[i].shape(), kernel), dt);
+    acc = runOp1(kernel, dt, {acc, xs[i]}, broadcastShapes(acc.shape(), xs[i].shape(), opName(kernel)), dt);
   }
   return acc;
 }
 
 /// Max/Min of several inputs: each output element's gradient goes to the first input that
 /// attains it.
-Tensor variadicExtreme(const char* op, const std::vector<Tensor>& xs) {
-  variadicShape(op, xs);
+Tensor variadicExtreme(OpId op, const std::vector<Tensor>& xs) {
+  variadicShape(opName(op), xs);
   Tensor y = foldKernel(op, xs);
   BackwardFn backward;
   if (recording(xs)) {
@@ -145,23 +156,23 @@ Tensor variadicExtreme(const char* op, const std::vector<Tensor>& xs) {
       return grads;
     };
   }
-  return finish1(op, Attrs(), xs, y, std::move(backward));
+  return finish1(opName(op), Attrs(), xs, y, std::move(backward));
 }
 
 }  // namespace
 
 // ---- unary, integer-capable -------------------------------------------------------------------
 
-Tensor abs(const Tensor& x) { return unary("Abs", x, Attrs(), true, GradRule::kFromInput); }
-Tensor neg(const Tensor& x) { return unary("Neg", x, Attrs(), true, GradRule::kNeg); }
-Tensor sign(const Tensor& x) { return unary("Sign", x, Attrs(), true, GradRule::kZero); }
-Tensor relu(const Tensor& x) { return unary("Relu", x, Attrs(), true, GradRule::kFromInput); }
+Tensor abs(const Tensor& x) { return unary(OpId::kAbs, x, Attrs(), true, fromInput(OpId::kAbsGrad)); }
+Tensor neg(const Tensor& x) { return unary(OpId::kNeg, x, Attrs(), true, kNegGrad); }
+Tensor sign(const Tensor& x) { return unary(OpId::kSign, x, Attrs(), true, kZeroGrad); }
+Tensor relu(const Tensor& x) { return unary(OpId::kRelu, x, Attrs(), true, fromInput(OpId::kReluGrad)); }
 
 Tensor clip(const Tensor& x, std::optional<double> min, std::optional<double> max) {
   Attrs attrs;
   if (min) attrs.set("min", *min);
   if (max) attrs.set("max", *max);
-  return unary("Clip", x, attrs, true, GradRule::kFromInput);
+  return unary(OpId::kClip, x, attrs, true, fromInput(OpId::kClipGrad));
 }
 
 Tensor identity(const Tensor& x) {
@@ -175,60 +186,60 @@ Tensor identity(const Tensor& x) {
 
 // ---- unary, floating point -------------------------------------------------------------------
 
-Tensor exp(const Tensor& x) { return floatUnary("Exp", x, GradRule::kFromOutput); }
-Tensor log(const Tensor& x) { return floatUnary("Log", x, GradRule::kFromInput); }
-Tensor sqrt(const Tensor& x) { return floatUnary("Sqrt", x, GradRule::kFromOutput); }
-Tensor reciprocal(const Tensor& x) { return floatUnary("Reciprocal", x, GradRule::kFromOutput); }
-Tensor sin(const Tensor& x) { return floatUnary("Sin", x, GradRule::kFromInput); }
-Tensor cos(const Tensor& x) { return floatUnary("Cos", x, GradRule::kFromInput); }
-Tensor tan(const Tensor& x) { return floatUnary("Tan", x, GradRule::kFromOutput); }
-Tensor asin(const Tensor& x) { return floatUnary("Asin", x, GradRule::kFromInput); }
-Tensor acos(const Tensor& x) { return floatUnary("Acos", x, GradRule::kFromInput); }
-Tensor atan(const Tensor& x) { return floatUnary("Atan", x, GradRule::kFromInput); }
-Tensor sinh(const Tensor& x) { return floatUnary("Sinh", x, GradRule::kFromInput); }
-Tensor cosh(const Tensor& x) { return floatUnary("Cosh", x, GradRule::kFromInput); }
-Tensor tanh(const Tensor& x) { return floatUnary("Tanh", x, GradRule::kFromOutput); }
-Tensor asinh(const Tensor& x) { return floatUnary("Asinh", x, GradRule::kFromInput); }
-Tensor acosh(const Tensor& x) { return floatUnary("Acosh", x, GradRule::kFromInput); }
-Tensor atanh(const Tensor& x) { return floatUnary("Atanh", x, GradRule::kFromInput); }
-Tensor erf(const Tensor& x) { return floatUnary("Erf", x, GradRule::kFromInput); }
-Tensor floor(const Tensor& x) { return floatUnary("Floor", x, GradRule::kZero); }
-Tensor ceil(const Tensor& x) { return floatUnary("Ceil", x, GradRule::kZero); }
-Tensor round(const Tensor& x) { return floatUnary("Round", x, GradRule::kZero); }
-Tensor sigmoid(const Tensor& x) { return floatUnary("Sigmoid", x, GradRule::kFromOutput); }
-Tensor softplus(const Tensor& x) { return floatUnary("Softplus", x, GradRule::kFromInput); }
-Tensor softsign(const Tensor& x) { return floatUnary("Softsign", x, GradRule::kFromInput); }
-Tensor hardSwish(const Tensor& x) { return floatUnary("HardSwish", x, GradRule::kFromInput); }
+Tensor exp(const Tensor& x) { return floatUnary(OpId::kExp, x, fromOutput(OpId::kExpGrad)); }
+Tensor log(const Tensor& x) { return floatUnary(OpId::kLog, x, fromInput(OpId::kLogGrad)); }
+Tensor sqrt(const Tensor& x) { return floatUnary(OpId::kSqrt, x, fromOutput(OpId::kSqrtGrad)); }
+Tensor reciprocal(const Tensor& x) { return floatUnary(OpId::kReciprocal, x, fromOutput(OpId::kReciprocalGrad)); }
+Tensor sin(const Tensor& x) { return floatUnary(OpId::kSin, x, fromInput(OpId::kSinGrad)); }
+Tensor cos(const Tensor& x) { return floatUnary(OpId::kCos, x, fromInput(OpId::kCosGrad)); }
+Tensor tan(const Tensor& x) { return floatUnary(OpId::kTan, x, fromOutput(OpId::kTanGrad)); }
+Tensor asin(const Tensor& x) { return floatUnary(OpId::kAsin, x, fromInput(OpId::kAsinGrad)); }
+Tensor acos(const Tensor& x) { return floatUnary(OpId::kAcos, x, fromInput(OpId::kAcosGrad)); }
+Tensor atan(const Tensor& x) { return floatUnary(OpId::kAtan, x, fromInput(OpId::kAtanGrad)); }
+Tensor sinh(const Tensor& x) { return floatUnary(OpId::kSinh, x, fromInput(OpId::kSinhGrad)); }
+Tensor cosh(const Tensor& x) { return floatUnary(OpId::kCosh, x, fromInput(OpId::kCoshGrad)); }
+Tensor tanh(const Tensor& x) { return floatUnary(OpId::kTanh, x, fromOutput(OpId::kTanhGrad)); }
+Tensor asinh(const Tensor& x) { return floatUnary(OpId::kAsinh, x, fromInput(OpId::kAsinhGrad)); }
+Tensor acosh(const Tensor& x) { return floatUnary(OpId::kAcosh, x, fromInput(OpId::kAcoshGrad)); }
+Tensor atanh(const Tensor& x) { return floatUnary(OpId::kAtanh, x, fromInput(OpId::kAtanhGrad)); }
+Tensor erf(const Tensor& x) { return floatUnary(OpId::kErf, x, fromInput(OpId::kErfGrad)); }
+Tensor floor(const Tensor& x) { return floatUnary(OpId::kFloor, x, kZeroGrad); }
+Tensor ceil(const Tensor& x) { return floatUnary(OpId::kCeil, x, kZeroGrad); }
+Tensor round(const Tensor& x) { return floatUnary(OpId::kRound, x, kZeroGrad); }
+Tensor sigmoid(const Tensor& x) { return floatUnary(OpId::kSigmoid, x, fromOutput(OpId::kSigmoidGrad)); }
+Tensor softplus(const Tensor& x) { return floatUnary(OpId::kSoftplus, x, fromInput(OpId::kSoftplusGrad)); }
+Tensor softsign(const Tensor& x) { return floatUnary(OpId::kSoftsign, x, fromInput(OpId::kSoftsignGrad)); }
+Tensor hardSwish(const Tensor& x) { return floatUnary(OpId::kHardSwish, x, fromInput(OpId::kHardSwishGrad)); }
 
 Tensor elu(const Tensor& x, double alpha) {
-  return floatUnary("Elu", x, GradRule::kFromInput, Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kElu, x, fromInput(OpId::kEluGrad), Attrs{{"alpha", alpha}});
 }
 
 Tensor selu(const Tensor& x, double alpha, double gamma) {
-  return floatUnary("Selu", x, GradRule::kFromInput, Attrs{{"alpha", alpha}, {"gamma", gamma}});
+  return floatUnary(OpId::kSelu, x, fromInput(OpId::kSeluGrad), Attrs{{"alpha", alpha}, {"gamma", gamma}});
 }
 
 Tensor leakyRelu(const Tensor& x, double alpha) {
-  return floatUnary("LeakyRelu", x, GradRule::kFromInput, Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kLeakyRelu, x, fromInput(OpId::kLeakyReluGrad), Attrs{{"alpha", alpha}});
 }
 
 Tensor hardSigmoid(const Tensor& x, double alpha, double beta) {
-  return floatUnary("HardSigmoid", x, GradRule::kFromInput, Attrs{{"alpha", alpha}, {"beta", beta}});
+  return floatUnary(OpId::kHardSigmoid, x, fromInput(OpId::kHardSigmoidGrad), Attrs{{"alpha", alpha}, {"beta", beta}});
 }
 
 Tensor celu(const Tensor& x, double alpha) {
   SINGA_CHECK(alpha != 0.0, ValueError, "Celu: alpha must be non-zero (it divides x)");
-  return floatUnary("Celu", x, GradRule::kFromInput, Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kCelu, x, fromInput(OpId::kCeluGrad), Attrs{{"alpha", alpha}});
 }
 
 Tensor thresholdedRelu(const Tensor& x, double alpha) {
-  return floatUnary("ThresholdedRelu", x, GradRule::kFromInput, Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kThresholdedRelu, x, fromInput(OpId::kThresholdedReluGrad), Attrs{{"alpha", alpha}});
 }
 
 // ---- binary arithmetic -----------------------------------------------------------------------
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Add", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kAdd, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [sa = a.shape(), sb = b.shape(), wa = wantsGrad(a), wb = wantsGrad(b)](const Grads& g) {
@@ -239,7 +250,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Sub", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kSub, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [sa = a.shape(), sb = b.shape(), wa = wantsGrad(a), wb = wantsGrad(b)](const Grads& g) {
@@ -250,7 +261,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Mul", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kMul, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) {
@@ -262,7 +273,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Div", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kDiv, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) {
@@ -287,10 +298,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     } else {
       e = Tensor(b.shape(), a.dtype(), b.device());
       std::vector<Tensor> outs{e};
-      runKernel("Copy", b.dtype(), b.device(), {b}, outs);
+      runKernel(OpId::kCopy, b.dtype(), b.device(), {b}, outs);
     }
   }
-  Tensor y = runBinary("Pow", a, e, a.dtype());
+  Tensor y = runBinary(OpId::kPow, a, e, a.dtype());
   BackwardFn backward;
   if (recording({a, e})) {
     backward = [a, e, yv = y.detach()](const Grads& g) {
@@ -312,7 +323,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Max", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kMax, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) { return selectGrads(greaterOrEqual(a, b), g[0], a, b); };
@@ -321,7 +332,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor y = runBinary("Min", a, b, a.dtype());
+  Tensor y = runBinary(OpId::kMin, a, b, a.dtype());
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) { return selectGrads(lessOrEqual(a, b), g[0], a, b); };
@@ -335,7 +346,7 @@ Tensor mod(const Tensor& a, const Tensor& b, bool fmod) {
               "Mod: floating-point inputs (" << dtypeName(a.dtype())
                                              << ") need fmod=true, as ONNX Mod requires");
   const Attrs attrs{{"fmod", int64_t{fmod ? 1 : 0}}};
-  Tensor y = runBinary("Mod", a, b, a.dtype(), attrs);
+  Tensor y = runBinary(OpId::kMod, a, b, a.dtype(), attrs);
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) {
@@ -352,7 +363,7 @@ Tensor prelu(const Tensor& x, const Tensor& slope) {
   SINGA_CHECK(shape == x.shape(), ShapeError,
               "PRelu: slope shape " << slope.shape() << " must broadcast to the input shape "
                                     << x.shape() << " (it may not enlarge it)");
-  Tensor y = runOp1("PRelu", x.dtype(), {x, slope}, shape, x.dtype());
+  Tensor y = runOp1(OpId::kPRelu, x.dtype(), {x, slope}, shape, x.dtype());
   BackwardFn backward;
   if (recording({x, slope})) {
     backward = [x, slope](const Grads& g) {
@@ -375,9 +386,9 @@ Tensor pow(const Tensor& a, double b) { return pow(a, detail::scalarLike(b, a));
 
 namespace {
 
-Tensor compare(const char* op, const Tensor& a, const Tensor& b) {
+Tensor compare(OpId op, const Tensor& a, const Tensor& b) {
   Tensor y = runBinary(op, a, b, DType::kBool);
-  return finish1(op, Attrs(), {a, b}, y, nullptr);
+  return finish1(opName(op), Attrs(), {a, b}, y, nullptr);
 }
 
 void requireBool(const char* op, const Tensor& t) {
@@ -387,26 +398,26 @@ void requireBool(const char* op, const Tensor& t) {
                  << "; make one with a comparison (ops::greater, ...) or ops::cast(x, DType::kBool)");
 }
 
-Tensor logical(const char* op, const Tensor& a, const Tensor& b) {
-  requireBool(op, a);
-  requireBool(op, b);
+Tensor logical(OpId op, const Tensor& a, const Tensor& b) {
+  requireBool(opName(op), a);
+  requireBool(opName(op), b);
   return compare(op, a, b);
 }
 
 }  // namespace
 
-Tensor equal(const Tensor& a, const Tensor& b) { return compare("Equal", a, b); }
-Tensor less(const Tensor& a, const Tensor& b) { return compare("Less", a, b); }
-Tensor lessOrEqual(const Tensor& a, const Tensor& b) { return compare("LessOrEqual", a, b); }
-Tensor greater(const Tensor& a, const Tensor& b) { return compare("Greater", a, b); }
-Tensor greaterOrEqual(const Tensor& a, const Tensor& b) { return compare("GreaterOrEqual", a, b); }
-Tensor logicalAnd(const Tensor& a, const Tensor& b) { return logical("And", a, b); }
-Tensor logicalOr(const Tensor& a, const Tensor& b) { return logical("Or", a, b); }
-Tensor logicalXor(const Tensor& a, const Tensor& b) { return logical("Xor", a, b); }
+Tensor equal(const Tensor& a, const Tensor& b) { return compare(OpId::kEqual, a, b); }
+Tensor less(const Tensor& a, const Tensor& b) { return compare(OpId::kLess, a, b); }
+Tensor lessOrEqual(const Tensor& a, const Tensor& b) { return compare(OpId::kLessOrEqual, a, b); }
+Tensor greater(const Tensor& a, const Tensor& b) { return compare(OpId::kGreater, a, b); }
+Tensor greaterOrEqual(const Tensor& a, const Tensor& b) { return compare(OpId::kGreaterOrEqual, a, b); }
+Tensor logicalAnd(const Tensor& a, const Tensor& b) { return logical(OpId::kAnd, a, b); }
+Tensor logicalOr(const Tensor& a, const Tensor& b) { return logical(OpId::kOr, a, b); }
+Tensor logicalXor(const Tensor& a, const Tensor& b) { return logical(OpId::kXor, a, b); }
 
 Tensor logicalNot(const Tensor& a) {
   requireBool("Not", a);
-  Tensor y = runOp1("Not", DType::kBool, {a}, a.shape(), DType::kBool);
+  Tensor y = runOp1(OpId::kNot, DType::kBool, {a}, a.shape(), DType::kBool);
   return finish1("Not", Attrs(), {a}, y, nullptr);
 }
 
@@ -427,7 +438,7 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
     SINGA_THROW(ShapeError, "Where: condition " << cond.shape() << ", x " << x.shape() << " and y "
                                                 << y.shape() << " cannot be broadcast together");
   }
-  Tensor out = runOp1("Where", x.dtype(), {cond, x, y}, shape, x.dtype());
+  Tensor out = runOp1(OpId::kWhere, x.dtype(), {cond, x, y}, shape, x.dtype());
   BackwardFn backward;
   if (recording({x, y})) {
     backward = [cond, x, y](const Grads& g) {
@@ -443,7 +454,7 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
 
 Tensor sum(const std::vector<Tensor>& xs) {
   variadicShape("Sum", xs);
-  Tensor y = foldKernel("Add", xs);
+  Tensor y = foldKernel(OpId::kAdd, xs);
   BackwardFn backward;
   if (recording(xs)) {
     backward = [xs](const Grads& g) {
@@ -461,8 +472,8 @@ Tensor mean(const std::vector<Tensor>& xs) {
   variadicShape("Mean", xs);
   detail::requireFloat("Mean", xs[0]);
   const double n = static_cast<double>(xs.size());
-  Tensor total = foldKernel("Add", xs);
-  Tensor y = runOp1("Div", total.dtype(), {total, detail::scalarLike(n, total)}, total.shape(), total.dtype());
+  Tensor total = foldKernel(OpId::kAdd, xs);
+  Tensor y = runOp1(OpId::kDiv, total.dtype(), {total, detail::scalarLike(n, total)}, total.shape(), total.dtype());
   BackwardFn backward;
   if (recording(xs)) {
     backward = [xs, n](const Grads& g) {
@@ -477,7 +488,7 @@ Tensor mean(const std::vector<Tensor>& xs) {
   return finish1("Mean", Attrs(), xs, y, std::move(backward));
 }
 
-Tensor max(const std::vector<Tensor>& xs) { return variadicExtreme("Max", xs); }
-Tensor min(const std::vector<Tensor>& xs) { return variadicExtreme("Min", xs); }
+Tensor max(const std::vector<Tensor>& xs) { return variadicExtreme(OpId::kMax, xs); }
+Tensor min(const std::vector<Tensor>& xs) { return variadicExtreme(OpId::kMin, xs); }
 
 }  // namespace singa::ops

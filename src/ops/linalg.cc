@@ -69,7 +69,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
               "MatMul: operands must have at least one dimension, got a " << a.shape() << " and b " << b.shape());
   const Tensor a2 = promote(a, true), b2 = promote(b, false);
   const MatMulShapes s = matmulShapes(a, b, a2, b2);
-  Tensor y = detail::runOp1("MatMul", a.dtype(), {a2, b2}, s.promoted, a.dtype());
+  Tensor y = detail::runOp1(OpId::kMatMul, a.dtype(), {a2, b2}, s.promoted, a.dtype());
   y = makeView(y, s.result, contiguousStrides(s.result), 0);
   const Shape promoted = s.promoted;
   return detail::finish1("MatMul", Attrs(), {a, b}, y, [a, b, promoted](const std::vector<Tensor>& g) {
@@ -111,7 +111,7 @@ Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, dou
     inputs.push_back(c);
   }
   Attrs attrs{{"alpha", alpha}, {"beta", beta}, {"transA", int64_t(transA ? 1 : 0)}, {"transB", int64_t(transB ? 1 : 0)}};
-  Tensor y = detail::runOp1("Gemm", a.dtype(), inputs, out, a.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kGemm, a.dtype(), inputs, out, a.dtype(), attrs);
   return detail::finish1("Gemm", attrs, inputs, y, [a, b, c, alpha, beta, transA, transB](const std::vector<Tensor>& g) {
     const Tensor& gy = g[0];  // [M, N]
     std::vector<Tensor> grads(c.defined() ? 3 : 2);

@@ -3,6 +3,7 @@
 // pads and output sizes, dispatch, and backward rules built from the gradient kernels of
 // kernels/cpu/conv.cc and pool.cc. Traces always carry explicit pads (auto_pad resolved).
 #include <algorithm>
+#include <memory>
 
 #include "singa/ops/op_util.h"
 #include "singa/ops/ops.h"
@@ -119,6 +120,13 @@ void checkConvWeights(const char* op, const Tensor& x, const Tensor& w, const Te
   }
 }
 
+/// The typed parameters of the Conv-family kernels (shared by the forward and its backward rule).
+std::shared_ptr<const KernelParams> convKernelParams(const Ints& strides, const Ints& pads, const Ints& dilations,
+                                                     int64_t group, bool fuseRelu = false) {
+  return std::make_shared<const KernelParams>(
+      ConvKernelParams{ConvParams{strides, pads, dilations, group, "NOTSET"}, fuseRelu});
+}
+
 Attrs convAttrs(const Window& win, int64_t group) {
   return Attrs{{"kernel_shape", win.kernel},
                {"strides", win.strides},
@@ -146,24 +154,27 @@ Tensor poolOp(const char* onnxOp, bool isMax, const Tensor& x, const PoolParams&
   if (std::any_of(win.dilations.begin(), win.dilations.end(), [](int64_t d) { return d != 1; })) {
     attrs.set("dilations", win.dilations);
   }
+  const auto kp = std::make_shared<const KernelParams>(
+      PoolKernelParams{win.kernel, win.strides, win.pads, win.dilations, false, p.countIncludePad, "NOTSET"});
   if (isMax) {
     if (xc.device().isCpu() && !autograd::needsGrad({xc})) {
       // No backward will run: the CPU kernel skips the argmax (values only, vectorised).
-      Tensor y = detail::runOp1("MaxPool", dt, {xc}, outShape, dt, attrs);
+      Tensor y = detail::runOp1(OpId::kMaxPool, dt, {xc}, outShape, dt, Attrs(), kp.get());
       return detail::finish1("MaxPool", attrs, {xc}, y, nullptr);
     }
-    std::vector<Tensor> outs = detail::runOp("MaxPool", dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, attrs);
+    std::vector<Tensor> outs =
+        detail::runOp(OpId::kMaxPool, dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, Attrs(), kp.get());
     const Tensor argmax = outs[1];
-    return detail::finish1("MaxPool", attrs, {xc}, outs[0], [xc, argmax, attrs](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{
-          detail::runOp1("MaxPoolGrad", xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), attrs)};
+    return detail::finish1("MaxPool", attrs, {xc}, outs[0], [xc, argmax, kp](const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{detail::runOp1(OpId::kMaxPoolGrad, xc.dtype(), {g[0].contiguous(), argmax},
+                                                xc.shape(), xc.dtype(), Attrs(), kp.get())};
     });
   }
   if (p.countIncludePad) attrs.set("count_include_pad", int64_t{1});
-  Tensor y = detail::runOp1("AveragePool", dt, {xc}, outShape, dt, attrs);
-  return detail::finish1("AveragePool", attrs, {xc}, y, [xc, attrs](const std::vector<Tensor>& g) {
-    return std::vector<Tensor>{
-        detail::runOp1("AveragePoolGrad", xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), attrs)};
+  Tensor y = detail::runOp1(OpId::kAveragePool, dt, {xc}, outShape, dt, Attrs(), kp.get());
+  return detail::finish1("AveragePool", attrs, {xc}, y, [xc, kp](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{detail::runOp1(OpId::kAveragePoolGrad, xc.dtype(), {g[0].contiguous()}, xc.shape(),
+                                              xc.dtype(), Attrs(), kp.get())};
   });
 }
 
@@ -175,20 +186,23 @@ Tensor globalPool(const char* onnxOp, bool isMax, const Tensor& x) {
   const Tensor xc = x.contiguous();
   const DType dt = x.dtype();
   const Ints kernel(x.shape().begin() + 2, x.shape().end());
-  const Attrs kattrs{{"kernel_shape", kernel}};
+  const size_t nd = kernel.size();
+  const auto kp = std::make_shared<const KernelParams>(
+      PoolKernelParams{kernel, Ints(nd, 1), Ints(2 * nd, 0), Ints(nd, 1), false, false, "NOTSET"});
   const Shape outShape = withSpatial(x.dim(0), x.dim(1), Shape(kernel.size(), 1));
   if (isMax) {
-    std::vector<Tensor> outs = detail::runOp("MaxPool", dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, kattrs);
+    std::vector<Tensor> outs =
+        detail::runOp(OpId::kMaxPool, dt, {xc}, {{outShape, dt}, {outShape, DType::kInt32}}, Attrs(), kp.get());
     const Tensor argmax = outs[1];
-    return detail::finish1(onnxOp, Attrs(), {xc}, outs[0], [xc, argmax, kattrs](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{
-          detail::runOp1("MaxPoolGrad", xc.dtype(), {g[0].contiguous(), argmax}, xc.shape(), xc.dtype(), kattrs)};
+    return detail::finish1(onnxOp, Attrs(), {xc}, outs[0], [xc, argmax, kp](const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{detail::runOp1(OpId::kMaxPoolGrad, xc.dtype(), {g[0].contiguous(), argmax},
+                                                xc.shape(), xc.dtype(), Attrs(), kp.get())};
     });
   }
-  Tensor y = detail::runOp1("AveragePool", dt, {xc}, outShape, dt, kattrs);
-  return detail::finish1(onnxOp, Attrs(), {xc}, y, [xc, kattrs](const std::vector<Tensor>& g) {
-    return std::vector<Tensor>{
-        detail::runOp1("AveragePoolGrad", xc.dtype(), {g[0].contiguous()}, xc.shape(), xc.dtype(), kattrs)};
+  Tensor y = detail::runOp1(OpId::kAveragePool, dt, {xc}, outShape, dt, Attrs(), kp.get());
+  return detail::finish1(onnxOp, Attrs(), {xc}, y, [xc, kp](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{detail::runOp1(OpId::kAveragePoolGrad, xc.dtype(), {g[0].contiguous()}, xc.shape(),
+                                              xc.dtype(), Attrs(), kp.get())};
   });
 }
 
@@ -221,35 +235,38 @@ Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvPar
                      !autograd::needsGrad({x, w, b});
   if (!fused) return relu(conv(x, w, b, p));
   const auto [win, outShape] = checkConv(x, w, b, p);
-  Attrs attrs = convAttrs(win, p.group);
-  attrs.set("activation", std::string("Relu"));  // a kernel attribute only: never traced
+  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, true);
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  return detail::runOp1("Conv", x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), attrs);
+  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), kp.get());
 }
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
   const auto [win, outShape] = checkConv(x, w, b, p);
-  const Attrs attrs = convAttrs(win, p.group);
+  const Attrs attrs = convAttrs(win, p.group);  // for the trace only
+  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group);
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1("Conv", dt, inputs, outShape, dt, attrs);
-  return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, attrs](const std::vector<Tensor>& g) {
+  Tensor y = detail::runOp1(OpId::kConv, dt, inputs, outShape, dt, Attrs(), kp.get());
+  return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, kp](const std::vector<Tensor>& g) {
     const Tensor dy = g[0].contiguous();
     const DType t = dy.dtype();
+    const KernelParams* params = kp.get();
     std::vector<Tensor> grads(bc.defined() ? 3 : 2);
     // dx:[N, C, in...] only when x needs it: the first layer's input data does not.
-    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1("ConvGradInput", t, {dy, wc}, xc.shape(), t, attrs);
+    if (detail::wantsGrad(xc)) {
+      grads[0] = detail::runOp1(OpId::kConvGradInput, t, {dy, wc}, xc.shape(), t, Attrs(), params);
+    }
     const bool wantsBias = bc.defined() && detail::wantsGrad(bc);
     if (detail::wantsGrad(wc) && wantsBias) {  // dw and db in one pass over dy
       std::vector<Tensor> dwdb =
-          detail::runOp("ConvGradWeight", t, {xc, dy}, {{wc.shape(), t}, {bc.shape(), t}}, attrs);
+          detail::runOp(OpId::kConvGradWeight, t, {xc, dy}, {{wc.shape(), t}, {bc.shape(), t}}, Attrs(), params);
       grads[1] = dwdb[0];
       grads[2] = dwdb[1];
     } else if (detail::wantsGrad(wc)) {
-      grads[1] = detail::runOp1("ConvGradWeight", t, {xc, dy}, wc.shape(), t, attrs);
+      grads[1] = detail::runOp1(OpId::kConvGradWeight, t, {xc, dy}, wc.shape(), t, Attrs(), params);
     } else if (wantsBias) {
-      grads[2] = detail::runOp1("ConvGradBias", t, {dy}, bc.shape(), t, attrs);
+      grads[2] = detail::runOp1(OpId::kConvGradBias, t, {dy}, bc.shape(), t, Attrs(), params);
     }
     return grads;
   });
@@ -316,20 +333,24 @@ Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const Co
     attrs.set("pads", pads);
   }
   if (std::any_of(outPad.begin(), outPad.end(), [](int64_t v) { return v != 0; })) attrs.set("output_padding", outPad);
-  Attrs kattrs = attrs;
-  kattrs.set("pads", pads);
+  const auto kp = convKernelParams(strides, pads, dilations, p.group);
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1("ConvTranspose", dt, inputs, withSpatial(x.dim(0), Cout, outSpatial), dt, kattrs);
-  return detail::finish1("ConvTranspose", attrs, inputs, y, [xc, wc, bc, kattrs](const std::vector<Tensor>& g) {
+  Tensor y = detail::runOp1(OpId::kConvTranspose, dt, inputs, withSpatial(x.dim(0), Cout, outSpatial), dt, Attrs(),
+                            kp.get());
+  return detail::finish1("ConvTranspose", attrs, inputs, y, [xc, wc, bc, kp](const std::vector<Tensor>& g) {
     const Tensor dy = g[0].contiguous();  // [N, Cout, out...]: the "image" side of the conv
     const DType t = dy.dtype();
+    const KernelParams* params = kp.get();
     std::vector<Tensor> grads(bc.defined() ? 3 : 2);
-    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1("Conv", t, {dy, wc}, xc.shape(), t, kattrs);
-    if (detail::wantsGrad(wc)) grads[1] = detail::runOp1("ConvGradWeight", t, {dy, xc}, wc.shape(), t, kattrs);
-    if (bc.defined() && detail::wantsGrad(bc))
-      grads[2] = detail::runOp1("ConvGradBias", t, {dy}, bc.shape(), t, kattrs);
+    if (detail::wantsGrad(xc)) grads[0] = detail::runOp1(OpId::kConv, t, {dy, wc}, xc.shape(), t, Attrs(), params);
+    if (detail::wantsGrad(wc)) {
+      grads[1] = detail::runOp1(OpId::kConvGradWeight, t, {dy, xc}, wc.shape(), t, Attrs(), params);
+    }
+    if (bc.defined() && detail::wantsGrad(bc)) {
+      grads[2] = detail::runOp1(OpId::kConvGradBias, t, {dy}, bc.shape(), t, Attrs(), params);
+    }
     return grads;
   });
 }

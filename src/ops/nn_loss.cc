@@ -8,7 +8,8 @@
 namespace singa::ops {
 namespace {
 
-Tensor softmaxOp(const char* onnxOp, const char* gradKernel, const Tensor& x, int64_t axis) {
+Tensor softmaxOp(OpId op, OpId grad, const Tensor& x, int64_t axis) {
+  const char* onnxOp = opName(op);
   detail::requireDefined(onnxOp, x, "input x");
   detail::requireFloat(onnxOp, x);
   SINGA_CHECK(x.ndim() >= 1, ShapeError, onnxOp << ": input must have at least one dim, got a scalar");
@@ -16,10 +17,9 @@ Tensor softmaxOp(const char* onnxOp, const char* gradKernel, const Tensor& x, in
   const Attrs attrs{{"axis", a}};
   const Tensor xc = x.contiguous();
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1(onnxOp, dt, {xc}, x.shape(), dt, attrs);
+  Tensor y = detail::runOp1(op, dt, {xc}, x.shape(), dt, attrs);
   // The rule keeps y through a detached handle: capturing y itself would make y -> node -> y a cycle.
   const Tensor saved = y.detach();
-  const std::string grad = gradKernel;
   return detail::finish1(onnxOp, attrs, {xc}, y, [saved, grad, attrs](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{
         detail::runOp1(grad, saved.dtype(), {g[0].contiguous(), saved}, saved.shape(), saved.dtype(), attrs)};
@@ -28,9 +28,9 @@ Tensor softmaxOp(const char* onnxOp, const char* gradKernel, const Tensor& x, in
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t axis) { return softmaxOp("Softmax", "SoftmaxGrad", x, axis); }
+Tensor softmax(const Tensor& x, int64_t axis) { return softmaxOp(OpId::kSoftmax, OpId::kSoftmaxGrad, x, axis); }
 
-Tensor logSoftmax(const Tensor& x, int64_t axis) { return softmaxOp("LogSoftmax", "LogSoftmaxGrad", x, axis); }
+Tensor logSoftmax(const Tensor& x, int64_t axis) { return softmaxOp(OpId::kLogSoftmax, OpId::kLogSoftmaxGrad, x, axis); }
 
 Tensor softmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
   const char* op = "SoftmaxCrossEntropy";
@@ -48,13 +48,13 @@ Tensor softmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
   const DType dt = logits.dtype();
   const Attrs attrs{{"reduction", std::string("mean")}};
   std::vector<Tensor> outs =
-      detail::runOp("SoftmaxCrossEntropyLoss", dt, {xc, lc}, {{Shape{}, dt}, {logits.shape(), dt}}, attrs);
+      detail::runOp(OpId::kSoftmaxCrossEntropyLoss, dt, {xc, lc}, {{Shape{}, dt}, {logits.shape(), dt}}, attrs);
   const Tensor probs = outs[1];
   return detail::finish1(
       "SoftmaxCrossEntropyLoss", attrs, {xc, lc}, outs[0], [probs, lc](const std::vector<Tensor>& g) {
         const DType t = probs.dtype();
         return std::vector<Tensor>{
-            detail::runOp1("SoftmaxCrossEntropyLossGrad", t, {probs, lc, g[0]}, probs.shape(), t), Tensor()};
+            detail::runOp1(OpId::kSoftmaxCrossEntropyLossGrad, t, {probs, lc, g[0]}, probs.shape(), t), Tensor()};
       });
 }
 

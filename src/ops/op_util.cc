@@ -18,21 +18,21 @@ Device commonDevice(const char* op, const std::vector<Tensor>& inputs) {
   return dev;
 }
 
-std::vector<Tensor> runOp(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
-                          const std::vector<OutSpec>& outs, const Attrs& attrs) {
-  Device dev = commonDevice(kernel.c_str(), inputs);
+std::vector<Tensor> runOp(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
+                          const std::vector<OutSpec>& outs, const Attrs& attrs, const KernelParams* params) {
+  Device dev = commonDevice(opName(kernel), inputs);
   const KernelFn& fn = KernelRegistry::global().find(kernel, dev.type, dtype);
   std::vector<Tensor> outputs;
   outputs.reserve(outs.size());
   for (const OutSpec& o : outs) outputs.emplace_back(o.shape, o.dtype, dev);
-  KernelContext ctx{inputs, outputs, attrs};
+  KernelContext ctx{inputs, outputs, attrs, params};
   fn(ctx);
   return outputs;
 }
 
-Tensor runOp1(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
-              const Shape& outShape, DType outDType, const Attrs& attrs) {
-  return runOp(kernel, dtype, inputs, {{outShape, outDType}}, attrs)[0];
+Tensor runOp1(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
+              const Shape& outShape, DType outDType, const Attrs& attrs, const KernelParams* params) {
+  return runOp(kernel, dtype, inputs, {{outShape, outDType}}, attrs, params)[0];
 }
 
 void finish(const std::string& onnxOp, const Attrs& attrs, const std::vector<Tensor>& inputs,

@@ -22,11 +22,13 @@ struct OutSpec {
 Device commonDevice(const char* op, const std::vector<Tensor>& inputs);
 
 /// Allocates outputs on the inputs' device and runs kernel `kernel` selected by `dtype`.
-std::vector<Tensor> runOp(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
-                          const std::vector<OutSpec>& outs, const Attrs& attrs = Attrs());
+/// `params`: the kernel's typed parameters (kernel_params.h), for the families that take them.
+std::vector<Tensor> runOp(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
+                          const std::vector<OutSpec>& outs, const Attrs& attrs = Attrs(),
+                          const KernelParams* params = nullptr);
 /// Single-output form.
-Tensor runOp1(const std::string& kernel, DType dtype, const std::vector<Tensor>& inputs,
-              const Shape& outShape, DType outDType, const Attrs& attrs = Attrs());
+Tensor runOp1(OpId kernel, DType dtype, const std::vector<Tensor>& inputs,
+              const Shape& outShape, DType outDType, const Attrs& attrs = Attrs(), const KernelParams* params = nullptr);
 
 /// Records the trace entry (when tracing) and the autograd node (when needed) for an op.
 /// `backward` may be empty for non-differentiable ops.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "singa/core/tensor.h"
+#include "singa/ops/kernel_params.h"
 
 namespace singa::ops {
 
@@ -145,13 +146,7 @@ Tensor shapeOf(const Tensor& x);
 Tensor constantOfShape(const Shape& shape, double value = 0.0, DType dtype = DType::kFloat32);
 
 // ---- neural network ops ----------------------------------------------------------------------
-struct ConvParams {
-  std::vector<int64_t> strides;    // per spatial dim (default 1)
-  std::vector<int64_t> pads;       // [begin..., end...] (default 0)
-  std::vector<int64_t> dilations;  // default 1
-  int64_t group = 1;
-  std::string autoPad = "NOTSET";  // NOTSET | SAME_UPPER | SAME_LOWER | VALID
-};
+// ConvParams and PoolParams (the options below) are declared in singa/ops/kernel_params.h.
 /// ONNX Conv, NC + 1..3 spatial dims; w: [Cout, Cin/group, k...]; b optional [Cout].
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p);
 /// relu(conv(x, w, b)). When nothing records it (no gradient wanted, no export tracer active)
@@ -166,15 +161,6 @@ struct ConvTransposeParams : ConvParams {
 /// ONNX ConvTranspose; w: [Cin, Cout/group, k...].
 Tensor convTranspose(const Tensor& x, const Tensor& w, const Tensor& b, const ConvTransposeParams& p);
 
-struct PoolParams {
-  std::vector<int64_t> kernel;
-  std::vector<int64_t> strides;
-  std::vector<int64_t> pads;
-  std::vector<int64_t> dilations;
-  bool ceilMode = false;
-  bool countIncludePad = false;  // AveragePool only
-  std::string autoPad = "NOTSET";
-};
 Tensor maxPool(const Tensor& x, const PoolParams& p);
 Tensor avgPool(const Tensor& x, const PoolParams& p);
 Tensor globalAvgPool(const Tensor& x);

@@ -42,13 +42,14 @@ Shape reducedShape(const Shape& in, const std::vector<int64_t>& axes, bool keepD
 // Runs Reduce* forward; `backward` builds the input gradient from (x, gy in keepdims shape).
 using ReduceGrad = std::function<Tensor(const Tensor& x, const Tensor& gyKeep, const std::vector<int64_t>& axes)>;
 
-Tensor reduceOp(const char* op, const Tensor& x, const std::vector<int64_t>& axesIn, bool keepDims,
+Tensor reduceOp(OpId kernel, const Tensor& x, const std::vector<int64_t>& axesIn, bool keepDims,
                 ReduceGrad grad) {
+  const char* op = opName(kernel);
   detail::requireDefined(op, x, "input");
   const std::vector<int64_t> axes = reduceAxes(op, x, axesIn);
   Attrs attrs{{"axes", axes}, {"keepdims", int64_t(keepDims ? 1 : 0)}};
   const Shape outShape = reducedShape(x.shape(), axes, keepDims);
-  Tensor y = detail::runOp1(op, x.dtype(), {x}, outShape, x.dtype(), attrs);
+  Tensor y = detail::runOp1(kernel, x.dtype(), {x}, outShape, x.dtype(), attrs);
   autograd::BackwardFn bw;
   if (grad && isFloating(x.dtype())) {
     const Shape keepShape = reducedShape(x.shape(), axes, true);
@@ -66,7 +67,7 @@ Tensor zerosOf(const Shape& shape, DType dtype, Device device) {
 }
 
 // Gradient kernels (ReduceMaxGrad, ReduceProdGrad) want x, gy contiguous and dx zeroed.
-Tensor reduceGradKernel(const char* kernel, const Tensor& x, const Tensor& gyKeep,
+Tensor reduceGradKernel(OpId kernel, const Tensor& x, const Tensor& gyKeep,
                         const std::vector<int64_t>& axes) {
   Tensor xc = x.detach().contiguous();
   Tensor gc = gyKeep.contiguous();
@@ -75,26 +76,27 @@ Tensor reduceGradKernel(const char* kernel, const Tensor& x, const Tensor& gyKee
   return outs[0];
 }
 
-Tensor argOp(const char* op, const Tensor& x, int64_t axis, bool keepDims, bool selectLast) {
+Tensor argOp(OpId kernel, const Tensor& x, int64_t axis, bool keepDims, bool selectLast) {
+  const char* op = opName(kernel);
   detail::requireDefined(op, x, "input");
   SINGA_CHECK(x.ndim() > 0, ShapeError, op << ": input must have at least one dimension, got a scalar");
   const int64_t a = normalizeAxis(axis, x.ndim(), op);
   Attrs attrs{{"axis", a}, {"keepdims", int64_t(keepDims ? 1 : 0)},
               {"select_last_index", int64_t(selectLast ? 1 : 0)}};
-  Tensor y = detail::runOp1(op, x.dtype(), {x}, reducedShape(x.shape(), {a}, keepDims), DType::kInt64, attrs);
+  Tensor y = detail::runOp1(kernel, x.dtype(), {x}, reducedShape(x.shape(), {a}, keepDims), DType::kInt64, attrs);
   return detail::finish1(op, attrs, {x}, y, nullptr);
 }
 
 }  // namespace
 
 Tensor reduceSum(const Tensor& x, const std::vector<int64_t>& axes, bool keepDims) {
-  return reduceOp("ReduceSum", x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>&) {
+  return reduceOp(OpId::kReduceSum, x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>&) {
     return expand(g, xi.shape());
   });
 }
 
 Tensor reduceMean(const Tensor& x, const std::vector<int64_t>& axes, bool keepDims) {
-  return reduceOp("ReduceMean", x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
+  return reduceOp(OpId::kReduceMean, x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
     int64_t n = 1;
     for (int64_t a : ax) n *= xi.shape()[a];
     return mul(expand(g, xi.shape()), 1.0 / static_cast<double>(std::max<int64_t>(n, 1)));
@@ -102,29 +104,29 @@ Tensor reduceMean(const Tensor& x, const std::vector<int64_t>& axes, bool keepDi
 }
 
 Tensor reduceMax(const Tensor& x, const std::vector<int64_t>& axes, bool keepDims) {
-  return reduceOp("ReduceMax", x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
-    return reduceGradKernel("ReduceMaxGrad", xi, g, ax);
+  return reduceOp(OpId::kReduceMax, x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
+    return reduceGradKernel(OpId::kReduceMaxGrad, xi, g, ax);
   });
 }
 
 Tensor reduceMin(const Tensor& x, const std::vector<int64_t>& axes, bool keepDims) {
-  return reduceOp("ReduceMin", x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
-    return reduceGradKernel("ReduceMinGrad", xi, g, ax);
+  return reduceOp(OpId::kReduceMin, x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
+    return reduceGradKernel(OpId::kReduceMinGrad, xi, g, ax);
   });
 }
 
 Tensor reduceProd(const Tensor& x, const std::vector<int64_t>& axes, bool keepDims) {
-  return reduceOp("ReduceProd", x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
-    return reduceGradKernel("ReduceProdGrad", xi, g, ax);
+  return reduceOp(OpId::kReduceProd, x, axes, keepDims, [](const Tensor& xi, const Tensor& g, const std::vector<int64_t>& ax) {
+    return reduceGradKernel(OpId::kReduceProdGrad, xi, g, ax);
   });
 }
 
 Tensor argmax(const Tensor& x, int64_t axis, bool keepDims, bool selectLastIndex) {
-  return argOp("ArgMax", x, axis, keepDims, selectLastIndex);
+  return argOp(OpId::kArgMax, x, axis, keepDims, selectLastIndex);
 }
 
 Tensor argmin(const Tensor& x, int64_t axis, bool keepDims, bool selectLastIndex) {
-  return argOp("ArgMin", x, axis, keepDims, selectLastIndex);
+  return argOp(OpId::kArgMin, x, axis, keepDims, selectLastIndex);
 }
 
 Tensor sumTo(const Tensor& x, const Shape& shape) {
@@ -145,7 +147,7 @@ Tensor sumTo(const Tensor& x, const Shape& shape) {
     }
   }
   // Not traced: a backward-rule helper. Still differentiable (its gradient expands back).
-  Tensor y = detail::runOp1("ReduceSum", x.dtype(), {x}, reducedShape(x.shape(), axes, true), x.dtype(),
+  Tensor y = detail::runOp1(OpId::kReduceSum, x.dtype(), {x}, reducedShape(x.shape(), axes, true), x.dtype(),
                             Attrs{{"axes", axes}, {"keepdims", int64_t(1)}});
   y = makeView(y, shape, contiguousStrides(shape), 0);
   std::vector<Tensor> outs{y};

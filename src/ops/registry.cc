@@ -1,9 +1,45 @@
+// The kernel registry's table and its messages, and the op list's name / description tables.
 #include "singa/ops/registry.h"
 
-#include <set>
+#include <array>
 #include <sstream>
 
 namespace singa {
+
+namespace {
+
+struct OpInfo {
+  const char* name;
+  int inputs;
+  const char* description;
+};
+
+constexpr std::array<OpInfo, kOpCount> kOpInfo = {{
+#define SINGA_OP_INFO(name, inputs, desc) {#name, inputs, desc},
+    SINGA_OPS(SINGA_OP_INFO)
+#undef SINGA_OP_INFO
+}};
+
+const OpInfo& infoOf(OpId op) {
+  const size_t i = static_cast<size_t>(op);
+  SINGA_CHECK(i < kOpCount, ValueError, "op id " << i << " is out of range (" << kOpCount << " ops)");
+  return kOpInfo[i];
+}
+
+}  // namespace
+
+const char* opName(OpId op) { return infoOf(op).name; }
+const char* opDescription(OpId op) { return infoOf(op).description; }
+int opInputCount(OpId op) { return infoOf(op).inputs; }
+
+std::optional<OpId> opFromName(std::string_view name) {
+  for (size_t i = 0; i < kOpCount; ++i) {
+    if (name == kOpInfo[i].name) return static_cast<OpId>(i);
+  }
+  return std::nullopt;
+}
+
+KernelRegistry::KernelRegistry() : table_(kOpCount * kDeviceTypes * kDTypes) {}
 
 KernelRegistry& KernelRegistry::global() {
   static KernelRegistry* registry = [] {
@@ -17,51 +53,50 @@ KernelRegistry& KernelRegistry::global() {
   return *registry;
 }
 
-void KernelRegistry::add(const std::string& op, DeviceType device, DType dtype, KernelFn fn) {
-  kernels_[{op, device, dtype}] = std::move(fn);
+void KernelRegistry::add(OpId op, DeviceType device, DType dtype, KernelFn fn) {
+  SINGA_CHECK(static_cast<size_t>(op) < kOpCount && static_cast<size_t>(device) < kDeviceTypes &&
+                  static_cast<size_t>(dtype) < kDTypes,
+              ValueError, "KernelRegistry::add: op, device type or dtype out of range");
+  table_[index(op, device, dtype)] = std::move(fn);
 }
 
-void KernelRegistry::add(const std::string& op, DeviceType device, std::initializer_list<DType> dtypes,
-                         KernelFn fn) {
+void KernelRegistry::add(OpId op, DeviceType device, std::initializer_list<DType> dtypes, KernelFn fn) {
   for (DType t : dtypes) add(op, device, t, fn);
 }
 
-bool KernelRegistry::supports(const std::string& op, DeviceType device, DType dtype) const {
-  return kernels_.count({op, device, dtype}) != 0;
+std::vector<DType> KernelRegistry::dtypes(OpId op, DeviceType device) const {
+  std::vector<DType> out;
+  for (size_t t = 0; t < kDTypes; ++t) {
+    if (supports(op, device, static_cast<DType>(t))) out.push_back(static_cast<DType>(t));
+  }
+  return out;
 }
 
-const KernelFn& KernelRegistry::find(const std::string& op, DeviceType device, DType dtype) const {
-  auto it = kernels_.find({op, device, dtype});
-  if (it != kernels_.end()) return it->second;
+std::vector<OpId> KernelRegistry::ops(DeviceType device) const {
+  std::vector<OpId> out;
+  for (size_t i = 0; i < kOpCount; ++i) {
+    if (!dtypes(static_cast<OpId>(i), device).empty()) out.push_back(static_cast<OpId>(i));
+  }
+  return out;
+}
+
+void KernelRegistry::throwMissing(OpId op, DeviceType device, DType dtype) const {
   std::ostringstream avail;
   int n = 0;
-  for (const auto& [key, fn] : kernels_) {
-    if (std::get<0>(key) == op && std::get<1>(key) == device) {
-      avail << (n++ ? ", " : "") << dtypeName(std::get<2>(key));
-    }
-  }
-  SINGA_THROW(TypeError, op << ": no " << deviceTypeName(device) << " " << dtypeName(dtype)
-                            << " kernel"
-                            << (n ? " (available dtypes: " + avail.str() + "; cast the input first)"
-                                  : std::string(" (the op has no kernel on this device)")));
+  for (DType t : dtypes(op, device)) avail << (n++ ? ", " : "") << dtypeName(t);
+  SINGA_THROW(TypeError, opName(op) << ": no " << deviceTypeName(device) << " " << dtypeName(dtype) << " kernel"
+                                    << (n ? " (available dtypes: " + avail.str() + "; cast the input first)"
+                                          : std::string(" (the op has no kernel on this device)")));
 }
 
-std::vector<std::string> KernelRegistry::ops(DeviceType device) const {
-  std::set<std::string> names;
-  for (const auto& [key, fn] : kernels_) {
-    if (std::get<1>(key) == device) names.insert(std::get<0>(key));
-  }
-  return {names.begin(), names.end()};
-}
-
-bool supports(const std::string& op, Device device, DType dtype) {
+bool supports(OpId op, Device device, DType dtype) {
   return KernelRegistry::global().supports(op, device.type, dtype);
 }
 
-void runKernel(const std::string& op, DType dtype, Device device, const std::vector<Tensor>& inputs,
-               std::vector<Tensor>& outputs, const Attrs& attrs) {
+void runKernel(OpId op, DType dtype, Device device, const std::vector<Tensor>& inputs,
+               std::vector<Tensor>& outputs, const Attrs& attrs, const KernelParams* params) {
   const KernelFn& fn = KernelRegistry::global().find(op, device.type, dtype);
-  KernelContext ctx{inputs, outputs, attrs};
+  KernelContext ctx{inputs, outputs, attrs, params};
   fn(ctx);
 }
 

@@ -1,56 +1,86 @@
-// The kernel registry: (op, device type, dtype) -> kernel. Each backend registers its kernels
-// explicitly from one function (registerCpuKernels, registerCudaKernels), called once when the
-// registry is first used; no static initialisers. Ops ask supports() / find() before running,
-// so a missing kernel is a clear error ("Conv: no CUDA float64 kernel"), never a crash.
+// The kernel registry: (op, device type, dtype) -> kernel, a flat table indexed by OpId (the op
+// list in op_list.h), device type and dtype, so a dispatch is one array index, never a string
+// compare. Each backend registers its kernels explicitly from one function (registerCpuKernels,
+// registerCudaKernels), called once when the registry is first used; no static initialisers. Ops
+// ask supports() / find() before running, so a missing kernel is a clear error ("Conv: no CUDA
+// float64 kernel"), never a crash.
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "singa/core/attrs.h"
 #include "singa/core/tensor.h"
+#include "singa/ops/kernel_params.h"
+#include "singa/ops/op_list.h"
 
 namespace singa {
 
-/// What a kernel sees: its inputs, its pre-allocated outputs and the op's attributes.
+/// What a kernel sees: its inputs, its pre-allocated outputs, the op's attributes and, for the
+/// op families that have them (kernel_params.h), its typed parameters.
 struct KernelContext {
   const std::vector<Tensor>& inputs;
   std::vector<Tensor>& outputs;
   const Attrs& attrs;
+  const KernelParams* params = nullptr;
 
   const Tensor& in(size_t i) const { return inputs[i]; }
   Tensor& out(size_t i) const { return outputs[i]; }
+  /// The typed parameters; throws ValueError when the caller passed none or another family's.
+  template <class P>
+  const P& paramsAs(const char* kernel) const {
+    const P* p = params != nullptr ? std::get_if<P>(params) : nullptr;
+    SINGA_CHECK(p != nullptr, ValueError,
+                kernel << " kernel: called without its typed parameters (run it through its ops:: function, "
+                          "or pass a KernelParams of its family to runKernel)");
+    return *p;
+  }
 };
 
 using KernelFn = std::function<void(KernelContext&)>;
 
 class KernelRegistry {
  public:
+  KernelRegistry();
+
   /// The process-wide registry, with every built backend's kernels registered.
   static KernelRegistry& global();
 
-  void add(const std::string& op, DeviceType device, DType dtype, KernelFn fn);
+  void add(OpId op, DeviceType device, DType dtype, KernelFn fn);
   /// Registers the same kernel for several dtypes.
-  void add(const std::string& op, DeviceType device, std::initializer_list<DType> dtypes, KernelFn fn);
-  bool supports(const std::string& op, DeviceType device, DType dtype) const;
+  void add(OpId op, DeviceType device, std::initializer_list<DType> dtypes, KernelFn fn);
+  bool supports(OpId op, DeviceType device, DType dtype) const { return static_cast<bool>(slot(op, device, dtype)); }
   /// Throws TypeError "Conv: no CUDA float64 kernel (available: ...)" when missing.
-  const KernelFn& find(const std::string& op, DeviceType device, DType dtype) const;
-  /// Sorted names of ops with at least one kernel on `device`.
-  std::vector<std::string> ops(DeviceType device) const;
+  const KernelFn& find(OpId op, DeviceType device, DType dtype) const {
+    const KernelFn& fn = slot(op, device, dtype);
+    if (!fn) throwMissing(op, device, dtype);
+    return fn;
+  }
+  /// Ops with at least one kernel on `device`, in op-list order.
+  std::vector<OpId> ops(DeviceType device) const;
+  /// Dtypes `op` has a kernel for on `device`.
+  std::vector<DType> dtypes(OpId op, DeviceType device) const;
 
  private:
-  std::map<std::tuple<std::string, DeviceType, DType>, KernelFn> kernels_;
+  static constexpr size_t kDeviceTypes = 2;                                     // kCpu, kCuda
+  static constexpr size_t kDTypes = static_cast<size_t>(DType::kUInt64) + 1;  // every DType
+  static size_t index(OpId op, DeviceType device, DType dtype) {
+    return (static_cast<size_t>(op) * kDeviceTypes + static_cast<size_t>(device)) * kDTypes +
+           static_cast<size_t>(dtype);
+  }
+  const KernelFn& slot(OpId op, DeviceType device, DType dtype) const { return table_[index(op, device, dtype)]; }
+  [[noreturn]] void throwMissing(OpId op, DeviceType device, DType dtype) const;
+
+  std::vector<KernelFn> table_;  // kOpCount x kDeviceTypes x kDTypes; empty function: no kernel
 };
 
 /// Convenience: is there a kernel for op on this device and dtype?
-bool supports(const std::string& op, Device device, DType dtype);
+bool supports(OpId op, Device device, DType dtype);
 
 /// Looks up and runs a kernel. `dtype` selects the kernel (usually the first input's dtype).
-void runKernel(const std::string& op, DType dtype, Device device, const std::vector<Tensor>& inputs,
-               std::vector<Tensor>& outputs, const Attrs& attrs = Attrs());
+void runKernel(OpId op, DType dtype, Device device, const std::vector<Tensor>& inputs,
+               std::vector<Tensor>& outputs, const Attrs& attrs = Attrs(), const KernelParams* params = nullptr);
 
 // Registration entry points, one per backend (defined in kernels/<backend>/register.cc).
 void registerCpuKernels(KernelRegistry& registry);

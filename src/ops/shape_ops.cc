@@ -16,7 +16,7 @@ namespace {
 Tensor contiguousCopy(const Tensor& x) {
   if (x.isContiguous()) return x;
   std::vector<Tensor> outs{Tensor(x.shape(), x.dtype(), x.device())};
-  runKernel("Copy", x.dtype(), x.device(), {x}, outs);
+  runKernel(OpId::kCopy, x.dtype(), x.device(), {x}, outs);
   return outs[0];
 }
 
@@ -235,7 +235,7 @@ Tensor slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vec
   Tensor view = makeView(x, shape, strides, offset);
   if (negative) {  // negative strides stay internal: other kernels expect non-negative ones
     std::vector<Tensor> outs{Tensor(shape, x.dtype(), x.device())};
-    runKernel("Copy", x.dtype(), x.device(), {view}, outs);
+    runKernel(OpId::kCopy, x.dtype(), x.device(), {view}, outs);
     view = outs[0];
   } else {
     for (int i = 0; i < r; ++i) {
@@ -256,7 +256,7 @@ Tensor slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vec
       st[i] = cs[i] * stride[i];
     }
     std::vector<Tensor> outs{makeView(dx, shape, st, off)};
-    runKernel("StridedCopy", g[0].dtype(), g[0].device(), {g[0]}, outs);
+    runKernel(OpId::kStridedCopy, g[0].dtype(), g[0].device(), {g[0]}, outs);
     return std::vector<Tensor>{dx};
   });
 }
@@ -287,7 +287,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
     inputs.push_back(contiguousCopy(t));
   }
   Attrs attrs{{"axis", int64_t(a)}};
-  Tensor y = detail::runOp1("Concat", x0.dtype(), inputs, out, x0.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kConcat, x0.dtype(), inputs, out, x0.dtype(), attrs);
   std::vector<int64_t> sizes;
   for (const Tensor& t : xs) sizes.push_back(t.shape()[a]);
   return detail::finish1("Concat", attrs, xs, y, [a, sizes](const std::vector<Tensor>& g) {
@@ -358,7 +358,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
     }
   }
   Attrs attrs{{"pads", pads}, {"mode", mode}, {"value", value}};
-  Tensor y = detail::runOp1("Pad", x.dtype(), {x}, out, x.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kPad, x.dtype(), {x}, out, x.dtype(), attrs);
   const Shape xs = x.shape();
   return detail::finish1("Pad", attrs, {x}, y, [xs, pads, mode](const std::vector<Tensor>& g) {
     if (mode == "constant") {
@@ -367,7 +367,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
       return std::vector<Tensor>{pad(g[0], back, "constant", 0.0)};
     }
     std::vector<Tensor> outs{zerosOf(xs, g[0].dtype(), g[0].device())};
-    runKernel("PadGrad", g[0].dtype(), g[0].device(), {g[0]}, outs, Attrs{{"pads", pads}, {"mode", mode}});
+    runKernel(OpId::kPadGrad, g[0].dtype(), g[0].device(), {g[0]}, outs, Attrs{{"pads", pads}, {"mode", mode}});
     return outs;
   });
 }
@@ -383,11 +383,11 @@ Tensor gather(const Tensor& x, const Tensor& indices, int64_t axis) {
   out.insert(out.end(), indices.shape().begin(), indices.shape().end());
   out.insert(out.end(), x.shape().begin() + a + 1, x.shape().end());
   Attrs attrs{{"axis", int64_t(a)}};
-  Tensor y = detail::runOp1("Gather", x.dtype(), {contiguousCopy(x), contiguousCopy(indices)}, out, x.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kGather, x.dtype(), {contiguousCopy(x), contiguousCopy(indices)}, out, x.dtype(), attrs);
   const Shape xs = x.shape();
   return detail::finish1("Gather", attrs, {x, indices}, y, [xs, indices, attrs](const std::vector<Tensor>& g) {
     std::vector<Tensor> outs{zerosOf(xs, g[0].dtype(), g[0].device())};
-    runKernel("GatherGrad", g[0].dtype(), g[0].device(), {contiguousCopy(g[0]), contiguousCopy(indices)}, outs, attrs);
+    runKernel(OpId::kGatherGrad, g[0].dtype(), g[0].device(), {contiguousCopy(g[0]), contiguousCopy(indices)}, outs, attrs);
     return std::vector<Tensor>{outs[0], Tensor()};
   });
 }
@@ -416,7 +416,7 @@ int64_t onnxTypeCode(DType t) {
 Tensor cast(const Tensor& x, DType dtype) {
   detail::requireDefined("Cast", x, "input");
   Attrs attrs{{"to", onnxTypeCode(dtype)}};
-  Tensor y = detail::runOp1("Copy", x.dtype(), {x}, x.shape(), dtype, attrs);
+  Tensor y = detail::runOp1(OpId::kCopy, x.dtype(), {x}, x.shape(), dtype, attrs);
   autograd::BackwardFn bw;
   if (isFloating(x.dtype()) && isFloating(dtype)) {
     const DType from = x.dtype();
@@ -435,7 +435,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     strides[lead + i] = x.shape()[i] == out[lead + i] ? x.strides()[i] : 0;
   }
   std::vector<Tensor> outs{Tensor(out, x.dtype(), x.device())};
-  runKernel("Copy", x.dtype(), x.device(), {makeView(x, out, strides, x.offset())}, outs);
+  runKernel(OpId::kCopy, x.dtype(), x.device(), {makeView(x, out, strides, x.offset())}, outs);
   const Shape xs = x.shape();
   return detail::finish1("Expand", Attrs{{"shape", std::vector<int64_t>(shape)}}, {x}, outs[0],
                          [xs](const std::vector<Tensor>& g) { return std::vector<Tensor>{sumTo(g[0], xs)}; });
@@ -456,7 +456,7 @@ Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats) {
     sumAxes.push_back(2 * i);
   }
   Attrs attrs{{"repeats", repeats}};
-  Tensor y = detail::runOp1("Tile", x.dtype(), {x}, out, x.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kTile, x.dtype(), {x}, out, x.dtype(), attrs);
   return detail::finish1("Tile", attrs, {x}, y, [split, sumAxes](const std::vector<Tensor>& g) {
     // out index = t * d + i on each axis: view g as [r0, d0, r1, d1, ...] and sum the r's.
     return std::vector<Tensor>{reduceSum(reshape(g[0], split, true), sumAxes, false)};

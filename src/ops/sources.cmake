@@ -24,6 +24,8 @@ singa_add_layer(NAME singa_ops
     src/autograd/node.h
     src/autograd/trace.h
     src/ops/ops.h
+    src/ops/kernel_params.h
+    src/ops/op_list.h
     src/ops/registry.h
   PUBLIC singa_core
   PRIVATE ${BLAS_LIBRARIES}

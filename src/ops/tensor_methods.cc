@@ -12,7 +12,7 @@ namespace singa {
 Tensor Tensor::contiguous() const {
   if (isContiguous()) return *this;
   std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
-  runKernel("Copy", dtype(), device(), {*this}, outs);
+  runKernel(OpId::kCopy, dtype(), device(), {*this}, outs);
   autograd::record("Contiguous", {*this}, outs,
                    [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
   autograd::trace("Identity", Attrs(), {*this}, outs);
@@ -21,7 +21,7 @@ Tensor Tensor::contiguous() const {
 
 Tensor Tensor::clone() const {
   std::vector<Tensor> outs{Tensor(shape(), dtype(), device())};
-  runKernel("Copy", dtype(), device(), {*this}, outs);
+  runKernel(OpId::kCopy, dtype(), device(), {*this}, outs);
   return outs[0];
 }
 
@@ -54,12 +54,12 @@ void Tensor::copyFrom(const Tensor& src) {
     return;
   }
   std::vector<Tensor> outs{*this};
-  runKernel("Copy", s.dtype(), device(), {s}, outs);
+  runKernel(OpId::kCopy, s.dtype(), device(), {s}, outs);
 }
 
 void Tensor::fill(double value) {
   std::vector<Tensor> outs{*this};
-  runKernel("Fill", dtype(), device(), {}, outs, Attrs{{"value", value}});
+  runKernel(OpId::kFill, dtype(), device(), {}, outs, Attrs{{"value", value}});
 }
 
 void Tensor::backward(const Tensor& grad) const { autograd::backward(*this, grad); }

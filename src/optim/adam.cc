@@ -44,7 +44,7 @@ void Adam::update(const std::string&, Tensor& param, const Tensor& grad, std::ma
               {"decoupled", int64_t{decoupled_ ? 1 : 0}},
               {"step", t}};
   std::vector<Tensor> outputs{param, state["exp_avg"], state["exp_avg_sq"]};
-  runKernel("AdamUpdate", param.dtype(), param.device(), {grad}, outputs, attrs);
+  runKernel(OpId::kAdamUpdate, param.dtype(), param.device(), {grad}, outputs, attrs);
 }
 
 AdamW::AdamW(NamedParams params, double lr, double beta1, double beta2, double eps, double weightDecay)

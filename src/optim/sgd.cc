@@ -45,7 +45,7 @@ void SGD::update(const std::string&, Tensor& param, const Tensor& grad, std::map
     attrs.set("init_buffer", int64_t{first ? 1 : 0});
     outputs.push_back(it->second);
   }
-  runKernel("SGDUpdate", param.dtype(), param.device(), {grad}, outputs, attrs);
+  runKernel(OpId::kSGDUpdate, param.dtype(), param.device(), {grad}, outputs, attrs);
 }
 
 }  // namespace singa

@@ -13,9 +13,9 @@ namespace {
 TEST(CudaRegistry, EveryCpuFloat32KernelHasACudaKernel) {
   const KernelRegistry& r = KernelRegistry::global();
   std::vector<std::string> missing;
-  for (const std::string& op : r.ops(DeviceType::kCpu)) {
+  for (OpId op : r.ops(DeviceType::kCpu)) {
     if (r.supports(op, DeviceType::kCpu, DType::kFloat32) && !r.supports(op, DeviceType::kCuda, DType::kFloat32)) {
-      missing.push_back(op);
+      missing.push_back(opName(op));
     }
   }
   EXPECT_TRUE(missing.empty()) << "ops with a CPU float32 kernel but no CUDA one: " << ::testing::PrintToString(missing);
@@ -24,20 +24,24 @@ TEST(CudaRegistry, EveryCpuFloat32KernelHasACudaKernel) {
 
 TEST(CudaRegistry, ShapeAndIndexOpsTakeIntegerAndBoolDtypes) {
   const KernelRegistry& r = KernelRegistry::global();
-  for (const char* op : {"Copy", "Fill", "StridedCopy", "Concat", "Gather", "Pad", "Tile", "Where"}) {
+  for (OpId op : {OpId::kCopy, OpId::kFill, OpId::kStridedCopy, OpId::kConcat, OpId::kGather, OpId::kPad, OpId::kTile,
+                  OpId::kWhere}) {
     for (DType t : {DType::kInt32, DType::kInt64, DType::kBool, DType::kUInt8}) {
-      EXPECT_TRUE(r.supports(op, DeviceType::kCuda, t)) << op << " " << dtypeName(t);
+      EXPECT_TRUE(r.supports(op, DeviceType::kCuda, t)) << opName(op) << " " << dtypeName(t);
     }
   }
-  for (const char* op : {"Add", "Sub", "Mul", "Div", "Equal", "Less", "ReduceSum", "ArgMax", "Relu", "Clip"}) {
-    for (DType t : {DType::kInt32, DType::kInt64}) EXPECT_TRUE(r.supports(op, DeviceType::kCuda, t)) << op;
+  for (OpId op : {OpId::kAdd, OpId::kSub, OpId::kMul, OpId::kDiv, OpId::kEqual, OpId::kLess, OpId::kReduceSum,
+                  OpId::kArgMax, OpId::kRelu, OpId::kClip}) {
+    for (DType t : {DType::kInt32, DType::kInt64}) EXPECT_TRUE(r.supports(op, DeviceType::kCuda, t)) << opName(op);
   }
-  for (const char* op : {"And", "Or", "Xor", "Not", "Equal"}) EXPECT_TRUE(r.supports(op, DeviceType::kCuda, DType::kBool));
+  for (OpId op : {OpId::kAnd, OpId::kOr, OpId::kXor, OpId::kNot, OpId::kEqual}) {
+    EXPECT_TRUE(r.supports(op, DeviceType::kCuda, DType::kBool)) << opName(op);
+  }
 }
 
 TEST(CudaRegistry, MissingDtypeIsAClearTypeError) {
   try {
-    KernelRegistry::global().find("MatMul", DeviceType::kCuda, DType::kInt8);
+    KernelRegistry::global().find(OpId::kMatMul, DeviceType::kCuda, DType::kInt8);
     ADD_FAILURE() << "no error";
   } catch (const TypeError& e) {
     const std::string msg = e.what();

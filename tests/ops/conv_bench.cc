@@ -40,31 +40,27 @@ Tensor randomFloat(const Shape& shape, uint64_t seed) {
   return t;
 }
 
-Attrs convAttrs(int64_t k) {
-  return Attrs{{"kernel_shape", std::vector<int64_t>{k, k}},
-               {"strides", std::vector<int64_t>{1, 1}},
-               {"pads", std::vector<int64_t>{0, 0, 0, 0}},
-               {"dilations", std::vector<int64_t>{1, 1}},
-               {"group", int64_t{1}}};
-}
+// The typed parameters the op functions hand these kernels (stride 1, no padding).
+KernelParams convParams() { return ConvKernelParams{ops::ConvParams{{1, 1}, {0, 0, 0, 0}, {1, 1}, 1, "NOTSET"}, false}; }
 
 void benchConv(const char* name, const Shape& xs, const Shape& ws, int iters, bool wantDx) {
   Tensor x = randomFloat(xs, 1), w = randomFloat(ws, 2), b = randomFloat({ws[0]}, 3);
   const Shape ys{xs[0], ws[0], xs[2] - ws[2] + 1, xs[3] - ws[3] + 1};
   Tensor dy = randomFloat(ys, 4);
-  const Attrs a = convAttrs(ws[2]);
+  const KernelParams kp = convParams();
+  const Attrs a;
   std::vector<Tensor> y{Tensor(ys)}, dx{Tensor(xs)}, dw{Tensor(ws)}, db{Tensor({ws[0]})};
-  const double fwd = msPerCall([&] { runKernel("Conv", DType::kFloat32, Device::cpu(), {x, w, b}, y, a); }, iters);
+  const double fwd = msPerCall([&] { runKernel(OpId::kConv, DType::kFloat32, Device::cpu(), {x, w, b}, y, a, &kp); }, iters);
   // The op computes dW and db in one pass over dy (ConvGradWeight with two outputs).
   std::vector<Tensor> dwdb{dw[0], db[0]};
   const double gw = msPerCall(
       [&] {
-        runKernel("ConvGradWeight", DType::kFloat32, Device::cpu(), {x, dy}, dwdb, a);
+        runKernel(OpId::kConvGradWeight, DType::kFloat32, Device::cpu(), {x, dy}, dwdb, a, &kp);
       },
       iters);
   const double gx = wantDx ? msPerCall(
                                  [&] {
-                                   runKernel("ConvGradInput", DType::kFloat32, Device::cpu(), {dy, w}, dx, a);
+                                   runKernel(OpId::kConvGradInput, DType::kFloat32, Device::cpu(), {dy, w}, dx, a, &kp);
                                  },
                                  iters)
                            : 0;
@@ -75,15 +71,14 @@ void benchConv(const char* name, const Shape& xs, const Shape& ws, int iters, bo
 void benchPool(const char* name, const Shape& xs, int iters) {
   Tensor x = randomFloat(xs, 5);
   const Shape ys{xs[0], xs[1], xs[2] / 2, xs[3] / 2};
-  const Attrs a{{"kernel_shape", std::vector<int64_t>{2, 2}},
-                {"strides", std::vector<int64_t>{2, 2}},
-                {"pads", std::vector<int64_t>{0, 0, 0, 0}}};
+  const KernelParams kp = PoolKernelParams{{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, false, false, "NOTSET"};
+  const Attrs a;
   std::vector<Tensor> outs{Tensor(ys), Tensor(ys, DType::kInt32)}, dx{Tensor(xs)};
   Tensor dy = randomFloat(ys, 6);
-  const double fwd = msPerCall([&] { runKernel("MaxPool", DType::kFloat32, Device::cpu(), {x}, outs, a); }, iters);
+  const double fwd = msPerCall([&] { runKernel(OpId::kMaxPool, DType::kFloat32, Device::cpu(), {x}, outs, a, &kp); }, iters);
   const double bwd = msPerCall(
       [&] {
-        runKernel("MaxPoolGrad", DType::kFloat32, Device::cpu(), {dy, outs[1]}, dx, a);
+        runKernel(OpId::kMaxPoolGrad, DType::kFloat32, Device::cpu(), {dy, outs[1]}, dx, a, &kp);
       },
       iters);
   std::printf("  %-28s fwd %7.3f ms   bwd %7.3f ms\n", name, fwd, bwd);

@@ -22,3 +22,14 @@ singa_add_gtest(NAME ops_nn_test LABELS unit SOURCES
 add_executable(conv_bench ops/conv_bench.cc)
 target_link_libraries(conv_bench PRIVATE singa)
 target_compile_options(conv_bench PRIVATE ${SINGA_WARNINGS})
+
+# The cross-backend op table: one row per kernel op of src/ops/op_list.h (CPU against a reference,
+# CUDA against the CPU when a GPU is visible, finite-difference gradients); fails when a registered
+# op has no row.
+singa_add_gtest(NAME ops_table_test LABELS unit SOURCES
+  ops/op_table_test.cc
+  ops/op_table_elementwise.cc
+  ops/op_table_unary.cc
+  ops/op_table_nn.cc
+  ops/op_table_other.cc
+)
