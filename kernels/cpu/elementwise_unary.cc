@@ -17,6 +17,7 @@
 #include "singa/core/parallel.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
 #include "singa/kernels/cpu/strided.h"
+#include "singa/kernels/unary_math.h"
 
 namespace singa::cpu {
 
@@ -137,20 +138,6 @@ void addNumericUnary(KernelRegistry& r, OpId op, std::initializer_list<DType> in
   r.add(op, kCpu, ints, kernel);
 }
 
-template <class T>
-T sigmoidOf(T x) {
-  // Split by sign so exp never overflows.
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
-}
-
-template <class T>
-T softplusOf(T x) {
-  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), stable for large |x|.
-  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
-}
-
 }  // namespace
 
 void registerUnaryElementwiseKernels(KernelRegistry& r) {
@@ -199,30 +186,20 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
   r.add(OpId::kClip, kCpu, allInts, clip);
 
   // ---- float only ----------------------------------------------------------------------------
-  addFloatUnary(r, OpId::kExp, [](auto x, const Params&) { return std::exp(x); });
-  addFloatUnary(r, OpId::kLog, [](auto x, const Params&) { return std::log(x); });
-  addFloatUnary(r, OpId::kSqrt, [](auto x, const Params&) { return std::sqrt(x); });
-  addFloatUnary(r, OpId::kReciprocal, [](auto x, const Params&) { return decltype(x)(1) / x; });
-  addFloatUnary(r, OpId::kSin, [](auto x, const Params&) { return std::sin(x); });
-  addFloatUnary(r, OpId::kCos, [](auto x, const Params&) { return std::cos(x); });
-  addFloatUnary(r, OpId::kTan, [](auto x, const Params&) { return std::tan(x); });
-  addFloatUnary(r, OpId::kAsin, [](auto x, const Params&) { return std::asin(x); });
-  addFloatUnary(r, OpId::kAcos, [](auto x, const Params&) { return std::acos(x); });
-  addFloatUnary(r, OpId::kAtan, [](auto x, const Params&) { return std::atan(x); });
-  addFloatUnary(r, OpId::kSinh, [](auto x, const Params&) { return std::sinh(x); });
-  addFloatUnary(r, OpId::kCosh, [](auto x, const Params&) { return std::cosh(x); });
-  addFloatUnary(r, OpId::kTanh, [](auto x, const Params&) { return std::tanh(x); });
-  addFloatUnary(r, OpId::kAsinh, [](auto x, const Params&) { return std::asinh(x); });
-  addFloatUnary(r, OpId::kAcosh, [](auto x, const Params&) { return std::acosh(x); });
-  addFloatUnary(r, OpId::kAtanh, [](auto x, const Params&) { return std::atanh(x); });
-  addFloatUnary(r, OpId::kErf, [](auto x, const Params&) { return std::erf(x); });
-  addFloatUnary(r, OpId::kFloor, [](auto x, const Params&) { return std::floor(x); });
-  addFloatUnary(r, OpId::kCeil, [](auto x, const Params&) { return std::ceil(x); });
-  // nearbyint in the default rounding mode rounds half to even, as ONNX Round.
-  addFloatUnary(r, OpId::kRound, [](auto x, const Params&) { return std::nearbyint(x); });
-  addFloatUnary(r, OpId::kSigmoid, [](auto x, const Params&) { return sigmoidOf(x); });
-  addFloatUnary(r, OpId::kSoftplus, [](auto x, const Params&) { return softplusOf(x); });
-  addFloatUnary(r, OpId::kSoftsign, [](auto x, const Params&) { return x / (decltype(x)(1) + std::abs(x)); });
+  // The float unary list (op_list.h), its math in kernels/unary_math.h: f(x), and dy * d(v) for
+  // the gradient.
+#define SINGA_UNARY_GRAD_KERNEL_Input(Name) \
+  addGrad(r, OpId::k##Name##Grad, [](auto v, const Params&) { return unary_math::Name::d(v); });
+#define SINGA_UNARY_GRAD_KERNEL_Output(Name) SINGA_UNARY_GRAD_KERNEL_Input(Name)
+#define SINGA_UNARY_GRAD_KERNEL_None(Name)
+#define SINGA_REGISTER_FLOAT_UNARY(A, Name, function, grad, since, desc)                        \
+  addFloatUnary(r, OpId::k##Name, [](auto x, const Params&) { return unary_math::Name::f(x); }); \
+  SINGA_UNARY_GRAD_KERNEL_##grad(Name)
+  SINGA_FLOAT_UNARY_OPS(SINGA_REGISTER_FLOAT_UNARY, )
+#undef SINGA_REGISTER_FLOAT_UNARY
+#undef SINGA_UNARY_GRAD_KERNEL_Input
+#undef SINGA_UNARY_GRAD_KERNEL_Output
+#undef SINGA_UNARY_GRAD_KERNEL_None
   addFloatUnary(r, OpId::kElu, [](auto x, const Params& p) {
     using T = decltype(x);
     return x > T(0) ? x : static_cast<T>(p.alpha) * std::expm1(x);
@@ -240,10 +217,6 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
     using T = decltype(x);
     return std::min(T(1), std::max(T(0), static_cast<T>(p.alpha) * x + static_cast<T>(p.beta)));
   });
-  addFloatUnary(r, OpId::kHardSwish, [](auto x, const Params&) {
-    using T = decltype(x);
-    return x * std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
-  });
   addFloatUnary(r, OpId::kCelu, [](auto x, const Params& p) {
     using T = decltype(x);
     const T a = static_cast<T>(p.alpha);
@@ -259,48 +232,9 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));
   });
-  addGrad(r, OpId::kExpGrad, [](auto y, const Params&) { return y; });                  // v = y
-  addGrad(r, OpId::kLogGrad, [](auto x, const Params&) { return decltype(x)(1) / x; });
-  addGrad(r, OpId::kSqrtGrad, [](auto y, const Params&) { return decltype(y)(0.5) / y; });  // v = y
-  addGrad(r, OpId::kReciprocalGrad, [](auto y, const Params&) { return -y * y; });      // v = y
-  addGrad(r, OpId::kSinGrad, [](auto x, const Params&) { return std::cos(x); });
-  addGrad(r, OpId::kCosGrad, [](auto x, const Params&) { return -std::sin(x); });
-  addGrad(r, OpId::kTanGrad, [](auto y, const Params&) { return decltype(y)(1) + y * y; });  // v = y
-  addGrad(r, OpId::kAsinGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return T(1) / std::sqrt(T(1) - x * x);
-  });
-  addGrad(r, OpId::kAcosGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return T(-1) / std::sqrt(T(1) - x * x);
-  });
-  addGrad(r, OpId::kAtanGrad, [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) + x * x); });
-  addGrad(r, OpId::kSinhGrad, [](auto x, const Params&) { return std::cosh(x); });
-  addGrad(r, OpId::kCoshGrad, [](auto x, const Params&) { return std::sinh(x); });
-  addGrad(r, OpId::kTanhGrad, [](auto y, const Params&) { return decltype(y)(1) - y * y; });  // v = y
-  addGrad(r, OpId::kAsinhGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return T(1) / std::sqrt(x * x + T(1));
-  });
-  addGrad(r, OpId::kAcoshGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return T(1) / std::sqrt(x * x - T(1));
-  });
-  addGrad(r, OpId::kAtanhGrad, [](auto x, const Params&) { return decltype(x)(1) / (decltype(x)(1) - x * x); });
-  addGrad(r, OpId::kErfGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return static_cast<T>(1.1283791670955126) * std::exp(-x * x);  // 2/sqrt(pi)
-  });
-  addGrad(r, OpId::kSigmoidGrad, [](auto y, const Params&) { return y * (decltype(y)(1) - y); });  // v = y
   addGrad(r, OpId::kReluGrad, [](auto x, const Params&) {
     using T = decltype(x);
     return x > T(0) ? T(1) : T(0);
-  });
-  addGrad(r, OpId::kSoftplusGrad, [](auto x, const Params&) { return sigmoidOf(x); });
-  addGrad(r, OpId::kSoftsignGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    const T d = T(1) + std::abs(x);
-    return T(1) / (d * d);
   });
   addGrad(r, OpId::kEluGrad, [](auto x, const Params& p) {
     using T = decltype(x);
@@ -319,10 +253,6 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
     using T = decltype(x);
     const T v = static_cast<T>(p.alpha) * x + static_cast<T>(p.beta);
     return v > T(0) && v < T(1) ? static_cast<T>(p.alpha) : T(0);
-  });
-  addGrad(r, OpId::kHardSwishGrad, [](auto x, const Params&) {
-    using T = decltype(x);
-    return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(3) + T(0.5));
   });
   addGrad(r, OpId::kCeluGrad, [](auto x, const Params& p) {
     using T = decltype(x);

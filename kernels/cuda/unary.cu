@@ -11,20 +11,26 @@
 #include <type_traits>
 
 #include "singa/kernels/cuda/cuda_common.cuh"
+#include "singa/kernels/unary_math.h"
+#include "singa/ops/op_list.h"
 
 namespace singa::cuda {
 namespace {
 
+// The float unary list of src/ops/op_list.h (math in kernels/unary_math.h), as X(Name).
+#define SINGA_LIST_NAME(X, Name, function, grad, since, desc) X(Name)
+#define SINGA_LIST_GRAD_NAME_Input(X, Name) X(Name)
+#define SINGA_LIST_GRAD_NAME_Output(X, Name) X(Name)
+#define SINGA_LIST_GRAD_NAME_None(X, Name)
+#define SINGA_LIST_GRAD_NAME(X, Name, function, grad, since, desc) SINGA_LIST_GRAD_NAME_##grad(X, Name)
+
 #define SINGA_UNARY_OPS(X)                                                                                   \
-  X(Abs) X(Neg) X(Sign) X(Relu) X(Clip) X(Exp) X(Log) X(Sqrt) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin)    \
-  X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh) X(Asinh) X(Acosh) X(Atanh) X(Erf) X(Floor) X(Ceil) X(Round)      \
-  X(Sigmoid) X(Softplus) X(Softsign) X(Elu) X(Selu) X(LeakyRelu) X(HardSigmoid) X(HardSwish) X(Celu)        \
-  X(ThresholdedRelu)
+  X(Abs) X(Neg) X(Sign) X(Relu) X(Clip) X(Elu) X(Selu) X(LeakyRelu) X(HardSigmoid) X(Celu)                  \
+  X(ThresholdedRelu) SINGA_FLOAT_UNARY_OPS(SINGA_LIST_NAME, X)
 
 #define SINGA_GRAD_OPS(X)                                                                                    \
-  X(Abs) X(Exp) X(Log) X(Sqrt) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh)  \
-  X(Tanh) X(Asinh) X(Acosh) X(Atanh) X(Erf) X(Sigmoid) X(Relu) X(Softplus) X(Softsign) X(Elu) X(Selu)       \
-  X(LeakyRelu) X(HardSigmoid) X(HardSwish) X(Celu) X(ThresholdedRelu) X(Clip)
+  X(Abs) X(Relu) X(Elu) X(Selu) X(LeakyRelu) X(HardSigmoid) X(Celu) X(ThresholdedRelu) X(Clip)              \
+  SINGA_FLOAT_UNARY_OPS(SINGA_LIST_GRAD_NAME, X)
 
 #define SINGA_ENUM_ENTRY(name) k##name,
 enum UnaryOp : int { SINGA_UNARY_OPS(SINGA_ENUM_ENTRY) kUnaryCount };
@@ -59,44 +65,19 @@ __device__ __forceinline__ T stdMin(T a, T b) {
 }
 
 template <class T>
-__device__ __forceinline__ T sigmoidOf(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
-  const T e = exp(x);
-  return e / (T(1) + e);
-}
-
-template <class T>
 __device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
   const T a = static_cast<T>(p.alpha);
   switch (op) {
+#define SINGA_LIST_CASE(X, Name, function, grad, since, desc) \
+    case k##Name:                                             \
+      return unary_math::Name::f(x);
+    SINGA_FLOAT_UNARY_OPS(SINGA_LIST_CASE, )
+#undef SINGA_LIST_CASE
     case kAbs: return fabs(x);
     case kNeg: return -x;
     case kSign: return static_cast<T>((T(0) < x) - (x < T(0)));
     case kRelu: return x > T(0) ? x : T(0);
     case kClip: return stdMin(stdMax(x, lo), hi);
-    case kExp: return exp(x);
-    case kLog: return log(x);
-    case kSqrt: return sqrt(x);
-    case kReciprocal: return T(1) / x;
-    case kSin: return sin(x);
-    case kCos: return cos(x);
-    case kTan: return tan(x);
-    case kAsin: return asin(x);
-    case kAcos: return acos(x);
-    case kAtan: return atan(x);
-    case kSinh: return sinh(x);
-    case kCosh: return cosh(x);
-    case kTanh: return tanh(x);
-    case kAsinh: return asinh(x);
-    case kAcosh: return acosh(x);
-    case kAtanh: return atanh(x);
-    case kErf: return erf(x);
-    case kFloor: return floor(x);
-    case kCeil: return ceil(x);
-    case kRound: return rint(x);  // half to even, as nearbyint in the default rounding mode
-    case kSigmoid: return sigmoidOf(x);
-    case kSoftplus: return stdMax(x, T(0)) + log1p(exp(-fabs(x)));
-    case kSoftsign: return x / (T(1) + fabs(x));
     case kElu: return x > T(0) ? x : a * expm1(x);
     case kSelu: {
       const T g = static_cast<T>(p.gamma);
@@ -104,7 +85,6 @@ __device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
     }
     case kLeakyRelu: return x >= T(0) ? x : a * x;
     case kHardSigmoid: return stdMin(T(1), stdMax(T(0), a * x + static_cast<T>(p.beta)));
-    case kHardSwish: return x * stdMin(T(1), stdMax(T(0), x / T(6) + T(0.5)));
     case kCelu: return stdMax(T(0), x) + stdMin(T(0), a * expm1(x / a));
     default: return x > a ? x : T(0);  // ThresholdedRelu
   }
@@ -114,31 +94,13 @@ template <class T>
 __device__ T floatDerivative(int op, T v, const Params& p) {
   const T a = static_cast<T>(p.alpha);
   switch (op) {
+#define SINGA_LIST_CASE(X, Name, function, grad, since, desc) \
+    case k##Name:                                             \
+      return unary_math::Name::d(v);
+    SINGA_FLOAT_UNARY_OPS(SINGA_LIST_CASE, )
+#undef SINGA_LIST_CASE
     case kAbs: return static_cast<T>((T(0) < v) - (v < T(0)));
-    case kExp: return v;  // v = y
-    case kLog: return T(1) / v;
-    case kSqrt: return T(0.5) / v;        // v = y
-    case kReciprocal: return -v * v;      // v = y
-    case kSin: return cos(v);
-    case kCos: return -sin(v);
-    case kTan: return T(1) + v * v;       // v = y
-    case kAsin: return T(1) / sqrt(T(1) - v * v);
-    case kAcos: return T(-1) / sqrt(T(1) - v * v);
-    case kAtan: return T(1) / (T(1) + v * v);
-    case kSinh: return cosh(v);
-    case kCosh: return sinh(v);
-    case kTanh: return T(1) - v * v;      // v = y
-    case kAsinh: return T(1) / sqrt(v * v + T(1));
-    case kAcosh: return T(1) / sqrt(v * v - T(1));
-    case kAtanh: return T(1) / (T(1) - v * v);
-    case kErf: return static_cast<T>(1.1283791670955126) * exp(-v * v);
-    case kSigmoid: return v * (T(1) - v);  // v = y
     case kRelu: return v > T(0) ? T(1) : T(0);
-    case kSoftplus: return sigmoidOf(v);
-    case kSoftsign: {
-      const T d = T(1) + fabs(v);
-      return T(1) / (d * d);
-    }
     case kElu: return v > T(0) ? T(1) : a * exp(v);
     case kSelu: {
       const T g = static_cast<T>(p.gamma);
@@ -149,7 +111,6 @@ __device__ T floatDerivative(int op, T v, const Params& p) {
       const T u = a * v + static_cast<T>(p.beta);
       return u > T(0) && u < T(1) ? a : T(0);
     }
-    case kHardSwish: return v <= T(-3) ? T(0) : (v >= T(3) ? T(1) : v / T(3) + T(0.5));
     case kCelu: return v > T(0) ? T(1) : exp(v / a);
     case kThresholdedRelu: return v > a ? T(1) : T(0);
     default:  // Clip

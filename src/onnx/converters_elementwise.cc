@@ -211,25 +211,15 @@ void registerElementwiseConverters(ConverterRegistry& r) {
     ConvertFn fn;
   };
   const U unaries[] = {
-      {"Abs", unary<ops::abs>},         {"Neg", unary<ops::neg>},
-      {"Sign", unary<ops::sign>},       {"Exp", unary<ops::exp>},
-      {"Log", unary<ops::log>},         {"Sqrt", unary<ops::sqrt>},
-      {"Reciprocal", unary<ops::reciprocal>}, {"Sin", unary<ops::sin>},
-      {"Cos", unary<ops::cos>},         {"Tan", unary<ops::tan>},
-      {"Asin", unary<ops::asin>},       {"Acos", unary<ops::acos>},
-      {"Atan", unary<ops::atan>},       {"Sinh", unary<ops::sinh>},
-      {"Cosh", unary<ops::cosh>},       {"Tanh", unary<ops::tanh>},
-      {"Asinh", unary<ops::asinh>},     {"Acosh", unary<ops::acosh>},
-      {"Atanh", unary<ops::atanh>},     {"Erf", unary<ops::erf>},
-      {"Sigmoid", unary<ops::sigmoid>}, {"Relu", unary<ops::relu>},
-      {"Softplus", unary<ops::softplus>}, {"Softsign", unary<ops::softsign>},
-      {"HardSwish", unary<ops::hardSwish>}, {"Identity", unary<ops::identity>},
+      {"Abs", unary<ops::abs>},   {"Neg", unary<ops::neg>},   {"Sign", unary<ops::sign>},
+      {"Relu", unary<ops::relu>}, {"Identity", unary<ops::identity>},
   };
   for (const U& u : unaries) r.add(u.name, 1, u.fn);
-  // Rounding has zero gradient almost everywhere; it is still recorded by the engine.
-  r.add("Floor", 1, unary<ops::floor>);
-  r.add("Ceil", 1, unary<ops::ceil>);
-  r.add("Round", 11, unary<ops::round>);
+  // The float unary list (op_list.h): the ONNX op type is the op's name. Rounding has zero
+  // gradient almost everywhere; it is still recorded by the engine.
+#define SINGA_FLOAT_UNARY_CONVERTER(A, Name, function, grad, since, desc) r.add(#Name, since, unary<ops::function>);
+  SINGA_FLOAT_UNARY_OPS(SINGA_FLOAT_UNARY_CONVERTER, )
+#undef SINGA_FLOAT_UNARY_CONVERTER
   r.add("Not", 1, unary<ops::logicalNot>);
 
   r.add("Elu", 1, convertElu);

@@ -186,30 +186,18 @@ Tensor identity(const Tensor& x) {
 
 // ---- unary, floating point -------------------------------------------------------------------
 
-Tensor exp(const Tensor& x) { return floatUnary(OpId::kExp, x, fromOutput(OpId::kExpGrad)); }
-Tensor log(const Tensor& x) { return floatUnary(OpId::kLog, x, fromInput(OpId::kLogGrad)); }
-Tensor sqrt(const Tensor& x) { return floatUnary(OpId::kSqrt, x, fromOutput(OpId::kSqrtGrad)); }
-Tensor reciprocal(const Tensor& x) { return floatUnary(OpId::kReciprocal, x, fromOutput(OpId::kReciprocalGrad)); }
-Tensor sin(const Tensor& x) { return floatUnary(OpId::kSin, x, fromInput(OpId::kSinGrad)); }
-Tensor cos(const Tensor& x) { return floatUnary(OpId::kCos, x, fromInput(OpId::kCosGrad)); }
-Tensor tan(const Tensor& x) { return floatUnary(OpId::kTan, x, fromOutput(OpId::kTanGrad)); }
-Tensor asin(const Tensor& x) { return floatUnary(OpId::kAsin, x, fromInput(OpId::kAsinGrad)); }
-Tensor acos(const Tensor& x) { return floatUnary(OpId::kAcos, x, fromInput(OpId::kAcosGrad)); }
-Tensor atan(const Tensor& x) { return floatUnary(OpId::kAtan, x, fromInput(OpId::kAtanGrad)); }
-Tensor sinh(const Tensor& x) { return floatUnary(OpId::kSinh, x, fromInput(OpId::kSinhGrad)); }
-Tensor cosh(const Tensor& x) { return floatUnary(OpId::kCosh, x, fromInput(OpId::kCoshGrad)); }
-Tensor tanh(const Tensor& x) { return floatUnary(OpId::kTanh, x, fromOutput(OpId::kTanhGrad)); }
-Tensor asinh(const Tensor& x) { return floatUnary(OpId::kAsinh, x, fromInput(OpId::kAsinhGrad)); }
-Tensor acosh(const Tensor& x) { return floatUnary(OpId::kAcosh, x, fromInput(OpId::kAcoshGrad)); }
-Tensor atanh(const Tensor& x) { return floatUnary(OpId::kAtanh, x, fromInput(OpId::kAtanhGrad)); }
-Tensor erf(const Tensor& x) { return floatUnary(OpId::kErf, x, fromInput(OpId::kErfGrad)); }
-Tensor floor(const Tensor& x) { return floatUnary(OpId::kFloor, x, kZeroGrad); }
-Tensor ceil(const Tensor& x) { return floatUnary(OpId::kCeil, x, kZeroGrad); }
-Tensor round(const Tensor& x) { return floatUnary(OpId::kRound, x, kZeroGrad); }
-Tensor sigmoid(const Tensor& x) { return floatUnary(OpId::kSigmoid, x, fromOutput(OpId::kSigmoidGrad)); }
-Tensor softplus(const Tensor& x) { return floatUnary(OpId::kSoftplus, x, fromInput(OpId::kSoftplusGrad)); }
-Tensor softsign(const Tensor& x) { return floatUnary(OpId::kSoftsign, x, fromInput(OpId::kSoftsignGrad)); }
-Tensor hardSwish(const Tensor& x) { return floatUnary(OpId::kHardSwish, x, fromInput(OpId::kHardSwishGrad)); }
+// The float unary list (op_list.h): each function runs its kernel and records its backward rule,
+// dy * d(x) or dy * d(y) through the "<Name>Grad" kernel, or zero for the rounding ops.
+#define SINGA_UNARY_RULE_Input(Name) fromInput(OpId::k##Name##Grad)
+#define SINGA_UNARY_RULE_Output(Name) fromOutput(OpId::k##Name##Grad)
+#define SINGA_UNARY_RULE_None(Name) kZeroGrad
+#define SINGA_DEFINE_FLOAT_UNARY(A, Name, function, grad, since, desc) \
+  Tensor function(const Tensor& x) { return floatUnary(OpId::k##Name, x, SINGA_UNARY_RULE_##grad(Name)); }
+SINGA_FLOAT_UNARY_OPS(SINGA_DEFINE_FLOAT_UNARY, )
+#undef SINGA_DEFINE_FLOAT_UNARY
+#undef SINGA_UNARY_RULE_Input
+#undef SINGA_UNARY_RULE_Output
+#undef SINGA_UNARY_RULE_None
 
 Tensor elu(const Tensor& x, double alpha) {
   return floatUnary(OpId::kElu, x, fromInput(OpId::kEluGrad), Attrs{{"alpha", alpha}});

@@ -17,34 +17,52 @@
 namespace singa {
 
 // clang-format off
+// The simple float unary ops: one line each makes the OpId (and "<Name>Grad" unless the gradient
+// is None), the public function ops::<function>(x) with its backward rule (ops.h,
+// elementwise.cc), the CPU and CUDA kernels (their math is kernels/unary_math.h's struct <Name>)
+// and the ONNX converter (the op type <Name>, from opset `since`).
+// X(A, Name, function, gradient from Input | Output | None, ONNX since-opset, description); A is
+// passed through for the expanding macro.
+#define SINGA_FLOAT_UNARY_OPS(X, A)                                                                     \
+  X(A, Exp, exp, Output, 1, "e^x")                                                                     \
+  X(A, Log, log, Input, 1, "ln x")                                                                     \
+  X(A, Sqrt, sqrt, Output, 1, "square root")                                                           \
+  X(A, Reciprocal, reciprocal, Output, 1, "1 / x")                                                     \
+  X(A, Sin, sin, Input, 1, "sine")                                                                     \
+  X(A, Cos, cos, Input, 1, "cosine")                                                                   \
+  X(A, Tan, tan, Output, 1, "tangent")                                                                 \
+  X(A, Asin, asin, Input, 1, "arcsine")                                                                \
+  X(A, Acos, acos, Input, 1, "arccosine")                                                              \
+  X(A, Atan, atan, Input, 1, "arctangent")                                                             \
+  X(A, Sinh, sinh, Input, 1, "hyperbolic sine")                                                        \
+  X(A, Cosh, cosh, Input, 1, "hyperbolic cosine")                                                      \
+  X(A, Tanh, tanh, Output, 1, "hyperbolic tangent")                                                    \
+  X(A, Asinh, asinh, Input, 1, "inverse hyperbolic sine")                                              \
+  X(A, Acosh, acosh, Input, 1, "inverse hyperbolic cosine")                                            \
+  X(A, Atanh, atanh, Input, 1, "inverse hyperbolic tangent")                                           \
+  X(A, Erf, erf, Input, 1, "error function")                                                           \
+  X(A, Floor, floor, None, 1, "round down")                                                            \
+  X(A, Ceil, ceil, None, 1, "round up")                                                                \
+  X(A, Round, round, None, 11, "round half to even")                                                   \
+  X(A, Sigmoid, sigmoid, Output, 1, "1 / (1 + e^-x)")                                                  \
+  X(A, Softplus, softplus, Input, 1, "ln(1 + e^x)")                                                    \
+  X(A, Softsign, softsign, Input, 1, "x / (1 + |x|)")                                                  \
+  X(A, HardSwish, hardSwish, Input, 1, "x * clamp(x / 6 + 1/2, 0, 1)")
+
+// SINGA_OPS entries for the float unary list: the op, then its gradient kernel.
+#define SINGA_UNARY_GRAD_ID_Input(X, Name, desc) X(Name##Grad, 2, "gradient of " desc)
+#define SINGA_UNARY_GRAD_ID_Output(X, Name, desc) X(Name##Grad, 2, "gradient of " desc ", from the output")
+#define SINGA_UNARY_GRAD_ID_None(X, Name, desc)
+#define SINGA_UNARY_OP_IDS(X, Name, function, grad, since, desc) \
+  X(Name, 1, desc) SINGA_UNARY_GRAD_ID_##grad(X, Name, desc)
+
 #define SINGA_UNARY_GRAD_OPS(X)                                                                        \
   X(AbsGrad, 2, "dy * sign(x)")                                                                      \
-  X(ExpGrad, 2, "dy * y, y = exp(x)")                                                                \
-  X(LogGrad, 2, "dy / x")                                                                            \
-  X(SqrtGrad, 2, "dy * 0.5 / y, y = sqrt(x)")                                                        \
-  X(ReciprocalGrad, 2, "dy * -y^2, y = 1/x")                                                         \
-  X(SinGrad, 2, "dy * cos(x)")                                                                       \
-  X(CosGrad, 2, "dy * -sin(x)")                                                                      \
-  X(TanGrad, 2, "dy * (1 + y^2), y = tan(x)")                                                        \
-  X(AsinGrad, 2, "dy / sqrt(1 - x^2)")                                                               \
-  X(AcosGrad, 2, "-dy / sqrt(1 - x^2)")                                                              \
-  X(AtanGrad, 2, "dy / (1 + x^2)")                                                                   \
-  X(SinhGrad, 2, "dy * cosh(x)")                                                                     \
-  X(CoshGrad, 2, "dy * sinh(x)")                                                                     \
-  X(TanhGrad, 2, "dy * (1 - y^2), y = tanh(x)")                                                      \
-  X(AsinhGrad, 2, "dy / sqrt(x^2 + 1)")                                                              \
-  X(AcoshGrad, 2, "dy / sqrt(x^2 - 1)")                                                              \
-  X(AtanhGrad, 2, "dy / (1 - x^2)")                                                                  \
-  X(ErfGrad, 2, "dy * 2/sqrt(pi) * exp(-x^2)")                                                       \
-  X(SigmoidGrad, 2, "dy * y * (1 - y), y = sigmoid(x)")                                              \
   X(ReluGrad, 2, "dy * (x > 0)")                                                                     \
-  X(SoftplusGrad, 2, "dy * sigmoid(x)")                                                              \
-  X(SoftsignGrad, 2, "dy / (1 + |x|)^2")                                                             \
   X(EluGrad, 2, "Elu backward from x")                                                               \
   X(SeluGrad, 2, "Selu backward from x")                                                             \
   X(LeakyReluGrad, 2, "LeakyRelu backward from x")                                                   \
   X(HardSigmoidGrad, 2, "HardSigmoid backward from x")                                               \
-  X(HardSwishGrad, 2, "HardSwish backward from x")                                                   \
   X(CeluGrad, 2, "Celu backward from x")                                                             \
   X(ThresholdedReluGrad, 2, "ThresholdedRelu backward from x")                                       \
   X(ClipGrad, 2, "dy where min <= x <= max")
@@ -81,39 +99,16 @@ namespace singa {
   X(Not, 1, "logical not")                                                                           \
   X(Where, 3, "cond ? x : y")                                                                        \
   /* unary math and activations */                                                                 \
+  SINGA_FLOAT_UNARY_OPS(SINGA_UNARY_OP_IDS, X)                                                       \
   X(Abs, 1, "|x|")                                                                                   \
   X(Neg, 1, "-x")                                                                                    \
   X(Sign, 1, "sign(x)")                                                                              \
   X(Relu, 1, "max(x, 0)")                                                                            \
   X(Clip, 1, "clamp to [min, max]")                                                                  \
-  X(Exp, 1, "e^x")                                                                                   \
-  X(Log, 1, "ln x")                                                                                  \
-  X(Sqrt, 1, "square root")                                                                          \
-  X(Reciprocal, 1, "1 / x")                                                                          \
-  X(Sin, 1, "sine")                                                                                  \
-  X(Cos, 1, "cosine")                                                                                \
-  X(Tan, 1, "tangent")                                                                               \
-  X(Asin, 1, "arcsine")                                                                              \
-  X(Acos, 1, "arccosine")                                                                            \
-  X(Atan, 1, "arctangent")                                                                           \
-  X(Sinh, 1, "hyperbolic sine")                                                                      \
-  X(Cosh, 1, "hyperbolic cosine")                                                                    \
-  X(Tanh, 1, "hyperbolic tangent")                                                                   \
-  X(Asinh, 1, "inverse hyperbolic sine")                                                             \
-  X(Acosh, 1, "inverse hyperbolic cosine")                                                           \
-  X(Atanh, 1, "inverse hyperbolic tangent")                                                          \
-  X(Erf, 1, "error function")                                                                        \
-  X(Floor, 1, "round down")                                                                          \
-  X(Ceil, 1, "round up")                                                                             \
-  X(Round, 1, "round half to even")                                                                  \
-  X(Sigmoid, 1, "1 / (1 + e^-x)")                                                                    \
-  X(Softplus, 1, "ln(1 + e^x)")                                                                      \
-  X(Softsign, 1, "x / (1 + |x|)")                                                                    \
   X(Elu, 1, "x < 0 ? alpha * (e^x - 1) : x")                                                         \
   X(Selu, 1, "gamma * (x < 0 ? alpha * (e^x - 1) : x)")                                              \
   X(LeakyRelu, 1, "x < 0 ? alpha * x : x")                                                           \
   X(HardSigmoid, 1, "clamp(alpha * x + beta, 0, 1)")                                                 \
-  X(HardSwish, 1, "x * clamp(x / 6 + 1/2, 0, 1)")                                                    \
   X(Celu, 1, "max(0, x) + min(0, alpha * (e^(x/alpha) - 1))")                                        \
   X(ThresholdedRelu, 1, "x > alpha ? x : 0")                                                         \
   SINGA_UNARY_GRAD_OPS(X)                                                                            \

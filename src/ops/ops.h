@@ -16,43 +16,26 @@
 
 #include "singa/core/tensor.h"
 #include "singa/ops/kernel_params.h"
+#include "singa/ops/op_list.h"
 
 namespace singa::ops {
 
 // ---- elementwise unary (floating point; Abs/Neg/Sign also integer) --------------------------
+// exp, log, sqrt, reciprocal, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh,
+// atanh, erf, floor, ceil, round (half to even, as ONNX Round), sigmoid, softplus, softsign,
+// hardSwish: one declaration each from the float unary list (op_list.h).
+#define SINGA_DECLARE_FLOAT_UNARY(A, Name, function, grad, since, desc) Tensor function(const Tensor& x);
+SINGA_FLOAT_UNARY_OPS(SINGA_DECLARE_FLOAT_UNARY, )
+#undef SINGA_DECLARE_FLOAT_UNARY
 Tensor abs(const Tensor& x);
 Tensor neg(const Tensor& x);
 Tensor sign(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor reciprocal(const Tensor& x);
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor tan(const Tensor& x);
-Tensor asin(const Tensor& x);
-Tensor acos(const Tensor& x);
-Tensor atan(const Tensor& x);
-Tensor sinh(const Tensor& x);
-Tensor cosh(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor asinh(const Tensor& x);
-Tensor acosh(const Tensor& x);
-Tensor atanh(const Tensor& x);
-Tensor erf(const Tensor& x);
-Tensor floor(const Tensor& x);
-Tensor ceil(const Tensor& x);
-Tensor round(const Tensor& x);  // half to even, as ONNX Round
-Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
-Tensor softplus(const Tensor& x);
-Tensor softsign(const Tensor& x);
 Tensor elu(const Tensor& x, double alpha = 1.0);
 Tensor selu(const Tensor& x, double alpha = 1.67326319217681884765625,
             double gamma = 1.05070102214813232421875);
 Tensor leakyRelu(const Tensor& x, double alpha = 0.01);
 Tensor hardSigmoid(const Tensor& x, double alpha = 0.2, double beta = 0.5);
-Tensor hardSwish(const Tensor& x);
 Tensor celu(const Tensor& x, double alpha = 1.0);
 Tensor thresholdedRelu(const Tensor& x, double alpha = 1.0);
 /// Clamps to [min, max]; either bound may be absent.
