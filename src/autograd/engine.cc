@@ -78,7 +78,7 @@ void accumulateIntoLeaf(const Tensor& leaf, const Tensor& g) {
                                                 << "; setGrad() a tensor like the leaf, or zeroGrad() first");
   if (acc.isContiguous()) {
     std::vector<Tensor> outs{acc};
-    runKernel("Add", acc.dtype(), acc.device(), {acc, g}, outs);
+    runKernel(OpId::kAdd, acc.dtype(), acc.device(), {acc, g}, outs);
   } else {
     meta.grad = ops::add(acc, g).implPtr();
   }
