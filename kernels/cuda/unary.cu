@@ -55,14 +55,8 @@ Params paramsOf(const Attrs& a) {
 }
 
 // std::max / std::min semantics (first argument kept on ties and NaN), as the CPU Clip.
-template <class T>
-__device__ __forceinline__ T stdMax(T a, T b) {
-  return a < b ? b : a;
-}
-template <class T>
-__device__ __forceinline__ T stdMin(T a, T b) {
-  return b < a ? b : a;
-}
+using unary_math::stdMax;
+using unary_math::stdMin;
 
 template <class T>
 __device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
