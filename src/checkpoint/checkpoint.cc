@@ -14,8 +14,8 @@
 #include <filesystem>
 
 #include "singa/core/durable_io.h"
-#include "singa/checkpoint/json_guard.h"
-#include "singa/checkpoint/safetensors.h"
+#include "singa/core/json_guard.h"
+#include "singa/core/safetensors.h"
 #include "singa/core/error.h"
 #include "singa/nn/module.h"
 #include "singa/optim/optimizer.h"

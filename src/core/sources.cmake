@@ -1,4 +1,4 @@
-# The core layer: Tensor, Shape, DType, Device, memory, errors, file reading and durable writing (explicit list).
+# The core layer: Tensor, Shape, DType, Device, memory, errors, file reading and durable writing, the safetensors format (explicit list).
 singa_add_layer(NAME singa_core
   AREAS core=src/core
   SOURCES
@@ -7,6 +7,8 @@ singa_add_layer(NAME singa_core
     src/core/memory_limit.cc
     src/core/file_read.cc
     src/core/durable_io.cc
+    src/core/json_guard.cc
+    src/core/safetensors.cc
     src/core/device.cc
     src/core/tensor.cc
     src/core/rng.cc
@@ -18,6 +20,8 @@ singa_add_layer(NAME singa_core
     src/core/memory_limit.h
     src/core/file_read.h
     src/core/durable_io.h
+    src/core/json_guard.h
+    src/core/safetensors.h
     src/core/device.h
     src/core/tensor.h
     src/core/autograd_meta.h
@@ -25,7 +29,7 @@ singa_add_layer(NAME singa_core
     src/core/rng.h
     src/core/parallel.h
   PUBLIC OpenMP::OpenMP_CXX Threads::Threads
-  PRIVATE ZLIB::ZLIB
+  PRIVATE ZLIB::ZLIB nlohmann_json::nlohmann_json
 )
 if(SINGA_USE_MPI)
   target_compile_definitions(singa_core PUBLIC SINGA_USE_MPI)

@@ -18,8 +18,8 @@
 
 #include "singa/checkpoint/checkpoint.h"
 #include "singa/core/durable_io.h"
-#include "singa/checkpoint/json_guard.h"
-#include "singa/checkpoint/safetensors.h"
+#include "singa/core/json_guard.h"
+#include "singa/core/safetensors.h"
 #include "singa/core/memory_limit.h"
 #include "singa/nn/nn.h"
 #include "singa/optim/sgd.h"

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "singa/checkpoint/safetensors.h"
+#include "singa/core/safetensors.h"
 #include "singa/singa.h"
 
 namespace singa::checkpoint {

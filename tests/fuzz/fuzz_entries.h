@@ -18,7 +18,7 @@
 
 #include "singa/autograd/node.h"
 #include "singa/checkpoint/checkpoint.h"
-#include "singa/checkpoint/safetensors.h"
+#include "singa/core/safetensors.h"
 #include "singa/core/error.h"
 #include "singa/core/memory_limit.h"
 #include "singa/core/rng.h"
@@ -57,7 +57,7 @@ inline std::map<std::string, std::string> splitCheckpointInput(const std::string
 inline void checkpointEntry(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
   try {
-    checkpoint::decodeSafetensors(input, "fuzz input");
+    decodeSafetensors(input, "fuzz input");
   } catch (const Error&) {
   }
   checkpoint::Checkpoint ckpt;

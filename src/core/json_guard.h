@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace singa::checkpoint {
+namespace singa {
 
 /// The deepest nesting of arrays and objects in `text` (brackets inside strings do not count), or
 /// `limit` + 1 as soon as the nesting passes `limit` (the rest of the text is not scanned).
@@ -18,4 +18,4 @@ int jsonNestingDepth(std::string_view text, int limit);
 /// characters with "...", so a crafted name cannot add lines to (or flood) an error.
 std::string printable(std::string_view s, size_t max = 80);
 
-}  // namespace singa::checkpoint
+}  // namespace singa

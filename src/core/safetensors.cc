@@ -1,6 +1,6 @@
 // safetensors encoding and strict decoding (see safetensors.h). Byte order: the format is
 // little-endian; this file assumes a little-endian host and says so at compile time.
-#include "singa/checkpoint/safetensors.h"
+#include "singa/core/safetensors.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,12 +10,12 @@
 #include <set>
 #include <string_view>
 
-#include "singa/checkpoint/json_guard.h"
+#include "singa/core/json_guard.h"
 #include "singa/core/error.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
 
-namespace singa::checkpoint {
+namespace singa {
 namespace {
 
 // The Python reader refuses headers above 100 MB; so do we (before allocating anything).
@@ -248,4 +248,4 @@ std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const 
   return out;
 }
 
-}  // namespace singa::checkpoint
+}  // namespace singa

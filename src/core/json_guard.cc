@@ -1,9 +1,9 @@
 // JSON nesting depth and printable names (see json_guard.h).
-#include "singa/checkpoint/json_guard.h"
+#include "singa/core/json_guard.h"
 
 #include <cstdio>
 
-namespace singa::checkpoint {
+namespace singa {
 
 int jsonNestingDepth(std::string_view text, int limit) {
   int depth = 0, deepest = 0;
@@ -50,4 +50,4 @@ std::string printable(std::string_view s, size_t max) {
   return out;
 }
 
-}  // namespace singa::checkpoint
+}  // namespace singa

@@ -18,7 +18,7 @@
 
 #include "singa/core/tensor.h"
 
-namespace singa::checkpoint {
+namespace singa {
 
 /// "F32", "I64", ... for a dtype; and back (throws IoError naming `what` for unknown names).
 const char* safetensorsDtypeName(DType dtype);
@@ -56,4 +56,4 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
 std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const std::string& what,
                                                 std::map<std::string, std::string>* metadata = nullptr);
 
-}  // namespace singa::checkpoint
+}  // namespace singa
