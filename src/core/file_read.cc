@@ -52,18 +52,23 @@ std::string readAt(const std::string& path, const std::string& what, const Fd& f
     SINGA_THROW(MemoryError, what << " '" << path << "' (" << formatBytes(static_cast<double>(length))
                                   << ") does not fit in memory");
   }
+  readFully(fd.fd, bytes.data(), offset, length, path, what);
+  return bytes;
+}
+
+}  // namespace
+
+void readFully(int fd, void* dst, int64_t offset, int64_t length, const std::string& path, const std::string& what) {
+  char* out = static_cast<char*>(dst);
   int64_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd.fd, bytes.data() + done, static_cast<size_t>(length - done), offset + done);
+    const ssize_t n = ::pread(fd, out + done, static_cast<size_t>(length - done), offset + done);
     if (n < 0 && errno == EINTR) continue;
     SINGA_CHECK(n >= 0, IoError, "reading " << what << " '" << path << "' failed: " << std::strerror(errno));
     SINGA_CHECK(n > 0, IoError, what << " '" << path << "' ended after " << offset + done << " bytes (truncated while reading?)");
     done += n;
   }
-  return bytes;
 }
-
-}  // namespace
 
 int openRegularFile(const std::string& path, const std::string& what, int64_t* size) {
   // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. It changes nothing for

@@ -15,6 +15,11 @@ namespace singa {
 /// ("<what> '<path>' is not a regular file (it is a FIFO)").
 int openRegularFile(const std::string& path, const std::string& what, int64_t* size);
 
+/// Reads exactly `length` bytes at `offset` of the open descriptor `fd` into `dst` (retrying
+/// interrupted and short reads). IoError naming `what` and `path` when the read fails or the file
+/// ends first (it shrank after it was opened).
+void readFully(int fd, void* dst, int64_t offset, int64_t length, const std::string& path, const std::string& what);
+
 /// The contents of the regular file `path`, at most `maxBytes` long (IoError naming `what`
 /// otherwise: missing, not a regular file, too large, or a failed read).
 std::string readRegularFile(const std::string& path, const std::string& what, int64_t maxBytes);

@@ -36,7 +36,7 @@ constexpr NameAndDtype kDtypes[] = {
     {"U64", DType::kUInt64},
 };
 
-uint64_t readLe64(const std::string& bytes) {
+uint64_t readLe64(std::string_view bytes) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   return v;
@@ -104,63 +104,10 @@ SafetensorsEntry parseEntry(const std::string& name, const nlohmann::json& v, co
   return e;
 }
 
-}  // namespace
-
-const char* safetensorsDtypeName(DType dtype) {
-  for (const auto& d : kDtypes) {
-    if (d.dtype == dtype) return d.name;
-  }
-  SINGA_THROW(TypeError, "safetensors: dtype " << dtypeName(dtype) << " has no safetensors name");
-}
-
-DType dtypeFromSafetensors(const std::string& name, const std::string& what) {
-  for (const auto& d : kDtypes) {
-    if (name == d.name) return d.dtype;
-  }
-  SINGA_THROW(IoError, what << " has dtype '" << printable(name, 32)
-                            << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 BOOL)");
-}
-
-std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
-  nlohmann::json header = nlohmann::json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<Tensor> host;
-  uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    SINGA_CHECK(t.defined(), ValueError, "safetensors: tensor '" << name << "' is undefined");
-    SINGA_CHECK(name != "__metadata__", ValueError, "safetensors: '__metadata__' cannot name a tensor");
-    Tensor c = t.to(Device::cpu()).contiguous();
-    const uint64_t n = c.nbytes();
-    header[name] = {{"dtype", safetensorsDtypeName(c.dtype())},
-                    {"shape", c.shape()},
-                    {"data_offsets", {offset, offset + n}}};
-    offset += n;
-    host.push_back(c);
-  }
-  std::string json = header.dump();
-  json.append((8 - json.size() % 8) % 8, ' ');
-  std::string out;
-  out.reserve(8 + json.size() + offset);
-  uint64_t len = json.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
-  out += json;
-  for (const Tensor& c : host) {
-    if (c.nbytes() > 0) out.append(static_cast<const char*>(c.rawData()), c.nbytes());
-  }
-  return out;
-}
-
-SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::string& what, bool allowShortData) {
-  SINGA_CHECK(bytes.size() >= 8, IoError,
-              what << " is truncated: " << bytes.size() << " bytes, fewer than the 8-byte header length");
-  const uint64_t headerLen = readLe64(bytes);
-  SINGA_CHECK(headerLen <= kMaxHeaderBytes, IoError,
-              what << " is not a safetensors file or is corrupt: header length " << headerLen
-                   << " exceeds the 100 MB limit");
+SafetensorsHeader parseHeader(std::string_view bytes, uint64_t fileSize, const std::string& what, bool allowShortData) {
+  const uint64_t headerLen = safetensorsHeaderLength(bytes, fileSize, what);
   SINGA_CHECK(headerLen <= bytes.size() - 8, IoError,
-              what << " is truncated: its header needs " << headerLen << " bytes, only " << bytes.size() - 8
-                   << " follow the length");
+              what << ": only " << bytes.size() << " bytes of its " << 8 + headerLen << "-byte header were read");
   const char* first = bytes.data() + 8;
   const std::string_view headerText(first, static_cast<size_t>(headerLen));
   SINGA_CHECK(jsonNestingDepth(headerText, kMaxHeaderDepth) <= kMaxHeaderDepth, IoError,
@@ -209,7 +156,7 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
     expected = e.end;
   }
   h.dataBytes = expected;
-  const uint64_t have = bytes.size() - h.dataStart;
+  const uint64_t have = fileSize - h.dataStart;
   if (!allowShortData && have != h.dataBytes) {
     for (const SafetensorsEntry& e : h.entries) {
       SINGA_CHECK(e.end <= have, IoError,
@@ -221,27 +168,101 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::st
   return h;
 }
 
+}  // namespace
+
+uint64_t safetensorsHeaderLength(std::string_view first8, uint64_t fileSize, const std::string& what) {
+  SINGA_CHECK(first8.size() >= 8 && fileSize >= 8, IoError,
+              what << " is truncated: " << fileSize << " bytes, fewer than the 8-byte header length");
+  const uint64_t headerLen = readLe64(first8);
+  SINGA_CHECK(headerLen <= kMaxHeaderBytes, IoError,
+              what << " is not a safetensors file or is corrupt: header length " << headerLen
+                   << " exceeds the 100 MB limit");
+  SINGA_CHECK(headerLen <= fileSize - 8, IoError,
+              what << " is truncated: its header needs " << headerLen << " bytes, only " << fileSize - 8
+                   << " follow the length");
+  return headerLen;
+}
+
+SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::string& what, bool allowShortData) {
+  return parseHeader(bytes, bytes.size(), what, allowShortData);
+}
+
+SafetensorsHeader parseSafetensorsFileHeader(std::string_view prefix, uint64_t fileSize, const std::string& what) {
+  return parseHeader(prefix, fileSize, what, /*allowShortData=*/false);
+}
+
+const char* safetensorsDtypeName(DType dtype) {
+  for (const auto& d : kDtypes) {
+    if (d.dtype == dtype) return d.name;
+  }
+  SINGA_THROW(TypeError, "safetensors: dtype " << dtypeName(dtype) << " has no safetensors name");
+}
+
+DType dtypeFromSafetensors(const std::string& name, const std::string& what) {
+  for (const auto& d : kDtypes) {
+    if (name == d.name) return d.dtype;
+  }
+  SINGA_THROW(IoError, what << " has dtype '" << printable(name, 32)
+                            << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 U16 U32 U64 BOOL)");
+}
+
+std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    SINGA_CHECK(t.defined(), ValueError, "safetensors: tensor '" << name << "' is undefined");
+    SINGA_CHECK(name != "__metadata__", ValueError, "safetensors: '__metadata__' cannot name a tensor");
+    Tensor c = t.to(Device::cpu()).contiguous();
+    const uint64_t n = c.nbytes();
+    header[name] = {{"dtype", safetensorsDtypeName(c.dtype())},
+                    {"shape", c.shape()},
+                    {"data_offsets", {offset, offset + n}}};
+    offset += n;
+    host.push_back(c);
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');
+  std::string out;
+  out.reserve(8 + json.size() + offset);
+  uint64_t len = json.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  out += json;
+  for (const Tensor& c : host) {
+    if (c.nbytes() > 0) out.append(static_cast<const char*>(c.rawData()), c.nbytes());
+  }
+  return out;
+}
+
+Tensor allocateSafetensorsTensor(const SafetensorsEntry& entry, const std::string& what) {
+  try {
+    return Tensor(entry.shape, entry.dtype);
+  } catch (const MemoryError& err) {
+    SINGA_THROW(MemoryError, what << ": tensor '" << printable(entry.name) << "' " << entry.shape << " cannot be loaded: "
+                                  << err.what());
+  }
+}
+
+void checkSafetensorsBools(const Tensor& t, const SafetensorsEntry& entry, const std::string& what) {
+  if (entry.dtype != DType::kBool) return;
+  // Only 0 and 1 are valid bool bytes (anything else is undefined behaviour when read as bool).
+  const auto* b = static_cast<const unsigned char*>(t.rawData());
+  for (uint64_t i = 0; i < entry.end - entry.begin; ++i) {
+    SINGA_CHECK(b[i] <= 1, IoError, what << ": tensor '" << printable(entry.name) << "' (BOOL) holds byte " << int{b[i]}
+                                         << " at element " << i << "; only 0 and 1 are valid");
+  }
+}
+
 std::map<std::string, Tensor> decodeSafetensors(const std::string& bytes, const std::string& what,
                                                 std::map<std::string, std::string>* metadata) {
   SafetensorsHeader h = parseSafetensorsHeader(bytes, what);
   std::map<std::string, Tensor> out;
   for (const SafetensorsEntry& e : h.entries) {
-    Tensor t;
-    try {
-      t = Tensor(e.shape, e.dtype);
-    } catch (const MemoryError& err) {
-      SINGA_THROW(MemoryError, what << ": tensor '" << printable(e.name) << "' " << e.shape << " cannot be loaded: "
-                                    << err.what());
-    }
+    Tensor t = allocateSafetensorsTensor(e, what);
     if (e.end > e.begin) std::memcpy(t.rawData(), bytes.data() + h.dataStart + e.begin, e.end - e.begin);
-    if (e.dtype == DType::kBool) {
-      // Only 0 and 1 are valid bool bytes (anything else is undefined behaviour when read as bool).
-      const auto* b = static_cast<const unsigned char*>(t.rawData());
-      for (uint64_t i = 0; i < e.end - e.begin; ++i) {
-        SINGA_CHECK(b[i] <= 1, IoError, what << ": tensor '" << printable(e.name) << "' (BOOL) holds byte " << int{b[i]}
-                                             << " at element " << i << "; only 0 and 1 are valid");
-      }
-    }
+    checkSafetensorsBools(t, e, what);
     out.emplace(e.name, std::move(t));
   }
   if (metadata) *metadata = std::move(h.metadata);

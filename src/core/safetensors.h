@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "singa/core/tensor.h"
@@ -50,6 +51,21 @@ std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,
 /// first incomplete tensor of a truncated file); otherwise it must match exactly.
 SafetensorsHeader parseSafetensorsHeader(const std::string& bytes, const std::string& what,
                                          bool allowShortData = false);
+
+/// The header length N a safetensors file of `fileSize` bytes declares in its first 8 bytes
+/// (`first8`; fewer when the file is shorter): IoError naming `what` when the file is shorter than
+/// 8 bytes, N passes 100 MB or N runs past the end of the file.
+uint64_t safetensorsHeaderLength(std::string_view first8, uint64_t fileSize, const std::string& what);
+
+/// As parseSafetensorsHeader, for a file of `fileSize` bytes of which `prefix` holds the first
+/// 8 + N (the length and the JSON header): for reading a file's tensors one by one.
+SafetensorsHeader parseSafetensorsFileHeader(std::string_view prefix, uint64_t fileSize, const std::string& what);
+
+/// An empty CPU tensor for `entry` (MemoryError naming `what` and the tensor past the ceiling).
+Tensor allocateSafetensorsTensor(const SafetensorsEntry& entry, const std::string& what);
+
+/// IoError naming `what` and the tensor when a BOOL tensor holds a byte other than 0 or 1.
+void checkSafetensorsBools(const Tensor& t, const SafetensorsEntry& entry, const std::string& what);
 
 /// Parses a whole safetensors blob into CPU tensors. Throws IoError naming `what` and, where
 /// one is concerned, the tensor (truncated data, bad dtype, shape/size mismatch, overlaps).
