@@ -97,10 +97,11 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
   app.add_option("--data", o.data,
                  "Data set: fashion-mnist (from the dataset-fashion-mnist package), mnist:DIR or DIR "
                  "holding the four MNIST IDX files (plain or .gz), cifar10:DIR or cifar100:DIR (the binary "
-                 "version's files), npy:IMAGES.npy,LABELS.npy (a training set only: add --val-data)")
+                 "version's files), npy:IMAGES.npy,LABELS.npy or safetensors:FILE[:IMAGES_KEY,LABELS_KEY] "
+                 "(a training set only: add --val-data)")
       ->capture_default_str();
   app.add_option("--val-data", o.valData,
-                 "Validation data set, any --data spec (its test split, or its only split for npy:): "
+                 "Validation data set, any --data spec (its test split, or its only split for npy: and safetensors:): "
                  "replaces the test split of --data");
   app.add_option("--epochs", o.trainer.epochs, "Training epochs")->check(kNonNegative)->capture_default_str();
   app.add_option("--batch-size", o.trainer.batchSize, "Batch size per rank")->check(kPositive)->capture_default_str();

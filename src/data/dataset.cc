@@ -13,6 +13,7 @@
 #include "singa/data/cifar.h"
 #include "singa/data/idx.h"
 #include "singa/data/npy.h"
+#include "singa/data/safetensors.h"
 
 namespace singa {
 namespace {
@@ -195,11 +196,29 @@ MnistData loadDataSpec(const std::string& spec) {
     data.train = loadNpySplit(files.substr(0, comma), files.substr(comma + 1));
     return data;
   }
+  if (startsWith(spec, "safetensors:")) {
+    // safetensors:FILE or safetensors:FILE:IMAGES_KEY,LABELS_KEY (keys after the last ':', with a comma).
+    std::string file = spec.substr(12), keys = "images,labels";
+    const size_t colon = file.rfind(':');
+    if (colon != std::string::npos && file.find(',', colon) != std::string::npos) {
+      keys = file.substr(colon + 1);
+      file.resize(colon);
+    }
+    const size_t comma = keys.find(',');
+    SINGA_CHECK(!file.empty() && comma != std::string::npos && comma > 0 && comma + 1 < keys.size() &&
+                    keys.find(',', comma + 1) == std::string::npos,
+                ValueError, "data spec '" << spec << "': use safetensors:FILE or safetensors:FILE:IMAGES_KEY,LABELS_KEY");
+    MnistData data;
+    data.dir = file;
+    data.train = loadSafetensorsSplit(file, keys.substr(0, comma), keys.substr(comma + 1));
+    return data;
+  }
   const size_t colon = spec.find(':');
   if (colon != std::string::npos && colon > 0 && !startsWith(spec, "mnist:") && spec.find('/') > colon) {
     SINGA_THROW(ValueError, "data spec '" << spec << "': unknown kind '" << spec.substr(0, colon)
                                           << "'; use fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, "
-                                             "npy:IMAGES.npy,LABELS.npy or a directory of IDX files");
+                                             "npy:IMAGES.npy,LABELS.npy, safetensors:FILE[:IMAGES_KEY,LABELS_KEY] "
+                                             "or a directory of IDX files");
   }
   return loadMnistDir(resolveDataSpec(spec));
 }

@@ -45,13 +45,17 @@ std::string resolveDataSpec(const std::string& spec);
 ///   "npy:IMAGES.npy,LABELS.npy"               arrays (npy.h): images uint8 or float32 [N, ...],
 ///                                             labels integer [N] >= 0; a training split only
 ///                                             (the test split is empty: give one separately)
+///   "safetensors:FILE", "safetensors:FILE:IMAGES_KEY,LABELS_KEY"
+///                                             one safetensors file (safetensors.h) holding images
+///                                             and labels (keys "images" and "labels" unless named),
+///                                             checked as npy: is; a training split only
 /// Throws ValueError for an unknown prefix, naming the ones there are.
 MnistData loadDataSpec(const std::string& spec);
 
 /// The classes int64 `labels` reach: the largest label + 1 (0 for none).
 int64_t numClassesOf(const Tensor& labels);
 
-/// The split of `spec` to evaluate on: its test split, or its only split (npy:).
+/// The split of `spec` to evaluate on: its test split, or its only split (npy:, safetensors:).
 MnistSplit loadEvalSplit(const std::string& spec);
 
 /// Images and labels from two .npy files, checked as loadDataSpec("npy:...") does.

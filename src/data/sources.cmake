@@ -7,12 +7,16 @@ singa_add_layer(NAME singa_data
     src/data/loader.cc
     src/data/cifar.cc
     src/data/npy.cc
+    src/data/array_split.cc
+    src/data/safetensors.cc
   HEADERS
     src/data/idx.h
     src/data/dataset.h
     src/data/loader.h
     src/data/cifar.h
     src/data/npy.h
+    src/data/array_split.h
+    src/data/safetensors.h
   PUBLIC singa_core
   PRIVATE ZLIB::ZLIB
 )
