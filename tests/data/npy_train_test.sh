@@ -2,7 +2,8 @@
 # Arrays as users save them: Fashion-MNIST written by numpy.save (uint8 images [N, 1, 28, 28],
 # int64 labels; the test labels as int32), trained with --data npy:... --val-data npy:..., reaches
 # the IDX run's test accuracy and final loss to the last digit (the same images in the same order
-# with the same seed). Also CIFAR-10 binary files written by numpy in the official record layout
+# with the same seed). The same arrays in two safetensors files written by the safetensors package
+# (--data safetensors:FILE, --val-data safetensors:FILE:x,y) train to the same digits. Also CIFAR-10 binary files written by numpy in the official record layout
 # train through --data cifar10:DIR. Exit 77 (skipped) without the Python venv.
 # Usage: npy_train_test.sh SINGA_TRAIN SCRATCH_DIR
 set -euo pipefail
@@ -22,6 +23,9 @@ vx = idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)[:1000]
 vy = idx("t10k-labels-idx1-ubyte.gz", 8)[:1000].astype(np.int32)
 for name, a in (("train_x", tx), ("train_y", ty), ("test_x", vx), ("test_y", vy)):
     np.save(f"{out}/{name}.npy", np.ascontiguousarray(a))
+from safetensors.numpy import save_file
+save_file({"images": np.ascontiguousarray(tx), "labels": ty}, f"{out}/train.safetensors")
+save_file({"x": np.ascontiguousarray(vx), "y": vy}, f"{out}/test.safetensors", metadata={"split": "t10k[:1000]"})
 # CIFAR-10 records: a label byte, then 32 x 32 red, green, blue. Class c: a bright 8 x 8 square
 # at cell c of a 4 x 4 grid, over noise.
 rng = np.random.default_rng(0)
@@ -45,6 +49,11 @@ npy=$(grep '^final:' "$scratch/npy.out" | sed 's/, [0-9]* train images.s//')
 echo "IDX: $idx"
 echo "npy: $npy"
 [ -n "$idx" ] && [ "$idx" = "$npy" ] || { echo "FAIL: the .npy run differs from the IDX run"; exit 1; }
+"$bin" "${common[@]}" --data "safetensors:$scratch/train.safetensors" \
+  --val-data "safetensors:$scratch/test.safetensors:x,y" > "$scratch/safetensors.out"
+st=$(grep '^final:' "$scratch/safetensors.out" | sed 's/, [0-9]* train images.s//')
+echo "safetensors: $st"
+[ "$st" = "$npy" ] || { echo "FAIL: the safetensors run differs from the .npy run"; exit 1; }
 # Without --val-data an npy data set has no test split: said so, not a 0% accuracy.
 "$bin" "${common[@]}" --data "npy:$scratch/train_x.npy,$scratch/train_y.npy" --limit-train 640 > "$scratch/noval.out"
 grep -q '^final: no test data (add --val-data)' "$scratch/noval.out" || { cat "$scratch/noval.out"; echo "FAIL: no-test message"; exit 1; }
