@@ -5,9 +5,9 @@ tests/checkpoint/hostile_resume_test.sh (standard library only; deterministic ou
   inputs/data/<case>/            the four MNIST IDX files (plain or .gz), one of them hostile
   inputs/checkpoints/<case>/step-1/{meta.json,model.safetensors,optimizer.safetensors}
 
-and the same hostile files, in the fuzz entries' input formats, under tests/fuzz/regressions/idx/
-and tests/fuzz/regressions/checkpoint/. Special files (FIFOs, links to /dev/zero) cannot be
-committed; the rows make them at run time.
+and the same hostile files, in the fuzz entries' input formats, under tests/fuzz/regressions/idx/,
+tests/fuzz/regressions/checkpoint/ and tests/fuzz/regressions/safetensors/. Special files (FIFOs,
+links to /dev/zero) cannot be committed; the rows make them at run time.
 
     /work/main/.venv/bin/python tests/hostile/gen_data.py
 """
@@ -132,7 +132,7 @@ def npy(descr, shape, data, fortran=False):
 
 
 def make_arrays():
-    """Damaged npy: and cifar10: data sets (tests/hostile/cases_data.tsv)."""
+    """Damaged npy:, cifar10: and safetensors: data sets (tests/hostile/cases_data.tsv)."""
     base = os.path.join(INPUTS, "data")
     good_x, good_y = npy("|u1", [64, 1, 28, 28], images(64)), npy("<i8", [64], struct.pack("<64q", *range(64)))
     cases = {
@@ -155,6 +155,21 @@ def make_arrays():
         for fname, data in files.items():
             if data is not None:
                 write(os.path.join(base, name, fname), data)
+    # Damaged safetensors:FILE data sets (also fuzz_safetensors regressions).
+    px, ys = images(64), struct.pack("<64q", *range(64))
+    good = [("images", "U8", [64, 1, 28, 28], px), ("labels", "I64", [64], ys)]
+    cut = safetensors(good)[0]
+    st_cases = {
+        "st_header_past_eof": struct.pack("<Q", 1 << 20) + b"{}",
+        "st_shape_overflow": safetensors([("images", "U8", [1 << 40, 1 << 40], b""), good[1]])[0],
+        "st_truncated": cut[: len(cut) - 100],
+        "st_missing_labels": safetensors(good[:1])[0],
+        "st_label_negative": safetensors([good[0], ("labels", "I64", [64], struct.pack("<64q", *range(-1, 63)))])[0],
+        "st_unknown_dtype": safetensors([("images", "F8_E4M3", [64, 1, 28, 28], px), good[1]])[0],
+    }
+    for name, blob in st_cases.items():
+        write(os.path.join(base, name, "d.safetensors"), blob)
+        write(os.path.join(FUZZ, "safetensors", name), blob)
 
 
 # ---- checkpoints -----------------------------------------------------------------------------
