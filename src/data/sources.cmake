@@ -7,12 +7,18 @@ singa_add_layer(NAME singa_data
     src/data/loader.cc
     src/data/cifar.cc
     src/data/npy.cc
+    src/data/image_decode.cc
+    src/data/resample.cc
+    src/data/transforms.cc
   HEADERS
     src/data/idx.h
     src/data/dataset.h
     src/data/loader.h
     src/data/cifar.h
     src/data/npy.h
+    src/data/image.h
+    src/data/resample.h
+    src/data/transforms.h
   PUBLIC singa_core
-  PRIVATE ZLIB::ZLIB
+  PRIVATE ZLIB::ZLIB PkgConfig::TURBOJPEG PkgConfig::SPNG
 )
