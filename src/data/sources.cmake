@@ -9,6 +9,9 @@ singa_add_layer(NAME singa_data
     src/data/npy.cc
     src/data/array_split.cc
     src/data/safetensors.cc
+    src/data/image_decode.cc
+    src/data/resample.cc
+    src/data/transforms.cc
   HEADERS
     src/data/idx.h
     src/data/dataset.h
@@ -17,6 +20,9 @@ singa_add_layer(NAME singa_data
     src/data/npy.h
     src/data/array_split.h
     src/data/safetensors.h
+    src/data/image.h
+    src/data/resample.h
+    src/data/transforms.h
   PUBLIC singa_core
-  PRIVATE ZLIB::ZLIB
+  PRIVATE ZLIB::ZLIB PkgConfig::TURBOJPEG PkgConfig::SPNG
 )
