@@ -36,6 +36,7 @@ int replay(const std::string& target, const std::function<void(const uint8_t*, s
 TEST(FuzzRegressions, Checkpoint) { EXPECT_GT(replay("checkpoint", checkpointEntry), 0); }
 TEST(FuzzRegressions, Idx) { EXPECT_GT(replay("idx", idxEntry), 0); }
 TEST(FuzzRegressions, Npy) { EXPECT_GT(replay("npy", npyEntry), 0); }
+TEST(FuzzRegressions, Image) { EXPECT_GT(replay("image", imageEntry), 0); }
 TEST(FuzzRegressions, TensorProto) { EXPECT_GT(replay("tensor_proto", tensorProtoEntry), 0); }
 TEST(FuzzRegressions, OnnxImport) { EXPECT_GT(replay("onnx_import", onnxImportEntry), 0); }
 // The crafted models of tests/hostile (run through the CLIs by tests/hostile/run.sh) are run here
