@@ -189,6 +189,7 @@ Image decodePng(const uint8_t* data, size_t size, const std::string& name, const
   const int64_t pixels = img.height * img.width;  // <= maxPixels, checked above
   // 8-bit (or lower) gray, RGB and palette images decode straight into the result; 16-bit ones
   // and gray+alpha decode in the file's own layout (big-endian samples), whose high bytes are kept.
+  // (libspng has already refused a palette deeper than 8 bits.)
   const bool direct = ihdr.bit_depth <= 8 && ihdr.color_type != SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
   const int fmt = direct ? (grayType ? SPNG_FMT_G8 : SPNG_FMT_RGB8) : SPNG_FMT_RAW;
   int64_t samples = img.channels;
@@ -198,8 +199,6 @@ Image decodePng(const uint8_t* data, size_t size, const std::string& name, const
               : ihdr.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : 4;
   }
   const int64_t bytesPerSample = direct ? 1 : ihdr.bit_depth / 8;
-  SINGA_CHECK(direct || ihdr.color_type != SPNG_COLOR_TYPE_INDEXED, IoError,
-              "image '" << name << "': a palette PNG with " << int(ihdr.bit_depth) << "-bit indices is invalid");
   size_t decodedSize = 0;
   spngCheck(spng_decoded_image_size(png.ctx, fmt, &decodedSize), name, "image size");
   const int64_t expected = pixels * samples * bytesPerSample;  // <= 2^28 * 8

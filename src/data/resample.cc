@@ -20,22 +20,24 @@ double triangle(double x) {
 
 inline uint8_t clip8(int32_t sum) {
   const int32_t v = sum >> kResampleFractionBits;
-  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+  return static_cast<uint8_t>(std::min(std::max(v, 0), 255));
 }
 
-// One row: out[x, c] = sum_k in[(start[x] + k), c] * w[x, k], for the window's columns.
+// One row: out[x, c] = sum_k in[start[x] + k, c] * w[x, k], for the window's columns. The
+// channels of a pixel are summed together so that each tap's weight is loaded once.
 template <int kChannels>
-void horizontalRow(const uint8_t* in, int64_t channelsDyn, const ResampleTaps& t, int64_t winW, uint8_t* out) {
-  const int64_t channels = kChannels > 0 ? kChannels : channelsDyn;
+void horizontalRow(const uint8_t* in, const ResampleTaps& t, int64_t winW, uint8_t* out) {
+  constexpr int32_t kHalf = 1 << (kResampleFractionBits - 1);
   for (int64_t x = 0; x < winW; ++x) {
-    const uint8_t* px = in + t.start[x] * channels;
+    const uint8_t* px = in + t.start[x] * kChannels;
     const int32_t* w = t.weights.data() + x * t.maxTaps;
     const int64_t taps = t.taps[x];
-    for (int64_t c = 0; c < channels; ++c) {
-      int32_t sum = 1 << (kResampleFractionBits - 1);
-      for (int64_t k = 0; k < taps; ++k) sum += static_cast<int32_t>(px[k * channels + c]) * w[k];
-      out[x * channels + c] = clip8(sum);
+    int32_t sum[kChannels];
+    for (int c = 0; c < kChannels; ++c) sum[c] = kHalf;
+    for (int64_t k = 0; k < taps; ++k) {
+      for (int c = 0; c < kChannels; ++c) sum[c] += static_cast<int32_t>(px[k * kChannels + c]) * w[k];
     }
+    for (int c = 0; c < kChannels; ++c) out[x * kChannels + c] = clip8(sum[c]);
   }
 }
 
@@ -77,7 +79,7 @@ ResampleTaps bilinearTaps(int64_t inSize, int64_t outSize, int64_t first, int64_
 
 void resizeBilinearWindow(const uint8_t* src, int64_t srcH, int64_t srcW, int64_t channels, int64_t dstH,
                           int64_t dstW, int64_t top, int64_t left, int64_t winH, int64_t winW, uint8_t* out) {
-  SINGA_ASSERT(srcH > 0 && srcW > 0 && channels > 0 && winH > 0 && winW > 0 && top >= 0 && left >= 0 &&
+  SINGA_ASSERT(srcH > 0 && srcW > 0 && (channels == 1 || channels == 3) && winH > 0 && winW > 0 && top >= 0 && left >= 0 &&
                top + winH <= dstH && left + winW <= dstW);
   const int64_t rowBytes = winW * channels;
   // Vertical taps first: they say which input rows the horizontal pass must produce.
@@ -104,11 +106,9 @@ void resizeBilinearWindow(const uint8_t* src, int64_t srcH, int64_t srcW, int64_
       const uint8_t* in = src + r * srcW * channels;
       uint8_t* o = horiz + (r - rowFirst) * rowBytes;
       if (channels == 3) {
-        horizontalRow<3>(in, channels, ht, winW, o);
-      } else if (channels == 1) {
-        horizontalRow<1>(in, channels, ht, winW, o);
+        horizontalRow<3>(in, ht, winW, o);
       } else {
-        horizontalRow<0>(in, channels, ht, winW, o);
+        horizontalRow<1>(in, ht, winW, o);
       }
     }
   } else {

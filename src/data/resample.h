@@ -29,8 +29,8 @@ constexpr int kResampleFractionBits = 22;
 ResampleTaps bilinearTaps(int64_t inSize, int64_t outSize, int64_t first, int64_t count);
 
 /// Writes the window [top, top + winH) x [left, left + winW) of `src` (srcH x srcW x channels,
-/// interleaved) resized to dstH x dstW into `out` (winH x winW x channels, interleaved). The window
-/// must lie inside the resized image; sizes are positive.
+/// interleaved, 1 or 3 channels) resized to dstH x dstW into `out` (winH x winW x channels,
+/// interleaved). The window must lie inside the resized image; sizes are positive.
 void resizeBilinearWindow(const uint8_t* src, int64_t srcH, int64_t srcW, int64_t channels, int64_t dstH,
                           int64_t dstW, int64_t top, int64_t left, int64_t winH, int64_t winW, uint8_t* out);
 

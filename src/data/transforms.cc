@@ -154,22 +154,46 @@ void applyTransforms(const Image& img, const TransformOptions& o, bool train, Ge
       value[c * 256 + v] = x;
     }
   }
-  const int64_t plane = p.outH * p.outW;
+  // Output columns [ox0, ox1) read the image; the rest is padding. Column ox reads resized
+  // column left + ox, or left + outW - 1 - ox when flipped.
+  const int64_t outW = p.outW;
+  int64_t ox0 = std::clamp<int64_t>(x0 - left, 0, outW), ox1 = std::clamp<int64_t>(x1 - left, 0, outW);
+  if (flip) {
+    const int64_t a = outW - ox1, b = outW - ox0;
+    ox0 = a;
+    ox1 = b;
+  }
+  if (x1 <= x0) ox0 = ox1 = 0;
+  const int64_t plane = p.outH * outW;
+  std::vector<uint8_t> gray;  // one row of converted pixels when 3 channels become 1
   for (int64_t oy = 0; oy < p.outH; ++oy) {
     const int64_t ry = top + oy;
-    const uint8_t* row = ry >= y0 && ry < y1 ? base + (ry - y0) * stride : nullptr;
-    for (int64_t ox = 0; ox < p.outW; ++ox) {
-      const int64_t rx = left + (flip ? p.outW - 1 - ox : ox);
-      const uint8_t* px = row && rx >= x0 && rx < x1 ? row + (rx - x0) * inC : nullptr;
-      float* o0 = out + oy * p.outW + ox;
-      if (!px) {
-        for (int64_t c = 0; c < outC; ++c) o0[c * plane] = value[c * 256];
-      } else if (inC == outC) {
-        for (int64_t c = 0; c < outC; ++c) o0[c * plane] = value[c * 256 + px[c]];
-      } else if (outC == 1) {
-        o0[0] = value[luma(px)];
+    const bool inside = ry >= y0 && ry < y1 && ox1 > ox0;
+    const uint8_t* row = inside ? base + (ry - y0) * stride : nullptr;
+    int64_t srcChannels = inC;
+    if (row && inC == 3 && outC == 1) {
+      gray.resize(static_cast<size_t>(x1 - x0));
+      for (int64_t i = 0; i < x1 - x0; ++i) gray[i] = luma(row + 3 * i);
+      row = gray.data();
+      srcChannels = 1;
+    }
+    for (int64_t c = 0; c < outC; ++c) {
+      const float* lut = value.data() + c * 256;
+      float* o = out + c * plane + oy * outW;
+      if (!row) {
+        std::fill(o, o + outW, lut[0]);
+        continue;
+      }
+      std::fill(o, o + ox0, lut[0]);
+      std::fill(o + ox1, o + outW, lut[0]);
+      const int64_t sc = srcChannels == 1 ? 0 : c;
+      // Image column of output column ox, relative to x0: left + ox - x0, mirrored when flipped.
+      if (flip) {
+        const uint8_t* px = row + (left + outW - 1 - ox0 - x0) * srcChannels + sc;
+        for (int64_t ox = ox0; ox < ox1; ++ox, px -= srcChannels) o[ox] = lut[*px];
       } else {
-        for (int64_t c = 0; c < outC; ++c) o0[c * plane] = value[c * 256 + px[0]];
+        const uint8_t* px = row + (left + ox0 - x0) * srcChannels + sc;
+        for (int64_t ox = ox0; ox < ox1; ++ox, px += srcChannels) o[ox] = lut[*px];
       }
     }
   }

@@ -215,7 +215,7 @@ TEST(Transforms, RandomCropOfAResizedImageDrawsFromTheResizedSize) {
   o.resize = 10;  // -> 10 x 15
   o.crop = 8;
   o.randomCrop = true;
-  // The random crop equals the same window of the centre-cropped-free full resize.
+  // Each random crop is some 8x8 window of the whole resized image, at every possible column.
   TransformOptions full;
   full.resize = 10;
   std::vector<float> whole(3 * 10 * 15);

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -27,8 +28,10 @@
 #include "singa/optim/adam.h"
 #include "singa/optim/sgd.h"
 #include "singa/data/idx.h"
+#include "singa/data/image.h"
 #include "singa/data/npy.h"
 #include "singa/data/safetensors.h"
+#include "singa/data/transforms.h"
 #include "singa/onnx/import.h"
 #include "singa/onnx/model_io.h"
 #include "singa/onnx/tensor_proto.h"
@@ -147,6 +150,41 @@ inline void safetensorsEntry(const uint8_t* data, size_t size) {
     MnistSplit split = loadSafetensorsSplit(path);
     (void)split.labels.at(split.size() - 1);  // the split checks passed: labels are [N], N >= 1
   } catch (const Error&) {
+  }
+}
+
+/// The image decoders (TurboJPEG, libspng) under a 1 Mpixel limit, then the transforms on what
+/// they decode, with small options that vary with the input: a random crop after a resize
+/// (training), and an exact resize with channel conversion and normalisation (evaluation).
+inline void imageEntry(const uint8_t* data, size_t size) {
+  DecodeLimits limits;
+  limits.maxPixels = int64_t{1} << 20;
+  Image img;
+  try {
+    img = decodeImage(data, size, "fuzz image", limits);
+  } catch (const Error&) {
+    return;
+  }
+  const int64_t pick = static_cast<int64_t>(size % 97);
+  TransformOptions train;
+  train.resize = 3 + pick % 13;
+  train.crop = 2 + pick % 17;  // sometimes larger than the resized image: padding
+  train.randomCrop = true;
+  train.hflip = true;
+  TransformOptions eval;
+  eval.height = 1 + pick % 7;
+  eval.width = 1 + pick % 11;
+  eval.channels = pick % 2 ? 1 : 3;
+  eval.mean.assign(static_cast<size_t>(eval.channels), 0.5f);
+  eval.std.assign(static_cast<size_t>(eval.channels), 0.25f);
+  Generator gen(size);
+  for (const TransformOptions* o : {&train, &eval}) {
+    const std::vector<int64_t> shape = transformedShape(*o, img.height, img.width, img.channels);
+    std::vector<float> out(static_cast<size_t>(shape[0] * shape[1] * shape[2]), NAN);
+    applyTransforms(img, *o, o == &train, gen, out.data());
+    for (float v : out) {
+      if (!std::isfinite(v)) std::abort();  // every output element is written, and finite
+    }
   }
 }
 

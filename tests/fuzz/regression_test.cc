@@ -37,6 +37,7 @@ TEST(FuzzRegressions, Checkpoint) { EXPECT_GT(replay("checkpoint", checkpointEnt
 TEST(FuzzRegressions, Idx) { EXPECT_GT(replay("idx", idxEntry), 0); }
 TEST(FuzzRegressions, Npy) { EXPECT_GT(replay("npy", npyEntry), 0); }
 TEST(FuzzRegressions, Safetensors) { EXPECT_GT(replay("safetensors", safetensorsEntry), 0); }
+TEST(FuzzRegressions, Image) { EXPECT_GT(replay("image", imageEntry), 0); }
 TEST(FuzzRegressions, TensorProto) { EXPECT_GT(replay("tensor_proto", tensorProtoEntry), 0); }
 TEST(FuzzRegressions, OnnxImport) { EXPECT_GT(replay("onnx_import", onnxImportEntry), 0); }
 // The crafted models of tests/hostile (run through the CLIs by tests/hostile/run.sh) are run here
