@@ -1,8 +1,11 @@
-// Per-rank sharded mini-batches. The permutation is computed from (seed, epoch) only, so all
-// ranks agree without communicating, and a resumed run reproduces the same order.
+// Per-rank sharded mini-batches, loaded on the caller or by a pool of worker threads. The
+// permutation is computed from (seed, epoch) only, so all ranks agree without communicating, and
+// a resumed run reproduces the same order; augmentations are seeded per sample (source.h).
 #include "singa/data/loader.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <utility>
 
 #include "singa/core/error.h"
@@ -10,6 +13,35 @@
 #include "singa/core/rng.h"
 
 namespace singa {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kSkippedListed = 8;  // bad samples named in PipelineStats (the rest are counted)
+
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void merge(PipelineStats& into, const PipelineStats& from) {
+  into.samples += from.samples;
+  into.busySeconds += from.busySeconds;
+  into.waitSeconds += from.waitSeconds;
+  into.skipped += from.skipped;
+  for (const std::string& s : from.skippedSamples) {
+    if (into.skippedSamples.size() < kSkippedListed) into.skippedSamples.push_back(s);
+  }
+}
+
+}  // namespace
+
+struct DataLoader::Pending {
+  Batch batch;
+  std::exception_ptr error;
+};
+
+double PipelineStats::imagesPerSecond() const {
+  if (busySeconds <= 0) return 0;
+  return static_cast<double>(samples) * static_cast<double>(std::max(workers, 1)) / busySeconds;
+}
 
 std::vector<int64_t> epochPermutation(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
   std::vector<int64_t> perm(static_cast<size_t>(n));
@@ -25,30 +57,34 @@ std::vector<int64_t> epochPermutation(int64_t n, uint64_t seed, int64_t epoch, b
   return perm;
 }
 
+int defaultWorkers(const Dataset& data, int computeThreads) {
+  if (!data.decodes()) return 0;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cores - computeThreads, 1, 8);
+}
+
 DataLoader::DataLoader(Tensor images, Tensor labels, int64_t batchSize, bool shuffle, uint64_t seed,
                        int rank, int worldSize, bool dropLast)
     : DataLoader(std::move(images), std::move(labels),
                  DataLoaderOptions{batchSize, shuffle, seed, rank, worldSize, dropLast, 0}) {}
 
 DataLoader::DataLoader(Tensor images, Tensor labels, const DataLoaderOptions& options)
-    : options_(options) {
-  SINGA_CHECK(images.defined() && labels.defined(), ValueError, "DataLoader: images or labels are undefined");
-  SINGA_CHECK(images.dtype() == DType::kUInt8 || images.dtype() == DType::kFloat32, TypeError,
-              "DataLoader: images must be uint8 or float32, got " << dtypeName(images.dtype()));
-  SINGA_CHECK(isInteger(labels.dtype()), TypeError,
-              "DataLoader: labels must be an integer tensor, got " << dtypeName(labels.dtype()));
-  SINGA_CHECK(images.ndim() >= 1 && labels.ndim() == 1 && images.dim(0) == labels.dim(0), ShapeError,
-              "DataLoader: images " << images.shape() << " and labels " << labels.shape()
-                                    << " must have the same number of samples (labels 1-D)");
+    : DataLoader(std::make_shared<TensorDataset>(std::move(images), std::move(labels), "DataLoader"), options) {}
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> data, const DataLoaderOptions& options)
+    : data_(std::move(data)), options_(options) {
+  SINGA_CHECK(data_ != nullptr, ValueError, "DataLoader: no data set given");
   SINGA_CHECK(options.batchSize >= 1, ValueError,
               "DataLoader: batch size must be at least 1, got " << options.batchSize);
   SINGA_CHECK(options.worldSize >= 1 && options.rank >= 0 && options.rank < options.worldSize, ValueError,
               "DataLoader: rank " << options.rank << " is outside [0, " << options.worldSize << ")");
   SINGA_CHECK(options.limit >= 0, ValueError, "DataLoader: limit must be >= 0, got " << options.limit);
-  // Host copies once (a no-op for CPU tensors already contiguous); batches are gathered from them.
-  images_ = images.to(Device::cpu()).contiguous();
-  labels_ = labels.to(Device::cpu()).contiguous();
-  numSamples_ = images.dim(0);
+  SINGA_CHECK(options.workers >= -1 && options.workers <= 256, ValueError,
+              "DataLoader: workers must be in [0, 256] (or -1 to pick), got " << options.workers);
+  SINGA_CHECK(options.prefetch >= 1 && options.prefetch <= 1024, ValueError,
+              "DataLoader: prefetch must be in [1, 1024] batches, got " << options.prefetch);
+  workers_ = options.workers >= 0 ? options.workers : defaultWorkers(*data_, numThreads());
+  numSamples_ = data_->size();
   if (options.limit > 0 && options.limit < numSamples_) numSamples_ = options.limit;
   SINGA_CHECK(stepsPerEpoch() >= 1, ValueError,
               "DataLoader: " << numSamples_ << " samples over " << options.worldSize << " ranks give "
@@ -56,6 +92,8 @@ DataLoader::DataLoader(Tensor images, Tensor labels, const DataLoaderOptions& op
                              << "; use a smaller batch size or dropLast=false");
   setEpoch(0);
 }
+
+DataLoader::~DataLoader() { stopWorkers(); }
 
 int64_t DataLoader::stepsPerEpoch() const {
   const int64_t shard = shardSize();
@@ -67,8 +105,11 @@ void DataLoader::setEpoch(int64_t epoch, int64_t startStep) {
   SINGA_CHECK(epoch >= 0, ValueError, "DataLoader: epoch must be >= 0, got " << epoch);
   SINGA_CHECK(startStep >= 0 && startStep <= stepsPerEpoch(), ValueError,
               "DataLoader: start step " << startStep << " is outside [0, " << stepsPerEpoch() << "]");
+  stopWorkers();
   epoch_ = epoch;
   step_ = startStep;
+  nextToLoad_ = startStep;
+  done_.clear();
   const std::vector<int64_t> perm = epochPermutation(numSamples_, options_.seed, epoch, options_.shuffle);
   // Strided shard: rank r takes positions r, r + W, r + 2W, ...; the numSamples % W samples at
   // the end of the permutation are left out this epoch (a different set each epoch).
@@ -77,49 +118,197 @@ void DataLoader::setEpoch(int64_t epoch, int64_t startStep) {
   for (int64_t k = 0; k < shard; ++k) shard_[k] = perm[options_.rank + k * options_.worldSize];
 }
 
+void DataLoader::startWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = false;
+  stats_.workers = workers_;
+  for (int w = 0; w < workers_; ++w) threads_.emplace_back([this] { workerLoop(); });
+}
+
+void DataLoader::stopWorkers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void DataLoader::workerLoop() {
+  const int64_t steps = stepsPerEpoch();
+  for (;;) {
+    int64_t s = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return stopping_ || (nextToLoad_ < steps && nextToLoad_ < step_ + options_.prefetch);
+      });
+      if (stopping_) return;
+      s = nextToLoad_++;
+    }
+    auto pending = std::make_unique<Pending>();
+    PipelineStats local;
+    try {
+      pending->batch = load(s, /*parallel=*/false, &local);
+    } catch (...) {
+      pending->error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      merge(stats_, local);
+      done_[s] = std::move(pending);
+    }
+    cv_.notify_all();
+  }
+}
+
 bool DataLoader::next(Batch& out) {
   if (step_ >= stepsPerEpoch()) return false;
-  out = batch(step_);
-  ++step_;
+  if (workers_ == 0) {
+    PipelineStats local;
+    out = load(step_, /*parallel=*/true, &local);
+    std::lock_guard<std::mutex> lock(mu_);
+    merge(stats_, local);
+    ++step_;
+    return true;
+  }
+  if (threads_.empty()) startWorkers();
+  std::unique_ptr<Pending> pending;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto ready = [&] { return done_.count(step_) > 0; };
+    if (!ready()) {
+      const auto t0 = Clock::now();
+      cv_.wait(lock, ready);
+      stats_.waitSeconds += secondsSince(t0);
+    }
+    auto it = done_.find(step_);
+    pending = std::move(it->second);
+    done_.erase(it);
+    ++step_;
+  }
+  cv_.notify_all();  // a slot is free
+  if (pending->error) std::rethrow_exception(pending->error);
+  out = std::move(pending->batch);
   return true;
 }
 
 Batch DataLoader::batch(int64_t step) const {
   SINGA_CHECK(step >= 0 && step < stepsPerEpoch(), ValueError,
               "DataLoader: step " << step << " is outside [0, " << stepsPerEpoch() << ")");
+  return load(step, /*parallel=*/true, nullptr);
+}
+
+Batch DataLoader::load(int64_t step, bool parallel, PipelineStats* stats) const {
+  const auto t0 = Clock::now();
   const int64_t begin = step * options_.batchSize;
   const int64_t count = std::min<int64_t>(options_.batchSize, shardSize() - begin);
-  const int64_t sampleSize = numSamples_ > 0 ? images_.numel() / images_.dim(0) : 0;
+  const Shape sampleShape = data_->sampleShape();
+  const DType dtype = data_->sampleDType();
+  int64_t sampleNumel = 1;
+  for (int64_t d : sampleShape) sampleNumel *= d;
+  const size_t sampleBytes = static_cast<size_t>(sampleNumel) * dtypeSize(dtype);
 
-  Shape shape = images_.shape();
-  shape[0] = count;
-  Batch b;
-  b.step = step;
-  b.images = Tensor(shape, DType::kFloat32);
-  b.labels = Tensor({count}, DType::kInt64);
-  float* dst = b.images.data<float>();
+  Shape shape{count};
+  shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
+  Tensor images(shape, dtype);
+  char* dst = static_cast<char*>(images.rawData());
   const int64_t* idx = shard_.data() + begin;
-  if (images_.dtype() == DType::kUInt8) {
-    const uint8_t* src = images_.data<uint8_t>();
-    parallelFor(count, 16, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const uint8_t* s = src + idx[i] * sampleSize;
-        float* d = dst + i * sampleSize;
-        for (int64_t k = 0; k < sampleSize; ++k) d[k] = static_cast<float>(s[k]) / 255.0f;
-      }
+  std::vector<std::string> errors(static_cast<size_t>(count));
+  std::vector<std::exception_ptr> failures(static_cast<size_t>(count));
+  auto loadOne = [&](int64_t i) {
+    try {
+      Generator g = sampleGenerator(options_.seed, epoch_, idx[i]);
+      data_->load(idx[i], options_.augment, g, dst + static_cast<size_t>(i) * sampleBytes);
+    } catch (const std::exception& e) {
+      failures[static_cast<size_t>(i)] = std::current_exception();
+      errors[static_cast<size_t>(i)] = e.what();
+    }
+  };
+  if (parallel && count > 1) {
+    // Decoding is heavier than copying: smaller chunks then.
+    parallelFor(count, data_->decodes() ? 1 : 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) loadOne(i);
     });
   } else {
-    const float* src = images_.data<float>();
-    for (int64_t i = 0; i < count; ++i) {
-      std::copy(src + idx[i] * sampleSize, src + (idx[i] + 1) * sampleSize, dst + i * sampleSize);
+    for (int64_t i = 0; i < count; ++i) loadOne(i);
+  }
+
+  Batch b;
+  b.step = step;
+  std::vector<int64_t> good;
+  good.reserve(static_cast<size_t>(count));
+  PipelineStats local;
+  for (int64_t i = 0; i < count; ++i) {
+    if (!failures[static_cast<size_t>(i)]) {
+      good.push_back(i);
+      continue;
+    }
+    if (!options_.skipBadSamples) std::rethrow_exception(failures[static_cast<size_t>(i)]);
+    ++local.skipped;
+    if (local.skippedSamples.size() < kSkippedListed) local.skippedSamples.push_back(errors[static_cast<size_t>(i)]);
+  }
+  if (static_cast<int64_t>(good.size()) == count) {
+    b.images = std::move(images);
+  } else {  // leave the bad samples out
+    shape[0] = static_cast<int64_t>(good.size());
+    b.images = Tensor(shape, dtype);
+    char* packed = static_cast<char*>(b.images.rawData());
+    for (size_t k = 0; k < good.size(); ++k) {
+      std::memcpy(packed + k * sampleBytes, dst + static_cast<size_t>(good[k]) * sampleBytes, sampleBytes);
     }
   }
+  b.skipped = local.skipped;
+  b.labels = Tensor({static_cast<int64_t>(good.size())}, DType::kInt64);
   int64_t* lab = b.labels.data<int64_t>();
-  SINGA_DISPATCH_NUMERIC(labels_.dtype(), T, {
-    const T* src = labels_.data<T>();
-    for (int64_t i = 0; i < count; ++i) lab[i] = static_cast<int64_t>(src[idx[i]]);
-  });
+  b.indices.resize(good.size());
+  for (size_t k = 0; k < good.size(); ++k) {
+    b.indices[k] = idx[good[k]];
+    lab[k] = data_->label(idx[good[k]]);
+  }
+  if (stats != nullptr) {
+    local.samples = count;
+    local.busySeconds = secondsSince(t0);
+    merge(*stats, local);
+  }
   return b;
+}
+
+PipelineStats DataLoader::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  PipelineStats s = stats_;
+  s.workers = workers_;
+  return s;
+}
+
+void DataLoader::resetStats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_ = PipelineStats{};
+}
+
+DataBenchmarkResult benchmarkLoader(DataLoader& loader, int64_t steps, int64_t warmupSteps) {
+  SINGA_CHECK(steps >= 1 && warmupSteps >= 0, ValueError,
+              "data benchmark: steps must be >= 1 and warm-up steps >= 0, got " << steps << " and " << warmupSteps);
+  Batch b;
+  auto nextBatch = [&] {
+    if (!loader.next(b)) {
+      loader.setEpoch(loader.epoch() + 1);
+      SINGA_CHECK(loader.next(b), ValueError, "data benchmark: the data set has fewer samples than one batch");
+    }
+  };
+  loader.setEpoch(0);
+  for (int64_t i = 0; i < warmupSteps; ++i) nextBatch();
+  DataBenchmarkResult r;
+  r.workers = loader.workers();
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) {
+    nextBatch();
+    r.images += b.labels.numel() + b.skipped;
+  }
+  r.seconds = secondsSince(t0);
+  r.imagesPerSec = r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0;
+  return r;
 }
 
 }  // namespace singa

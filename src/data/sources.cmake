@@ -12,6 +12,8 @@ singa_add_layer(NAME singa_data
     src/data/image_decode.cc
     src/data/resample.cc
     src/data/transforms.cc
+    src/data/source.cc
+    src/data/image_folder.cc
   HEADERS
     src/data/idx.h
     src/data/dataset.h
@@ -23,6 +25,8 @@ singa_add_layer(NAME singa_data
     src/data/image.h
     src/data/resample.h
     src/data/transforms.h
+    src/data/source.h
+    src/data/image_folder.h
   PUBLIC singa_core
   PRIVATE ZLIB::ZLIB PkgConfig::TURBOJPEG PkgConfig::SPNG
 )

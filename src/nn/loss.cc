@@ -50,6 +50,35 @@ int64_t countCorrect(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
+int64_t countTopK(const Tensor& logits, const Tensor& labels, int64_t k) {
+  SINGA_CHECK(logits.ndim() == 2 && labels.ndim() == 1 && logits.dim(0) == labels.dim(0), ShapeError,
+              "countTopK: expected logits [N, C] and labels [N], got " << logits.shape() << " and " << labels.shape());
+  SINGA_CHECK(isInteger(labels.dtype()), TypeError, "countTopK: labels must be integers, got " << dtypeName(labels.dtype()));
+  SINGA_CHECK(k >= 1, ValueError, "countTopK: k must be >= 1, got " << k);
+  const Tensor l = logits.detach().to(Device::cpu()).contiguous();
+  const Tensor y = labels.to(Device::cpu()).contiguous();
+  const int64_t n = l.dim(0), c = l.dim(1);
+  std::vector<int64_t> target(static_cast<size_t>(n));
+  SINGA_DISPATCH_NUMERIC(y.dtype(), T, {
+    const T* p = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) target[static_cast<size_t>(i)] = static_cast<int64_t>(p[i]);
+  });
+  int64_t correct = 0;
+  SINGA_DISPATCH_FLOAT(l.dtype(), T, {
+    const T* p = l.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = target[static_cast<size_t>(i)];
+      if (t < 0 || t >= c) continue;  // a label the model has no output for is never right
+      const T* row = p + i * c;
+      // The label's rank, ties broken by index as countCorrect's argmax does.
+      int64_t rank = 0;
+      for (int64_t j = 0; j < c && rank < k; ++j) rank += (row[j] > row[t] || (row[j] == row[t] && j < t)) ? 1 : 0;
+      correct += rank < k ? 1 : 0;
+    }
+  });
+  return correct;
+}
+
 double accuracy(const Tensor& logits, const Tensor& labels) {
   const int64_t n = labels.defined() ? labels.numel() : 0;
   return n == 0 ? 0.0 : static_cast<double>(countCorrect(logits, labels)) / static_cast<double>(n);

@@ -36,6 +36,9 @@ class MSELoss {
 
 /// Number of rows of logits [N, C] whose arg-max (first on ties) equals the label [N].
 int64_t countCorrect(const Tensor& logits, const Tensor& labels);
+/// Rows whose label is among the k largest logits (ties broken by index, as countCorrect's
+/// argmax: countTopK(l, y, 1) == countCorrect(l, y)).
+int64_t countTopK(const Tensor& logits, const Tensor& labels, int64_t k);
 /// countCorrect / N (0 for an empty batch).
 double accuracy(const Tensor& logits, const Tensor& labels);
 
