@@ -1,4 +1,4 @@
-// singa_train: trains a model on an IDX (MNIST-format) data set and reports metrics. A thin
+// singa_train: trains a model on a data set (IDX, image folders, CIFAR, arrays) and reports metrics. A thin
 // mapping from flags to TrainerOptions: the loop, checkpoints, preemption and fine-tuning are the
 // library's Trainer (src/train).
 //
@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "singa/comm/rank_env.h"
@@ -47,16 +48,20 @@ Device rankDevice(const std::string& spec) {
 }
 
 /// --model NAME, or --onnx MODEL [--last-layers -k] [--num-classes N]; `modelInput` becomes the
-/// [1, C, H, W] image the model takes.
-std::shared_ptr<Module> buildTrainModel(const TrainOptions& o, const MnistData& data, Device dev, Shape& modelInput) {
-  const Shape& s = data.train.images.shape();
-  modelInput = {1, s[1], s[2], s[3]};
+/// [1, C, H, W] image the model takes, `classes` its number of outputs.
+std::shared_ptr<Module> buildTrainModel(const TrainOptions& o, const Dataset& train, Device dev, Shape& modelInput,
+                                        int64_t& classes) {
+  const Shape s = train.sampleShape();
+  SINGA_CHECK(s.size() == 3 && train.sampleDType() == DType::kFloat32, ValueError,
+              "data set '" << train.source() << "' holds samples of shape " << s << " (" << dtypeName(train.sampleDType())
+                           << "); the built-in models and image fine-tuning take images [C, H, W]");
+  modelInput = {1, s[0], s[1], s[2]};
   if (o.onnx.empty()) {
     SINGA_CHECK(o.lastLayers == 0 && o.numClasses == 0, ValueError,
                 "--last-layers and --num-classes apply to an imported model: add --onnx MODEL");
     // Built for the data: its image shape, and as many classes as its training labels reach.
-    std::shared_ptr<Module> model = buildModel(o.model, numClassesOf(data.train.labels),
-                                               ImageShape{s[1], s[2], s[3]});
+    classes = train.numClasses();
+    std::shared_ptr<Module> model = buildModel(o.model, classes, ImageShape{s[0], s[1], s[2]});
     model->to(dev);
     return model;
   }
@@ -65,8 +70,33 @@ std::shared_ptr<Module> buildTrainModel(const TrainOptions& o, const MnistData& 
                                "the new head that replaces them");
   auto model = loadForFineTuning(o.onnx, o.lastLayers, o.numClasses, modelInput, dev, o.inputSize);
   modelInput = model->inputShape();
-  checkClassifier(*model, modelInput, data.train.labels, o.onnx);
+  classes = checkClassifier(*model, modelInput, train.labels(), o.onnx);
   return model;
+}
+
+void printDataWarnings(const Dataset* data) {
+  if (const auto* folder = dynamic_cast<const ImageFolderDataset*>(data)) {
+    for (const std::string& w : folder->warnings()) std::fprintf(stderr, "singa_train: warning: %s\n", w.c_str());
+  }
+}
+
+/// --benchmark-data: the input pipeline alone, as training would run it on this rank.
+int benchmarkData(const TrainOptions& o, std::shared_ptr<const Dataset> train, Communicator& comm) {
+  DataLoader loader(train, trainLoaderOptions(o.trainer, comm.rank(), comm.worldSize()));
+  const DataBenchmarkResult r = benchmarkLoader(loader, o.trainer.benchmarkSteps, o.trainer.benchmarkWarmupSteps);
+  if (comm.rank() == 0) {
+    std::printf("benchmark-data: %s, batch %lld, %d workers, %lld timed batches after %lld warm-up\n",
+                train->source().c_str(), static_cast<long long>(o.trainer.batchSize), r.workers,
+                static_cast<long long>(o.trainer.benchmarkSteps), static_cast<long long>(o.trainer.benchmarkWarmupSteps));
+    std::printf("data_images_per_sec %.1f\n", r.imagesPerSec);
+    if (!o.trainer.metricsJson.empty()) {
+      nlohmann::json j{{"data_images_per_sec", r.imagesPerSec}, {"images", r.images}, {"seconds", r.seconds},
+                       {"workers", r.workers}, {"batch_size", o.trainer.batchSize}};
+      std::ofstream(o.trainer.metricsJson) << j.dump(2) << "\n";
+    }
+  }
+  if (comm.worldSize() > 1) comm.barrier();
+  return 0;
 }
 
 int run(TrainOptions& o) {
@@ -75,13 +105,28 @@ int run(TrainOptions& o) {
   Communicator& comm = initCommunicator(o.commBackend, dev, o.commTimeoutSeconds);
   manualSeed(o.trainer.seed);
   setDefaultWeightInit(o.init == "torch" ? WeightInit::kTorchUniform : WeightInit::kHeNormal);
-  MnistData data = loadDataSpec(o.data);
-  if (!o.valData.empty()) data.test = loadEvalSplit(o.valData);
-  if (!o.exportPath.empty()) prepareOutputFile(o.exportPath, "--export");
+  TransformOptions transforms = o.transforms;
+  if (!o.normalize.empty()) parseNormalize(o.normalize, transforms.mean, transforms.std);
+  DataSpecOptions specOptions;
+  specOptions.allowEmptyClasses = o.trainer.skipBadSamples;
+  DataSplits data = openDataSpec(o.data, transforms, specOptions);
+  // A validation image folder is indexed by the training classes, so the labels agree.
+  specOptions.classes = data.train->classNames();
+  if (!o.valData.empty()) data.test = openEvalSpec(o.valData, transforms, specOptions);
+  const bool root = comm.rank() == 0;
+  if (root) {
+    printDataWarnings(data.train.get());
+    printDataWarnings(data.test.get());
+  }
   if (!o.trainer.metricsJson.empty()) prepareOutputFile(o.trainer.metricsJson, "--metrics-json");
+  if (o.benchmarkData) return benchmarkData(o, data.train, comm);
+  if (!o.exportPath.empty()) prepareOutputFile(o.exportPath, "--export");
   Shape modelInput;
-  std::shared_ptr<Module> model = buildTrainModel(o, data, dev, modelInput);
+  int64_t classes = 0;
+  std::shared_ptr<Module> model = buildTrainModel(o, *data.train, dev, modelInput, classes);
   model->train();
+  // Validation labels the model has no output for would fail only after a whole epoch.
+  if (data.test) checkLabelsBelow(*data.test, classes, o.valData.empty() ? "the test split of --data" : "--val-data");
 
   TrainerOptions& t = o.trainer;
   const std::string modelName = o.onnx.empty() ? o.model : o.onnx;
@@ -91,28 +136,28 @@ int run(TrainOptions& o) {
   t.configJson = trainConfigJson(o);
   t.metricsExtraJson = nlohmann::json{{"model", modelName}, {"init", o.init}}.dump();
   Trainer trainer(model, t, &comm);
-  const Shape& dataShape = data.train.images.shape();
-  if (modelInput[1] != dataShape[1] || modelInput[2] != dataShape[2] || modelInput[3] != dataShape[3]) {
+  const Shape dataShape = data.train->sampleShape();
+  if (modelInput[1] != dataShape[0] || modelInput[2] != dataShape[1] || modelInput[3] != dataShape[2]) {
     trainer.setInputTransform(
         [modelInput](const Tensor& x) { return adaptImages(x, modelInput[1], modelInput[2], modelInput[3]); });
   }
   trainer.onStep([inject = faultInjector(comm.rank())](const StepInfo& s) { inject(s.globalBatch); });
-  const bool root = comm.rank() == 0;
   if (o.benchmark) {
     trainer.benchmark(data.train);
     if (comm.worldSize() > 1) comm.barrier();
     return 0;
   }
   if (!t.quiet && root) {
-    const int64_t limit = t.limitTrain > 0 ? std::min(t.limitTrain, data.train.size()) : data.train.size();
+    const int64_t limit = t.limitTrain > 0 ? std::min(t.limitTrain, data.train->size()) : data.train->size();
     std::fprintf(stderr,
                  "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
                  "%d threads, optimizer %s lr %g\n",
-                 modelName.c_str(), static_cast<long long>(model->numParameters()), data.dir.c_str(),
-                 static_cast<long long>(limit), static_cast<long long>(data.test.size()), dev.str().c_str(),
+                 modelName.c_str(), static_cast<long long>(model->numParameters()), data.description.c_str(),
+                 static_cast<long long>(limit), static_cast<long long>(data.test ? data.test->size() : 0),
+                 dev.str().c_str(),
                  numThreads(), t.optimizer.c_str(), t.lr);
   }
-  const TrainResult r = trainer.fit(data.train, data.test.size() > 0 ? &data.test : nullptr);
+  const TrainResult r = trainer.fit(data.train, data.test);
   if (r.preempted) return kExitResumable;
   if (!o.exportPath.empty() && root) {
     exportTrained(*model, modelInput, o.exportPath, o.opset);
@@ -121,7 +166,7 @@ int run(TrainOptions& o) {
   if (root && r.epochsRun == 0 && t.epochs == 0) {
     std::printf("final: test accuracy %.2f%%, test loss %.6f (evaluation only, --epochs 0)\n",
                 100.0 * r.validation.accuracy, r.validation.loss);
-  } else if (root && data.test.size() == 0) {
+  } else if (root && !data.test) {
     std::printf("final: no test data (add --val-data), final train loss %.9g, %.0f train images/s\n",
                 r.finalTrainLoss, r.trainImagesPerSec);
   } else if (root) {
@@ -137,7 +182,7 @@ int run(TrainOptions& o) {
 }  // namespace singa::launch
 
 int main(int argc, char** argv) {
-  CLI::App app{"singa_train: train a model on Fashion-MNIST (or any MNIST-format IDX data set)"};
+  CLI::App app{"singa_train: train or fine-tune a model on Fashion-MNIST, an image folder, CIFAR or arrays"};
   singa::launch::TrainOptions options;
   singa::launch::addTrainFlags(app, options);
   try {

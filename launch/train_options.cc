@@ -75,6 +75,34 @@ void addDistributedFlags(CLI::App& app, TrainOptions& o) {
   app.add_flag("--no-overlap", o.noOverlap, "All-reduce gradients after backward instead of during it");
 }
 
+void addDataFlags(CLI::App& app, TrainOptions& o) {
+  TransformOptions& t = o.transforms;
+  app.add_option("--resize", t.resize, "Resize images so the shorter side is N pixels (antialiased bilinear)")
+      ->check(kPositive);
+  app.add_option("--crop", t.crop, "Crop N x N pixels from the center (or at random with --random-crop, training only)")
+      ->check(kPositive);
+  app.add_flag("--random-crop", t.randomCrop, "Crop at a random position while training (center crop to validate)")
+      ->needs(app.get_option("--crop"));
+  app.add_flag("--hflip", t.hflip, "Flip training images horizontally with probability 0.5");
+  app.add_option("--normalize", o.normalize,
+                 "Normalize each channel after scaling to [0, 1]: imagenet, or M1,M2,M3:S1,S2,S3 (means:stds)");
+  app.add_option("--workers", o.trainer.workers,
+                 "Threads decoding and transforming batches ahead of training (-1: the cores left after --threads "
+                 "for image folders, none for data in memory)")
+      ->check(CLI::Range(-1, 256))
+      ->capture_default_str();
+  app.add_option("--prefetch", o.trainer.prefetch, "Batches loaded ahead by the workers (0: twice the workers)")
+      ->check(CLI::Range(0, 1024));
+  app.add_flag("--skip-bad-samples", o.trainer.skipBadSamples,
+               "Leave out images that cannot be read or decoded (and empty class folders), with a warning that "
+               "counts them per epoch, instead of stopping with an error");
+  app.add_flag("--benchmark-data", o.benchmarkData,
+               "Time the input pipeline alone (decode and transforms, no model) for --benchmark-steps batches "
+               "and print images/s");
+  app.add_flag("--benchmark-include-data", o.trainer.benchmarkIncludeData,
+               "In --benchmark mode, count the wait for each batch in the timed step");
+}
+
 }  // namespace
 
 std::string trainConfigJson(const TrainOptions& o) {
@@ -85,7 +113,10 @@ std::string trainConfigJson(const TrainOptions& o) {
                    {"nesterov", t.nesterov},     {"weight_decay", t.weightDecay},
                    {"optimizer", t.optimizer},   {"lr_schedule", t.lrSchedule},
                    {"seed", t.seed},             {"device", o.device},
-                   {"limit_train", t.limitTrain}, {"init", o.init}};
+                   {"limit_train", t.limitTrain}, {"init", o.init},
+                   {"resize", o.transforms.resize}, {"crop", o.transforms.crop},
+                   {"random_crop", o.transforms.randomCrop}, {"hflip", o.transforms.hflip},
+                   {"normalize", o.normalize}};
   return j.dump();
 }
 
@@ -96,13 +127,15 @@ void addTrainFlags(CLI::App& app, TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--data", o.data,
                  "Data set: fashion-mnist (from the dataset-fashion-mnist package), mnist:DIR or DIR "
-                 "holding the four MNIST IDX files (plain or .gz), cifar10:DIR or cifar100:DIR (the binary "
-                 "version's files), npy:IMAGES.npy,LABELS.npy or safetensors:FILE[:IMAGES_KEY,LABELS_KEY] "
-                 "(a training set only: add --val-data)")
+                 "holding the four MNIST IDX files (plain or .gz), imagefolder:DIR or DIR of class folders "
+                 "(DIR/<class>/*.jpg|png; DIR/train and DIR/val are the splits when present), cifar10:DIR or "
+                 "cifar100:DIR (the binary version's files), npy:IMAGES.npy,LABELS.npy or "
+                 "safetensors:FILE[:IMAGES_KEY,LABELS_KEY] (a training set only: add --val-data)")
       ->capture_default_str();
   app.add_option("--val-data", o.valData,
                  "Validation data set, any --data spec (its test split, or its only split for npy: and safetensors:): "
                  "replaces the test split of --data");
+  addDataFlags(app, o);
   app.add_option("--epochs", o.trainer.epochs, "Training epochs")->check(kNonNegative)->capture_default_str();
   app.add_option("--batch-size", o.trainer.batchSize, "Batch size per rank")->check(kPositive)->capture_default_str();
   app.add_option("--lr", o.trainer.lr, "Learning rate")->check(kNonNegative)->capture_default_str();

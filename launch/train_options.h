@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "singa/data/transforms.h"
 #include "singa/train/trainer_options.h"
 
 namespace singa::launch {
@@ -16,6 +17,9 @@ struct TrainOptions {
   std::string model = "cnn";
   std::string data = "fashion-mnist";
   std::string valData;  ///< a separate validation set (any data spec); "" = the test split of data
+  TransformOptions transforms;  ///< --resize, --crop, --random-crop, --hflip (mean/std from --normalize)
+  std::string normalize;        ///< --normalize imagenet | M1,M2,M3:S1,S2,S3
+  bool benchmarkData = false;   ///< --benchmark-data: time the input pipeline alone
   std::string init = "he";   // weight initialisation of built-in models and new heads: he | torch
   int threads = 0;           // 0: the default (see README: fastest measured setting)
   std::string device = "cpu";

@@ -47,36 +47,52 @@ bool Trainer::agreeOnAll(bool flag) {
 }
 
 EvalResult Trainer::evaluate(const MnistSplit& data) {
+  return evaluate(std::make_shared<TensorDataset>(data, "validation data"));
+}
+
+EvalResult Trainer::evaluate(std::shared_ptr<const Dataset> data) {
   model_->eval();
   autograd::NoGradGuard noGrad;
-  DataLoaderOptions lo;
+  DataLoaderOptions lo = loaderOptions();
   lo.batchSize = options_.evalBatchSize;
   lo.shuffle = false;
   lo.dropLast = false;
   lo.limit = options_.limitValidation;
-  DataLoader loader(data.images, data.labels, lo);
+  lo.augment = false;
+  lo.rank = 0;
+  lo.worldSize = 1;
+  DataLoader loader(std::move(data), lo);
   loader.setEpoch(0);
   EvalResult r;
   double lossSum = 0;
-  int64_t correct = 0;
+  int64_t correct = 0, top5 = 0;
   Batch b;
   while (loader.next(b)) {
+    if (b.labels.numel() == 0) continue;  // every sample of the batch was bad (skipBadSamples)
     Tensor logits = model_->forward(input(b.images));
     Tensor labels = b.labels.to(device_);
     lossSum += crossEntropyLoss(logits, labels).item() * static_cast<double>(b.labels.numel());
     correct += countCorrect(logits, labels);
+    top5 += countTopK(logits, labels, 5);
     r.samples += b.labels.numel();
   }
   model_->train();
   if (r.samples > 0) {
     r.loss = lossSum / static_cast<double>(r.samples);
     r.accuracy = static_cast<double>(correct) / static_cast<double>(r.samples);
+    r.top5 = static_cast<double>(top5) / static_cast<double>(r.samples);
   }
+  reportSkipped(-1, loader.stats());
   return r;
 }
 
 TrainResult Trainer::fit(const MnistSplit& train, const MnistSplit* validation) {
-  prepare(train);
+  return fit(std::make_shared<TensorDataset>(train, "training data"),
+             validation != nullptr ? std::make_shared<TensorDataset>(*validation, "validation data") : nullptr);
+}
+
+TrainResult Trainer::fit(std::shared_ptr<const Dataset> train, std::shared_ptr<const Dataset> validation) {
+  prepare(std::move(train));
   const bool root = rank() == 0;
   const int world = worldSize();
   DataLoader& loader = *loader_;
@@ -101,17 +117,19 @@ TrainResult Trainer::fit(const MnistSplit& train, const MnistSplit* validation) 
   }
   for (int64_t epoch = start.epoch; epoch < o.epochs; ++epoch) {
     loader.setEpoch(epoch, epoch == start.epoch ? start.startStep : 0);
+    loader.resetStats();
     progress.startEpoch(epoch, o.epochs, loader.stepsPerEpoch());
     const auto t0 = Clock::now();
     Batch b;
     while (loader.next(b)) {
+      if (b.labels.numel() == 0) continue;  // every sample of the batch was bad (skipBadSamples)
       const auto [loss, correct] = trainStep(b);
       progress.step(b.step, loss, correct, b.labels.numel());
       r.finalTrainLoss = loss;
       trainImages += b.labels.numel() * world;
       if (onStep_) {
         onStep_(StepInfo{epoch, b.step, loader.stepsPerEpoch(), epoch * loader.stepsPerEpoch() + b.step, loss,
-                         opt.lr()});
+                         opt.lr(), &b});
       }
       const std::string before = checkpointer.lastPath();
       const bool stop = checkpointer.afterStep(*model_, opt, schedule_.get(), loader);
@@ -125,14 +143,19 @@ TrainResult Trainer::fit(const MnistSplit& train, const MnistSplit* validation) 
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
     EpochInfo info;
     info.epoch = epoch;
+    info.data = loader.stats();
+    reportSkipped(epoch, info.data);
+    r.skippedSamples += info.data.skipped;
+    r.dataWaitSeconds += info.data.waitSeconds;
+    if (info.data.busySeconds > 0) r.dataImagesPerSec = info.data.imagesPerSecond();
     info.trainLoss = progress.endEpoch();
     if (world > 1) averageBuffers(*comm_, *model_);  // evaluation and export see every rank's statistics
     if (validation != nullptr && root) {
-      info.validation = evaluate(*validation);
+      info.validation = evaluate(validation);
       info.validated = true;
-      std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%%\n",
+      std::printf("epoch %lld: train loss %.9g, test loss %.6f, test accuracy %.2f%% (top-5 %.2f%%)\n",
                   static_cast<long long>(epoch + 1), info.trainLoss, info.validation.loss,
-                  100.0 * info.validation.accuracy);
+                  100.0 * info.validation.accuracy, 100.0 * info.validation.top5);
     } else if (root) {
       std::printf("epoch %lld: train loss %.9g\n", static_cast<long long>(epoch + 1), info.trainLoss);
     }
@@ -168,7 +191,7 @@ TrainResult Trainer::fit(const MnistSplit& train, const MnistSplit* validation) 
       break;
     }
   }
-  if (r.epochsRun == start.epoch && validation != nullptr && root) r.validation = evaluate(*validation);
+  if (r.epochsRun == start.epoch && validation != nullptr && root) r.validation = evaluate(validation);
   r.lastCheckpoint = checkpointer.lastPath();
   r.trainImagesPerSec = trainSeconds > 0 ? static_cast<double>(trainImages) / trainSeconds : 0.0;
   if (root) writeMetrics(r);

@@ -19,6 +19,7 @@
 
 #include "singa/data/dataset.h"
 #include "singa/data/loader.h"
+#include "singa/data/source.h"
 #include "singa/train/trainer_options.h"
 
 namespace singa {
@@ -32,6 +33,7 @@ class Optimizer;
 /// Loss and accuracy over a data set.
 struct EvalResult {
   double loss = 0, accuracy = 0;
+  double top5 = 0;  ///< the true class among the 5 highest logits (1 with 5 classes or fewer)
   int64_t samples = 0;
 };
 
@@ -43,6 +45,7 @@ struct StepInfo {
   int64_t globalBatch = 0;  ///< epoch * stepsPerEpoch + step
   double loss = 0;
   double lr = 0;
+  const Batch* batch = nullptr;  ///< the batch just trained on (its data set indices: batch->indices)
 };
 
 /// What the hooks see after an epoch (validation fields on rank 0, or every rank when early
@@ -53,6 +56,7 @@ struct EpochInfo {
   bool validated = false;
   EvalResult validation;
   bool best = false;  ///< the best validation accuracy so far
+  PipelineStats data;  ///< this rank's input pipeline during the epoch (skipped samples, waits)
 };
 
 struct TrainResult {
@@ -61,6 +65,9 @@ struct TrainResult {
   int64_t epochsRun = 0;      ///< epochs completed, counting resumed ones
   double finalTrainLoss = 0;  ///< the last step's loss
   double trainImagesPerSec = 0;
+  double dataImagesPerSec = 0;  ///< what the input pipeline's loading threads sustained (rank 0)
+  double dataWaitSeconds = 0;   ///< time steps waited for a batch (rank 0)
+  int64_t skippedSamples = 0;   ///< bad samples left out (rank 0; skipBadSamples)
   EvalResult validation;      ///< after the last epoch (rank 0)
   double bestAccuracy = 0;
   int64_t bestEpoch = -1;     ///< 0-based, -1 when nothing was validated
@@ -94,13 +101,19 @@ class Trainer {
   /// After each checkpoint rank 0 writes (its path).
   void onCheckpoint(std::function<void(const std::string&)> f) { onCheckpoint_ = std::move(f); }
 
-  /// Trains on `train` (images [N, ...], integer labels [N]) for options.epochs, validating on
-  /// `validation` after each epoch when given. Resumes when options.checkpoint.resume is set.
+  /// Trains on `train` for options.epochs, validating on `validation` after each epoch when
+  /// given. Resumes when options.checkpoint.resume is set. Batches come from a DataLoader with
+  /// options.workers loading threads and random augmentations on.
+  TrainResult fit(std::shared_ptr<const Dataset> train, std::shared_ptr<const Dataset> validation = nullptr);
+  /// The same on tensors (images [N, ...], integer labels [N]).
   TrainResult fit(const MnistSplit& train, const MnistSplit* validation = nullptr);
-  /// Loss and accuracy of the model on `data` (first options.limitValidation samples); no gradients.
+  /// Loss, top-1 and top-5 accuracy of the model on `data` (first options.limitValidation
+  /// samples, augmentations off); no gradients.
+  EvalResult evaluate(std::shared_ptr<const Dataset> data);
   EvalResult evaluate(const MnistSplit& data);
   /// Times options.benchmarkSteps training steps after benchmarkWarmupSteps; prints the figures
   /// (rank 0) and writes them to options.metricsJson.
+  BenchmarkResult benchmark(std::shared_ptr<const Dataset> train);
   BenchmarkResult benchmark(const MnistSplit& train);
 
   Module& model() { return *model_; }
@@ -111,11 +124,13 @@ class Trainer {
   int worldSize() const;
 
  private:
-  void prepare(const MnistSplit& train);
+  void prepare(std::shared_ptr<const Dataset> train);
+  DataLoaderOptions loaderOptions() const;
   std::pair<double, int64_t> trainStep(const Batch& b);
   Tensor input(const Tensor& images) const;
   bool agreeOnAll(bool flag);
   void writeMetrics(const TrainResult& r) const;
+  void reportSkipped(int64_t epoch, const PipelineStats& s) const;
   void printCommStats() const;
 
   std::shared_ptr<Module> model_;
@@ -140,6 +155,8 @@ std::unique_ptr<Optimizer> makeOptimizer(const TrainerOptions& o, const Module& 
 /// The LR schedule of `o` counted in optimizer steps (`stepsPerEpoch` of them per epoch), or
 /// nullptr for a constant lr without warm-up.
 std::unique_ptr<LRSchedule> makeSchedule(const TrainerOptions& o, Optimizer& optimizer, int64_t stepsPerEpoch);
+/// The training DataLoader's options for `o` on `rank` of `worldSize` (augmentations on).
+DataLoaderOptions trainLoaderOptions(const TrainerOptions& o, int rank, int worldSize);
 /// Peak resident set size of this process in MiB (VmHWM), or -1 when unknown.
 double peakRssMiB();
 

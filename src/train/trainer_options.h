@@ -30,6 +30,11 @@ struct TrainerOptions {
   int64_t limitTrain = 0;       ///< use only the first N training samples (0 = all)
   int64_t limitValidation = 0;  ///< evaluate on only the first N samples (0 = all)
 
+  // ---- input pipeline (DataLoaderOptions) ------------------------------------------------------
+  int workers = -1;              ///< loading threads (-1 = pick: defaultWorkers; 0 = on the training thread)
+  int prefetch = 0;              ///< batches loaded ahead (0 = twice the workers, at least 2)
+  bool skipBadSamples = false;   ///< leave out samples that cannot be loaded (counted per epoch) instead of stopping
+
   // ---- optimizer (built by the Trainer unless one is given to it) -----------------------------
   std::string optimizer = "sgd";  ///< sgd, adam, adamw
   double lr = 0.01;
@@ -76,6 +81,8 @@ struct TrainerOptions {
   // ---- benchmark mode (Trainer::benchmark) ----------------------------------------------------
   int64_t benchmarkSteps = 100;
   int64_t benchmarkWarmupSteps = 10;
+  /// Count the wait for each batch in the timed step (the input pipeline's cost as training sees it).
+  bool benchmarkIncludeData = false;
 };
 
 }  // namespace singa

@@ -12,7 +12,7 @@ set(SINGA_DIST_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP
     OMPI_MCA_rmaps_base_oversubscribe=1)
 set(SINGA_MPIRUN_ARGS --bind-to none)
 
-foreach(prog collectives distributed_optimizer)
+foreach(prog collectives distributed_optimizer data_shard)
   add_executable(dist_${prog}_test dist/${prog}_test.cc dist/dist_main.cc)
   target_link_libraries(dist_${prog}_test PRIVATE singa GTest::gtest)
   target_include_directories(dist_${prog}_test PRIVATE ${CMAKE_SOURCE_DIR})
