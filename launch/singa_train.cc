@@ -124,6 +124,14 @@ int run(TrainOptions& o) {
   Shape modelInput;
   int64_t classes = 0;
   std::shared_ptr<Module> model = buildTrainModel(o, *data.train, dev, modelInput, classes);
+  // Image sources convert to an imported model's channel count as they load (3 -> 1 as well).
+  for (Dataset* d : {data.train.get(), data.test.get()}) {
+    if (d != nullptr && d->decodes() && transforms.channels == 0 && d->sampleShape()[0] != modelInput[1]) {
+      TransformOptions t = d->transforms();
+      t.channels = modelInput[1];
+      d->setTransforms(t);
+    }
+  }
   model->train();
   // Validation labels the model has no output for would fail only after a whole epoch.
   if (data.test) checkLabelsBelow(*data.test, classes, o.valData.empty() ? "the test split of --data" : "--val-data");

@@ -84,6 +84,10 @@ void addDataFlags(CLI::App& app, TrainOptions& o) {
   app.add_flag("--random-crop", t.randomCrop, "Crop at a random position while training (center crop to validate)")
       ->needs(app.get_option("--crop"));
   app.add_flag("--hflip", t.hflip, "Flip training images horizontally with probability 0.5");
+  app.add_option("--channels", t.channels,
+                 "Convert images to 1 (grayscale) or 3 (RGB) channels (default: an imported model's input; else "
+                 "3 when the folder holds colour images)")
+      ->check(CLI::IsMember({1, 3}));
   app.add_option("--normalize", o.normalize,
                  "Normalize each channel after scaling to [0, 1]: imagenet, or M1,M2,M3:S1,S2,S3 (means:stds)");
   app.add_option("--workers", o.trainer.workers,

@@ -103,17 +103,25 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, const TransformO
   }
   SINGA_CHECK(!files_.empty(), ValueError,
               "image folder '" << root << "' holds no .jpg, .jpeg or .png files in its class folders");
-  // The first image fixes the channel count and, without a crop or fixed size, the image size.
+  // The first image fixes the size without a crop or fixed size. The channel count is 3 when any
+  // of up to kProbes images spread over the list is in colour (torchvision converts all to RGB;
+  // a folder of grayscale images stays 1 channel), unless the transforms set it.
   const Image first = readImageFile(files_.front().path, options_.limits);
   firstHeight_ = first.height;
   firstWidth_ = first.width;
   firstChannels_ = first.channels;
+  constexpr size_t kProbes = 32;
+  const size_t stride = std::max<size_t>(files_.size() / kProbes, 1);
+  for (size_t i = stride; i < files_.size() && firstChannels_ == 1 && transforms.channels == 0; i += stride) {
+    firstChannels_ = std::max(firstChannels_, readImageFile(files_[i].path, options_.limits).channels);
+  }
   setTransforms(transforms);
 }
 
 void ImageFolderDataset::setTransforms(const TransformOptions& options) {
   TransformOptions t = options;
-  if (t.channels == 0) t.channels = firstChannels_;
+  // Unset, the channel count follows --normalize's values when given, else the images.
+  if (t.channels == 0) t.channels = t.mean.size() == 3 ? 3 : t.mean.size() == 1 ? 1 : firstChannels_;
   const std::vector<int64_t> s = transformedShape(t, firstHeight_, firstWidth_, firstChannels_);
   transforms_ = options;
   effective_ = t;

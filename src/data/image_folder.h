@@ -25,7 +25,9 @@ class ImageFolderDataset : public Dataset {
  public:
   /// Lists `root`. Throws IoError when it is not a readable directory, ValueError when it has no
   /// class folders, an empty class folder (see ImageFolderOptions), or no images at all. The
-  /// sample shape comes from the transforms and the first image, which is decoded here.
+  /// sample shape comes from the transforms and the first image, which is decoded here; the
+  /// channel count (unless the transforms set it, or --normalize gives 1 or 3 values) is 3 when
+  /// any of up to 32 images spread over the list is in colour, else 1.
   explicit ImageFolderDataset(const std::string& root, const TransformOptions& transforms = {},
                               ImageFolderOptions options = {});
 

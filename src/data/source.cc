@@ -88,7 +88,7 @@ void TensorDataset::setTransforms(const TransformOptions& options) {
                            << "images [N, 1 or 3, H, W]; these samples are " << dtypeName(images_.dtype()) << " "
                            << s);
   TransformOptions t = options;
-  if (t.channels == 0) t.channels = s[1];
+  if (t.channels == 0) t.channels = t.mean.size() == 3 ? 3 : t.mean.size() == 1 ? 1 : s[1];
   const std::vector<int64_t> out = transformedShape(t, s[2], s[3], s[1]);
   transforms_ = t;
   identity_ = false;

@@ -8,6 +8,7 @@ singa_add_gtest(NAME data_test LABELS unit SOURCES
   data/image_test.cc
   data/transforms_test.cc
   data/pipeline_test.cc
+  data/image_folder_test.cc
 )
 target_link_libraries(data_test PRIVATE ZLIB::ZLIB)
 # Image files and Pillow's decodes and resizes of them, written at build time by the project's
