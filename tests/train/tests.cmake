@@ -24,3 +24,11 @@ if(SINGA_USE_MPI AND TARGET finetune_onnx)
   set_tests_properties(example_finetune_onnx_2ranks PROPERTIES LABELS dist TIMEOUT 600
                        ENVIRONMENT "OMP_NUM_THREADS=1" PASS_REGULAR_EXPRESSION "finetune_onnx test passed")
 endif()
+# examples/finetune_images.sh: resnet18 on an image folder, 2 ranks, resume and export.
+if(SINGA_USE_MPI)
+  add_test(NAME example_finetune_images
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train/finetune_images_test.sh $<TARGET_FILE:singa_train>
+                   ${CMAKE_BINARY_DIR}/example_finetune_images)
+  set_tests_properties(example_finetune_images PROPERTIES LABELS interop TIMEOUT 900 SKIP_RETURN_CODE 77
+                       PASS_REGULAR_EXPRESSION "finetune_images test passed")
+endif()
