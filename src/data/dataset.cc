@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "singa/core/error.h"
+#include "singa/data/array_split.h"
 #include "singa/data/cifar.h"
 #include "singa/data/idx.h"
 #include "singa/data/npy.h"
@@ -147,35 +148,8 @@ bool startsWith(const std::string& s, const std::string& prefix) { return s.comp
 }  // namespace
 
 MnistSplit loadNpySplit(const std::string& imagesPath, const std::string& labelsPath) {
-  MnistSplit split;
-  split.images = loadNpy(imagesPath);
-  Tensor labels = loadNpy(labelsPath);
-  const Shape& is = split.images.shape();
-  SINGA_CHECK(is.size() >= 2 && is[0] >= 1, ValueError,
-              "data set: '" << imagesPath << "' holds an array of shape " << is
-                            << "; images need a leading sample axis and at least one more ([N, C, H, W], [N, H, W] or [N, D])");
-  SINGA_CHECK(split.images.dtype() == DType::kUInt8 || split.images.dtype() == DType::kFloat32, ValueError,
-              "data set: '" << imagesPath << "' holds " << dtypeName(split.images.dtype())
-                            << " images; save uint8 (scaled by 1/255 when loaded) or float32 (used as they are)");
-  SINGA_CHECK(labels.ndim() == 1 && labels.dim(0) == is[0], ValueError,
-              "data set: '" << labelsPath << "' holds labels of shape " << labels.shape() << " for " << is[0] << " images in '"
-                            << imagesPath << "'; labels must be one integer per image ([" << is[0] << "])");
-  SINGA_CHECK(labels.dtype() == DType::kInt64 || labels.dtype() == DType::kInt32 || labels.dtype() == DType::kUInt8,
-              ValueError,
-              "data set: '" << labelsPath << "' holds " << dtypeName(labels.dtype()) << " labels; save integers (int64)");
-  // To int64 by hand: the data layer sits below the ops (no cast op here).
-  std::vector<int64_t> values(static_cast<size_t>(labels.numel()));
-  SINGA_DISPATCH_ALL(labels.dtype(), T, {
-    const T* src = labels.data<T>();
-    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int64_t>(src[i]);
-  });
-  split.labels = Tensor::fromVector<int64_t>(values, {labels.dim(0)});
-  const int64_t* l = split.labels.data<int64_t>();
-  for (int64_t i = 0; i < split.labels.numel(); ++i) {
-    SINGA_CHECK(l[i] >= 0, ValueError,
-                "data set: '" << labelsPath << "' holds label " << l[i] << " at " << i << "; class labels are 0, 1, 2, ...");
-  }
-  return split;
+  return checkedArraySplit(loadNpy(imagesPath), loadNpy(labelsPath), "'" + imagesPath + "'", "'" + labelsPath + "'",
+                           /*allowTokenIds=*/true);
 }
 
 MnistData loadDataSpec(const std::string& spec) {

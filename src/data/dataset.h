@@ -42,7 +42,7 @@ std::string resolveDataSpec(const std::string& spec);
 /// Loads the data set a spec names:
 ///   "" or "fashion-mnist", "mnist:DIR", DIR   MNIST-style IDX files (loadMnistDir)
 ///   "cifar10:DIR", "cifar100:DIR"             CIFAR binary files (cifar.h)
-///   "npy:IMAGES.npy,LABELS.npy"               arrays (npy.h): images uint8 or float32 [N, ...],
+///   "npy:IMAGES.npy,LABELS.npy"               arrays (npy.h): images uint8 or float32 [N, ...] (or token ids int64/int32 [N, T]),
 ///                                             labels integer [N] >= 0; a training split only
 ///                                             (the test split is empty: give one separately)
 ///   "safetensors:FILE", "safetensors:FILE:IMAGES_KEY,LABELS_KEY"

@@ -16,6 +16,7 @@
 #include "singa/data/loader.h"
 #include "singa/data/source.h"
 #include "singa/data/transforms.h"
+#include "tests/data/scratch_dir.h"
 
 namespace singa {
 namespace {
@@ -28,17 +29,12 @@ const fs::path kSamples = SINGA_IMAGE_SAMPLES;
 const fs::path kSamples;
 #endif
 
-class ImageFolder : public ::testing::Test {
+class ImageFolder : public test::ScratchDirTest {
  protected:
   void SetUp() override {
     if (kSamples.empty() || !fs::exists(kSamples / "manifest.tsv")) GTEST_SKIP() << "no Pillow-written samples";
-    root_ = fs::temp_directory_path() / ("singa_imagefolder_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
+    ScratchDirTest::SetUp();
+    root_ = dir_;
   }
   /// Copies sample `name` to root/rel.
   void put(const std::string& name, const std::string& rel) {

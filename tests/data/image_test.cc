@@ -18,26 +18,15 @@
 #include "singa/core/durable_io.h"
 #include "singa/core/error.h"
 #include "singa/data/image.h"
+#include "tests/data/scratch_dir.h"
 
 namespace singa {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ImageFiles : public ::testing::Test {
+class ImageFiles : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("singa_image_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& bytes) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
   // The IoError message of decoding `bytes` written to `name` ("(no error)" when it decodes).
   std::string errorOf(const std::string& name, const std::string& bytes, const DecodeLimits& limits = {}) {
     const std::string path = write(name, bytes);
@@ -50,7 +39,6 @@ class ImageFiles : public ::testing::Test {
     }
     return "(no error)";
   }
-  fs::path dir_;
 };
 
 std::string be32(uint32_t v) {

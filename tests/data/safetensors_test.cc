@@ -17,6 +17,7 @@
 #include "singa/core/error.h"
 #include "singa/data/dataset.h"
 #include "singa/data/safetensors.h"
+#include "tests/data/scratch_dir.h"
 
 namespace singa {
 namespace {
@@ -55,22 +56,7 @@ std::vector<T> valuesOf(const Tensor& t) {
   return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
 }
 
-class SafetensorsFiles : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("singa_safetensors_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& bytes) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  fs::path dir_;
-};
+class SafetensorsFiles : public test::ScratchDirTest {};
 
 TEST(Safetensors, ReadsEveryDtypeThePythonPackageWrites) {
   std::map<std::string, Tensor> t = loadSafetensors(kSamples + "/dtypes.safetensors");

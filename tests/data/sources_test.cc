@@ -14,6 +14,7 @@
 #include "singa/data/cifar.h"
 #include "singa/data/dataset.h"
 #include "singa/data/npy.h"
+#include "tests/data/scratch_dir.h"
 
 namespace singa {
 namespace {
@@ -38,22 +39,7 @@ std::string raw(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-class ScratchDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("singa_sources_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& bytes) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  fs::path dir_;
-};
+class ScratchDir : public test::ScratchDirTest {};
 
 template <class Fn>
 std::string errorOf(Fn&& fn) {

@@ -121,6 +121,7 @@ def make_data():
     data_case("zero_pixels", {STEMS[0]: idx(IMAGES, [64, 0, 28])})
     data_case("no_images", {STEMS[0]: idx(IMAGES, [0, 28, 28]), STEMS[1]: idx(LABELS, [0])})
     make_arrays()
+    make_images()
 
 
 def npy(descr, shape, data, fortran=False):
@@ -170,6 +171,27 @@ def make_arrays():
     for name, blob in st_cases.items():
         write(os.path.join(base, name, "d.safetensors"), blob)
         write(os.path.join(FUZZ, "safetensors", name), blob)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def make_images():
+    """Image folders with a crafted file (cases_data.tsv img_*): a PNG and a JPEG whose headers
+    declare 10^10 and 4.2 * 10^9 pixels (refused before allocating), next to a good image."""
+    base = os.path.join(INPUTS, "data")
+    corpus = os.path.join(HERE, "..", "fuzz", "corpus", "image")
+    ok = open(os.path.join(corpus, "gray.png"), "rb").read()
+    huge_png = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)) +
+                png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + png_chunk(b"IEND", b""))
+    jpg = bytearray(open(os.path.join(corpus, "rgb.jpg"), "rb").read())
+    sof = next(i for i in range(len(jpg) - 1) if jpg[i] == 0xFF and jpg[i + 1] in (0xC0, 0xC1, 0xC2))
+    jpg[sof + 5:sof + 9] = struct.pack(">HH", 65000, 65000)  # height, width
+    for name, bad in (("img_png_huge_dims", ("huge.png", huge_png)), ("img_jpeg_huge_dims", ("huge.jpg", bytes(jpg)))):
+        write(os.path.join(base, name, "a", bad[0]), bad[1])
+        write(os.path.join(base, name, "b", "ok.png"), ok)
+        write(os.path.join(FUZZ, "image", name), bad[1])
 
 
 # ---- checkpoints -----------------------------------------------------------------------------
