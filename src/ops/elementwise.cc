@@ -98,9 +98,9 @@ Shape binaryShape(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 /// Runs binary kernel `op` with output dtype `outDType` (bool for comparisons).
-Tensor runBinary(OpId op, const Tensor& a, const Tensor& b, DType outDType, const Attrs& attrs = Attrs()) {
+Tensor runBinary(OpId op, const Tensor& a, const Tensor& b, DType outDType, const KernelParams* params = nullptr) {
   const Shape shape = binaryShape(opName(op), a, b);
-  return runOp1(op, a.dtype(), {a, b}, shape, outDType, attrs);
+  return runOp1(op, a.dtype(), {a, b}, shape, outDType, Attrs(), params);
 }
 
 /// Gradients of max/min: dy to a where `aWins`, else to b.
@@ -352,8 +352,9 @@ Tensor mod(const Tensor& a, const Tensor& b, bool fmod) {
   SINGA_CHECK(fmod || !isFloating(a.dtype()), ValueError,
               "Mod: floating-point inputs (" << dtypeName(a.dtype())
                                              << ") need fmod=true, as ONNX Mod requires");
-  const Attrs attrs{{"fmod", int64_t{fmod ? 1 : 0}}};
-  Tensor y = runBinary(OpId::kMod, a, b, a.dtype(), attrs);
+  const Attrs attrs{{"fmod", int64_t{fmod ? 1 : 0}}};  // for the trace
+  const KernelParams kp = ModParams{fmod};
+  Tensor y = runBinary(OpId::kMod, a, b, a.dtype(), &kp);
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) {
