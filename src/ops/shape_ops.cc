@@ -424,7 +424,7 @@ int64_t onnxTypeCode(DType t) {
 Tensor cast(const Tensor& x, DType dtype) {
   detail::requireDefined("Cast", x, "input");
   Attrs attrs{{"to", onnxTypeCode(dtype)}};
-  Tensor y = detail::runOp1(OpId::kCopy, x.dtype(), {x}, x.shape(), dtype, attrs);
+  Tensor y = detail::runOp1(OpId::kCopy, x.dtype(), {x}, x.shape(), dtype);
   autograd::BackwardFn bw;
   if (isFloating(x.dtype()) && isFloating(dtype)) {
     const DType from = x.dtype();
@@ -464,7 +464,7 @@ Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats) {
     sumAxes.push_back(2 * i);
   }
   Attrs attrs{{"repeats", repeats}};
-  Tensor y = detail::runOp1(OpId::kTile, x.dtype(), {x}, out, x.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kTile, x.dtype(), {x}, out, x.dtype());
   return detail::finish1("Tile", attrs, {x}, y, [split, sumAxes](const std::vector<Tensor>& g) {
     // out index = t * d + i on each axis: view g as [r0, d0, r1, d1, ...] and sum the r's.
     return std::vector<Tensor>{reduceSum(reshape(g[0], split, true), sumAxes, false)};
