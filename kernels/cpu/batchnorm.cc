@@ -6,11 +6,11 @@
 //                      normalises with the batch statistics and updates the running statistics
 //                      in place: r = momentum * r + (1 - momentum) * batch (unbiased variance)
 //   BatchNormInference (x, scale, bias, mean, var) -> y
-//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias); attribute
-//                      training: 1 = batch statistics (full formula, invStd given),
-//                      0 = fixed statistics (var given, epsilon applied here)
+//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias);
+//                      BatchNormParams::training: true = batch statistics (full formula, invStd given),
+//                      false = fixed statistics (var given, epsilon applied here)
 // Dropout (x) -> (y, mask): mask is 0 or 1 / (1 - ratio). Its random numbers come from the
-// counter-based generator stream (seed, counter) given as attributes, element i drawing number
+// counter-based generator stream (seed, counter) given in DropoutParams, element i drawing number
 // counter + i + 1, so the mask depends only on the seed: not on the thread count.
 #include <algorithm>
 #include <cmath>
@@ -78,8 +78,9 @@ template <class T>
 void bnTraining(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
-  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
-  const double momentum = ctx.attrs.getFloat("momentum", 0.9);
+  const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormTraining");
+  const double eps = params.epsilon;
+  const double momentum = params.momentum;
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -118,7 +119,7 @@ template <class T>
 void bnInference(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
-  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
+  const double eps = ctx.paramsAs<BatchNormParams>("BatchNormInference").epsilon;
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -141,8 +142,9 @@ template <class T>
 void bnGrad(KernelContext& ctx) {
   const Tensor& x = ctx.in(1);
   const NCS d = ncsOf(x);
-  const bool training = ctx.attrs.getInt("training", 1) != 0;
-  const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
+  const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormGrad");
+  const bool training = params.training;
+  const double eps = params.epsilon;
   const T* dyp = ctx.in(0).data<T>();
   const T* xp = x.data<T>();
   const T* scale = ctx.in(2).data<T>();
@@ -186,9 +188,9 @@ void bnGrad(KernelContext& ctx) {
 template <class T>
 void dropoutForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const double ratio = ctx.attrs.getFloat("ratio");
-  const uint64_t seed = static_cast<uint64_t>(ctx.attrs.getInt("seed"));
-  const uint64_t counter = static_cast<uint64_t>(ctx.attrs.getInt("counter"));
+  const DropoutParams& params = ctx.paramsAs<DropoutParams>("Dropout");
+  const double ratio = params.ratio;
+  const uint64_t seed = params.seed, counter = params.counter;
   const T keepScale = ratio < 1.0 ? static_cast<T>(1.0 / (1.0 - ratio)) : T(0);
   const float threshold = static_cast<float>(ratio);
   const T* xp = x.data<T>();

@@ -54,7 +54,7 @@ void registerCopyKernels(KernelRegistry& r) {
     r.add(OpId::kFill, DeviceType::kCpu, t, [](KernelContext& ctx) {
       Tensor& out = ctx.out(0);
       SINGA_CHECK(out.isContiguous(), ValueError, "Fill: output must be contiguous");
-      const double v = ctx.attrs.getFloat("value");
+      const double v = ctx.paramsAs<FillParams>("Fill").value;
       SINGA_DISPATCH_ALL(out.dtype(), T, {
         T* p = out.data<T>();
         const T tv = convert<double, T>(v);

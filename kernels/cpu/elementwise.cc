@@ -344,7 +344,7 @@ void registerElementwiseKernels(KernelRegistry& r) {
     return x >= T(0) ? x : static_cast<T>(slope * x);
   });
   r.add(OpId::kMod, kCpu, numeric, [](KernelContext& ctx) {
-    const bool fmod = ctx.attrs.getInt("fmod", 0) != 0;
+    const bool fmod = ctx.paramsAs<ModParams>("Mod").fmod;
     SINGA_DISPATCH_ARITH(ctx.in(0).dtype(), T, {
       if (fmod) {
         mapBinary<T, T>(ctx, [](T a, T b) { return fmodOf(a, b); });

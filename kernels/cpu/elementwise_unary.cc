@@ -4,8 +4,8 @@
 // pass dx = dy * f'(v) reads two arrays and writes one, where a composition of ops would make
 // several temporaries. A gradient kernel takes (dy, v), where v is the op's input x or, for ops
 // whose derivative is cheaper from the output (Exp, Sqrt, Sigmoid, Tanh, ...), its output y;
-// src/ops/elementwise.cc knows which. Parameters (alpha, beta, gamma, min, max) come from the
-// same attributes as the forward kernel.
+// src/ops/elementwise.cc knows which. Parameters (alpha, beta, gamma, Clip's bounds) are the
+// op's UnaryParams (kernel_params.h), passed to the forward and the gradient kernel alike.
 //
 // Loops: a contiguous input takes a tight loop the compiler can vectorise; any other layout walks
 // the strides (kernels/cpu/strided.h). parallelFor's grain keeps small tensors single-threaded.
@@ -25,26 +25,6 @@ namespace {
 
 constexpr int64_t kGrain = 32768;
 constexpr DeviceType kCpu = DeviceType::kCpu;
-
-/// Op parameters read once per kernel call (ONNX attribute names).
-struct Params {
-  double alpha = 0, beta = 0, gamma = 0;
-  double lo = -std::numeric_limits<double>::infinity();
-  double hi = std::numeric_limits<double>::infinity();
-  bool hasLo = false, hasHi = false;
-};
-
-Params paramsOf(const Attrs& a) {
-  Params p;
-  p.alpha = a.getFloat("alpha", 0.0);
-  p.beta = a.getFloat("beta", 0.0);
-  p.gamma = a.getFloat("gamma", 0.0);
-  p.hasLo = a.has("min");
-  p.hasHi = a.has("max");
-  if (p.hasLo) p.lo = a.getFloat("min");
-  if (p.hasHi) p.hi = a.getFloat("max");
-  return p;
-}
 
 /// Clip bound as T: absent bounds are +-infinity (floats) or T's limits (integers); integer
 /// bounds past T's range clamp to its limits.
@@ -106,12 +86,12 @@ void mapGrad(KernelContext& ctx, D d) {
   });
 }
 
-// Registration helpers. `f` is a generic lambda (value, const Params&) -> value; it is
+// Registration helpers. `f` is a generic lambda (value, const UnaryParams&) -> value; it is
 // instantiated per dtype so the inner loop sees a concrete, inlinable function.
 template <class F>
 void addFloatUnary(KernelRegistry& r, OpId op, F f) {
-  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [f](KernelContext& ctx) {
-    const Params p = paramsOf(ctx.attrs);
+  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [f, op](KernelContext& ctx) {
+    const UnaryParams& p = ctx.paramsAs<UnaryParams>(opName(op));
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
                          mapUnary<T>(ctx, [&](T x) { return static_cast<T>(f(x, p)); }));
   });
@@ -119,8 +99,8 @@ void addFloatUnary(KernelRegistry& r, OpId op, F f) {
 
 template <class F>
 void addGrad(KernelRegistry& r, OpId op, F d) {
-  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [d](KernelContext& ctx) {
-    const Params p = paramsOf(ctx.attrs);
+  r.add(op, kCpu, {DType::kFloat32, DType::kFloat64}, [d, op](KernelContext& ctx) {
+    const UnaryParams& p = ctx.paramsAs<UnaryParams>(opName(op));
     SINGA_DISPATCH_FLOAT(ctx.in(0).dtype(), T,
                          mapGrad<T>(ctx, [&](T v) { return static_cast<T>(d(v, p)); }));
   });
@@ -129,8 +109,8 @@ void addGrad(KernelRegistry& r, OpId op, F d) {
 /// Registers `op` for float32/64 and the given integer dtypes (f must handle both).
 template <class F>
 void addNumericUnary(KernelRegistry& r, OpId op, std::initializer_list<DType> ints, F f) {
-  auto kernel = [f](KernelContext& ctx) {
-    const Params p = paramsOf(ctx.attrs);
+  auto kernel = [f, op](KernelContext& ctx) {
+    const UnaryParams& p = ctx.paramsAs<UnaryParams>(opName(op));
     SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T,
                            mapUnary<T>(ctx, [&](T x) { return static_cast<T>(f(x, p)); }));
   };
@@ -148,7 +128,7 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
   // ---- integer-capable ---------------------------------------------------------------------
   // Negation wraps (Abs and Neg of the most negative value give it back, as NumPy): -INT_MIN in
   // C++ is undefined, so it is taken in the unsigned type.
-  addNumericUnary(r, OpId::kAbs, allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kAbs, allInts, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     if constexpr (std::is_unsigned_v<T>) {
       return x;
@@ -158,7 +138,7 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
       return x < T(0) ? static_cast<T>(-x) : x;
     }
   });
-  addNumericUnary(r, OpId::kNeg, signedInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kNeg, signedInts, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     if constexpr (std::is_integral_v<T>) {
       return static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(x));
@@ -166,17 +146,17 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
       return static_cast<T>(-x);
     }
   });
-  addNumericUnary(r, OpId::kSign, allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kSign, allInts, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));
   });
-  addNumericUnary(r, OpId::kRelu, allInts, [](auto x, const Params&) {
+  addNumericUnary(r, OpId::kRelu, allInts, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     return x > T(0) ? x : T(0);
   });
   // Clip converts its bounds to T once per call (clamped to T's range), not per element.
   auto clip = [](KernelContext& ctx) {
-    const Params p = paramsOf(ctx.attrs);
+    const UnaryParams& p = ctx.paramsAs<UnaryParams>("Clip");
     SINGA_DISPATCH_NUMERIC(ctx.in(0).dtype(), T, {
       const T lo = boundTo<T>(p.lo, p.hasLo, true), hi = boundTo<T>(p.hi, p.hasHi, false);
       mapUnary<T>(ctx, [lo, hi](T x) { return std::min(std::max(x, lo), hi); });  // lo > hi gives hi
@@ -189,80 +169,80 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
   // The float unary list (op_list.h), its math in kernels/unary_math.h: f(x), and dy * d(v) for
   // the gradient.
 #define SINGA_UNARY_GRAD_KERNEL_Input(Name) \
-  addGrad(r, OpId::k##Name##Grad, [](auto v, const Params&) { return unary_math::Name::d(v); });
+  addGrad(r, OpId::k##Name##Grad, [](auto v, const UnaryParams&) { return unary_math::Name::d(v); });
 #define SINGA_UNARY_GRAD_KERNEL_Output(Name) SINGA_UNARY_GRAD_KERNEL_Input(Name)
 #define SINGA_UNARY_GRAD_KERNEL_None(Name)
 #define SINGA_REGISTER_FLOAT_UNARY(A, Name, function, grad, since, desc)                        \
-  addFloatUnary(r, OpId::k##Name, [](auto x, const Params&) { return unary_math::Name::f(x); }); \
+  addFloatUnary(r, OpId::k##Name, [](auto x, const UnaryParams&) { return unary_math::Name::f(x); }); \
   SINGA_UNARY_GRAD_KERNEL_##grad(Name)
   SINGA_FLOAT_UNARY_OPS(SINGA_REGISTER_FLOAT_UNARY, )
 #undef SINGA_REGISTER_FLOAT_UNARY
 #undef SINGA_UNARY_GRAD_KERNEL_Input
 #undef SINGA_UNARY_GRAD_KERNEL_Output
 #undef SINGA_UNARY_GRAD_KERNEL_None
-  addFloatUnary(r, OpId::kElu, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kElu, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x > T(0) ? x : static_cast<T>(p.alpha) * std::expm1(x);
   });
-  addFloatUnary(r, OpId::kSelu, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kSelu, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     const T g = static_cast<T>(p.gamma), a = static_cast<T>(p.alpha);
     return x > T(0) ? g * x : g * a * std::expm1(x);
   });
-  addFloatUnary(r, OpId::kLeakyRelu, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kLeakyRelu, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x >= T(0) ? x : static_cast<T>(p.alpha) * x;
   });
-  addFloatUnary(r, OpId::kHardSigmoid, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kHardSigmoid, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return std::min(T(1), std::max(T(0), static_cast<T>(p.alpha) * x + static_cast<T>(p.beta)));
   });
-  addFloatUnary(r, OpId::kCelu, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kCelu, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     const T a = static_cast<T>(p.alpha);
     return std::max(T(0), x) + std::min(T(0), a * std::expm1(x / a));
   });
-  addFloatUnary(r, OpId::kThresholdedRelu, [](auto x, const Params& p) {
+  addFloatUnary(r, OpId::kThresholdedRelu, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x > static_cast<T>(p.alpha) ? x : T(0);
   });
 
   // ---- gradients: dx = dy * d(v); v is x unless noted ---------------------------------------
-  addGrad(r, OpId::kAbsGrad, [](auto x, const Params&) {
+  addGrad(r, OpId::kAbsGrad, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     return static_cast<T>((T(0) < x) - (x < T(0)));
   });
-  addGrad(r, OpId::kReluGrad, [](auto x, const Params&) {
+  addGrad(r, OpId::kReluGrad, [](auto x, const UnaryParams&) {
     using T = decltype(x);
     return x > T(0) ? T(1) : T(0);
   });
-  addGrad(r, OpId::kEluGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kEluGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x > T(0) ? T(1) : static_cast<T>(p.alpha) * std::exp(x);
   });
-  addGrad(r, OpId::kSeluGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kSeluGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     const T g = static_cast<T>(p.gamma);
     return x > T(0) ? g : g * static_cast<T>(p.alpha) * std::exp(x);
   });
-  addGrad(r, OpId::kLeakyReluGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kLeakyReluGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x >= T(0) ? T(1) : static_cast<T>(p.alpha);
   });
-  addGrad(r, OpId::kHardSigmoidGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kHardSigmoidGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     const T v = static_cast<T>(p.alpha) * x + static_cast<T>(p.beta);
     return v > T(0) && v < T(1) ? static_cast<T>(p.alpha) : T(0);
   });
-  addGrad(r, OpId::kCeluGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kCeluGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x > T(0) ? T(1) : std::exp(x / static_cast<T>(p.alpha));
   });
-  addGrad(r, OpId::kThresholdedReluGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kThresholdedReluGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return x > static_cast<T>(p.alpha) ? T(1) : T(0);
   });
-  addGrad(r, OpId::kClipGrad, [](auto x, const Params& p) {
+  addGrad(r, OpId::kClipGrad, [](auto x, const UnaryParams& p) {
     using T = decltype(x);
     return (!p.hasLo || x >= static_cast<T>(p.lo)) && (!p.hasHi || x <= static_cast<T>(p.hi)) ? T(1) : T(0);
   });

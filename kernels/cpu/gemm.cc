@@ -167,7 +167,7 @@ void gemmKernel(KernelContext& ctx) {
   const Tensor& A = ctx.in(0);
   const Tensor& B = ctx.in(1);
   Tensor& Y = ctx.out(0);
-  const bool transA = ctx.attrs.getInt("transA", 0) != 0, transB = ctx.attrs.getInt("transB", 0) != 0;
+  const GemmParams& p = ctx.paramsAs<GemmParams>("Gemm");
   // alpha and beta come from the model: for integer Gemm, converted with defined behaviour.
   const auto scalar = [](double v) {
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
@@ -176,12 +176,12 @@ void gemmKernel(KernelContext& ctx) {
       return static_cast<T>(v);
     }
   };
-  const T alpha = scalar(ctx.attrs.getFloat("alpha", 1.0));
-  T beta = scalar(ctx.attrs.getFloat("beta", 1.0));
+  const T alpha = scalar(p.alpha);
+  T beta = scalar(p.beta);
   Mat<T> a{A.data<T>(), A.shape()[0], A.shape()[1], A.strides()[0], A.strides()[1]};
   Mat<T> b{B.data<T>(), B.shape()[0], B.shape()[1], B.strides()[0], B.strides()[1]};
-  if (transA) a = {a.p, a.cols, a.rows, a.cs, a.rs};
-  if (transB) b = {b.p, b.cols, b.rows, b.cs, b.rs};
+  if (p.transA) a = {a.p, a.cols, a.rows, a.cs, a.rs};
+  if (p.transB) b = {b.p, b.cols, b.rows, b.cs, b.rs};
   T* y = Y.data<T>();
   const Shape& ys = Y.shape();
   if (ctx.inputs.size() > 2 && ctx.in(2).defined() && beta != T(0)) {

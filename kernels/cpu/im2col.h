@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "singa/core/attrs.h"
 #include "singa/core/shape.h"
 
 namespace singa::cpu {

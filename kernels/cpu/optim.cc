@@ -5,9 +5,9 @@
 // place; the gradient is the input. All tensors are contiguous (the optimizer guarantees it).
 //
 //   SGDUpdate  outputs {param[, momentum_buffer]}, input {grad};
-//              attrs lr, momentum, dampening, weight_decay, nesterov, init_buffer
+//              SGDParams lr, momentum, dampening, weightDecay, nesterov, initBuffer
 //   AdamUpdate outputs {param, exp_avg, exp_avg_sq}, input {grad};
-//              attrs lr, beta1, beta2, eps, weight_decay, decoupled (AdamW), step (>= 1)
+//              AdamParams lr, beta1, beta2, eps, weightDecay, decoupled (AdamW), step (>= 1)
 #include <cmath>
 
 #include "singa/core/parallel.h"
@@ -20,13 +20,13 @@ constexpr int64_t kGrain = 1 << 15;
 
 template <class T>
 void sgdUpdate(KernelContext& ctx) {
-  const Attrs& a = ctx.attrs;
-  const T lr = static_cast<T>(a.getFloat("lr"));
-  const T momentum = static_cast<T>(a.getFloat("momentum", 0.0));
-  const T dampening = static_cast<T>(a.getFloat("dampening", 0.0));
-  const T wd = static_cast<T>(a.getFloat("weight_decay", 0.0));
-  const bool nesterov = a.getInt("nesterov", 0) != 0;
-  const bool initBuffer = a.getInt("init_buffer", 0) != 0;
+  const SGDParams& a = ctx.paramsAs<SGDParams>("SGDUpdate");
+  const T lr = static_cast<T>(a.lr);
+  const T momentum = static_cast<T>(a.momentum);
+  const T dampening = static_cast<T>(a.dampening);
+  const T wd = static_cast<T>(a.weightDecay);
+  const bool nesterov = a.nesterov;
+  const bool initBuffer = a.initBuffer;
   const bool useMomentum = ctx.outputs.size() > 1;
   T* __restrict p = ctx.out(0).data<T>();
   T* __restrict buf = useMomentum ? ctx.out(1).data<T>() : nullptr;
@@ -67,14 +67,14 @@ void sgdUpdate(KernelContext& ctx) {
 
 template <class T>
 void adamUpdate(KernelContext& ctx) {
-  const Attrs& a = ctx.attrs;
-  const double lr = a.getFloat("lr");
-  const double beta1 = a.getFloat("beta1");
-  const double beta2 = a.getFloat("beta2");
-  const T eps = static_cast<T>(a.getFloat("eps"));
-  const double wd = a.getFloat("weight_decay", 0.0);
-  const bool decoupled = a.getInt("decoupled", 0) != 0;
-  const int64_t step = a.getInt("step");
+  const AdamParams& a = ctx.paramsAs<AdamParams>("AdamUpdate");
+  const double lr = a.lr;
+  const double beta1 = a.beta1;
+  const double beta2 = a.beta2;
+  const T eps = static_cast<T>(a.eps);
+  const double wd = a.weightDecay;
+  const bool decoupled = a.decoupled;
+  const int64_t step = a.step;
   SINGA_CHECK(step >= 1, ValueError, "AdamUpdate: step must be >= 1, got " << step);
   const double biasCorrection1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double biasCorrection2 = 1.0 - std::pow(beta2, static_cast<double>(step));

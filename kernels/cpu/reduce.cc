@@ -2,7 +2,7 @@
 // non-linear ones (ReduceMaxGrad/ReduceMinGrad route the gradient to the first extremum,
 // ReduceProdGrad uses prefix/suffix products so zeros in the input need no division).
 //
-// Every reduction splits the input's dims into kept and reduced ones (attr "axes", normalised
+// Every reduction splits the input's dims into kept and reduced ones (ReduceParams axes, normalised
 // and sorted by the op) and coalesces adjacent dims, so the common layouts become one loop:
 // reducing trailing dims walks each output's elements contiguously, and reducing leading dims
 // (bias gradients, sumTo) sweeps whole rows into an accumulator row, which vectorises.
@@ -135,7 +135,7 @@ T integerMean(uint64_t sum, int64_t divisor) {
 template <class T>
 void reduceSum(KernelContext& ctx, bool mean) {
   const Tensor& x = ctx.in(0);
-  const auto& axes = ctx.attrs.getInts("axes");
+  const auto& axes = ctx.paramsAs<ReduceParams>(mean ? "ReduceMean" : "ReduceSum").axes;
   using Acc = SumAcc<T>;
   int64_t count = 1;
   for (int64_t a : axes) count *= x.shape()[a];
@@ -155,14 +155,15 @@ template <class T>
 void reduceProd(KernelContext& ctx) {
   using Acc = SumAcc<T>;
   reduceLoop<T, Acc>(
-      ctx.in(0), ctx.out(0), ctx.attrs.getInts("axes"), Acc(1),
+      ctx.in(0), ctx.out(0), ctx.paramsAs<ReduceParams>("ReduceProd").axes, Acc(1),
       [](Acc a, T v) { return a * static_cast<Acc>(v); }, [](Acc a) { return static_cast<T>(a); });
 }
 
 template <class T>
 void reduceExtreme(KernelContext& ctx, bool isMax) {
   const Tensor& x = ctx.in(0);
-  for (int64_t a : ctx.attrs.getInts("axes")) {
+  const auto& axes = ctx.paramsAs<ReduceParams>(isMax ? "ReduceMax" : "ReduceMin").axes;
+  for (int64_t a : axes) {
     SINGA_CHECK(x.shape()[a] > 0, ShapeError,
                 (isMax ? "ReduceMax" : "ReduceMin") << ": cannot reduce the empty axis " << a << " of "
                                                     << x.shape());
@@ -171,11 +172,11 @@ void reduceExtreme(KernelContext& ctx, bool isMax) {
   T init = isMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
   auto fin = [](T a) { return a; };
   if (isMax) {
-    reduceLoop<T, T>(x, ctx.out(0), ctx.attrs.getInts("axes"), init,
-                     [](T a, T v) { return !isNan(a) && (v > a || isNan(v)) ? v : a; }, fin);
+    reduceLoop<T, T>(x, ctx.out(0), axes, init, [](T a, T v) { return !isNan(a) && (v > a || isNan(v)) ? v : a; },
+                     fin);
   } else {
-    reduceLoop<T, T>(x, ctx.out(0), ctx.attrs.getInts("axes"), init,
-                     [](T a, T v) { return !isNan(a) && (v < a || isNan(v)) ? v : a; }, fin);
+    reduceLoop<T, T>(x, ctx.out(0), axes, init, [](T a, T v) { return !isNan(a) && (v < a || isNan(v)) ? v : a; },
+                     fin);
   }
 }
 
@@ -203,8 +204,9 @@ int64_t extremeIndex(const T* xp, const Dims& red, int64_t nRed, int64_t base, b
 template <class T>
 void argExtreme(KernelContext& ctx, bool isMax) {
   const Tensor& x = ctx.in(0);
-  const int64_t axis = ctx.attrs.getInt("axis");
-  const bool last = ctx.attrs.getInt("select_last_index", 0) != 0;
+  const ArgReduceParams& params = ctx.paramsAs<ArgReduceParams>(isMax ? "ArgMax" : "ArgMin");
+  const int64_t axis = params.axis;
+  const bool last = params.selectLastIndex;
   SINGA_CHECK(x.shape()[axis] > 0, ShapeError,
               (isMax ? "ArgMax" : "ArgMin") << ": axis " << axis << " of " << x.shape() << " is empty");
   // Keep the arg axis as one (uncoalesced) dim so positions count along it.
@@ -234,7 +236,7 @@ void extremeGrad(KernelContext& ctx, bool isMax) {
   const Tensor& x = ctx.in(0);
   const Tensor& gy = ctx.in(1);
   Tensor& dx = ctx.out(0);
-  const ReducePlan p = planReduce(x, ctx.attrs.getInts("axes"));
+  const ReducePlan p = planReduce(x, ctx.paramsAs<ReduceParams>(isMax ? "ReduceMaxGrad" : "ReduceMinGrad").axes);
   const T* xp = x.data<T>();
   const T* gp = gy.data<T>();
   T* dp = dx.data<T>();
@@ -251,7 +253,7 @@ template <class T>
 void prodGrad(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& gy = ctx.in(1);
-  const ReducePlan p = planReduce(x, ctx.attrs.getInts("axes"));
+  const ReducePlan p = planReduce(x, ctx.paramsAs<ReduceParams>("ReduceProdGrad").axes);
   const T* xp = x.data<T>();
   const T* gp = gy.data<T>();
   T* dp = ctx.out(0).data<T>();

@@ -69,7 +69,7 @@ void stridedCopy(KernelContext& ctx) {
 
 void concatKernel(KernelContext& ctx) {
   Tensor& out = ctx.out(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("Concat").axis);
   const size_t es = dtypeSize(out.dtype());
   int64_t outer, dOut, inner;
   splitAround(out.shape(), axis, outer, dOut, inner);
@@ -102,7 +102,7 @@ std::vector<int64_t> normalizedIndices(const Tensor& idx, int64_t d, int axis, c
 
 void gatherKernel(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("Gather").axis);
   int64_t outer, d, inner;
   splitAround(x.shape(), axis, outer, d, inner);
   const std::vector<int64_t> idx = normalizedIndices(ctx.in(1), d, axis, x.shape());
@@ -123,7 +123,7 @@ template <class T>
 void gatherGrad(KernelContext& ctx) {
   const Tensor& g = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("GatherGrad").axis);
   int64_t outer, d, inner;
   splitAround(dx.shape(), axis, outer, d, inner);
   const std::vector<int64_t> idx = normalizedIndices(ctx.in(1), d, axis, dx.shape());
@@ -143,25 +143,24 @@ void gatherGrad(KernelContext& ctx) {
 }
 
 // Input coordinate of padded coordinate c (c already shifted by the begin pad); -1 = constant.
-inline int64_t padSource(int64_t c, int64_t d, int mode) {
+inline int64_t padSource(int64_t c, int64_t d, PadMode mode) {
   if (c >= 0 && c < d) return c;
-  if (mode == 0) return -1;
-  if (mode == 2) return std::clamp<int64_t>(c, 0, d - 1);
+  if (mode == PadMode::kConstant) return -1;
+  if (mode == PadMode::kEdge) return std::clamp<int64_t>(c, 0, d - 1);
   if (d == 1) return 0;
   const int64_t period = 2 * (d - 1);
   c = ((c % period) + period) % period;
   return c < d ? c : period - c;
 }
 
-int padMode(const std::string& m) { return m == "constant" ? 0 : m == "reflect" ? 1 : 2; }
-
 template <class T>
 void padKernel(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  const auto& pads = ctx.attrs.getInts("pads");
-  const int mode = padMode(ctx.attrs.getString("mode"));
-  const T value = fromDouble<T>(ctx.attrs.getFloat("value", 0.0));
+  const PadParams& params = ctx.paramsAs<PadParams>("Pad");
+  const auto& pads = params.pads;
+  const PadMode mode = params.mode;
+  const T value = fromDouble<T>(params.value);
   const int r = x.ndim();
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
@@ -199,8 +198,9 @@ template <class T>
 void padGrad(KernelContext& ctx) {
   const Tensor& g = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  const auto& pads = ctx.attrs.getInts("pads");
-  const int mode = padMode(ctx.attrs.getString("mode"));
+  const PadParams& params = ctx.paramsAs<PadParams>("PadGrad");
+  const auto& pads = params.pads;
+  const PadMode mode = params.mode;
   const int r = dx.ndim();
   const Shape& gs = g.shape();
   const std::vector<int64_t> gst = stridesFor(g, gs);

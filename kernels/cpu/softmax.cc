@@ -1,5 +1,5 @@
-// Softmax family kernels. x is seen as [outer, len, inner] around the softmax axis (attribute
-// "axis", already normalised); rows along the axis are independent and processed in parallel.
+// Softmax family kernels. x is seen as [outer, len, inner] around the softmax axis (AxisParams,
+// already normalised); rows along the axis are independent and processed in parallel.
 // Max-subtraction keeps every exponential <= 1, sums are accumulated in double.
 //
 //   Softmax / LogSoftmax                 (x) -> y
@@ -50,7 +50,7 @@ void forEachRow(const AxisView& v, F&& f) {
 template <class T, bool kLog>
 void softmaxForward(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const AxisView v = axisView(x, ctx.attrs.getInt("axis"));
+  const AxisView v = axisView(x, ctx.paramsAs<AxisParams>(kLog ? "LogSoftmax" : "Softmax").axis);
   const T* xp = x.data<T>();
   T* yp = ctx.out(0).data<T>();
   if (v.len == 0) return;
@@ -79,7 +79,7 @@ template <class T, bool kLog>
 void softmaxBackward(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   const Tensor& y = ctx.in(1);
-  const AxisView v = axisView(y, ctx.attrs.getInt("axis"));
+  const AxisView v = axisView(y, ctx.paramsAs<AxisParams>(kLog ? "LogSoftmaxGrad" : "SoftmaxGrad").axis);
   const T* gp = dy.data<T>();
   const T* yp = y.data<T>();
   T* dp = ctx.out(0).data<T>();

@@ -1,9 +1,9 @@
 // BatchNormalization and Dropout CUDA kernels, same contract as kernels/cpu/batchnorm.cc:
 //   BatchNormTraining  (x, scale, bias, runningMean, runningVar) -> (y, mean, invStd); updates the
-//                      running statistics in place (unbiased variance), attrs epsilon, momentum
+//                      running statistics in place (unbiased variance); BatchNormParams
 //   BatchNormInference (x, scale, bias, mean, var) -> y
-//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias), attr training
-//   Dropout            (x) -> (y, mask), attrs ratio, seed, counter
+//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias), BatchNormParams training
+//   Dropout            (x) -> (y, mask), DropoutParams ratio, seed, counter
 // x is seen as [N, C, S]. The statistics kernels run one block per channel and accumulate in
 // double, two passes (mean, then squared deviations) as on the CPU, so float32 results agree to
 // rounding. Dropout draws element i's number from the same counter-based SplitMix64 stream as
@@ -135,10 +135,10 @@ void bnTraining(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
   if (d.C == 0) return;
+  const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormTraining");
   bnTrainingKernel<T><<<static_cast<unsigned>(d.C), kStatThreads, 0, streamFor(x)>>>(
       x.data<T>(), ctx.in(1).data<T>(), ctx.in(2).data<T>(), optionalData<T>(ctx, 3), optionalData<T>(ctx, 4),
-      ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, ctx.attrs.getFloat("epsilon", 1e-5),
-      ctx.attrs.getFloat("momentum", 0.9));
+      ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, params.epsilon, params.momentum);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -150,7 +150,7 @@ void bnInference(KernelContext& ctx) {
   if (n == 0) return;
   bnInferenceKernel<T><<<blocksFor(n), kThreads, 0, streamFor(x)>>>(
       x.data<T>(), ctx.in(1).data<T>(), ctx.in(2).data<T>(), ctx.in(3).data<T>(), ctx.in(4).data<T>(),
-      ctx.out(0).data<T>(), d, ctx.attrs.getFloat("epsilon", 1e-5));
+      ctx.out(0).data<T>(), d, ctx.paramsAs<BatchNormParams>("BatchNormInference").epsilon);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -159,10 +159,10 @@ void bnGrad(KernelContext& ctx) {
   const Tensor& x = ctx.in(1);
   const NCS d = ncsOf(x);
   if (d.C == 0) return;
+  const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormGrad");
   bnGradKernel<T><<<static_cast<unsigned>(d.C), kStatThreads, 0, streamFor(x)>>>(
       ctx.in(0).data<T>(), x.data<T>(), ctx.in(2).data<T>(), ctx.in(3).data<T>(), ctx.in(4).data<T>(),
-      ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, ctx.attrs.getInt("training", 1) != 0,
-      ctx.attrs.getFloat("epsilon", 1e-5));
+      ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, params.training, params.epsilon);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -171,11 +171,12 @@ void dropout(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const int64_t n = x.numel();
   if (n == 0) return;
-  const double ratio = ctx.attrs.getFloat("ratio");
+  const DropoutParams& params = ctx.paramsAs<DropoutParams>("Dropout");
+  const double ratio = params.ratio;
   const T keepScale = ratio < 1.0 ? static_cast<T>(1.0 / (1.0 - ratio)) : T(0);
-  dropoutKernel<T><<<blocksFor(n), kThreads, 0, streamFor(x)>>>(
-      x.data<T>(), ctx.out(0).data<T>(), ctx.out(1).data<T>(), n, static_cast<uint64_t>(ctx.attrs.getInt("seed")),
-      static_cast<uint64_t>(ctx.attrs.getInt("counter")), static_cast<float>(ratio), keepScale);
+  dropoutKernel<T><<<blocksFor(n), kThreads, 0, streamFor(x)>>>(x.data<T>(), ctx.out(0).data<T>(), ctx.out(1).data<T>(),
+                                                                n, params.seed, params.counter,
+                                                                static_cast<float>(ratio), keepScale);
   SINGA_CUDA_LAUNCHED();
 }
 

@@ -182,7 +182,7 @@ void registerCopyKernels(KernelRegistry& r) {
   r.add(OpId::kFill, DeviceType::kCuda, all, [](KernelContext& ctx) {
     Tensor& out = ctx.out(0);
     SINGA_CHECK(out.isContiguous(), ValueError, "Fill: output must be contiguous");
-    fillBits(out, elementBits(ctx.attrs.getFloat("value"), out.dtype()));
+    fillBits(out, elementBits(ctx.paramsAs<FillParams>("Fill").value, out.dtype()));
   });
 }
 

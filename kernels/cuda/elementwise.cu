@@ -162,7 +162,7 @@ void addArith(KernelRegistry& r, OpId name, int op) {
   r.add(name, DeviceType::kCuda, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64},
         [op](KernelContext& ctx) {
           int code = op;
-          if (op == kMod && ctx.attrs.getInt("fmod", 0) != 0) code = kFmod;
+          if (op == kMod && ctx.paramsAs<ModParams>("Mod").fmod) code = kFmod;
           SINGA_CUDA_DISPATCH_ARITH(ctx.in(0).dtype(), T, launchBinary<T, T>(ctx, Arith<T>{code}));
         });
 }

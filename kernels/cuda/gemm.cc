@@ -176,9 +176,10 @@ template <class T>
 void gemmKernel(KernelContext& ctx) {
   Tensor A = ctx.in(0), B = ctx.in(1);
   Tensor& Y = ctx.out(0);
-  const bool transA = ctx.attrs.getInt("transA", 0) != 0, transB = ctx.attrs.getInt("transB", 0) != 0;
-  const T alpha = static_cast<T>(ctx.attrs.getFloat("alpha", 1.0));
-  T beta = static_cast<T>(ctx.attrs.getFloat("beta", 1.0));
+  const GemmParams& params = ctx.paramsAs<GemmParams>("Gemm");
+  const bool transA = params.transA, transB = params.transB;
+  const T alpha = static_cast<T>(params.alpha);
+  T beta = static_cast<T>(params.beta);
   if (Y.numel() == 0) return;
   Mat a{nullptr, A.shape()[0], A.shape()[1], A.strides()[0], A.strides()[1]};
   Mat b{nullptr, B.shape()[0], B.shape()[1], B.strides()[0], B.strides()[1]};

@@ -2,9 +2,9 @@
 // arithmetic of kernels/cpu/optim.cc (PyTorch's single-tensor order of operations; scalars
 // computed in double on the host and applied in the tensor's type).
 //   SGDUpdate  outputs {param[, momentum_buffer]}, input {grad};
-//              attrs lr, momentum, dampening, weight_decay, nesterov, init_buffer
+//              SGDParams lr, momentum, dampening, weightDecay, nesterov, initBuffer
 //   AdamUpdate outputs {param, exp_avg, exp_avg_sq}, input {grad};
-//              attrs lr, beta1, beta2, eps, weight_decay, decoupled (AdamW), step (>= 1)
+//              AdamParams lr, beta1, beta2, eps, weightDecay, decoupled (AdamW), step (>= 1)
 #include <cmath>
 
 #include "singa/kernels/cuda/cuda_common.cuh"
@@ -61,13 +61,13 @@ __global__ void adamKernel(T* p, T* m, T* v, const T* g, int64_t n, AdamArgs<T> 
 
 template <class T>
 void sgdUpdate(KernelContext& ctx) {
-  const Attrs& at = ctx.attrs;
-  SgdArgs<T> a{static_cast<T>(at.getFloat("lr")),
-               static_cast<T>(at.getFloat("momentum", 0.0)),
-               static_cast<T>(at.getFloat("dampening", 0.0)),
-               static_cast<T>(at.getFloat("weight_decay", 0.0)),
-               at.getInt("nesterov", 0) != 0,
-               at.getInt("init_buffer", 0) != 0};
+  const SGDParams& at = ctx.paramsAs<SGDParams>("SGDUpdate");
+  SgdArgs<T> a{static_cast<T>(at.lr),
+               static_cast<T>(at.momentum),
+               static_cast<T>(at.dampening),
+               static_cast<T>(at.weightDecay),
+               at.nesterov,
+               at.initBuffer};
   Tensor& p = ctx.out(0);
   const int64_t n = p.numel();
   if (n == 0) return;
@@ -78,10 +78,10 @@ void sgdUpdate(KernelContext& ctx) {
 
 template <class T>
 void adamUpdate(KernelContext& ctx) {
-  const Attrs& at = ctx.attrs;
-  const double lr = at.getFloat("lr"), beta1 = at.getFloat("beta1"), beta2 = at.getFloat("beta2");
-  const double wd = at.getFloat("weight_decay", 0.0);
-  const int64_t step = at.getInt("step");
+  const AdamParams& at = ctx.paramsAs<AdamParams>("AdamUpdate");
+  const double lr = at.lr, beta1 = at.beta1, beta2 = at.beta2;
+  const double wd = at.weightDecay;
+  const int64_t step = at.step;
   SINGA_CHECK(step >= 1, ValueError, "AdamUpdate: step must be >= 1, got " << step);
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
@@ -92,9 +92,9 @@ void adamUpdate(KernelContext& ctx) {
                 static_cast<T>(1.0 - beta1),
                 static_cast<T>(beta2),
                 static_cast<T>(1.0 - beta2),
-                static_cast<T>(at.getFloat("eps")),
+                static_cast<T>(at.eps),
                 wd != 0.0,
-                at.getInt("decoupled", 0) != 0};
+                at.decoupled};
   Tensor& p = ctx.out(0);
   const int64_t n = p.numel();
   if (n == 0) return;

@@ -1,6 +1,6 @@
 // Reductions (ReduceSum/Mean/Max/Min/Prod, ArgMax/ArgMin) and the gradient kernels of the
 // non-linear ones (ReduceMaxGrad/ReduceMinGrad, ReduceProdGrad), same contract as
-// kernels/cpu/reduce.cc: attr "axes" (normalised, sorted), float sums accumulate in double,
+// kernels/cpu/reduce.cc: ReduceParams axes (normalised, sorted), float sums accumulate in double,
 // integer ones in int64, NaN propagates through Max/Min, the gradient goes to the first extremum.
 //
 // The input's dims split into kept and reduced ones, each coalesced. When there are many outputs
@@ -15,6 +15,7 @@ namespace singa::cuda {
 namespace {
 
 enum RedOp : int { kSum, kMean, kProd, kMax, kMin };
+const char* const kReduceNames[] = {"ReduceSum", "ReduceMean", "ReduceProd", "ReduceMax", "ReduceMin"};
 
 template <class T>
 using AccOf = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
@@ -110,7 +111,7 @@ __global__ void reduceBlockKernel(const T* x, T* y, Plan p, int op, AccOf<T> ini
 template <class T>
 void reduce(KernelContext& ctx, int op) {
   const Tensor& x = ctx.in(0);
-  const auto& axes = ctx.attrs.getInts("axes");
+  const auto& axes = ctx.paramsAs<ReduceParams>(kReduceNames[op]).axes;
   if (op == kMax || op == kMin) {
     for (int64_t a : axes) {
       SINGA_CHECK(x.shape()[a] > 0, ShapeError,
@@ -202,20 +203,21 @@ __global__ void prodGradKernel(const T* x, const T* gy, T* dx, Plan p) {
 template <class T>
 void argExtreme(KernelContext& ctx, bool isMax) {
   const Tensor& x = ctx.in(0);
-  const int64_t axis = ctx.attrs.getInt("axis");
+  const ArgReduceParams& params = ctx.paramsAs<ArgReduceParams>(isMax ? "ArgMax" : "ArgMin");
+  const int64_t axis = params.axis;
   SINGA_CHECK(x.shape()[axis] > 0, ShapeError,
               (isMax ? "ArgMax" : "ArgMin") << ": axis " << axis << " of " << x.shape() << " is empty");
   const Plan p = planReduce(x, {axis});
   if (p.nOut == 0) return;
   argKernel<T><<<blocksFor(p.nOut), kThreads, 0, streamFor(x)>>>(x.data<T>(), ctx.out(0).data<int64_t>(), p, isMax,
-                                                                 ctx.attrs.getInt("select_last_index", 0) != 0);
+                                                                 params.selectLastIndex);
   SINGA_CUDA_LAUNCHED();
 }
 
 template <class T>
 void extremeGrad(KernelContext& ctx, bool isMax) {
   const Tensor& x = ctx.in(0);
-  const Plan p = planReduce(x, ctx.attrs.getInts("axes"));
+  const Plan p = planReduce(x, ctx.paramsAs<ReduceParams>(isMax ? "ReduceMaxGrad" : "ReduceMinGrad").axes);
   if (p.nOut == 0 || p.nRed == 0) return;
   extremeGradKernel<T><<<blocksFor(p.nOut), kThreads, 0, streamFor(x)>>>(x.data<T>(), ctx.in(1).data<T>(),
                                                                          ctx.out(0).data<T>(), p, isMax);
@@ -225,7 +227,7 @@ void extremeGrad(KernelContext& ctx, bool isMax) {
 template <class T>
 void prodGrad(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const Plan p = planReduce(x, ctx.attrs.getInts("axes"));
+  const Plan p = planReduce(x, ctx.paramsAs<ReduceParams>("ReduceProdGrad").axes);
   if (p.nOut == 0 || p.nRed == 0) return;
   prodGradKernel<T><<<blocksFor(p.nOut), kThreads, 0, streamFor(x)>>>(x.data<T>(), ctx.in(1).data<T>(),
                                                                       ctx.out(0).data<T>(), p);

@@ -92,7 +92,7 @@ void gather(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& indices = ctx.in(1);
   Tensor& y = ctx.out(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("Gather").axis);
   int64_t outer, d, inner;
   splitAround(x.shape(), axis, outer, d, inner);
   checkIndices(indices, d, axis, x.shape());
@@ -113,7 +113,7 @@ void gatherGrad(KernelContext& ctx) {
   const Tensor& g = ctx.in(0);
   const Tensor& indices = ctx.in(1);
   Tensor& dx = ctx.out(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("GatherGrad").axis);
   int64_t outer, d, inner;
   splitAround(dx.shape(), axis, outer, d, inner);
   checkIndices(indices, d, axis, dx.shape());
@@ -146,20 +146,18 @@ Dims dimsOf(const Tensor& in, const Shape& out, const std::vector<int64_t>* pads
 }
 
 // Input coordinate of padded coordinate c (already shifted by the begin pad); -1 = constant.
-__device__ __forceinline__ int64_t padSource(int64_t c, int64_t d, int mode) {
+__device__ __forceinline__ int64_t padSource(int64_t c, int64_t d, PadMode mode) {
   if (c >= 0 && c < d) return c;
-  if (mode == 0) return -1;
-  if (mode == 2) return c < 0 ? 0 : d - 1;
+  if (mode == PadMode::kConstant) return -1;
+  if (mode == PadMode::kEdge) return c < 0 ? 0 : d - 1;
   if (d == 1) return 0;
   const int64_t period = 2 * (d - 1);
   c = ((c % period) + period) % period;
   return c < d ? c : period - c;
 }
 
-int padMode(const std::string& m) { return m == "constant" ? 0 : m == "reflect" ? 1 : 2; }
-
 // Offset in the input of output element t, or -1 for the constant value (Pad).
-__device__ __forceinline__ int64_t padOffset(const Dims& d, int64_t t, int mode) {
+__device__ __forceinline__ int64_t padOffset(const Dims& d, int64_t t, PadMode mode) {
   int64_t off = 0;
   for (int i = d.nd - 1; i >= 0; --i) {
     const int64_t c = padSource(t % d.out[i] - d.padBegin[i], d.in[i], mode);
@@ -171,7 +169,7 @@ __device__ __forceinline__ int64_t padOffset(const Dims& d, int64_t t, int mode)
 }
 
 template <class W>
-__global__ void padKernel(const W* x, W* y, int64_t total, Dims d, int mode, W value) {
+__global__ void padKernel(const W* x, W* y, int64_t total, Dims d, PadMode mode, W value) {
   SINGA_GRID_LOOP(t, total) {
     const int64_t o = padOffset(d, t, mode);
     y[t] = o < 0 ? value : x[o];
@@ -179,7 +177,7 @@ __global__ void padKernel(const W* x, W* y, int64_t total, Dims d, int mode, W v
 }
 
 template <class T>
-__global__ void padGradKernel(const T* g, T* dx, int64_t total, Dims d, int mode) {
+__global__ void padGradKernel(const T* g, T* dx, int64_t total, Dims d, PadMode mode) {
   // d.in / d.inStride describe dx (contiguous); g is contiguous over d.out.
   SINGA_GRID_LOOP(t, total) {
     const int64_t o = padOffset(d, t, mode);
@@ -204,15 +202,14 @@ void pad(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const int64_t total = y.numel();
   if (total == 0) return;
-  const auto& pads = ctx.attrs.getInts("pads");
-  const Dims d = dimsOf(x, y.shape(), &pads, "Pad");
-  const int mode = padMode(ctx.attrs.getString("mode"));
-  const uint64_t bits = valueBits(ctx.attrs.getFloat("value", 0.0), x.dtype());
+  const PadParams& params = ctx.paramsAs<PadParams>("Pad");
+  const Dims d = dimsOf(x, y.shape(), &params.pads, "Pad");
+  const uint64_t bits = valueBits(params.value, x.dtype());
   cudaStream_t s = streamFor(y);
   byWordSize(x.dtype(), [&](auto w) {
     using W = decltype(w);
     padKernel<W><<<blocksFor(total), kThreads, 0, s>>>(static_cast<const W*>(x.rawData()), static_cast<W*>(y.rawData()),
-                                                       total, d, mode, static_cast<W>(bits));
+                                                       total, d, params.mode, static_cast<W>(bits));
   });
   SINGA_CUDA_LAUNCHED();
 }
@@ -224,10 +221,9 @@ void padGrad(KernelContext& ctx) {
   const Tensor gc = contiguousCopy(g);
   const int64_t total = gc.numel();
   if (total == 0 || dx.numel() == 0) return;
-  const auto& pads = ctx.attrs.getInts("pads");
-  const Dims d = dimsOf(dx, gc.shape(), &pads, "PadGrad");
-  padGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d,
-                                                                     padMode(ctx.attrs.getString("mode")));
+  const PadParams& params = ctx.paramsAs<PadParams>("PadGrad");
+  const Dims d = dimsOf(dx, gc.shape(), &params.pads, "PadGrad");
+  padGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d, params.mode);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -248,7 +244,7 @@ void tile(KernelContext& ctx) {
 
 void concat(KernelContext& ctx) {
   Tensor& out = ctx.out(0);
-  const int axis = static_cast<int>(ctx.attrs.getInt("axis"));
+  const int axis = static_cast<int>(ctx.paramsAs<AxisParams>("Concat").axis);
   int64_t col = 0;  // start of the current input along the axis
   for (const Tensor& x : ctx.inputs) {
     if (x.numel() > 0) {

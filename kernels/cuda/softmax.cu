@@ -1,5 +1,5 @@
 // Softmax family CUDA kernels, same contract as kernels/cpu/softmax.cc:
-//   Softmax / LogSoftmax          (x) -> y, attr axis (x contiguous, seen as [outer, len, inner])
+//   Softmax / LogSoftmax          (x) -> y, AxisParams axis (x contiguous, seen as [outer, len, inner])
 //   SoftmaxGrad / LogSoftmaxGrad  (dy, y) -> dx
 //   SoftmaxCrossEntropyLoss       (logits [N, C], labels [N]) -> (loss [], probs [N, C])
 //   SoftmaxCrossEntropyLossGrad   (probs, labels, dLoss []) -> dLogits
@@ -127,7 +127,7 @@ unsigned rowBlocks(int64_t rows, bool warpRows) {
 template <class T, bool kLog>
 void softmax(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const AxisView v = axisView(x, ctx.attrs.getInt("axis"));
+  const AxisView v = axisView(x, ctx.paramsAs<AxisParams>(kLog ? "LogSoftmax" : "Softmax").axis);
   const int64_t rows = v.outer * v.inner;
   if (v.len == 0 || rows == 0) return;
   const bool warpRows = v.inner == 1;
@@ -139,7 +139,7 @@ void softmax(KernelContext& ctx) {
 template <class T, bool kLog>
 void softmaxGrad(KernelContext& ctx) {
   const Tensor& y = ctx.in(1);
-  const AxisView v = axisView(y, ctx.attrs.getInt("axis"));
+  const AxisView v = axisView(y, ctx.paramsAs<AxisParams>(kLog ? "LogSoftmaxGrad" : "SoftmaxGrad").axis);
   const int64_t rows = v.outer * v.inner;
   if (v.len == 0 || rows == 0) return;
   const bool warpRows = v.inner == 1;

@@ -36,30 +36,12 @@ namespace {
 enum UnaryOp : int { SINGA_UNARY_OPS(SINGA_ENUM_ENTRY) kUnaryCount };
 #undef SINGA_ENUM_ENTRY
 
-struct Params {
-  double alpha = 0, beta = 0, gamma = 0;
-  double lo = 0, hi = 0;
-  bool hasLo = false, hasHi = false;
-};
-
-Params paramsOf(const Attrs& a) {
-  Params p;
-  p.alpha = a.getFloat("alpha", 0.0);
-  p.beta = a.getFloat("beta", 0.0);
-  p.gamma = a.getFloat("gamma", 0.0);
-  p.hasLo = a.has("min");
-  p.hasHi = a.has("max");
-  if (p.hasLo) p.lo = a.getFloat("min");
-  if (p.hasHi) p.hi = a.getFloat("max");
-  return p;
-}
-
 // std::max / std::min semantics (first argument kept on ties and NaN), as the CPU Clip.
 using unary_math::stdMax;
 using unary_math::stdMin;
 
 template <class T>
-__device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
+__device__ T floatUnary(int op, T x, const UnaryParams& p, T lo, T hi) {
   const T a = static_cast<T>(p.alpha);
   switch (op) {
 #define SINGA_LIST_CASE(X, Name, function, grad, since, desc) \
@@ -85,7 +67,7 @@ __device__ T floatUnary(int op, T x, const Params& p, T lo, T hi) {
 }
 
 template <class T>
-__device__ T floatDerivative(int op, T v, const Params& p) {
+__device__ T floatDerivative(int op, T v, const UnaryParams& p) {
   const T a = static_cast<T>(p.alpha);
   switch (op) {
 #define SINGA_LIST_CASE(X, Name, function, grad, since, desc) \
@@ -124,7 +106,7 @@ __device__ __forceinline__ T intUnary(int op, T x, T lo, T hi) {
 }
 
 template <class T>
-__global__ void unaryKernel(const T* x, T* y, int64_t n, bool contiguous, Indexer<1> ix, int op, Params p, T lo,
+__global__ void unaryKernel(const T* x, T* y, int64_t n, bool contiguous, Indexer<1> ix, int op, UnaryParams p, T lo,
                             T hi) {
   SINGA_GRID_LOOP(i, n) {
     int64_t o = i;
@@ -143,7 +125,7 @@ __global__ void unaryKernel(const T* x, T* y, int64_t n, bool contiguous, Indexe
 
 template <class T>
 __global__ void gradKernel(const T* dy, const T* v, T* dx, int64_t n, bool contiguous, Indexer<2> ix, int op,
-                           Params p) {
+                           UnaryParams p) {
   SINGA_GRID_LOOP(i, n) {
     int64_t og = i, ov = i;
     if (!contiguous) {
@@ -172,13 +154,14 @@ T boundTo(double v, bool given, bool low) {
   }
 }
 
+// `kernel`: the op's name, for the error when its UnaryParams are missing.
 template <class T>
-void launchUnary(KernelContext& ctx, int op) {
+void launchUnary(KernelContext& ctx, int op, const char* kernel) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const int64_t n = x.numel();
   if (n == 0) return;
-  const Params p = paramsOf(ctx.attrs);
+  const UnaryParams& p = ctx.paramsAs<UnaryParams>(kernel);
   const bool contiguous = x.isContiguous();
   Indexer<1> ix;
   if (!contiguous) ix = makeIndexer<1>(x.shape(), std::array<const Tensor*, 1>{&x});
@@ -189,13 +172,13 @@ void launchUnary(KernelContext& ctx, int op) {
 }
 
 template <class T>
-void launchGrad(KernelContext& ctx, int op) {
+void launchGrad(KernelContext& ctx, int op, const char* kernel) {
   const Tensor& dy = ctx.in(0);
   const Tensor& v = ctx.in(1);
   Tensor& dx = ctx.out(0);
   const int64_t n = dx.numel();
   if (n == 0) return;
-  const Params p = paramsOf(ctx.attrs);
+  const UnaryParams& p = ctx.paramsAs<UnaryParams>(kernel);
   const bool contiguous = dy.isContiguous() && v.isContiguous();
   Indexer<2> ix;
   if (!contiguous) ix = makeIndexer<2>(dx.shape(), std::array<const Tensor*, 2>{&dy, &v});
@@ -214,22 +197,24 @@ void registerUnaryKernels(KernelRegistry& r) {
 #undef SINGA_NAME_ENTRY
   };
   for (int op = 0; op < kUnaryCount; ++op) {
-    r.add(ids[op], DeviceType::kCuda, floats,
-          [op](KernelContext& ctx) { SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchUnary<T>(ctx, op)); });
+    r.add(ids[op], DeviceType::kCuda, floats, [op, name = opName(ids[op])](KernelContext& ctx) {
+      SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchUnary<T>(ctx, op, name));
+    });
   }
   // The integer-capable ones (CPU: Abs, Neg, Sign, Relu, Clip take integers too).
   for (int op : {kAbs, kNeg, kSign, kRelu, kClip}) {
-    r.add(ids[op], DeviceType::kCuda, {DType::kInt32, DType::kInt64}, [op](KernelContext& ctx) {
+    const char* name = opName(ids[op]);
+    r.add(ids[op], DeviceType::kCuda, {DType::kInt32, DType::kInt64}, [op, name](KernelContext& ctx) {
       if (ctx.in(0).dtype() == DType::kInt32) {
-        launchUnary<int32_t>(ctx, op);
+        launchUnary<int32_t>(ctx, op, name);
       } else {
-        launchUnary<int64_t>(ctx, op);
+        launchUnary<int64_t>(ctx, op, name);
       }
     });
   }
-#define SINGA_GRAD_ENTRY(name)                                                          \
-  r.add(OpId::k##name##Grad, DeviceType::kCuda, floats, [](KernelContext& ctx) {        \
-    SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchGrad<T>(ctx, k##name));       \
+#define SINGA_GRAD_ENTRY(name)                                                                  \
+  r.add(OpId::k##name##Grad, DeviceType::kCuda, floats, [](KernelContext& ctx) {                \
+    SINGA_CUDA_DISPATCH_FLOAT(ctx.in(0).dtype(), T, launchGrad<T>(ctx, k##name, #name "Grad")); \
   });
   SINGA_GRAD_OPS(SINGA_GRAD_ENTRY)
 #undef SINGA_GRAD_ENTRY

@@ -1,6 +1,7 @@
 // Operator attributes: a small name -> value map in ONNX's vocabulary (ints, floats, strings,
-// their lists, tensors). Kernels read their parameters from it, the tracer records it, and the
-// ONNX exporter writes it out, so an op's attributes are spelled once.
+// their lists, tensors). Op functions build it for the tracer, which records it, and the ONNX
+// exporter writes it out, so an op's attributes are spelled once. Kernels do not read it: they
+// take typed parameters (src/ops/kernel_params.h), parsed once by the op.
 #pragma once
 
 #include <cstdint>

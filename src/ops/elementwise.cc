@@ -48,13 +48,16 @@ constexpr UnaryGrad kNegGrad{GradRule::kNeg};
 constexpr UnaryGrad fromInput(OpId kernel) { return {GradRule::kFromInput, kernel}; }
 constexpr UnaryGrad fromOutput(OpId kernel) { return {GradRule::kFromOutput, kernel}; }
 
-/// Validates, runs kernel `op`, records trace and backward. `integerOk`: the op also takes
-/// integer dtypes (its kernels say which); otherwise floating point only.
-Tensor unary(OpId op, const Tensor& x, const Attrs& attrs, bool integerOk, UnaryGrad grad) {
+/// Validates, runs kernel `op` with `params`, records trace (with `attrs`) and backward.
+/// `integerOk`: the op also takes integer dtypes (its kernels say which); otherwise floating
+/// point only.
+Tensor unary(OpId op, const Tensor& x, const Attrs& attrs, const UnaryParams& params, bool integerOk,
+             UnaryGrad grad) {
   const char* name = opName(op);
   requireDefined(name, x, "input");
   if (!integerOk) detail::requireFloat(name, x);
-  Tensor y = runOp1(op, x.dtype(), {x}, x.shape(), x.dtype(), attrs);
+  const KernelParams kp = params;
+  Tensor y = runOp1(op, x.dtype(), {x}, x.shape(), x.dtype(), Attrs(), &kp);
   BackwardFn backward;
   if (recording({x})) {
     switch (grad.rule) {
@@ -67,8 +70,8 @@ Tensor unary(OpId op, const Tensor& x, const Attrs& attrs, bool integerOk, Unary
       case GradRule::kFromInput:
       case GradRule::kFromOutput: {
         const Tensor v = grad.rule == GradRule::kFromInput ? x : y.detach();
-        backward = [kernel = grad.kernel, v, attrs](const Grads& g) {
-          return Grads{runOp1(kernel, v.dtype(), {g[0], v}, v.shape(), v.dtype(), attrs)};
+        backward = [kernel = grad.kernel, v, kp](const Grads& g) {
+          return Grads{runOp1(kernel, v.dtype(), {g[0], v}, v.shape(), v.dtype(), Attrs(), &kp)};
         };
         break;
       }
@@ -77,8 +80,9 @@ Tensor unary(OpId op, const Tensor& x, const Attrs& attrs, bool integerOk, Unary
   return finish1(name, attrs, {x}, y, std::move(backward));
 }
 
-Tensor floatUnary(OpId op, const Tensor& x, UnaryGrad grad, const Attrs& attrs = Attrs()) {
-  return unary(op, x, attrs, false, grad);
+Tensor floatUnary(OpId op, const Tensor& x, UnaryGrad grad, const Attrs& attrs = Attrs(),
+                  const UnaryParams& params = UnaryParams()) {
+  return unary(op, x, attrs, params, false, grad);
 }
 
 // ---- binary --------------------------------------------------------------------------------
@@ -94,9 +98,9 @@ Shape binaryShape(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 /// Runs binary kernel `op` with output dtype `outDType` (bool for comparisons).
-Tensor runBinary(OpId op, const Tensor& a, const Tensor& b, DType outDType, const Attrs& attrs = Attrs()) {
+Tensor runBinary(OpId op, const Tensor& a, const Tensor& b, DType outDType, const KernelParams* params = nullptr) {
   const Shape shape = binaryShape(opName(op), a, b);
-  return runOp1(op, a.dtype(), {a, b}, shape, outDType, attrs);
+  return runOp1(op, a.dtype(), {a, b}, shape, outDType, Attrs(), params);
 }
 
 /// Gradients of max/min: dy to a where `aWins`, else to b.
@@ -163,16 +167,25 @@ Tensor variadicExtreme(OpId op, const std::vector<Tensor>& xs) {
 
 // ---- unary, integer-capable -------------------------------------------------------------------
 
-Tensor abs(const Tensor& x) { return unary(OpId::kAbs, x, Attrs(), true, fromInput(OpId::kAbsGrad)); }
-Tensor neg(const Tensor& x) { return unary(OpId::kNeg, x, Attrs(), true, kNegGrad); }
-Tensor sign(const Tensor& x) { return unary(OpId::kSign, x, Attrs(), true, kZeroGrad); }
-Tensor relu(const Tensor& x) { return unary(OpId::kRelu, x, Attrs(), true, fromInput(OpId::kReluGrad)); }
+Tensor abs(const Tensor& x) { return unary(OpId::kAbs, x, Attrs(), {}, true, fromInput(OpId::kAbsGrad)); }
+Tensor neg(const Tensor& x) { return unary(OpId::kNeg, x, Attrs(), {}, true, kNegGrad); }
+Tensor sign(const Tensor& x) { return unary(OpId::kSign, x, Attrs(), {}, true, kZeroGrad); }
+Tensor relu(const Tensor& x) { return unary(OpId::kRelu, x, Attrs(), {}, true, fromInput(OpId::kReluGrad)); }
 
 Tensor clip(const Tensor& x, std::optional<double> min, std::optional<double> max) {
   Attrs attrs;
-  if (min) attrs.set("min", *min);
-  if (max) attrs.set("max", *max);
-  return unary(OpId::kClip, x, attrs, true, fromInput(OpId::kClipGrad));
+  UnaryParams p;
+  if (min) {
+    attrs.set("min", *min);
+    p.lo = *min;
+    p.hasLo = true;
+  }
+  if (max) {
+    attrs.set("max", *max);
+    p.hi = *max;
+    p.hasHi = true;
+  }
+  return unary(OpId::kClip, x, attrs, p, true, fromInput(OpId::kClipGrad));
 }
 
 Tensor identity(const Tensor& x) {
@@ -199,29 +212,35 @@ SINGA_FLOAT_UNARY_OPS(SINGA_DEFINE_FLOAT_UNARY, )
 #undef SINGA_UNARY_RULE_Output
 #undef SINGA_UNARY_RULE_None
 
+// The activations with constants: Attrs{...} for the trace, UnaryParams{alpha, beta, gamma} for
+// the kernels.
 Tensor elu(const Tensor& x, double alpha) {
-  return floatUnary(OpId::kElu, x, fromInput(OpId::kEluGrad), Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kElu, x, fromInput(OpId::kEluGrad), Attrs{{"alpha", alpha}}, UnaryParams{alpha});
 }
 
 Tensor selu(const Tensor& x, double alpha, double gamma) {
-  return floatUnary(OpId::kSelu, x, fromInput(OpId::kSeluGrad), Attrs{{"alpha", alpha}, {"gamma", gamma}});
+  return floatUnary(OpId::kSelu, x, fromInput(OpId::kSeluGrad), Attrs{{"alpha", alpha}, {"gamma", gamma}},
+                    UnaryParams{alpha, 0.0, gamma});
 }
 
 Tensor leakyRelu(const Tensor& x, double alpha) {
-  return floatUnary(OpId::kLeakyRelu, x, fromInput(OpId::kLeakyReluGrad), Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kLeakyRelu, x, fromInput(OpId::kLeakyReluGrad), Attrs{{"alpha", alpha}},
+                    UnaryParams{alpha});
 }
 
 Tensor hardSigmoid(const Tensor& x, double alpha, double beta) {
-  return floatUnary(OpId::kHardSigmoid, x, fromInput(OpId::kHardSigmoidGrad), Attrs{{"alpha", alpha}, {"beta", beta}});
+  return floatUnary(OpId::kHardSigmoid, x, fromInput(OpId::kHardSigmoidGrad), Attrs{{"alpha", alpha}, {"beta", beta}},
+                    UnaryParams{alpha, beta});
 }
 
 Tensor celu(const Tensor& x, double alpha) {
   SINGA_CHECK(alpha != 0.0, ValueError, "Celu: alpha must be non-zero (it divides x)");
-  return floatUnary(OpId::kCelu, x, fromInput(OpId::kCeluGrad), Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kCelu, x, fromInput(OpId::kCeluGrad), Attrs{{"alpha", alpha}}, UnaryParams{alpha});
 }
 
 Tensor thresholdedRelu(const Tensor& x, double alpha) {
-  return floatUnary(OpId::kThresholdedRelu, x, fromInput(OpId::kThresholdedReluGrad), Attrs{{"alpha", alpha}});
+  return floatUnary(OpId::kThresholdedRelu, x, fromInput(OpId::kThresholdedReluGrad), Attrs{{"alpha", alpha}},
+                    UnaryParams{alpha});
 }
 
 // ---- binary arithmetic -----------------------------------------------------------------------
@@ -333,8 +352,9 @@ Tensor mod(const Tensor& a, const Tensor& b, bool fmod) {
   SINGA_CHECK(fmod || !isFloating(a.dtype()), ValueError,
               "Mod: floating-point inputs (" << dtypeName(a.dtype())
                                              << ") need fmod=true, as ONNX Mod requires");
-  const Attrs attrs{{"fmod", int64_t{fmod ? 1 : 0}}};
-  Tensor y = runBinary(OpId::kMod, a, b, a.dtype(), attrs);
+  const Attrs attrs{{"fmod", int64_t{fmod ? 1 : 0}}};  // for the trace
+  const KernelParams kp = ModParams{fmod};
+  Tensor y = runBinary(OpId::kMod, a, b, a.dtype(), &kp);
   BackwardFn backward;
   if (recording({a, b})) {
     backward = [a, b](const Grads& g) {

@@ -1,9 +1,12 @@
-// Typed kernel parameters. An op function (src/ops/nn_conv.cc) parses its options once (defaults
-// filled, auto_pad resolved to explicit pads) and hands the result to its kernels through
-// KernelContext::params, so CPU and CUDA kernels read plain fields instead of looking up
-// string-keyed Attrs on every call. Attrs stay at the ONNX edge: the trace, the exporter and the
-// ONNX converters. The user-facing option structs (ops::ConvParams, ops::PoolParams) are reused
-// as the kernels' window description.
+// Typed kernel parameters. Every kernel family that has options takes them as one of the
+// structs below: the op function (src/ops/*.cc, src/optim/*.cc) checks and parses its options
+// once (defaults filled, axes normalised, auto_pad resolved to explicit pads, Pad's mode turned
+// into an enum) and hands the result to its kernels through KernelContext::params, so CPU and CUDA
+// kernels read plain fields (ctx.paramsAs<P>("Kernel")) instead of looking up string-keyed Attrs
+// on every call. Attrs stay at the ONNX edge: the trace, the exporter and the ONNX converters.
+// The user-facing option structs (ops::ConvParams, ops::PoolParams) are reused as the kernels'
+// window description. A new parametrised op adds its struct here and to KernelParams (or reuses
+// one: AxisParams for any op whose only option is one axis).
 #pragma once
 
 #include <cstdint>
@@ -48,7 +51,91 @@ struct ConvKernelParams {
 /// the output shape the op allocated).
 using PoolKernelParams = ops::PoolParams;
 
-/// What KernelContext::params points at: nothing, or one op family's parameters.
-using KernelParams = std::variant<std::monostate, ConvKernelParams, PoolKernelParams>;
+/// Every unary elementwise kernel and its "<Op>Grad" (ops::abs ... ops::thresholdedRelu): the
+/// activation constants of Elu, Selu, LeakyRelu, HardSigmoid, Celu, ThresholdedRelu and Clip's
+/// bounds; the unparametrised ops get the defaults.
+struct UnaryParams {
+  double alpha = 0, beta = 0, gamma = 0;
+  double lo = 0, hi = 0;              // Clip's min and max, read only when given
+  bool hasLo = false, hasHi = false;  // (a missing bound clips nothing)
+};
+
+/// Mod: C fmod (sign of the dividend) or Python-style (sign of the divisor).
+struct ModParams {
+  bool fmod = false;
+};
+
+/// Gemm: Y = alpha op(A) op(B) + beta C.
+struct GemmParams {
+  double alpha = 1, beta = 1;
+  bool transA = false, transB = false;
+};
+
+/// ReduceSum/Mean/Prod/Max/Min and ReduceMaxGrad/MinGrad/ProdGrad: the reduced axes,
+/// normalised, sorted and distinct (empty: nothing reduced; every axis is listed explicitly).
+/// keepdims only shapes the output the op allocates.
+struct ReduceParams {
+  std::vector<int64_t> axes;
+};
+
+/// ArgMax, ArgMin: the normalised axis and which extremum wins a tie.
+struct ArgReduceParams {
+  int64_t axis = 0;
+  bool selectLastIndex = false;
+};
+
+/// The ops whose one option is a normalised axis: Softmax, LogSoftmax (and their grads),
+/// Concat, Gather, GatherGrad.
+struct AxisParams {
+  int64_t axis = 0;
+};
+
+/// Pad and PadGrad: the mode checked and parsed once by the op.
+enum class PadMode : int { kConstant = 0, kReflect = 1, kEdge = 2 };
+struct PadParams {
+  std::vector<int64_t> pads;  // [begin_0..begin_n, end_0..end_n]
+  PadMode mode = PadMode::kConstant;
+  double value = 0;  // the constant, converted to the tensor's dtype by the kernel
+};
+
+/// Fill: every element of the output set to value (converted to its dtype).
+struct FillParams {
+  double value = 0;
+};
+
+/// BatchNormTraining, BatchNormInference, BatchNormGrad. `training` (grad only): inputs 3 and 4
+/// are the batch mean and 1/std (true) or the running mean and variance (false).
+struct BatchNormParams {
+  double epsilon = 1e-5;
+  double momentum = 0.9;
+  bool training = true;
+};
+
+/// Dropout: the drop ratio and the generator state (seed, counter) the mask is drawn from.
+struct DropoutParams {
+  double ratio = 0;
+  uint64_t seed = 0, counter = 0;
+};
+
+/// SGDUpdate (outputs {param[, momentum_buffer]}, input {grad}).
+struct SGDParams {
+  double lr = 0, momentum = 0, dampening = 0, weightDecay = 0;
+  bool nesterov = false;
+  bool initBuffer = false;  // first step: the momentum buffer is set to the gradient
+};
+
+/// AdamUpdate (outputs {param, exp_avg, exp_avg_sq}, input {grad}); step counts from 1.
+struct AdamParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weightDecay = 0;
+  bool decoupled = false;  // AdamW
+  int64_t step = 1;
+};
+
+/// What KernelContext::params points at: nothing (kernels without options: Copy, Add, MatMul,
+/// Tile, Where, ...), or one op family's parameters.
+using KernelParams =
+    std::variant<std::monostate, ConvKernelParams, PoolKernelParams, UnaryParams, ModParams, GemmParams, ReduceParams,
+                 ArgReduceParams, AxisParams, PadParams, FillParams, BatchNormParams, DropoutParams, SGDParams,
+                 AdamParams>;
 
 }  // namespace singa

@@ -111,7 +111,8 @@ Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, dou
     inputs.push_back(c);
   }
   Attrs attrs{{"alpha", alpha}, {"beta", beta}, {"transA", int64_t(transA ? 1 : 0)}, {"transB", int64_t(transB ? 1 : 0)}};
-  Tensor y = detail::runOp1(OpId::kGemm, a.dtype(), inputs, out, a.dtype(), attrs);
+  const KernelParams kp = GemmParams{alpha, beta, transA, transB};
+  Tensor y = detail::runOp1(OpId::kGemm, a.dtype(), inputs, out, a.dtype(), Attrs(), &kp);
   return detail::finish1("Gemm", attrs, inputs, y, [a, b, c, alpha, beta, transA, transB](const std::vector<Tensor>& g) {
     const Tensor& gy = g[0];  // [M, N]
     std::vector<Tensor> grads(c.defined() ? 3 : 2);

@@ -14,15 +14,16 @@ Tensor softmaxOp(OpId op, OpId grad, const Tensor& x, int64_t axis) {
   detail::requireFloat(onnxOp, x);
   SINGA_CHECK(x.ndim() >= 1, ShapeError, onnxOp << ": input must have at least one dim, got a scalar");
   const int64_t a = normalizeAxis(axis, x.ndim(), onnxOp);
-  const Attrs attrs{{"axis", a}};
+  const Attrs attrs{{"axis", a}};  // for the trace
+  const KernelParams kp = AxisParams{a};
   const Tensor xc = x.contiguous();
   const DType dt = x.dtype();
-  Tensor y = detail::runOp1(op, dt, {xc}, x.shape(), dt, attrs);
+  Tensor y = detail::runOp1(op, dt, {xc}, x.shape(), dt, Attrs(), &kp);
   // The rule keeps y through a detached handle: capturing y itself would make y -> node -> y a cycle.
   const Tensor saved = y.detach();
-  return detail::finish1(onnxOp, attrs, {xc}, y, [saved, grad, attrs](const std::vector<Tensor>& g) {
-    return std::vector<Tensor>{
-        detail::runOp1(grad, saved.dtype(), {g[0].contiguous(), saved}, saved.shape(), saved.dtype(), attrs)};
+  return detail::finish1(onnxOp, attrs, {xc}, y, [saved, grad, kp](const std::vector<Tensor>& g) {
+    return std::vector<Tensor>{detail::runOp1(grad, saved.dtype(), {g[0].contiguous(), saved}, saved.shape(),
+                                              saved.dtype(), Attrs(), &kp)};
   });
 }
 
@@ -46,9 +47,9 @@ Tensor softmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
   SINGA_CHECK(logits.dim(1) >= 1, ShapeError, op << ": logits " << logits.shape() << " have no classes");
   const Tensor xc = logits.contiguous(), lc = labels.contiguous();
   const DType dt = logits.dtype();
-  const Attrs attrs{{"reduction", std::string("mean")}};
+  const Attrs attrs{{"reduction", std::string("mean")}};  // for the trace: the kernel takes the mean
   std::vector<Tensor> outs =
-      detail::runOp(OpId::kSoftmaxCrossEntropyLoss, dt, {xc, lc}, {{Shape{}, dt}, {logits.shape(), dt}}, attrs);
+      detail::runOp(OpId::kSoftmaxCrossEntropyLoss, dt, {xc, lc}, {{Shape{}, dt}, {logits.shape(), dt}});
   const Tensor probs = outs[1];
   return detail::finish1(
       "SoftmaxCrossEntropyLoss", attrs, {xc, lc}, outs[0], [probs, lc](const std::vector<Tensor>& g) {

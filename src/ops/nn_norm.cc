@@ -30,37 +30,32 @@ Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const
   checkChannelParam(x, runningMean, "running mean");
   checkChannelParam(x, runningVar, "running variance");
   SINGA_CHECK(epsilon >= 0, ValueError, "BatchNormalization: epsilon must be >= 0, got " << epsilon);
-  const Attrs attrs{{"epsilon", epsilon}, {"momentum", momentum}};
+  const Attrs attrs{{"epsilon", epsilon}, {"momentum", momentum}};  // for the trace
+  const KernelParams kp = BatchNormParams{epsilon, momentum, training};
   const Tensor xc = x.contiguous(), sc = scale.contiguous(), bc = bias.contiguous();
   const std::vector<Tensor> inputs{xc, sc, bc, runningMean, runningVar};
   const DType dt = x.dtype();
   const Shape cshape{x.dim(1)};
   if (!training) {
     const Tensor mc = runningMean.contiguous(), vc = runningVar.contiguous();
-    Tensor y = detail::runOp1(OpId::kBatchNormInference, dt, {xc, sc, bc, mc, vc}, x.shape(), dt, attrs);
-    return detail::finish1(
-        "BatchNormalization", attrs, inputs, y, [xc, sc, mc, vc, attrs](const std::vector<Tensor>& g) {
-          Attrs a = attrs;
-          a.set("training", int64_t{0});
-          const DType t = xc.dtype();
-          std::vector<Tensor> grads = detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mc, vc},
-                                                    {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, a);
-          return grads;
-        });
+    Tensor y = detail::runOp1(OpId::kBatchNormInference, dt, {xc, sc, bc, mc, vc}, x.shape(), dt, Attrs(), &kp);
+    return detail::finish1("BatchNormalization", attrs, inputs, y, [xc, sc, mc, vc, kp](const std::vector<Tensor>& g) {
+      const DType t = xc.dtype();
+      return detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mc, vc},
+                           {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
+    });
   }
   // Training: the kernel writes the running statistics in place, so they must be plain buffers.
   SINGA_CHECK(runningMean.isContiguous() && runningVar.isContiguous(), ValueError,
               "BatchNormalization: running mean and variance must be contiguous tensors (they are updated in place)");
   std::vector<Tensor> outs = detail::runOp(OpId::kBatchNormTraining, dt, {xc, sc, bc, runningMean, runningVar},
-                                           {{x.shape(), dt}, {cshape, dt}, {cshape, dt}}, attrs);
+                                           {{x.shape(), dt}, {cshape, dt}, {cshape, dt}}, Attrs(), &kp);
   const Tensor mean = outs[1], invStd = outs[2];
   return detail::finish1(
-      "BatchNormalization", attrs, inputs, outs[0], [xc, sc, mean, invStd](const std::vector<Tensor>& g) {
+      "BatchNormalization", attrs, inputs, outs[0], [xc, sc, mean, invStd, kp](const std::vector<Tensor>& g) {
         const DType t = xc.dtype();
-        std::vector<Tensor> grads =
-            detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mean, invStd},
-                          {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs{{"training", int64_t{1}}});
-        return grads;
+        return detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mean, invStd},
+                             {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
       });
 }
 
@@ -73,11 +68,11 @@ Tensor dropout(const Tensor& x, double ratio, bool training) {
   Generator& gen = globalGenerator();
   const uint64_t seed = gen.seed(), counter = gen.counter();
   gen.setState(seed, counter + static_cast<uint64_t>(x.numel()));  // the kernel draws numel numbers
-  const Attrs kattrs{
-      {"ratio", ratio}, {"seed", static_cast<int64_t>(seed)}, {"counter", static_cast<int64_t>(counter)}};
+  const KernelParams kp = DropoutParams{ratio, seed, counter};
   const Tensor xc = x.contiguous();
   const DType dt = x.dtype();
-  std::vector<Tensor> outs = detail::runOp(OpId::kDropout, dt, {xc}, {{x.shape(), dt}, {x.shape(), dt}}, kattrs);
+  std::vector<Tensor> outs =
+      detail::runOp(OpId::kDropout, dt, {xc}, {{x.shape(), dt}, {x.shape(), dt}}, Attrs(), &kp);
   const Tensor mask = outs[1];
   return detail::finish1("Dropout", Attrs{{"ratio", ratio}}, {xc}, outs[0],
                          [mask](const std::vector<Tensor>& g) { return std::vector<Tensor>{ops::mul(g[0], mask)}; });

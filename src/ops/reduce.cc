@@ -47,9 +47,10 @@ Tensor reduceOp(OpId kernel, const Tensor& x, const std::vector<int64_t>& axesIn
   const char* op = opName(kernel);
   detail::requireDefined(op, x, "input");
   const std::vector<int64_t> axes = reduceAxes(op, x, axesIn);
-  Attrs attrs{{"axes", axes}, {"keepdims", int64_t(keepDims ? 1 : 0)}};
+  Attrs attrs{{"axes", axes}, {"keepdims", int64_t(keepDims ? 1 : 0)}};  // for the trace
+  const KernelParams kp = ReduceParams{axes};
   const Shape outShape = reducedShape(x.shape(), axes, keepDims);
-  Tensor y = detail::runOp1(kernel, x.dtype(), {x}, outShape, x.dtype(), attrs);
+  Tensor y = detail::runOp1(kernel, x.dtype(), {x}, outShape, x.dtype(), Attrs(), &kp);
   autograd::BackwardFn bw;
   if (grad && isFloating(x.dtype())) {
     const Shape keepShape = reducedShape(x.shape(), axes, true);
@@ -72,7 +73,8 @@ Tensor reduceGradKernel(OpId kernel, const Tensor& x, const Tensor& gyKeep,
   Tensor xc = x.detach().contiguous();
   Tensor gc = gyKeep.contiguous();
   std::vector<Tensor> outs{zerosOf(x.shape(), x.dtype(), x.device())};
-  runKernel(kernel, x.dtype(), x.device(), {xc, gc}, outs, Attrs{{"axes", axes}});
+  const KernelParams kp = ReduceParams{axes};
+  runKernel(kernel, x.dtype(), x.device(), {xc, gc}, outs, Attrs(), &kp);
   return outs[0];
 }
 
@@ -82,8 +84,10 @@ Tensor argOp(OpId kernel, const Tensor& x, int64_t axis, bool keepDims, bool sel
   SINGA_CHECK(x.ndim() > 0, ShapeError, op << ": input must have at least one dimension, got a scalar");
   const int64_t a = normalizeAxis(axis, x.ndim(), op);
   Attrs attrs{{"axis", a}, {"keepdims", int64_t(keepDims ? 1 : 0)},
-              {"select_last_index", int64_t(selectLast ? 1 : 0)}};
-  Tensor y = detail::runOp1(kernel, x.dtype(), {x}, reducedShape(x.shape(), {a}, keepDims), DType::kInt64, attrs);
+              {"select_last_index", int64_t(selectLast ? 1 : 0)}};  // for the trace
+  const KernelParams kp = ArgReduceParams{a, selectLast};
+  Tensor y =
+      detail::runOp1(kernel, x.dtype(), {x}, reducedShape(x.shape(), {a}, keepDims), DType::kInt64, Attrs(), &kp);
   return detail::finish1(op, attrs, {x}, y, nullptr);
 }
 
@@ -147,8 +151,9 @@ Tensor sumTo(const Tensor& x, const Shape& shape) {
     }
   }
   // Not traced: a backward-rule helper. Still differentiable (its gradient expands back).
-  Tensor y = detail::runOp1(OpId::kReduceSum, x.dtype(), {x}, reducedShape(x.shape(), axes, true), x.dtype(),
-                            Attrs{{"axes", axes}, {"keepdims", int64_t(1)}});
+  const KernelParams kp = ReduceParams{axes};
+  Tensor y =
+      detail::runOp1(OpId::kReduceSum, x.dtype(), {x}, reducedShape(x.shape(), axes, true), x.dtype(), Attrs(), &kp);
   y = makeView(y, shape, contiguousStrides(shape), 0);
   std::vector<Tensor> outs{y};
   const Shape xs = x.shape();

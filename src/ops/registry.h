@@ -17,8 +17,9 @@
 
 namespace singa {
 
-/// What a kernel sees: its inputs, its pre-allocated outputs, the op's attributes and, for the
-/// op families that have them (kernel_params.h), its typed parameters.
+/// What a kernel sees: its inputs, its pre-allocated outputs and, for the kernels that have
+/// options, its typed parameters (kernel_params.h). `attrs` is what the caller passed; no kernel
+/// reads it (the kernels_typed_params test checks), Attrs being for the trace and ONNX.
 struct KernelContext {
   const std::vector<Tensor>& inputs;
   std::vector<Tensor>& outputs;

@@ -286,8 +286,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
     out[a] += t.shape()[a];
     inputs.push_back(contiguousCopy(t));
   }
-  Attrs attrs{{"axis", int64_t(a)}};
-  Tensor y = detail::runOp1(OpId::kConcat, x0.dtype(), inputs, out, x0.dtype(), attrs);
+  Attrs attrs{{"axis", int64_t(a)}};  // for the trace
+  const KernelParams kp = AxisParams{a};
+  Tensor y = detail::runOp1(OpId::kConcat, x0.dtype(), inputs, out, x0.dtype(), Attrs(), &kp);
   std::vector<int64_t> sizes;
   for (const Tensor& t : xs) sizes.push_back(t.shape()[a]);
   return detail::finish1("Concat", attrs, xs, y, [a, sizes](const std::vector<Tensor>& g) {
@@ -357,17 +358,21 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
       SINGA_CHECK(d > 0, ShapeError, "Pad: edge mode cannot pad the empty axis " << i << " of " << x.shape());
     }
   }
-  Attrs attrs{{"pads", pads}, {"mode", mode}, {"value", value}};
-  Tensor y = detail::runOp1(OpId::kPad, x.dtype(), {x}, out, x.dtype(), attrs);
+  Attrs attrs{{"pads", pads}, {"mode", mode}, {"value", value}};  // for the trace
+  const PadMode padMode =
+      mode == "constant" ? PadMode::kConstant : (mode == "reflect" ? PadMode::kReflect : PadMode::kEdge);
+  const KernelParams kp = PadParams{pads, padMode, value};
+  Tensor y = detail::runOp1(OpId::kPad, x.dtype(), {x}, out, x.dtype(), Attrs(), &kp);
   const Shape xs = x.shape();
-  return detail::finish1("Pad", attrs, {x}, y, [xs, pads, mode](const std::vector<Tensor>& g) {
-    if (mode == "constant") {
-      std::vector<int64_t> back(pads.size());
-      for (size_t i = 0; i < pads.size(); ++i) back[i] = -pads[i];
+  return detail::finish1("Pad", attrs, {x}, y, [xs, kp](const std::vector<Tensor>& g) {
+    const PadParams& p = std::get<PadParams>(kp);
+    if (p.mode == PadMode::kConstant) {
+      std::vector<int64_t> back(p.pads.size());
+      for (size_t i = 0; i < p.pads.size(); ++i) back[i] = -p.pads[i];
       return std::vector<Tensor>{pad(g[0], back, "constant", 0.0)};
     }
     std::vector<Tensor> outs{zerosOf(xs, g[0].dtype(), g[0].device())};
-    runKernel(OpId::kPadGrad, g[0].dtype(), g[0].device(), {g[0]}, outs, Attrs{{"pads", pads}, {"mode", mode}});
+    runKernel(OpId::kPadGrad, g[0].dtype(), g[0].device(), {g[0]}, outs, Attrs(), &kp);
     return outs;
   });
 }
@@ -382,12 +387,15 @@ Tensor gather(const Tensor& x, const Tensor& indices, int64_t axis) {
   Shape out(x.shape().begin(), x.shape().begin() + a);
   out.insert(out.end(), indices.shape().begin(), indices.shape().end());
   out.insert(out.end(), x.shape().begin() + a + 1, x.shape().end());
-  Attrs attrs{{"axis", int64_t(a)}};
-  Tensor y = detail::runOp1(OpId::kGather, x.dtype(), {contiguousCopy(x), contiguousCopy(indices)}, out, x.dtype(), attrs);
+  Attrs attrs{{"axis", int64_t(a)}};  // for the trace
+  const KernelParams kp = AxisParams{a};
+  Tensor y = detail::runOp1(OpId::kGather, x.dtype(), {contiguousCopy(x), contiguousCopy(indices)}, out, x.dtype(),
+                            Attrs(), &kp);
   const Shape xs = x.shape();
-  return detail::finish1("Gather", attrs, {x, indices}, y, [xs, indices, attrs](const std::vector<Tensor>& g) {
+  return detail::finish1("Gather", attrs, {x, indices}, y, [xs, indices, kp](const std::vector<Tensor>& g) {
     std::vector<Tensor> outs{zerosOf(xs, g[0].dtype(), g[0].device())};
-    runKernel(OpId::kGatherGrad, g[0].dtype(), g[0].device(), {contiguousCopy(g[0]), contiguousCopy(indices)}, outs, attrs);
+    runKernel(OpId::kGatherGrad, g[0].dtype(), g[0].device(), {contiguousCopy(g[0]), contiguousCopy(indices)}, outs,
+              Attrs(), &kp);
     return std::vector<Tensor>{outs[0], Tensor()};
   });
 }
@@ -416,7 +424,7 @@ int64_t onnxTypeCode(DType t) {
 Tensor cast(const Tensor& x, DType dtype) {
   detail::requireDefined("Cast", x, "input");
   Attrs attrs{{"to", onnxTypeCode(dtype)}};
-  Tensor y = detail::runOp1(OpId::kCopy, x.dtype(), {x}, x.shape(), dtype, attrs);
+  Tensor y = detail::runOp1(OpId::kCopy, x.dtype(), {x}, x.shape(), dtype);
   autograd::BackwardFn bw;
   if (isFloating(x.dtype()) && isFloating(dtype)) {
     const DType from = x.dtype();
@@ -456,7 +464,7 @@ Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats) {
     sumAxes.push_back(2 * i);
   }
   Attrs attrs{{"repeats", repeats}};
-  Tensor y = detail::runOp1(OpId::kTile, x.dtype(), {x}, out, x.dtype(), attrs);
+  Tensor y = detail::runOp1(OpId::kTile, x.dtype(), {x}, out, x.dtype());
   return detail::finish1("Tile", attrs, {x}, y, [split, sumAxes](const std::vector<Tensor>& g) {
     // out index = t * d + i on each axis: view g as [r0, d0, r1, d1, ...] and sum the r's.
     return std::vector<Tensor>{reduceSum(reshape(g[0], split, true), sumAxes, false)};

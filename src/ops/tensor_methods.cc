@@ -59,7 +59,8 @@ void Tensor::copyFrom(const Tensor& src) {
 
 void Tensor::fill(double value) {
   std::vector<Tensor> outs{*this};
-  runKernel(OpId::kFill, dtype(), device(), {}, outs, Attrs{{"value", value}});
+  const KernelParams kp = FillParams{value};
+  runKernel(OpId::kFill, dtype(), device(), {}, outs, Attrs(), &kp);
 }
 
 void Tensor::backward(const Tensor& grad) const { autograd::backward(*this, grad); }

@@ -36,15 +36,9 @@ void Adam::update(const std::string&, Tensor& param, const Tensor& grad, std::ma
   }
   int64_t& t = state["step"].data<int64_t>()[0];
   ++t;
-  Attrs attrs{{"lr", lr_},
-              {"beta1", beta1_},
-              {"beta2", beta2_},
-              {"eps", eps_},
-              {"weight_decay", weightDecay_},
-              {"decoupled", int64_t{decoupled_ ? 1 : 0}},
-              {"step", t}};
+  const KernelParams kp = AdamParams{lr_, beta1_, beta2_, eps_, weightDecay_, decoupled_, t};
   std::vector<Tensor> outputs{param, state["exp_avg"], state["exp_avg_sq"]};
-  runKernel(OpId::kAdamUpdate, param.dtype(), param.device(), {grad}, outputs, attrs);
+  runKernel(OpId::kAdamUpdate, param.dtype(), param.device(), {grad}, outputs, Attrs(), &kp);
 }
 
 AdamW::AdamW(NamedParams params, double lr, double beta1, double beta2, double eps, double weightDecay)

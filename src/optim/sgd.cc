@@ -32,20 +32,21 @@ std::vector<std::string> SGD::stateNames() const {
 }
 
 void SGD::update(const std::string&, Tensor& param, const Tensor& grad, std::map<std::string, Tensor>& state) {
-  Attrs attrs{{"lr", lr_},
-              {"momentum", momentum_},
-              {"dampening", dampening_},
-              {"weight_decay", weightDecay_},
-              {"nesterov", int64_t{nesterov_ ? 1 : 0}}};
+  SGDParams p;
+  p.lr = lr_;
+  p.momentum = momentum_;
+  p.dampening = dampening_;
+  p.weightDecay = weightDecay_;
+  p.nesterov = nesterov_;
   std::vector<Tensor> outputs{param};
   if (momentum_ != 0.0) {
     auto it = state.find("momentum_buffer");
-    const bool first = it == state.end();
-    if (first) it = state.emplace("momentum_buffer", Tensor(param.shape(), param.dtype(), param.device())).first;
-    attrs.set("init_buffer", int64_t{first ? 1 : 0});
+    p.initBuffer = it == state.end();
+    if (p.initBuffer) it = state.emplace("momentum_buffer", Tensor(param.shape(), param.dtype(), param.device())).first;
     outputs.push_back(it->second);
   }
-  runKernel(OpId::kSGDUpdate, param.dtype(), param.device(), {grad}, outputs, attrs);
+  const KernelParams kp = p;
+  runKernel(OpId::kSGDUpdate, param.dtype(), param.device(), {grad}, outputs, Attrs(), &kp);
 }
 
 }  // namespace singa

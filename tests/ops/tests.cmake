@@ -25,11 +25,20 @@ target_compile_options(conv_bench PRIVATE ${SINGA_WARNINGS})
 
 # The cross-backend op table: one row per kernel op of src/ops/op_list.h (CPU against a reference,
 # CUDA against the CPU when a GPU is visible, finite-difference gradients); fails when a registered
-# op has no row.
+# op has no row. typed_params_test: kernels get their typed parameters (kernel_params.h) or a
+# named error.
 singa_add_gtest(NAME ops_table_test LABELS unit SOURCES
   ops/op_table_test.cc
+  ops/typed_params_test.cc
   ops/op_table_elementwise.cc
   ops/op_table_unary.cc
   ops/op_table_nn.cc
   ops/op_table_other.cc
 )
+
+# Kernels read typed parameters (src/ops/kernel_params.h), never string-keyed Attrs: fails naming
+# the file and line of an Attrs read under kernels/.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+add_test(NAME kernels_typed_params
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/ops/kernel_params_test.py ${CMAKE_SOURCE_DIR})
+set_tests_properties(kernels_typed_params PROPERTIES LABELS unit TIMEOUT 60)
