@@ -1,5 +1,6 @@
 #include "singa/core/parallel.h"
 
+#include "singa/core/blas_coretype.h"
 #include "singa/core/error.h"
 
 #include <omp.h>
@@ -20,6 +21,9 @@ void setNumThreads(int n) {
                               << std::thread::hardware_concurrency() << " cores)");
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
+  // Before the first GEMM (libsinga's constructor normally did it already): OpenBLAS's kernel
+  // table for this CPU, not its SSE3 fallback (blas_coretype.h).
+  repairBlasCoretype();
   gThreads = n;
   omp_set_num_threads(n);
   // OpenBLAS stays single-threaded: kernels split GEMMs over the OpenMP threads themselves

@@ -1,4 +1,4 @@
-# The core layer: Tensor, Shape, DType, Device, memory, errors, file reading and durable writing, the safetensors format (explicit list).
+# The core layer: Tensor, Shape, DType, Device, memory, errors, threads, the CPU's features and OpenBLAS's kernel table, file reading and durable writing, the safetensors format (explicit list).
 singa_add_layer(NAME singa_core
   AREAS core=src/core
   SOURCES
@@ -13,6 +13,8 @@ singa_add_layer(NAME singa_core
     src/core/tensor.cc
     src/core/rng.cc
     src/core/parallel.cc
+    src/core/cpu_features.cc
+    src/core/blas_coretype.cc
   HEADERS
     src/core/error.h
     src/core/dtype.h
@@ -28,8 +30,10 @@ singa_add_layer(NAME singa_core
     src/core/attrs.h
     src/core/rng.h
     src/core/parallel.h
+    src/core/cpu_features.h
+    src/core/blas_coretype.h
   PUBLIC OpenMP::OpenMP_CXX Threads::Threads
-  PRIVATE ZLIB::ZLIB nlohmann_json::nlohmann_json
+  PRIVATE ZLIB::ZLIB nlohmann_json::nlohmann_json ${CMAKE_DL_LIBS}
 )
 if(SINGA_USE_MPI)
   target_compile_definitions(singa_core PUBLIC SINGA_USE_MPI)

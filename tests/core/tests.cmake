@@ -2,9 +2,13 @@ singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/tensor_test.cc
   core/dtype_test.cc
   core/limits_test.cc
+  core/cpu_features_test.cc
   autograd/engine_test.cc
   autograd/grad_hooks_test.cc
 )
+
+# Re-points OpenBLAS's kernel table (process-wide state): its own executable.
+singa_add_gtest(NAME blas_coretype_test LABELS unit SOURCES core/blas_coretype_test.cc)
 
 # The layering: an include of a higher layer's header from a lower layer fails to build.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
