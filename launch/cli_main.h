@@ -12,9 +12,16 @@
 #include <string>
 #include <system_error>
 
+#include "singa/core/blas_coretype.h"
 #include "singa/core/error.h"
 
 namespace singa::launch {
+
+/// --version: the program and singa's version, then the CPU and the GEMM kernels this process
+/// runs ("cpu: ...; gemm: OpenBLAS 0.3.21 Zen (library's choice)", core/blas_coretype.h).
+inline std::string versionText(const char* program) {
+  return std::string(program) + " " + SINGA_VERSION + "\n" + cpuAndGemmDescription();
+}
 
 /// Runs `body` and returns its exit code; an exception becomes "PROGRAM: error: ..." on stderr,
 /// handed first to `onError` (a distributed job aborts its other ranks there), and exit code 1.

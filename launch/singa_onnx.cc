@@ -332,6 +332,7 @@ int cmdBench(const std::string& path, int64_t batch, int threads, int warmup, in
   const int64_t b = inputs.empty() || inputs[0].ndim() == 0 ? 1 : inputs[0].dim(0);
   std::printf("%s: threads %d, batch %lld, %d iterations (%d warm-up)\n", path.c_str(), numThreads(),
               static_cast<long long>(b), iters, warmup);
+  if (device.isCpu()) std::printf("%s\n", cpuAndGemmDescription().c_str());
   std::printf("latency ms: median %.3f  mean %.3f  min %.3f  max %.3f\n", median, mean, sorted.front(), sorted.back());
   std::printf("throughput: %.1f samples/s\n", 1000.0 * static_cast<double>(b) / median);
   return 0;
@@ -342,6 +343,7 @@ int cmdBench(const std::string& path, int64_t batch, int threads, int warmup, in
 int main(int argc, char** argv) {
   CLI::App app{"singa_onnx: inspect, run, test and benchmark ONNX models with singa"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return singa::launch::versionText("singa_onnx"); });
 
   std::string model;
   auto* info = app.add_subcommand("info", "Print a model's opset, inputs/outputs, parameters and op histogram");

@@ -157,13 +157,15 @@ int run(TrainOptions& o) {
   }
   if (!t.quiet && root) {
     const int64_t limit = t.limitTrain > 0 ? std::min(t.limitTrain, data.train->size()) : data.train->size();
+    // On a CPU device the line also says which GEMM kernels run (core/blas_coretype.h).
+    const std::string kernels = dev.isCpu() ? "; " + cpuAndGemmDescription() : "";
     std::fprintf(stderr,
                  "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
-                 "%d threads, optimizer %s lr %g\n",
+                 "%d threads, optimizer %s lr %g%s\n",
                  modelName.c_str(), static_cast<long long>(model->numParameters()), data.description.c_str(),
                  static_cast<long long>(limit), static_cast<long long>(data.test ? data.test->size() : 0),
                  dev.str().c_str(),
-                 numThreads(), t.optimizer.c_str(), t.lr);
+                 numThreads(), t.optimizer.c_str(), t.lr, kernels.c_str());
   }
   const TrainResult r = trainer.fit(data.train, data.test);
   if (r.preempted) return kExitResumable;
@@ -193,6 +195,7 @@ int main(int argc, char** argv) {
   CLI::App app{"singa_train: train or fine-tune a model on Fashion-MNIST, an image folder, CIFAR or arrays"};
   singa::launch::TrainOptions options;
   singa::launch::addTrainFlags(app, options);
+  app.set_version_flag("--version", [] { return singa::launch::versionText("singa_train"); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

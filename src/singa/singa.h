@@ -4,6 +4,8 @@
 #include "singa/autograd/node.h"
 #include "singa/autograd/trace.h"
 #include "singa/core/attrs.h"
+#include "singa/core/blas_coretype.h"
+#include "singa/core/cpu_features.h"
 #include "singa/core/device.h"
 #include "singa/core/dtype.h"
 #include "singa/core/error.h"

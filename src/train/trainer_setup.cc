@@ -10,6 +10,8 @@
 
 #include "singa/comm/communicator.h"
 #include "singa/comm/distributed_optimizer.h"
+#include "singa/core/blas_coretype.h"
+#include "singa/core/cpu_features.h"
 #include "singa/core/error.h"
 #include "singa/core/parallel.h"
 #include "singa/nn/loss.h"
@@ -57,6 +59,16 @@ double peakRssMiB() {
   }
   return -1;
 }
+
+namespace {
+
+// The CPU and, on a CPU device, the GEMM kernels the figures came from (core/blas_coretype.h).
+void addKernelInfo(nlohmann::json& j, const Device& device) {
+  j["cpu"] = describeCpu(detectCpuFeatures());
+  if (device.isCpu()) j["gemm"] = describeBlas(repairBlasCoretype());
+}
+
+}  // namespace
 
 Trainer::Trainer(std::shared_ptr<Module> model, TrainerOptions options, Communicator* comm)
     : model_(std::move(model)), options_(std::move(options)), comm_(comm) {
@@ -195,12 +207,14 @@ BenchmarkResult Trainer::benchmark(std::shared_ptr<const Dataset> train) {
               model_->typeName().c_str(), static_cast<long long>(o.batchSize), numThreads(),
               static_cast<long long>(o.benchmarkSteps), static_cast<long long>(o.benchmarkWarmupSteps),
               o.benchmarkIncludeData ? ", waits for data included" : "");
+  if (device_.isCpu()) std::printf("%s\n", cpuAndGemmDescription().c_str());
   std::printf("train_images_per_sec %.1f\nms_per_step %.3f\npeak_rss_mib %.1f\n", r.imagesPerSec, r.msPerStep,
               r.peakRssMiB);
   if (!o.metricsJson.empty()) {
     nlohmann::json j{{"train_images_per_sec", r.imagesPerSec}, {"ms_per_step", r.msPerStep},
                      {"peak_rss_mib", r.peakRssMiB},           {"threads", numThreads()},
                      {"batch_size", o.batchSize},              {"world_size", worldSize()}};
+    addKernelInfo(j, device_);
     std::ofstream(o.metricsJson) << j.dump(2) << "\n";
   }
   return r;
@@ -225,6 +239,7 @@ void Trainer::writeMetrics(const TrainResult& r) const {
     j["val_top1"] = r.validation.accuracy;
     j["val_top5"] = r.validation.top5;
   }
+  addKernelInfo(j, device_);
   j["data_images_per_sec"] = r.dataImagesPerSec;
   j["data_wait_seconds"] = r.dataWaitSeconds;
   j["data_workers"] = loader_ ? loader_->workers() : 0;

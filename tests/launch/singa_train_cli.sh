@@ -18,6 +18,15 @@ for flag in --model --data --epochs --batch-size --lr --momentum --weight-decay 
   contains "$scratch/help.txt" "$flag"; check "--help lists $flag" $?
 done
 
+# --version: the version, the CPU and the GEMM kernels; a user's OPENBLAS_CORETYPE is named as theirs.
+"$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] && contains "$scratch/version.txt" "^singa_train [0-9]" && contains "$scratch/version.txt" "^cpu: .*; gemm: "
+check "--version exits 0 with the version, cpu and gemm" $?
+cat "$scratch/version.txt"
+OPENBLAS_CORETYPE=Prescott "$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] && contains "$scratch/version.txt" "gemm: OpenBLAS .* Prescott (OPENBLAS_CORETYPE=Prescott, user's)"
+check "--version with OPENBLAS_CORETYPE set -> the user's table, named as theirs" $?
+
 "$bin" --no-such-flag > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 2 ] && contains "$scratch/o.txt" "no-such-flag"; check "unknown flag -> exit 2 naming it" $?
 "$bin" --optimizer rmsprop > "$scratch/o.txt" 2>&1; rc=$?
@@ -72,6 +81,7 @@ common=(--model cnn --epochs 1 --limit-train 6400 --limit-test 500 --seed 3 --th
 "$bin" "${common[@]}" --metrics-json "$scratch/a.json" > "$scratch/a.out" 2> "$scratch/a.err"; ra=$?
 "$bin" "${common[@]}" --metrics-json "$scratch/b.json" > "$scratch/b.out" 2> "$scratch/b.err"; rb=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ]; check "short training runs succeed" $?
+contains "$scratch/a.err" "^singa_train: model cnn .*; cpu: .*; gemm: "; check "the start line names the cpu and gemm kernels" $?
 losses() { cat "$1.out" "$1.err" | grep -oE "loss [0-9.]+( \(last [0-9.]+\))?"; }
 [ "$(losses "$scratch/a" | wc -l)" -ge 20 ] && cmp -s <(losses "$scratch/a") <(losses "$scratch/b")
 check "same seed -> identical printed losses (every 5 steps)" $?
@@ -93,9 +103,16 @@ print("metrics:", {k: m.get(k) for k in need}, "missing:", missing)
 sys.exit(0 if not missing and m["test_accuracy"] > 0.5 and m["world_size"] == 1 and m["epochs"] == 1 else 1)
 PY
 
-"$bin" --model cnn --benchmark --benchmark-steps 5 --warmup-steps 1 --limit-train 1024 > "$scratch/bench.txt" 2>&1
+"$bin" --model cnn --benchmark --benchmark-steps 5 --warmup-steps 1 --limit-train 1024 \
+  --metrics-json "$scratch/bench.json" > "$scratch/bench.txt" 2>&1
 contains "$scratch/bench.txt" "train_images_per_sec" && contains "$scratch/bench.txt" "peak_rss_mib"
 check "--benchmark prints images/s and peak memory" $?
+/usr/bin/python3 - "$scratch/bench.json" <<'PY'; check "--benchmark metrics JSON names the cpu and gemm kernels" $?
+import json, sys
+m = json.load(open(sys.argv[1]))
+print("cpu:", m.get("cpu"), "gemm:", m.get("gemm"))
+sys.exit(0 if m.get("cpu") and str(m.get("gemm", "")).startswith("OpenBLAS") else 1)
+PY
 
 echo "$passed passed, $failures failed"
 [ $failures -eq 0 ]
