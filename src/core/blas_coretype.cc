@@ -91,15 +91,15 @@ bool repointBlasCoretype(const std::string& name) {
 
 BlasInfo repairBlasCoretypeNow() {
   BlasInfo info;
+  if (const char* user = std::getenv(kCoretypeVariable)) {
+    info.userSet = true;
+    info.userCoretype = user;
+  }
   const OpenBlasApi& api = openBlas();
   if (api.corename == nullptr) return info;
   info.library = libraryName(api.config != nullptr ? api.config() : nullptr);
   info.loadCore = info.core = blasCorename();
   info.dynamic = api.quit != nullptr && api.init != nullptr;
-  if (const char* user = std::getenv(kCoretypeVariable)) {
-    info.userSet = true;
-    info.userCoretype = user;
-  }
   if (!info.dynamic) return info;
   const std::optional<std::string> wanted = wantedBlasCoretype(detectCpuFeatures(), info.loadCore, info.userSet);
   if (!wanted) return info;
