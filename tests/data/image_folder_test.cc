@@ -41,14 +41,6 @@ class ImageFolder : public test::ScratchDirTest {
     fs::create_directories((root_ / rel).parent_path());
     fs::copy_file(kSamples / name, root_ / rel, fs::copy_options::overwrite_existing);
   }
-  static std::string message(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
   fs::path root_;
 };
 
@@ -132,24 +124,24 @@ TEST_F(ImageFolder, SplitsShareTheTrainingClasses) {
   EXPECT_FALSE(plain.test);
   // A validation folder with a class the training split lacks.
   put("rgb.png", "val/zz/1.png");
-  const std::string m = message([&] { openDataSpec("imagefolder:" + root_.string(), t); });
+  const std::string m = test::errorOf([&] { openDataSpec("imagefolder:" + root_.string(), t); });
   EXPECT_NE(m.find("class folder 'zz' that its training split does not have"), std::string::npos) << m;
   // The labels' checker against a model with fewer outputs.
-  const std::string m2 = message([&] { checkLabelsBelow(*plain.train, 2, "--val-data"); });
+  const std::string m2 = test::errorOf([&] { checkLabelsBelow(*plain.train, 2, "--val-data"); });
   EXPECT_NE(m2.find("has label 2 but the model has 2 outputs"), std::string::npos) << m2;
   EXPECT_NE(m2.find((root_ / "train/c/1.png").string()), std::string::npos) << m2;
 }
 
 TEST_F(ImageFolder, BadFoldersAreNamed) {
   // No class folders, no images.
-  EXPECT_NE(message([&] { ImageFolderDataset d(root_.string()); }).find("has no class folders"), std::string::npos);
+  EXPECT_NE(test::errorOf([&] { ImageFolderDataset d(root_.string()); }).find("has no class folders"), std::string::npos);
   fs::create_directories(root_ / "a");
   put("rgb.png", "a/notes.txt");
-  EXPECT_NE(message([&] { ImageFolderDataset d(root_.string()); }).find("has no .jpg, .jpeg or .png files"),
+  EXPECT_NE(test::errorOf([&] { ImageFolderDataset d(root_.string()); }).find("has no .jpg, .jpeg or .png files"),
             std::string::npos);
   // An empty class folder: an error, or with allowEmptyClasses a warning and a label kept.
   put("rgb.png", "b/1.png");
-  const std::string m = message([&] { ImageFolderDataset d(root_.string()); });
+  const std::string m = test::errorOf([&] { ImageFolderDataset d(root_.string()); });
   EXPECT_NE(m.find((root_ / "a").string() + "' has no .jpg"), std::string::npos) << m;
   ImageFolderOptions o;
   o.allowEmptyClasses = true;
@@ -168,7 +160,7 @@ TEST_F(ImageFolder, DifferentSizesNeedACropAndAVanishedFileIsNamed) {
   std::vector<float> out(static_cast<size_t>(d.sampleShape()[0] * d.sampleShape()[1] * d.sampleShape()[2]));
   Generator g(0);
   d.load(0, false, g, out.data());
-  const std::string m = message([&] { d.load(1, false, g, out.data()); });
+  const std::string m = test::errorOf([&] { d.load(1, false, g, out.data()); });
   EXPECT_NE(m.find((root_ / "a/2.png").string()), std::string::npos) << m;
   EXPECT_NE(m.find("--resize N --crop N"), std::string::npos) << m;
   // With a crop both load.
@@ -179,14 +171,14 @@ TEST_F(ImageFolder, DifferentSizesNeedACropAndAVanishedFileIsNamed) {
   d.load(1, false, g, small.data());
   // A file removed after listing: an error naming it, from a loader's worker as well.
   fs::remove(root_ / "a/2.png");
-  const std::string gone = message([&] { d.load(1, false, g, small.data()); });
+  const std::string gone = test::errorOf([&] { d.load(1, false, g, small.data()); });
   EXPECT_NE(gone.find((root_ / "a/2.png").string()), std::string::npos) << gone;
   DataLoaderOptions lo;
   lo.batchSize = 2;
   lo.workers = 1;
   DataLoader loader(std::shared_ptr<const Dataset>(&d, [](const Dataset*) {}), lo);
   Batch b;
-  const std::string viaWorker = message([&] { loader.next(b); });
+  const std::string viaWorker = test::errorOf([&] { loader.next(b); });
   EXPECT_NE(viaWorker.find((root_ / "a/2.png").string()), std::string::npos) << viaWorker;
 }
 

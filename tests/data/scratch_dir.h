@@ -1,5 +1,5 @@
-// A gtest fixture with a scratch directory of its own per test (removed afterwards), for the data
-// tests that write files.
+// For the data tests that write files: a gtest fixture with a scratch directory of its own per
+// test (removed afterwards), and errorOf, the message of the singa::Error a call throws.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "singa/core/error.h"
 
 namespace singa::test {
 
@@ -32,5 +34,16 @@ class ScratchDirTest : public ::testing::Test {
   }
   std::filesystem::path dir_;
 };
+
+/// The message of the singa::Error `fn` throws, or "(no error)".
+template <class Fn>
+std::string errorOf(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 }  // namespace singa::test

@@ -41,15 +41,7 @@ std::string raw(const std::vector<T>& v) {
 
 class ScratchDir : public test::ScratchDirTest {};
 
-template <class Fn>
-std::string errorOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::errorOf;
 
 TEST(Npy, ReadsWhatNumpySaveWrites) {
   const std::vector<float> f = {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, 7.0f};
