@@ -37,8 +37,9 @@ std::vector<std::string> listClassFolders(const std::string& root) {
   return names;
 }
 
-/// Image files under `dir` (recursively, folder symlinks not followed), sorted by path.
-std::vector<std::string> listImages(const fs::path& dir) {
+/// Image files under `dir` (recursively, folder symlinks not followed), sorted by path. A file
+/// link must resolve inside `root` (canonical): a data set never makes us read elsewhere.
+std::vector<std::string> listImages(const fs::path& dir, const fs::path& root) {
   std::vector<std::string> files;
   std::error_code ec;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
@@ -51,6 +52,14 @@ std::vector<std::string> listImages(const fs::path& dir) {
     }
     std::error_code typeEc;
     if (it->is_regular_file(typeEc) && hasImageExtension(it->path().filename().string())) {
+      if (it->is_symlink(typeEc)) {
+        const fs::path target = fs::canonical(it->path(), typeEc);
+        const auto mismatch = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+        SINGA_CHECK(!typeEc && mismatch.first == root.end(), ValueError,
+                    "image '" << it->path().string() << "' is a link to '" << target.string()
+                              << "', outside the image folder '" << root.string()
+                              << "'; copy the file into the folder or remove the link");
+      }
       files.push_back(it->path().string());
     }
   }
@@ -80,6 +89,9 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, const TransformO
                                        ImageFolderOptions options)
     : root_(root), options_(std::move(options)) {
   const std::vector<std::string> folders = listClassFolders(root);
+  std::error_code ec;
+  const fs::path canonicalRoot = fs::canonical(root, ec);
+  SINGA_CHECK(!ec, IoError, "cannot resolve image folder '" << root << "': " << ec.message());
   classes_ = options_.classes.empty() ? folders : options_.classes;
   SINGA_CHECK(!classes_.empty(), ValueError,
               "image folder '" << root << "' has no class folders; put the images in one folder per class "
@@ -90,7 +102,7 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, const TransformO
                 "image folder '" << root << "' has a class folder '" << folder
                                  << "' that its training split does not have; the splits must have the same classes");
     const int64_t label = at - classes_.begin();
-    const std::vector<std::string> images = listImages(fs::path(root) / folder);
+    const std::vector<std::string> images = listImages(fs::path(root) / folder, canonicalRoot);
     if (images.empty()) {
       std::ostringstream msg;
       msg << "class folder '" << (fs::path(root) / folder).string()

@@ -153,6 +153,18 @@ TEST_F(ImageFolder, BadFoldersAreNamed) {
   EXPECT_THROW(ImageFolderDataset d((root_ / "nope").string()), IoError);
 }
 
+TEST_F(ImageFolder, LinksMayNotLeaveTheFolder) {
+  put("rgb.png", "a/1.png");
+  put("rgb.png", "b/1.png");
+  fs::create_symlink(root_ / "a/1.png", root_ / "b/inside.png");  // inside: fine
+  ImageFolderDataset ok(root_.string());
+  EXPECT_EQ(ok.size(), 3);
+  fs::create_symlink(kSamples / "rgb.png", root_ / "b/outside.png");
+  const std::string m = test::errorOf([&] { ImageFolderDataset d(root_.string()); });
+  EXPECT_NE(m.find((root_ / "b/outside.png").string() + "' is a link to"), std::string::npos) << m;
+  EXPECT_NE(m.find("outside the image folder"), std::string::npos) << m;
+}
+
 TEST_F(ImageFolder, DifferentSizesNeedACropAndAVanishedFileIsNamed) {
   put("rgb.png", "a/1.png");   // 7 x 13
   put("palette.png", "a/2.png");  // 15 x 17
