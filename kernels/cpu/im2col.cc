@@ -202,6 +202,13 @@ WindowGeom makeWindowGeom(const Shape& image, const Shape& out, const std::vecto
     g.padEnd[shift + i] = pads[nd + i];
     g.dil[shift + i] = dils[i];
   }
+  // An axis with one output position never steps by its stride, and a one-wide kernel never by
+  // its dilation: both are set to 1 there, so a model's stride of 2^62 on such an axis (which
+  // the span bound below rightly ignores) cannot overflow row-stride arithmetic in the kernels.
+  for (int i = 0; i < 3; ++i) {
+    if (g.out[i] <= 1) g.stride[i] = 1;
+    if (g.k[i] <= 1) g.dil[i] = 1;
+  }
   // Every kernel addresses an input element as (c0 * in1 + c1) * in2 + c2, each coordinate of the
   // form o * stride + k * dil - pad. A model's pads, strides or dilations near 2^60 keep the
   // output small but overflow that arithmetic (undefined behaviour, then reads anywhere), so the

@@ -160,6 +160,41 @@ TEST(Conv, WindowSpanningPastInt64IsRefused) {
   test::expectTensorNear(ops::conv(x, w, b, paramsOf(ok)), test::refConv(x, w, b, windowOf(ok), 1), 1e-10, 1e-10);
 }
 
+TEST(Conv, HugeStrideOnAOneOutputAxisMatchesReference) {
+  // A stride of 2^62 on an axis with one output position is legal (the window never steps) and
+  // passes the span bound, but stride times row length overflowed in the im2col row copies (found
+  // by fuzz_onnx_exec under UBSan). The result must equal the direct loops, on both CPU paths,
+  // for Conv and for pooling.
+  const int64_t huge = int64_t{1} << 62;
+  // Also a dilation of 2^62 on an axis whose kernel is one wide (it never dilates anything).
+  const std::vector<ConvCase> cases = {
+      {"huge_stride", {2, 3, 4, 9}, {9, 3, 3, 3}, {huge, 1}, {0, 0}, {0, 0}, {1, 1}, 1, true},
+      {"huge_dilation", {2, 3, 4, 9}, {9, 3, 1, 3}, {1, 1}, {0, 1}, {0, 1}, {huge, 1}, 1, true},
+  };
+  const bool wasEnabled = cpu::packedConvEnabled();
+  for (const ConvCase& c : cases) {
+    for (bool packed : {false, true}) {
+      SCOPED_TRACE(std::string(c.name) + (packed ? " packed" : " blas"));
+      cpu::setPackedConvEnabled(packed);
+      const Tensor x = test::randomTensor(c.x, 96).to(DType::kFloat32);
+      const Tensor w = test::randomTensor(c.w, 97).to(DType::kFloat32);
+      const Tensor b = test::randomTensor({9}, 98).to(DType::kFloat32);
+      const Tensor y = ops::conv(x, w, b, paramsOf(c));
+      test::expectTensorNear(y, test::refConv(x, w, b, windowOf(c), 1), 1e-5, 1e-5);
+    }
+  }
+  cpu::setPackedConvEnabled(wasEnabled);
+  // Gradients (col2im and the weight gradient take the same plan) against finite differences.
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ops::ConvParams p = paramsOf(c);
+    test::expectGradientsMatch([p](const std::vector<Tensor>& in) { return ops::conv(in[0], in[1], in[2], p); },
+                               {test::randomTensor({1, 3, 4, 9}, 100).setRequiresGrad(),
+                                test::randomTensor(c.w, 101).setRequiresGrad(),
+                                test::randomTensor({9}, 102).setRequiresGrad()});
+  }
+}
+
 TEST(Conv, PackedKernelMatchesReferenceAndBlasPath) {
   // The packed AVX-512 float32 kernel (kernels/cpu/conv_packed.h) on shapes that reach its
   // edges: output-channel tails (not a multiple of 8), position tails (not a multiple of 16 or
