@@ -21,8 +21,8 @@ namespace singa {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kSkippedListed = 8;
-constexpr int kWorkerNice = 10;  // loading threads' nice value (relative weight ~1/10 of a compute thread)  // bad samples named in PipelineStats (the rest are counted)
+constexpr size_t kSkippedListed = 8;  // bad samples named in PipelineStats (the rest are counted)
+constexpr int kWorkerNice = 10;       // loading threads' nice value (relative weight ~1/10 of a compute thread)
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -41,6 +41,7 @@ void merge(PipelineStats& into, const PipelineStats& from) {
 struct DataLoader::Pending {
   Batch batch;
   std::exception_ptr error;
+  PipelineStats skips;  ///< the batch's bad samples, counted when the batch is handed out (step order)
 };
 
 double PipelineStats::imagesPerSecond() const {
@@ -163,6 +164,12 @@ void DataLoader::workerLoop() {
     } catch (...) {
       pending->error = std::current_exception();
     }
+    // Workers finish batches in any order; the bad samples are listed when their batch is handed
+    // out, so the list reads in epoch order whatever the thread timing.
+    pending->skips.skipped = local.skipped;
+    pending->skips.skippedSamples = std::move(local.skippedSamples);
+    local.skipped = 0;
+    local.skippedSamples.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
       merge(stats_, local);
@@ -195,6 +202,7 @@ bool DataLoader::next(Batch& out) {
     auto it = done_.find(step_);
     pending = std::move(it->second);
     done_.erase(it);
+    merge(stats_, pending->skips);
     ++step_;
   }
   cv_.notify_all();  // a slot is free

@@ -122,12 +122,13 @@ TEST(Pipeline, WorkersGiveTheBatchesOfTheCallerWithAugmentation) {
 /// A data set whose samples `bad` fail to load (like a corrupt file) and that counts loads.
 class FlakyDataset : public Dataset {
  public:
-  FlakyDataset(int64_t n, std::set<int64_t> bad) : n_(n), bad_(std::move(bad)) {}
+  FlakyDataset(int64_t n, std::set<int64_t> bad, int64_t slow = -1) : n_(n), bad_(std::move(bad)), slow_(slow) {}
   int64_t size() const override { return n_; }
   int64_t label(int64_t i) const override { return i % 3; }
   Shape sampleShape() const override { return {2}; }
   void load(int64_t i, bool, Generator&, void* out) const override {
     ++loads;
+    if (i == slow_) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     if (bad_.count(i)) SINGA_THROW(IoError, "cannot decode " << describe(i) << ": corrupt data");
     float* o = static_cast<float*>(out);
     o[0] = static_cast<float>(i);
@@ -141,6 +142,7 @@ class FlakyDataset : public Dataset {
  private:
   int64_t n_;
   std::set<int64_t> bad_;
+  int64_t slow_;  ///< this sample takes 200 ms (other workers finish later batches first)
 };
 
 TEST(Pipeline, AWorkersErrorReachesNextNamingTheSample) {
@@ -162,11 +164,14 @@ TEST(Pipeline, AWorkersErrorReachesNextNamingTheSample) {
 }
 
 TEST(Pipeline, SkipBadSamplesLeavesThemOutAndCountsThem) {
-  auto data = std::make_shared<FlakyDataset>(40, std::set<int64_t>{1, 13, 14});
+  // Sample 1 is slow, so the second worker has finished batch 3 (samples 13, 14) before batch 0:
+  // the bad samples must still be listed in epoch order.
+  auto data = std::make_shared<FlakyDataset>(40, std::set<int64_t>{1, 13, 14}, /*slow=*/1);
   DataLoaderOptions o;
   o.batchSize = 4;
   o.shuffle = false;
   o.workers = 2;
+  o.prefetch = 6;
   o.skipBadSamples = true;
   DataLoader loader(data, o);
   const std::vector<Batch> batches = epoch(loader, 0);
@@ -189,6 +194,8 @@ TEST(Pipeline, SkipBadSamplesLeavesThemOutAndCountsThem) {
   EXPECT_EQ(s.skipped, 3);
   ASSERT_EQ(s.skippedSamples.size(), 3u);
   EXPECT_NE(s.skippedSamples[0].find("'img1.jpg'"), std::string::npos) << s.skippedSamples[0];
+  EXPECT_NE(s.skippedSamples[1].find("'img13.jpg'"), std::string::npos) << s.skippedSamples[1];
+  EXPECT_NE(s.skippedSamples[2].find("'img14.jpg'"), std::string::npos) << s.skippedSamples[2];
 }
 
 TEST(Pipeline, PrefetchIsBounded) {
