@@ -74,4 +74,22 @@ class Storage {
 size_t cpuBytesInUse();
 size_t cpuPeakBytes();
 
+/// The CPU allocator keeps freed blocks of 32 MiB and more (rounded up to 2 MiB) for the next
+/// request of the same size, so a training step reuses mapped pages instead of faulting in and
+/// zeroing fresh ones; smaller blocks are reused by the C heap. Cached blocks are not counted in
+/// cpuBytesInUse(); they are dropped, oldest first, past the cache limit (default 4 GiB) and as
+/// soon as a new block would not fit beside them under the memory limit (memory_limit.h).
+/// AddressSanitizer builds cache nothing.
+struct CpuCacheStats {
+  size_t cachedBytes = 0;  // held for reuse, not in use
+  size_t limitBytes = 0;   // the most kept
+  size_t hits = 0;         // large requests served from the cache
+  size_t misses = 0;       // large requests that mapped a new block
+};
+CpuCacheStats cpuCacheStats();
+/// Returns every cached block to the operating system.
+void releaseCpuCache();
+/// Sets the most bytes kept for reuse (0: keep none); drops cached blocks past it.
+void setCpuCacheLimit(size_t bytes);
+
 }  // namespace singa

@@ -3,6 +3,7 @@ singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/dtype_test.cc
   core/limits_test.cc
   core/cpu_features_test.cc
+  core/allocator_test.cc
   autograd/engine_test.cc
   autograd/grad_hooks_test.cc
 )
