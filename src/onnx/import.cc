@@ -12,6 +12,7 @@
 #include <queue>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "singa/autograd/node.h"
@@ -352,12 +353,68 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
   m->opset_ = opset;
   m->device_ = device;
 
+  // Trainable tensors that the exporter merged are separated again. torch.onnx keeps one
+  // initializer per distinct value and names the equal ones through Identity nodes
+  // (`layer1.0.bn1.weight = Identity(bn1.weight)`): every freshly initialised BatchNorm layer then
+  // shares one tensor of ones and one of zeros as its scale, bias *and* running statistics, and
+  // training would tie them all and write running means into biases. With trainable parameters
+  // each such Identity output becomes an initializer of its own (a copy), as in the model that was
+  // exported; a BatchNorm statistic (updated in place in training) that is still shared with any
+  // other use gets a private copy. Weights shared by direct use (tied embeddings) stay shared.
+  std::unordered_map<std::string, const onnx::TensorProto*> initProtos;
+  for (const auto& init : g.initializer()) initProtos[init.name()] = &init;
+  auto isFloatProto = [](const onnx::TensorProto* t) {
+    return t->data_type() == onnx::TensorProto::FLOAT || t->data_type() == onnx::TensorProto::DOUBLE;
+  };
+  std::unordered_set<std::string> graphOutputs;
+  for (const auto& v : g.output()) graphOutputs.insert(v.name());
+  std::vector<std::pair<std::string, std::string>> copies;  // (new initializer, initializer it copies)
+  std::unordered_set<std::string> copyNames;
+  std::vector<bool> dropNode(static_cast<size_t>(g.node_size()), false);
+  std::vector<std::vector<std::string>> nodeInputs(static_cast<size_t>(g.node_size()));
+  for (int i = 0; i < g.node_size(); ++i) nodeInputs[i].assign(g.node(i).input().begin(), g.node(i).input().end());
+  if (options.trainable) {
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (n.op_type() != "Identity" || !n.domain().empty() || n.input_size() != 1 || n.output_size() != 1) continue;
+      auto src = initProtos.find(n.input(0));
+      const std::string& out = n.output(0);
+      if (src == initProtos.end() || !isFloatProto(src->second) || out.empty() || initProtos.count(out) ||
+          copyNames.count(out) || graphOutputs.count(out)) {
+        continue;
+      }
+      copies.emplace_back(out, n.input(0));
+      copyNames.insert(out);
+      dropNode[i] = true;
+    }
+    std::unordered_map<std::string, int> uses;
+    for (int i = 0; i < g.node_size(); ++i) {
+      if (dropNode[i]) continue;
+      for (const std::string& in : nodeInputs[i]) ++uses[in];
+    }
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (dropNode[i] || n.op_type() != "BatchNormalization" || n.input_size() < 5) continue;
+      for (int slot : {3, 4}) {
+        std::string& in = nodeInputs[i][slot];
+        const bool isInit = (initProtos.count(in) && isFloatProto(initProtos.at(in))) || copyNames.count(in);
+        if (!isInit || (uses[in] <= 1 && !graphOutputs.count(in))) continue;
+        std::string name = nodeLabel(n, i) + (slot == 3 ? ".running_mean" : ".running_var");
+        while (initProtos.count(name) || copyNames.count(name)) name += "_";
+        --uses[in];
+        copies.emplace_back(name, in);
+        copyNames.insert(name);
+        in = name;
+      }
+    }
+  }
+
   // Initializers: float -> parameters (BatchNorm statistics -> buffers), others -> constants.
   std::set<std::string> bnStats;
-  for (const auto& n : g.node()) {
-    if (n.op_type() == "BatchNormalization" && n.input_size() >= 5) {
-      bnStats.insert(n.input(3));
-      bnStats.insert(n.input(4));
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (!dropNode[i] && g.node(i).op_type() == "BatchNormalization" && nodeInputs[i].size() >= 5) {
+      bnStats.insert(nodeInputs[i][3]);
+      bnStats.insert(nodeInputs[i][4]);
     }
   }
   std::set<std::string> initNames;
@@ -371,6 +428,10 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
     } else {
       m->constants_[init.name()] = t;
     }
+  }
+  for (const auto& [name, from] : copies) {  // in order: a copy may copy an earlier copy
+    initNames.insert(name);
+    m->registerNamed(name, m->constants_.at(from).clone(), bnStats.count(name) != 0);
   }
   for (const auto& v : g.input()) {
     if (initNames.count(v.name())) continue;
@@ -393,11 +454,12 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
   const ConverterRegistry& reg = ConverterRegistry::instance();
   std::vector<ImportedModel::Node> pending;
   for (int i = 0; i < g.node_size(); ++i) {
+    if (dropNode[i]) continue;  // an Identity whose output is now an initializer of its own
     const auto& n = g.node(i);
     ImportedModel::Node node;
     node.name = nodeLabel(n, i);
     node.opType = n.op_type();
-    node.inputs.assign(n.input().begin(), n.input().end());
+    node.inputs = std::move(nodeInputs[i]);
     node.outputs.assign(n.output().begin(), n.output().end());
     node.entry = reg.find(registryKey(n.domain(), n.op_type()), domainOpset(model, n.domain()));
     for (const auto& a : n.attribute()) {

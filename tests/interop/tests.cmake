@@ -71,6 +71,15 @@ add_test(NAME interop_finetune_resnet18
 set_tests_properties(interop_finetune_resnet18 PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 900
                      DEPENDS interop_torch_models)
 
+# 6b. The gradients of that fine-tuning are PyTorch's (float64 reference), every BatchNorm layer
+#     with tensors of its own although torch.onnx merged their equal initial values.
+add_test(NAME interop_finetune_resnet18_parity
+         COMMAND ${_run_python} ${CMAKE_CURRENT_SOURCE_DIR}/interop/torch_finetune_parity.py
+                 --singa-train $<TARGET_FILE:singa_train> --model ${_interop_dir}/torch/resnet18_bn_op13.onnx
+                 --out ${_interop_dir}/finetune_parity)
+set_tests_properties(interop_finetune_resnet18_parity PROPERTIES LABELS interop SKIP_RETURN_CODE 77 TIMEOUT 300
+                     DEPENDS interop_torch_models)
+
 # 7. Training parity with PyTorch: same initial weights and data order -> same step losses,
 #    parameters and accuracy (plain SGD, 40 steps).
 add_test(NAME interop_torch_training_parity

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -216,6 +217,96 @@ TEST(OnnxImport, BatchNormStatisticsAreBuffers) {
   EXPECT_NEAR(mean[0], 0.9f * 0.5f + 0.1f * 2.5f, 1e-5);
   EXPECT_NEAR(mean[1], 0.9f * -1.0f + 0.1f * 6.5f, 1e-5);
   EXPECT_NEAR(y.toVector<float>()[0], (1.0f - 2.5f) / std::sqrt(1.25f), 1e-4);
+}
+
+// torch.onnx keeps one initializer per distinct value and names equal ones through Identity
+// nodes: two fresh BatchNorm layers then share one tensor of ones and one of zeros as scale, bias
+// and running statistics. Imported for training, each name is a tensor of its own again.
+onnx::ModelProto mergedBatchNormModel() {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {-1, 2, 2, 2});
+  addInit(m, "ones", Tensor::fromVector<float>({1.0f, 1.0f}, {2}));
+  addInit(m, "zeros", Tensor::fromVector<float>({0.0f, 0.0f}, {2}));
+  addNode(m, "Identity", {"zeros"}, {"bn1.running_mean"});
+  addNode(m, "Identity", {"ones"}, {"bn1.running_var"});
+  addNode(m, "Identity", {"ones"}, {"bn2.weight"});
+  addNode(m, "Identity", {"zeros"}, {"bn2.bias"});
+  addNode(m, "Identity", {"zeros"}, {"bn2.running_mean"});
+  addNode(m, "Identity", {"ones"}, {"bn2.running_var"});
+  addNode(m, "BatchNormalization", {"x", "ones", "zeros", "bn1.running_mean", "bn1.running_var"}, {"h"}, "bn1");
+  addNode(m, "Relu", {"h"}, {"r"});
+  addNode(m, "BatchNormalization", {"r", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"}, {"y"},
+          "bn2");
+  addOutput(m, "y");
+  return m;
+}
+
+TEST(OnnxImport, InitializersAnExporterMergedAreSeparateTensorsForTraining) {
+  auto m = prepare(mergedBatchNormModel());
+  std::vector<std::string> params, buffers;
+  for (auto& [name, t] : m->namedParameters()) params.push_back(name);
+  for (auto& [name, t] : m->namedBuffers()) buffers.push_back(name);
+  std::sort(params.begin(), params.end());
+  std::sort(buffers.begin(), buffers.end());
+  EXPECT_EQ(params, (std::vector<std::string>{"bn2.bias", "bn2.weight", "ones", "zeros"}));
+  EXPECT_EQ(buffers, (std::vector<std::string>{"bn1.running_mean", "bn1.running_var", "bn2.running_mean",
+                                               "bn2.running_var"}));
+  const std::vector<float> xs{1, 2, 3, 4, 5, 6, 7, 9, -1, 0, 2, 2, 3, 1, 0, 4};
+  Tensor x = Tensor::fromVector<float>(xs, {2, 2, 2, 2});
+  // Inference is what the file says: with unit statistics and scale and zero bias, relu(x).
+  std::vector<float> relu(xs);
+  for (float& v : relu) v = std::max(v, 0.0f);
+  expectNear(m->forward(x), relu, 1e-4);  // epsilon 1e-5: x / sqrt(1 + 1e-5)
+
+  // Training moves each layer's running mean alone; the parameters keep their values.
+  m->train();
+  const std::vector<float> w{0.3f, -1.0f, 0.7f, 0.2f, 1.5f, -0.4f, 0.9f, 0.1f,
+                             -0.6f, 0.8f, 0.05f, -1.2f, 0.4f, 0.6f, -0.3f, 1.1f};
+  auto lossOf = [&] { return ops::reduceSum(ops::mul(m->forward(x), Tensor::fromVector<float>(w, {2, 2, 2, 2}))); };
+  m->zeroGrad();
+  Tensor loss = lossOf();
+  loss.backward();
+  expectNear(m->initializer("zeros"), {0.0f, 0.0f});
+  expectNear(m->initializer("ones"), {1.0f, 1.0f});
+  expectNear(m->initializer("bn2.bias"), {0.0f, 0.0f});
+  const float mean0 = (1 + 2 + 3 + 4 - 1 + 0 + 2 + 2) / 8.0f;
+  EXPECT_NEAR(m->initializer("bn1.running_mean").toVector<float>()[0], 0.1f * mean0, 1e-5);
+  EXPECT_NE(m->initializer("bn2.running_mean").toVector<float>()[0], 0.0f);
+  // Each layer's scale has its own gradient: central differences of the loss, one layer at a time.
+  for (const std::string name : {"ones", "bn2.weight", "zeros", "bn2.bias"}) {
+    Tensor p = m->initializer(name);
+    const std::vector<float> g = p.grad().toVector<float>();
+    for (int64_t k = 0; k < 2; ++k) {
+      const float h = 1e-2f, v0 = p.data<float>()[k];
+      p.data<float>()[k] = v0 + h;
+      const float up = lossOf().toVector<float>()[0];
+      p.data<float>()[k] = v0 - h;
+      const float down = lossOf().toVector<float>()[0];
+      p.data<float>()[k] = v0;
+      EXPECT_NEAR(g[static_cast<size_t>(k)], (up - down) / (2 * h), 2e-2) << name << "[" << k << "]";
+    }
+  }
+  EXPECT_GT(std::abs(m->initializer("ones").grad().toVector<float>()[0] -
+                     m->initializer("bn2.weight").grad().toVector<float>()[0]), 1e-3);
+}
+
+TEST(OnnxImport, ABatchNormStatisticSharedWithAParameterGetsItsOwnCopy) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {-1, 2, 2, 2});
+  addInit(m, "ones", Tensor::fromVector<float>({1.0f, 1.0f}, {2}));
+  addInit(m, "zeros", Tensor::fromVector<float>({0.0f, 0.0f}, {2}));
+  // The same tensor as scale and running variance, and as bias and running mean.
+  addNode(m, "BatchNormalization", {"x", "ones", "zeros", "zeros", "ones"}, {"y"}, "bn");
+  addOutput(m, "y");
+  auto model = prepare(m);
+  EXPECT_EQ(model->namedParameters().size(), 2u);
+  EXPECT_EQ(model->namedBuffers().size(), 2u);
+  model->train();
+  Tensor x = Tensor::fromVector<float>({1, 2, 3, 4, 5, 6, 7, 9}, {1, 2, 2, 2});
+  (void)model->forward(x);
+  expectNear(model->initializer("zeros"), {0.0f, 0.0f});
+  expectNear(model->initializer("ones"), {1.0f, 1.0f});
+  EXPECT_NEAR(model->initializer("bn.running_mean").toVector<float>()[0], 0.1f * 2.5f, 1e-5);
 }
 
 TEST(OnnxImport, OpsetVariantsOfSqueezeClipSoftmax) {
