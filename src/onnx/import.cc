@@ -388,6 +388,7 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
       dropNode[i] = true;
     }
     std::unordered_map<std::string, int> uses;
+    int64_t clashes = 0;
     for (int i = 0; i < g.node_size(); ++i) {
       if (dropNode[i]) continue;
       for (const std::string& in : nodeInputs[i]) ++uses[in];
@@ -399,8 +400,11 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
         std::string& in = nodeInputs[i][slot];
         const bool isInit = (initProtos.count(in) && isFloatProto(initProtos.at(in))) || copyNames.count(in);
         if (!isInit || (uses[in] <= 1 && !graphOutputs.count(in))) continue;
-        std::string name = nodeLabel(n, i) + (slot == 3 ? ".running_mean" : ".running_var");
-        while (initProtos.count(name) || copyNames.count(name)) name += "_";
+        const std::string base = nodeLabel(n, i) + (slot == 3 ? ".running_mean" : ".running_var");
+        std::string name = base;
+        // One counter for all clashes: names are free to repeat in a file, and the tries stay
+        // linear in the number of names however a file arranges them.
+        while (initProtos.count(name) || copyNames.count(name)) name = base + "_" + std::to_string(++clashes);
         --uses[in];
         copies.emplace_back(name, in);
         copyNames.insert(name);

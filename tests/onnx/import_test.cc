@@ -309,6 +309,31 @@ TEST(OnnxImport, ABatchNormStatisticSharedWithAParameterGetsItsOwnCopy) {
   EXPECT_NEAR(model->initializer("bn.running_mean").toVector<float>()[0], 0.1f * 2.5f, 1e-5);
 }
 
+TEST(OnnxImport, PrivateStatisticsGetNamesNoOtherTensorHasEvenWhenNodeNamesRepeat) {
+  onnx::ModelProto m = makeModel(13);
+  addInput(m, "x", {-1, 2, 2, 2});
+  addInit(m, "s", Tensor::fromVector<float>({1.0f, 1.0f}, {2}));
+  addInit(m, "z", Tensor::fromVector<float>({0.0f, 0.0f}, {2}));
+  addInit(m, "bn.running_mean_1", Tensor::fromVector<float>({7.0f, 7.0f}, {2}));  // taken already
+  std::string in = "x";
+  for (int k = 0; k < 4; ++k) {  // four nodes named "bn", all sharing z and s as statistics
+    const std::string out = "h" + std::to_string(k);
+    addNode(m, "BatchNormalization", {in, "s", "z", "z", "s"}, {out}, "bn");
+    in = out;
+  }
+  addNode(m, "Add", {in, "bn.running_mean_1"}, {"y"});
+  addOutput(m, "y");
+  auto model = prepare(m);
+  EXPECT_EQ(model->namedBuffers().size(), 8u);
+  expectNear(model->initializer("bn.running_mean_1"), {7.0f, 7.0f});
+  model->train();
+  Tensor x = Tensor::fromVector<float>({1, 2, 3, 4, 5, 6, 7, 9}, {1, 2, 2, 2});
+  (void)model->forward(x);
+  expectNear(model->initializer("z"), {0.0f, 0.0f});
+  expectNear(model->initializer("bn.running_mean_1"), {7.0f, 7.0f});
+  EXPECT_NEAR(model->initializer("bn.running_mean").toVector<float>()[0], 0.1f * 2.5f, 1e-5);
+}
+
 TEST(OnnxImport, OpsetVariantsOfSqueezeClipSoftmax) {
   for (int opset : {11, 13}) {
     onnx::ModelProto m = makeModel(opset);
