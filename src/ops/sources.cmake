@@ -31,6 +31,11 @@ singa_add_layer(NAME singa_ops
   PRIVATE ${BLAS_LIBRARIES}
 )
 target_include_directories(singa_ops PRIVATE ${OPENBLAS_INCLUDE_DIR})
+if(SINGA_DNNL_ENABLED)
+  target_compile_definitions(singa_ops PRIVATE SINGA_USE_DNNL)
+  target_include_directories(singa_ops PRIVATE ${SINGA_DNNL_INCLUDE_DIR})
+  target_link_libraries(singa_ops PRIVATE ${SINGA_DNNL_LIBRARY})
+endif()
 if(SINGA_CUDA_ENABLED)
   target_link_libraries(singa_ops PRIVATE CUDA::cudart CUDA::cublas ${SINGA_CUDNN_LIBRARY})
 endif()
