@@ -63,7 +63,7 @@ bool convEnvDefault() {
 }
 
 std::atomic<int> gDnnlEnabled{-1};  // -1: not read from the environment yet
-std::atomic<bool> gDnnlBlocked{false};
+std::atomic<DnnlConvLayout> gDnnlLayout{DnnlConvLayout::kAuto};
 std::atomic<uint64_t> gDnnlRuns{0};
 
 }  // namespace
@@ -85,7 +85,7 @@ bool setDnnlConvEnabled(bool on) {
   return old;
 }
 
-bool setDnnlConvBlocked(bool blocked) { return gDnnlBlocked.exchange(blocked); }
+DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout) { return gDnnlLayout.exchange(layout); }
 
 uint64_t dnnlConvRuns() { return gDnnlRuns.load(); }
 
@@ -140,6 +140,9 @@ const char* isaName(dnnl::cpu_isa isa) {
 // [group, Cout/group, C/group, k...] when grouped), y [N, Cout, out...].
 struct Geometry {
   int64_t group = 1;
+  bool depthwise = false;  // one input channel per group (any channel multiplier)
+  bool oneByOne = false;   // a 1x1 kernel without padding (any stride)
+  int64_t inPerGroup = 0, outPerGroup = 0;
   Dims src, weights, dst, bias;
   Dims strides, dilations, padL, padR;
 };
@@ -160,6 +163,10 @@ bool geometryOf(const Shape& image, const Shape& out, const Shape& w, const ops:
     g.weights.assign(w.begin(), w.end());
   }
   g.bias = {w[0]};
+  g.inPerGroup = image[1] / g.group;
+  g.outPerGroup = w[0] / g.group;
+  g.depthwise = g.group > 1 && g.inPerGroup == 1;
+  g.oneByOne = true;
   for (int i = 3 - nd; i < 3; ++i) {
     const int64_t extent = (wg.k[i] - 1) * wg.dil[i] + 1;
     // The smallest right pad giving out[i] outputs, raised to 0 when a non-negative one does too.
@@ -168,6 +175,7 @@ bool geometryOf(const Shape& image, const Shape& out, const Shape& w, const ops:
     for (int64_t v : {wg.stride[i], wg.dil[i], wg.pad[i], padR, extent}) {
       if (v >= kMaxGeometryValue || v <= -kMaxGeometryValue) return false;
     }
+    g.oneByOne = g.oneByOne && wg.k[i] == 1 && wg.pad[i] == 0 && padR == 0;
     g.strides.push_back(wg.stride[i]);
     g.dilations.push_back(wg.dil[i] - 1);
     g.padL.push_back(wg.pad[i]);
@@ -188,6 +196,35 @@ memory::desc plainDesc(const Dims& dims, bool grouped = false) {
 }
 
 memory::desc anyDesc(const Dims& dims) { return memory::desc(dims, memory::data_type::f32, memory::format_tag::any); }
+
+enum class Route { kNative, kPlain, kBlocked };
+
+// The default choice (DnnlConvLayout::kAuto), measured with `conv_bench layers T` on the layers
+// of resnet18, mobilenet_v2 (batch 16, 224 x 224) and the tutorial CNN (batch 64), AMD EPYC Zen 3
+// (AVX2), 1 and 2 threads; ms per call, 2 threads, native / oneDNN plain / oneDNN blocked:
+//  - depthwise: blocked in every direction (dw 144 3x3 @56: fwd 7.2 / 19.6 / 5.1, bwd data
+//    9.7 / 35.6 / 5.2, bwd weights 19.1 / 35.4 / 6.1); on plain tensors oneDNN is slowest.
+//  - 1x1 without padding: plain for forward and backward data (pw 16->96 @112: fwd 9.8 / 6.9 /
+//    10.2, bwd data 6.4 / 4.6 / 8.6), our kernels for weights (8.4 / 11.6 / 14.7).
+//  - other: blocked for forward (resnet18's 3x3 layers summed: 392 / 438 / 333) and for
+//    backward data when both sides have 32 channels per group or more (372 / 464 / 295; the
+//    CNN's 20->50 5x5: 1.70 / 2.08 / 2.83); our kernels for weights (395 / 440 / 438).
+Route routeOf(Direction dir, const Geometry& g) {
+  switch (gDnnlLayout.load(std::memory_order_relaxed)) {
+    case DnnlConvLayout::kPlain: return Route::kPlain;
+    case DnnlConvLayout::kBlocked: return Route::kBlocked;
+    case DnnlConvLayout::kAuto: break;
+  }
+  if (g.depthwise) return Route::kBlocked;
+  if (g.oneByOne) return dir == Direction::kBackwardWeights ? Route::kNative : Route::kPlain;
+  switch (dir) {
+    case Direction::kForward: return Route::kBlocked;
+    case Direction::kBackwardData:
+      return g.inPerGroup >= 32 && g.outPerGroup >= 32 ? Route::kBlocked : Route::kNative;
+    case Direction::kBackwardWeights: return Route::kNative;
+  }
+  return Route::kNative;
+}
 
 // One tensor argument of a primitive: our plain layout, the one the primitive runs on, and the
 // reorder between them when they differ.
@@ -264,7 +301,9 @@ std::shared_ptr<Primitive> create(Direction dir, const Geometry& g, bool withBia
 class PrimitiveCache {
  public:
   std::shared_ptr<Primitive> get(Direction dir, const Geometry& g, bool withBias) {
-    const bool blocked = gDnnlBlocked.load(std::memory_order_relaxed);
+    const Route route = routeOf(dir, g);
+    if (route == Route::kNative) return nullptr;
+    const bool blocked = route == Route::kBlocked;
     const std::string key = keyOf(dir, g, withBias, blocked);
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -23,10 +23,13 @@ bool dnnlConvAvailable();
 bool dnnlConvEnabled();
 /// Turns the oneDNN path on or off (on only where available); returns the old state.
 bool setDnnlConvEnabled(bool on);
-/// Tensor layouts inside oneDNN: false (default) runs its kernels on our plain NCHW / OIHW
-/// tensors; true lets it choose blocked layouts (format_tag::any) with reorders into and out of
-/// them around every call. For benchmarks and tests; returns the old state.
-bool setDnnlConvBlocked(bool blocked);
+/// Which layout oneDNN runs in. kAuto (default): per direction and layer kind, the measured
+/// fastest of oneDNN on our plain NCHW / OIHW tensors, oneDNN in its blocked layouts
+/// (format_tag::any, with reorders into and out of them around every call) and our own kernels
+/// (see conv_dnnl.cc). kPlain and kBlocked force oneDNN in that layout, for benchmarks and tests.
+enum class DnnlConvLayout { kAuto, kPlain, kBlocked };
+/// Sets the layout choice; returns the old one.
+DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout);
 
 /// How many convolutions oneDNN has run in this process (tests check that it, not a fallback, ran).
 uint64_t dnnlConvRuns();

@@ -8,7 +8,8 @@
 // The second form times forward, backward data and backward weights (+ db) of the convolution
 // layer shapes of resnet18 and mobilenet_v2 (batch 16, 224 x 224) and the tutorial CNN (batch
 // 64) on each CPU backend: the built-in kernels (native), oneDNN on plain NCHW tensors and oneDNN
-// in its blocked layouts with reorders; "model" lines sum the layers times their repetitions.
+// in its blocked layouts with reorders, and the default choice among them (conv_dnnl.cc);
+// "model" lines sum the layers times their repetitions.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -191,10 +192,15 @@ int benchLayers(int threads, const std::vector<std::string>& models) {
   setNumThreads(threads);
   struct Backend {
     const char* name;
-    bool dnnl, blocked;
+    bool dnnl;
+    cpu::DnnlConvLayout layout;
   };
-  std::vector<Backend> backends{{"native", false, false}};
-  if (cpu::dnnlConvAvailable()) backends.insert(backends.end(), {{"dnnl", true, false}, {"dnnl-blk", true, true}});
+  std::vector<Backend> backends{{"native", false, cpu::DnnlConvLayout::kAuto}};
+  if (cpu::dnnlConvAvailable()) {
+    backends.insert(backends.end(), {{"dnnl", true, cpu::DnnlConvLayout::kPlain},
+                                     {"dnnl-blk", true, cpu::DnnlConvLayout::kBlocked},
+                                     {"default", true, cpu::DnnlConvLayout::kAuto}});
+  }
   std::printf("threads %d, float32, ms per call (fwd / bwd data / bwd weights+db); native = %s\n", threads,
               cpu::packedConvEnabled() ? "packed AVX-512 + im2col + OpenBLAS" : "im2col + OpenBLAS");
   for (const std::string& model : models) {
@@ -210,7 +216,7 @@ int benchLayers(int threads, const std::vector<std::string>& models) {
       std::printf("  %-22s", l.name);
       for (size_t k = 0; k < backends.size(); ++k) {
         cpu::setDnnlConvEnabled(backends[k].dnnl);
-        cpu::setDnnlConvBlocked(backends[k].blocked);
+        cpu::setDnnlConvLayout(backends[k].layout);
         const double f = msOnce([&] { runKernel(OpId::kConv, DType::kFloat32, Device::cpu(), {x, w, b}, y, a, &kp); });
         const double d = l.dx ? msOnce([&] {
           runKernel(OpId::kConvGradInput, DType::kFloat32, Device::cpu(), {dy, w}, dx, a, &kp);
