@@ -14,8 +14,8 @@
 // oneDNN allocates itself is its generated code and descriptors (small, bounded by the cache).
 //
 // ReLU: a fused Relu (ConvKernelParams::fuseRelu) runs as our own pass over the output, not as
-// oneDNN's eltwise_relu post-op: ours maps NaN to 0 like the Relu kernel, while oneDNN
-// relu's documented formula, s > 0 ? s : alpha * s, keeps NaN. The fused form only runs in inference.
+// oneDNN's eltwise_relu post-op: ours maps NaN to 0 like the Relu kernel, while oneDNN's relu,
+// by its documented formula s > 0 ? s : alpha * s, keeps NaN. The fused form only runs in inference.
 //
 // Geometry: ours is ONNX's (begin pads in win.pads[0..nd), end pads implied by the tensors'
 // shapes); oneDNN's dilation is ours minus one, and its right padding is chosen so its output
@@ -95,6 +95,7 @@ std::string cpuKernelsDescription() { return cpuAndGemmDescription() + "; conv: 
 
 bool dnnlConvAvailable() { return false; }
 std::string convBackendDescription() {
+  dnnlConvEnabled();  // a SINGA_CONV naming oneDNN or nothing known is an error here too
   return packedConvEnabled() ? "packed AVX-512 + im2col + OpenBLAS" : "im2col + OpenBLAS";
 }
 bool dnnlConvForward(KernelContext&) { return false; }
