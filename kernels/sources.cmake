@@ -9,6 +9,7 @@ list(APPEND SINGA_KERNEL_SOURCES
   kernels/cpu/shape.cc
   kernels/cpu/conv.cc
   kernels/cpu/conv_packed.cc
+  kernels/cpu/conv_dnnl.cc
   kernels/cpu/im2col.cc
   kernels/cpu/pool.cc
   kernels/cpu/batchnorm.cc

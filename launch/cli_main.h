@@ -14,13 +14,15 @@
 
 #include "singa/core/blas_coretype.h"
 #include "singa/core/error.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
 
 namespace singa::launch {
 
-/// --version: the program and singa's version, then the CPU and the GEMM kernels this process
-/// runs ("cpu: ...; gemm: OpenBLAS 0.3.21 Zen (library's choice)", core/blas_coretype.h).
+/// --version: the program and singa's version, then the CPU, the GEMM and the convolution
+/// kernels this process runs ("cpu: ...; gemm: OpenBLAS 0.3.21 Zen (library's choice); conv:
+/// oneDNN 2.6.3 avx2", core/blas_coretype.h, kernels/cpu/conv_dnnl.h).
 inline std::string versionText(const char* program) {
-  return std::string(program) + " " + SINGA_VERSION + "\n" + cpuAndGemmDescription();
+  return std::string(program) + " " + SINGA_VERSION + "\n" + cpu::cpuKernelsDescription();
 }
 
 /// Runs `body` and returns its exit code; an exception becomes "PROGRAM: error: ..." on stderr,

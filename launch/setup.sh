@@ -25,7 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 pkgs=(build-essential cmake pkg-config ninja-build
       libopenblas-dev libprotobuf-dev protobuf-compiler libonnx-dev
       libopenmpi-dev openmpi-bin libcli11-dev nlohmann-json3-dev zlib1g-dev
-      libturbojpeg0-dev libspng-dev
+      libturbojpeg0-dev libspng-dev libdnnl-dev
       libgtest-dev dataset-fashion-mnist)
 if [ "$want_tests" = 1 ]; then
   pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision python3-pil

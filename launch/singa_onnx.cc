@@ -332,7 +332,7 @@ int cmdBench(const std::string& path, int64_t batch, int threads, int warmup, in
   const int64_t b = inputs.empty() || inputs[0].ndim() == 0 ? 1 : inputs[0].dim(0);
   std::printf("%s: threads %d, batch %lld, %d iterations (%d warm-up)\n", path.c_str(), numThreads(),
               static_cast<long long>(b), iters, warmup);
-  if (device.isCpu()) std::printf("%s\n", cpuAndGemmDescription().c_str());
+  if (device.isCpu()) std::printf("%s\n", cpu::cpuKernelsDescription().c_str());
   std::printf("latency ms: median %.3f  mean %.3f  min %.3f  max %.3f\n", median, mean, sorted.front(), sorted.back());
   std::printf("throughput: %.1f samples/s\n", 1000.0 * static_cast<double>(b) / median);
   return 0;
@@ -391,6 +391,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const singa::Error& e) {  // --version: a bad SINGA_CONV (kernels/cpu/conv_dnnl.h)
+    std::fprintf(stderr, "%s: error: %s\n", "singa_onnx", e.what());
+    return 1;
   }
   return runGuarded(
       "singa_onnx",

@@ -157,8 +157,8 @@ int run(TrainOptions& o) {
   }
   if (!t.quiet && root) {
     const int64_t limit = t.limitTrain > 0 ? std::min(t.limitTrain, data.train->size()) : data.train->size();
-    // On a CPU device the line also says which GEMM kernels run (core/blas_coretype.h).
-    const std::string kernels = dev.isCpu() ? "; " + cpuAndGemmDescription() : "";
+    // On a CPU device the line also says which GEMM and convolution kernels run.
+    const std::string kernels = dev.isCpu() ? "; " + cpu::cpuKernelsDescription() : "";
     std::fprintf(stderr,
                  "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
                  "%d threads, optimizer %s lr %g%s\n",
@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  } catch (const singa::Error& e) {  // --version: a bad SINGA_CONV (kernels/cpu/conv_dnnl.h)
+    std::fprintf(stderr, "%s: error: %s\n", "singa_train", e.what());
+    return 1;
   }
   return singa::launch::runGuarded(
       "singa_train", [&] { return singa::launch::run(options); },

@@ -23,6 +23,8 @@
 //   ConvGradBias   (dy) -> db                 db[c] = sum of dy[:, c, ...]
 // Attributes: strides, pads ([begin..., end...]; only the begin pads matter here, the output
 // extent comes from the tensors), dilations, group.
+// float32 Conv, ConvGradInput and ConvGradWeight run on oneDNN when it is enabled and takes the
+// shape (conv_dnnl.h); the code below runs otherwise.
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -32,6 +34,7 @@
 
 #include "singa/core/error.h"
 #include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
 #include "singa/kernels/cpu/conv_packed.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
 #include "singa/kernels/cpu/depthwise.h"
@@ -196,6 +199,9 @@ void depthwiseForward(const T* x, const T* w, const T* bias, T* y, int64_t N, in
 
 template <class T>
 void convForward(KernelContext& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dnnlConvForward(ctx)) return;
+  }
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(1);
   const Tensor* b = optionalInput(ctx, 2);
@@ -267,6 +273,9 @@ void convForward(KernelContext& ctx) {
 
 template <class T>
 void convGradInput(KernelContext& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dnnlConvGradInput(ctx)) return;
+  }
   const Tensor& dy = ctx.in(0);
   const Tensor& w = ctx.in(1);
   const Tensor* b = optionalInput(ctx, 2);
@@ -339,6 +348,9 @@ void convGradBias(KernelContext& ctx) {
 
 template <class T>
 void convGradWeight(KernelContext& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dnnlConvGradWeight(ctx)) return;
+  }
   const Tensor& x = ctx.in(0);
   const Tensor& dy = ctx.in(1);
   Tensor& dw = ctx.out(0);

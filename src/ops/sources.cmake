@@ -31,6 +31,12 @@ singa_add_layer(NAME singa_ops
   PRIVATE ${BLAS_LIBRARIES}
 )
 target_include_directories(singa_ops PRIVATE ${OPENBLAS_INCLUDE_DIR})
+if(SINGA_DNNL_ENABLED)
+  # Only conv_dnnl.cc sees oneDNN (the other sources compile the same with and without it).
+  set_source_files_properties(kernels/cpu/conv_dnnl.cc PROPERTIES
+    COMPILE_DEFINITIONS SINGA_USE_DNNL INCLUDE_DIRECTORIES ${SINGA_DNNL_INCLUDE_DIR})
+  target_link_libraries(singa_ops PRIVATE ${SINGA_DNNL_LIBRARY})
+endif()
 if(SINGA_CUDA_ENABLED)
   target_link_libraries(singa_ops PRIVATE CUDA::cudart CUDA::cublas ${SINGA_CUDNN_LIBRARY})
 endif()

@@ -14,6 +14,7 @@
 #include "singa/core/cpu_features.h"
 #include "singa/core/error.h"
 #include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
 #include "singa/nn/loss.h"
 #include "singa/nn/module.h"
 #include "singa/nn/name_pattern.h"
@@ -62,10 +63,14 @@ double peakRssMiB() {
 
 namespace {
 
-// The CPU and, on a CPU device, the GEMM kernels the figures came from (core/blas_coretype.h).
+// The CPU and, on a CPU device, the GEMM and convolution kernels the figures came from
+// (core/blas_coretype.h, kernels/cpu/conv_dnnl.h).
 void addKernelInfo(nlohmann::json& j, const Device& device) {
   j["cpu"] = describeCpu(detectCpuFeatures());
-  if (device.isCpu()) j["gemm"] = describeBlas(repairBlasCoretype());
+  if (device.isCpu()) {
+    j["gemm"] = describeBlas(repairBlasCoretype());
+    j["conv"] = cpu::convBackendDescription();
+  }
 }
 
 }  // namespace
@@ -207,7 +212,7 @@ BenchmarkResult Trainer::benchmark(std::shared_ptr<const Dataset> train) {
               model_->typeName().c_str(), static_cast<long long>(o.batchSize), numThreads(),
               static_cast<long long>(o.benchmarkSteps), static_cast<long long>(o.benchmarkWarmupSteps),
               o.benchmarkIncludeData ? ", waits for data included" : "");
-  if (device_.isCpu()) std::printf("%s\n", cpuAndGemmDescription().c_str());
+  if (device_.isCpu()) std::printf("%s\n", cpu::cpuKernelsDescription().c_str());
   std::printf("train_images_per_sec %.1f\nms_per_step %.3f\npeak_rss_mib %.1f\n", r.imagesPerSec, r.msPerStep,
               r.peakRssMiB);
   if (!o.metricsJson.empty()) {

@@ -18,14 +18,21 @@ for flag in --model --data --epochs --batch-size --lr --momentum --weight-decay 
   contains "$scratch/help.txt" "$flag"; check "--help lists $flag" $?
 done
 
-# --version: the version, the CPU and the GEMM kernels; a user's OPENBLAS_CORETYPE is named as theirs.
+# --version: the version, the CPU, the GEMM and the convolution kernels; a user's
+# OPENBLAS_CORETYPE is named as theirs; SINGA_CONV=native names the built-in convolution kernels.
 "$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
-[ $rc -eq 0 ] && contains "$scratch/version.txt" "^singa_train [0-9]" && contains "$scratch/version.txt" "^cpu: .*; gemm: "
-check "--version exits 0 with the version, cpu and gemm" $?
+[ $rc -eq 0 ] && contains "$scratch/version.txt" "^singa_train [0-9]" && contains "$scratch/version.txt" "^cpu: .*; gemm: .*; conv: "
+check "--version exits 0 with the version, cpu, gemm and conv" $?
 cat "$scratch/version.txt"
 OPENBLAS_CORETYPE=Prescott "$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
 [ $rc -eq 0 ] && contains "$scratch/version.txt" "gemm: OpenBLAS .* Prescott (OPENBLAS_CORETYPE=Prescott, user's)"
 check "--version with OPENBLAS_CORETYPE set -> the user's table, named as theirs" $?
+SINGA_CONV=native "$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] && contains "$scratch/version.txt" "; conv: .*im2col + OpenBLAS"
+check "--version with SINGA_CONV=native names the built-in convolution kernels" $?
+SINGA_CONV=bogus "$bin" --version > "$scratch/version.txt" 2>&1; rc=$?
+[ $rc -ne 0 ] && contains "$scratch/version.txt" "SINGA_CONV=dnnl or SINGA_CONV=native"
+check "--version with SINGA_CONV=bogus fails naming the choices" $?
 
 "$bin" --no-such-flag > "$scratch/o.txt" 2>&1; rc=$?
 [ $rc -eq 2 ] && contains "$scratch/o.txt" "no-such-flag"; check "unknown flag -> exit 2 naming it" $?
@@ -81,7 +88,8 @@ common=(--model cnn --epochs 1 --limit-train 6400 --limit-test 500 --seed 3 --th
 "$bin" "${common[@]}" --metrics-json "$scratch/a.json" > "$scratch/a.out" 2> "$scratch/a.err"; ra=$?
 "$bin" "${common[@]}" --metrics-json "$scratch/b.json" > "$scratch/b.out" 2> "$scratch/b.err"; rb=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ]; check "short training runs succeed" $?
-contains "$scratch/a.err" "^singa_train: model cnn .*; cpu: .*; gemm: "; check "the start line names the cpu and gemm kernels" $?
+contains "$scratch/a.err" "^singa_train: model cnn .*; cpu: .*; gemm: .*; conv: "
+check "the start line names the cpu, gemm and conv kernels" $?
 losses() { cat "$1.out" "$1.err" | grep -oE "loss [0-9.]+( \(last [0-9.]+\))?"; }
 [ "$(losses "$scratch/a" | wc -l)" -ge 20 ] && cmp -s <(losses "$scratch/a") <(losses "$scratch/b")
 check "same seed -> identical printed losses (every 5 steps)" $?
@@ -107,11 +115,11 @@ PY
   --metrics-json "$scratch/bench.json" > "$scratch/bench.txt" 2>&1
 contains "$scratch/bench.txt" "train_images_per_sec" && contains "$scratch/bench.txt" "peak_rss_mib"
 check "--benchmark prints images/s and peak memory" $?
-/usr/bin/python3 - "$scratch/bench.json" <<'PY'; check "--benchmark metrics JSON names the cpu and gemm kernels" $?
+/usr/bin/python3 - "$scratch/bench.json" <<'PY'; check "--benchmark metrics JSON names the cpu, gemm and conv kernels" $?
 import json, sys
 m = json.load(open(sys.argv[1]))
-print("cpu:", m.get("cpu"), "gemm:", m.get("gemm"))
-sys.exit(0 if m.get("cpu") and str(m.get("gemm", "")).startswith("OpenBLAS") else 1)
+print("cpu:", m.get("cpu"), "gemm:", m.get("gemm"), "conv:", m.get("conv"))
+sys.exit(0 if m.get("cpu") and str(m.get("gemm", "")).startswith("OpenBLAS") and m.get("conv") else 1)
 PY
 
 echo "$passed passed, $failures failed"

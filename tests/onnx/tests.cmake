@@ -76,7 +76,7 @@ set_tests_properties(onnx_cli_missing_model PROPERTIES LABELS unit
                      PASS_REGULAR_EXPRESSION "singa_onnx: error: .*/nonexistent/model.onnx.*does not exist")
 add_test(NAME onnx_cli_version COMMAND singa_onnx --version)
 set_tests_properties(onnx_cli_version PROPERTIES LABELS unit
-                     PASS_REGULAR_EXPRESSION "singa_onnx [0-9.]+\ncpu: [^\n]*; gemm: OpenBLAS ")
+                     PASS_REGULAR_EXPRESSION "singa_onnx [0-9.]+\ncpu: [^\n]*; gemm: OpenBLAS [^\n]*; conv: ")
 set(_conv_case "${SINGA_ONNX_TESTDATA_DEBIAN}/node/test_basic_conv_with_padding")
 if(IS_DIRECTORY "${_conv_case}")
   add_test(NAME onnx_cli_info COMMAND singa_onnx info "${_conv_case}/model.onnx")

@@ -4,6 +4,12 @@
 // ReLU, linear 500->10, softmax cross-entropy, backward, SGD update) in images per second.
 // A benchmark prints figures; it asserts nothing.
 //   conv_bench [iterations]
+//   conv_bench layers THREADS [resnet18|mobilenet_v2|cnn]...
+// The second form times forward, backward data and backward weights (+ db) of the convolution
+// layer shapes of resnet18 and mobilenet_v2 (batch 16, 224 x 224) and the tutorial CNN (batch
+// 64) on each CPU backend: the built-in kernels (native), oneDNN on plain NCHW tensors and oneDNN
+// in its blocked layouts with reorders, and the default choice among them (conv_dnnl.cc);
+// "model" lines sum the layers times their repetitions.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "singa/kernels/cpu/conv_dnnl.h"
+#include "singa/kernels/cpu/conv_packed.h"
 #include "singa/ops/registry.h"
 #include "singa/singa.h"
 
@@ -119,9 +127,127 @@ struct Cnn {
   }
 };
 
+// One convolution layer of a model: square kernel, stride, symmetric pad, group; `reps` layers
+// of the model have this shape; `dx` whether backward data runs (not for the first layer).
+struct Layer {
+  const char* name;
+  Shape x, w;
+  int64_t stride, pad, group, reps;
+  bool dx;
+};
+
+std::vector<Layer> modelLayers(const std::string& model) {
+  if (model == "resnet18") {
+    return {
+        {"conv1 3->64 7x7 s2", {16, 3, 224, 224}, {64, 3, 7, 7}, 2, 3, 1, 1, false},
+        {"l1 64->64 3x3", {16, 64, 56, 56}, {64, 64, 3, 3}, 1, 1, 1, 4, true},
+        {"l2.0 64->128 3x3 s2", {16, 64, 56, 56}, {128, 64, 3, 3}, 2, 1, 1, 1, true},
+        {"l2 128->128 3x3", {16, 128, 28, 28}, {128, 128, 3, 3}, 1, 1, 1, 3, true},
+        {"l2.ds 64->128 1x1 s2", {16, 64, 56, 56}, {128, 64, 1, 1}, 2, 0, 1, 1, true},
+        {"l3.0 128->256 3x3 s2", {16, 128, 28, 28}, {256, 128, 3, 3}, 2, 1, 1, 1, true},
+        {"l3 256->256 3x3", {16, 256, 14, 14}, {256, 256, 3, 3}, 1, 1, 1, 3, true},
+        {"l3.ds 128->256 1x1 s2", {16, 128, 28, 28}, {256, 128, 1, 1}, 2, 0, 1, 1, true},
+        {"l4.0 256->512 3x3 s2", {16, 256, 14, 14}, {512, 256, 3, 3}, 2, 1, 1, 1, true},
+        {"l4 512->512 3x3", {16, 512, 7, 7}, {512, 512, 3, 3}, 1, 1, 1, 3, true},
+        {"l4.ds 256->512 1x1 s2", {16, 256, 14, 14}, {512, 256, 1, 1}, 2, 0, 1, 1, true},
+    };
+  }
+  if (model == "mobilenet_v2") {  // a representative subset: first layer, depthwise and pointwise
+    return {
+        {"first 3->32 3x3 s2", {16, 3, 224, 224}, {32, 3, 3, 3}, 2, 1, 1, 1, false},
+        {"dw 32 3x3 @112", {16, 32, 112, 112}, {32, 1, 3, 3}, 1, 1, 32, 1, true},
+        {"pw 32->16 @112", {16, 32, 112, 112}, {16, 32, 1, 1}, 1, 0, 1, 1, true},
+        {"pw 16->96 @112", {16, 16, 112, 112}, {96, 16, 1, 1}, 1, 0, 1, 1, true},
+        {"dw 96 3x3 s2 @112", {16, 96, 112, 112}, {96, 1, 3, 3}, 2, 1, 96, 1, true},
+        {"pw 96->24 @56", {16, 96, 56, 56}, {24, 96, 1, 1}, 1, 0, 1, 1, true},
+        {"pw 24->144 @56", {16, 24, 56, 56}, {144, 24, 1, 1}, 1, 0, 1, 2, true},
+        {"dw 144 3x3 @56", {16, 144, 56, 56}, {144, 1, 3, 3}, 1, 1, 144, 1, true},
+        {"pw 144->24 @56", {16, 144, 56, 56}, {24, 144, 1, 1}, 1, 0, 1, 1, true},
+        {"dw 384 3x3 @14", {16, 384, 14, 14}, {384, 1, 3, 3}, 1, 1, 384, 3, true},
+        {"pw 384->64 @14", {16, 384, 14, 14}, {64, 384, 1, 1}, 1, 0, 1, 3, true},
+        {"dw 960 3x3 @7", {16, 960, 7, 7}, {960, 1, 3, 3}, 1, 1, 960, 2, true},
+        {"pw 960->160 @7", {16, 960, 7, 7}, {160, 960, 1, 1}, 1, 0, 1, 2, true},
+        {"pw 320->1280 @7", {16, 320, 7, 7}, {1280, 320, 1, 1}, 1, 0, 1, 1, true},
+    };
+  }
+  return {
+      {"cnn conv1 1->20 5x5", {64, 1, 28, 28}, {20, 1, 5, 5}, 1, 0, 1, 1, false},
+      {"cnn conv2 20->50 5x5", {64, 20, 12, 12}, {50, 20, 5, 5}, 1, 0, 1, 1, true},
+  };
+}
+
+// Best of 3 single calls after a warm-up (these shapes take milliseconds to a second).
+double msOnce(const std::function<void()>& f) {
+  f();
+  double best = 1e300;
+  for (int round = 0; round < 3; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+int benchLayers(int threads, const std::vector<std::string>& models) {
+  setNumThreads(threads);
+  struct Backend {
+    const char* name;
+    bool dnnl;
+    cpu::DnnlConvLayout layout;
+  };
+  std::vector<Backend> backends{{"native", false, cpu::DnnlConvLayout::kAuto}};
+  if (cpu::dnnlConvAvailable()) {
+    backends.insert(backends.end(), {{"dnnl", true, cpu::DnnlConvLayout::kPlain},
+                                     {"dnnl-blk", true, cpu::DnnlConvLayout::kBlocked},
+                                     {"default", true, cpu::DnnlConvLayout::kAuto}});
+  }
+  std::printf("threads %d, float32, ms per call (fwd / bwd data / bwd weights+db); native = %s\n", threads,
+              cpu::packedConvEnabled() ? "packed AVX-512 + im2col + OpenBLAS" : "im2col + OpenBLAS");
+  for (const std::string& model : models) {
+    std::vector<double> total(backends.size() * 3, 0.0);
+    for (const Layer& l : modelLayers(model)) {
+      const int64_t oh = (l.x[2] + 2 * l.pad - l.w[2]) / l.stride + 1, ow = (l.x[3] + 2 * l.pad - l.w[3]) / l.stride + 1;
+      const Shape ys{l.x[0], l.w[0], oh, ow};
+      Tensor x = randomFloat(l.x, 1), w = randomFloat(l.w, 2), b = randomFloat({l.w[0]}, 3), dy = randomFloat(ys, 4);
+      const KernelParams kp = ConvKernelParams{
+          ops::ConvParams{{l.stride, l.stride}, {l.pad, l.pad, l.pad, l.pad}, {1, 1}, l.group, "NOTSET"}, false};
+      const Attrs a;
+      std::vector<Tensor> y{Tensor(ys)}, dx{Tensor(l.x)}, dwdb{Tensor(l.w), Tensor({l.w[0]})};
+      std::printf("  %-22s", l.name);
+      for (size_t k = 0; k < backends.size(); ++k) {
+        cpu::setDnnlConvEnabled(backends[k].dnnl);
+        cpu::setDnnlConvLayout(backends[k].layout);
+        const double f = msOnce([&] { runKernel(OpId::kConv, DType::kFloat32, Device::cpu(), {x, w, b}, y, a, &kp); });
+        const double d = l.dx ? msOnce([&] {
+          runKernel(OpId::kConvGradInput, DType::kFloat32, Device::cpu(), {dy, w}, dx, a, &kp);
+        })
+                              : 0.0;
+        const double g = msOnce(
+            [&] { runKernel(OpId::kConvGradWeight, DType::kFloat32, Device::cpu(), {x, dy}, dwdb, a, &kp); });
+        std::printf("  %s %7.2f %7.2f %7.2f", backends[k].name, f, d, g);
+        total[k * 3] += f * static_cast<double>(l.reps);
+        total[k * 3 + 1] += d * static_cast<double>(l.reps);
+        total[k * 3 + 2] += g * static_cast<double>(l.reps);
+      }
+      std::printf("\n");
+    }
+    std::printf("  %-22s", (model + " model").c_str());
+    for (size_t k = 0; k < backends.size(); ++k) {
+      std::printf("  %s %7.1f %7.1f %7.1f", backends[k].name, total[k * 3], total[k * 3 + 1], total[k * 3 + 2]);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "layers") {
+    std::vector<std::string> models(argv + 3, argv + argc);
+    if (models.empty()) models = {"cnn", "resnet18", "mobilenet_v2"};
+    return benchLayers(std::atoi(argv[2]), models);
+  }
   const int iters = argc > 1 ? std::atoi(argv[1]) : 10;
   for (int threads : {1, 2}) {
     setNumThreads(threads);

@@ -12,9 +12,11 @@ singa_add_gtest(NAME ops_elementwise_test LABELS unit SOURCES
   ops/elementwise_test.cc
 )
 
-# Neural-network ops: Conv, ConvTranspose, pooling, BatchNormalization, Dropout, Softmax, losses.
+# Neural-network ops: Conv, ConvTranspose, pooling, BatchNormalization, Dropout, Softmax, losses;
+# conv_dnnl_test: the oneDNN convolution path (skips in a build without oneDNN).
 singa_add_gtest(NAME ops_nn_test LABELS unit SOURCES
   ops/nn_ops_test.cc
+  ops/conv_dnnl_test.cc
   ops/nn_pool_test.cc
   ops/nn_norm_test.cc
 )

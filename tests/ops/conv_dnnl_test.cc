@@ -1,0 +1,321 @@
+// The oneDNN convolution path (kernels/cpu/conv_dnnl.h) against the direct loops of
+// nn_test_util.h, against the built-in float32 kernels on the same inputs, and against finite
+// differences; in both of its layouts (plain NCHW and oneDNN's blocked ones). Every test skips
+// in a build without oneDNN.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gradcheck.h"
+#include "ops/nn_test_util.h"
+#include "singa/core/memory_limit.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
+#include "singa/singa.h"
+
+namespace singa {
+namespace {
+
+#define SKIP_WITHOUT_DNNL() \
+  if (!cpu::dnnlConvAvailable()) GTEST_SKIP() << "built without oneDNN (libdnnl-dev, -DSINGA_USE_DNNL)"
+
+struct Case {
+  const char* name;
+  Shape x, w;
+  std::vector<int64_t> strides, padsBegin, padsEnd, dilations;
+  int64_t group;
+  bool bias;
+};
+
+ops::ConvParams paramsOf(const Case& c) {
+  ops::ConvParams p;
+  p.strides = c.strides;
+  p.pads = c.padsBegin;
+  p.pads.insert(p.pads.end(), c.padsEnd.begin(), c.padsEnd.end());
+  p.dilations = c.dilations;
+  p.group = c.group;
+  return p;
+}
+
+test::RefWindow windowOf(const Case& c) {
+  return {std::vector<int64_t>(c.w.begin() + 2, c.w.end()), c.strides, c.padsBegin, c.padsEnd, c.dilations};
+}
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> all = {
+      {"conv1d", {2, 3, 11}, {4, 3, 3}, {2}, {1}, {2}, {2}, 1, true},
+      {"conv1d_groups", {1, 4, 9}, {6, 2, 4}, {1}, {0}, {3}, {1}, 2, false},
+      {"plain2d", {2, 3, 7, 6}, {4, 3, 3, 3}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, true},
+      {"batch1", {1, 8, 9, 9}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},
+      {"asym_pads_strides", {3, 2, 9, 8}, {5, 2, 3, 2}, {2, 3}, {1, 0}, {2, 1}, {1, 1}, 1, true},
+      {"pad_not_reached", {2, 3, 10, 10}, {4, 3, 3, 3}, {2, 2}, {0, 0}, {0, 0}, {1, 1}, 1, false},
+      {"dilation", {2, 2, 10, 9}, {3, 2, 3, 3}, {1, 2}, {2, 1}, {1, 2}, {2, 3}, 1, false},
+      {"groups", {2, 6, 6, 7}, {4, 3, 2, 3}, {1, 1}, {1, 1}, {0, 1}, {1, 1}, 2, true},
+      {"groups_wide", {2, 16, 8, 8}, {32, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 4, true},
+      {"depthwise", {2, 8, 9, 9}, {8, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 8, true},
+      {"depthwise_multiplier", {2, 3, 7, 6}, {6, 1, 3, 2}, {2, 1}, {1, 0}, {1, 1}, {1, 2}, 3, true},
+      {"pointwise", {3, 5, 4, 6}, {7, 5, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, true},
+      {"pointwise_stride", {2, 16, 7, 7}, {8, 16, 1, 1}, {2, 2}, {0, 0}, {0, 0}, {1, 1}, 1, false},
+      {"first_layer_7x7_s2", {2, 3, 20, 20}, {8, 3, 7, 7}, {2, 2}, {3, 3}, {3, 3}, {1, 1}, 1, false},
+      {"conv3d", {2, 2, 5, 4, 6}, {3, 2, 2, 3, 2}, {1, 2, 1}, {1, 0, 1}, {0, 1, 1}, {2, 1, 1}, 1, true},
+      {"depthwise3d", {1, 2, 4, 5, 6}, {2, 1, 2, 2, 3}, {1, 2, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 2}, 2, false},
+  };
+  return all;
+}
+
+// Restores the backend switches and the thread count a test changed.
+class DnnlConv : public ::testing::TestWithParam<size_t> {
+ protected:
+  void SetUp() override {
+    wasEnabled_ = cpu::dnnlConvEnabled();
+    wasLayout_ = cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kPlain);
+    threads_ = numThreads();
+  }
+  void TearDown() override {
+    cpu::setDnnlConvEnabled(wasEnabled_);
+    cpu::setDnnlConvLayout(wasLayout_);
+    setNumThreads(threads_);
+  }
+
+ private:
+  bool wasEnabled_ = false;
+  cpu::DnnlConvLayout wasLayout_ = cpu::DnnlConvLayout::kAuto;
+  int threads_ = 1;
+};
+
+struct Grads {
+  Tensor y, dx, dw, db;
+};
+
+// Forward and backward (dy given) through the ops, on whatever backend is selected.
+Grads forwardBackward(const Case& c, DType dt, const Tensor& x64, const Tensor& w64, const Tensor& b64,
+                      const Tensor& dy64) {
+  Tensor x = x64.to(dt).detach().setRequiresGrad();
+  Tensor w = w64.to(dt).detach().setRequiresGrad();
+  Tensor b = c.bias ? b64.to(dt).detach().setRequiresGrad() : Tensor();
+  Tensor y = ops::conv(x, w, b, paramsOf(c));
+  y.backward(dy64.to(dt));
+  return {y, x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
+}
+
+TEST_P(DnnlConv, MatchesDirectLoopsAndNativeKernels) {
+  SKIP_WITHOUT_DNNL();
+  const Case& c = cases()[GetParam()];
+  // Plain and blocked: every direction on oneDNN; the default mixes oneDNN and our kernels.
+  for (cpu::DnnlConvLayout layout :
+       {cpu::DnnlConvLayout::kPlain, cpu::DnnlConvLayout::kBlocked, cpu::DnnlConvLayout::kAuto}) {
+    const bool forced = layout != cpu::DnnlConvLayout::kAuto;
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(std::string(c.name) + " layout " + std::to_string(static_cast<int>(layout)) + " threads " +
+                   std::to_string(threads));
+      setNumThreads(threads);
+      cpu::setDnnlConvLayout(layout);
+      const Tensor x = test::randomTensor(c.x, 1), w = test::randomTensor(c.w, 2);
+      const Tensor b = test::randomTensor({c.w[0]}, 3);
+      const Tensor expected = test::refConv(x, w, c.bias ? b : Tensor(), windowOf(c), c.group);
+      const Tensor dy = test::randomTensor(expected.shape(), 4);
+      cpu::setDnnlConvEnabled(false);
+      const Grads exact = forwardBackward(c, DType::kFloat64, x, w, b, dy);  // built-in kernels, float64
+      const Grads native = forwardBackward(c, DType::kFloat32, x, w, b, dy);
+      cpu::setDnnlConvEnabled(true);
+      const uint64_t runs = cpu::dnnlConvRuns();
+      const Grads dnnl = forwardBackward(c, DType::kFloat32, x, w, b, dy);
+      if (forced) {
+        EXPECT_EQ(cpu::dnnlConvRuns() - runs, 3u) << "forward, backward data and weights ran on oneDNN";
+      }
+      EXPECT_EQ(dnnl.y.dtype(), DType::kFloat32);
+      test::expectTensorNear(dnnl.y, expected, 1e-4, 1e-4);
+      test::expectTensorNear(dnnl.y, native.y, 1e-4, 1e-4);
+      test::expectTensorNear(dnnl.dx, exact.dx, 1e-4, 1e-4);
+      test::expectTensorNear(dnnl.dx, native.dx, 1e-4, 1e-4);
+      test::expectTensorNear(dnnl.dw, exact.dw, 1e-4, 1e-4);
+      test::expectTensorNear(dnnl.dw, native.dw, 1e-4, 1e-4);
+      if (c.bias) test::expectTensorNear(dnnl.db, exact.db, 1e-4, 1e-4);
+    }
+  }
+}
+
+TEST_P(DnnlConv, FiniteDifferenceGradients) {
+  SKIP_WITHOUT_DNNL();
+  const Case& c = cases()[GetParam()];
+  SCOPED_TRACE(c.name);
+  // Two convolutions per input element: the larger cases are covered by the comparison with the
+  // float64 kernels above, whose gradients nn_ops_test checks by finite differences.
+  if (numelOf(c.x) + numelOf(c.w) > 600) GTEST_SKIP() << "large case: checked against the float64 kernels only";
+  cpu::setDnnlConvEnabled(true);
+  std::vector<Tensor> inputs{test::randomTensor(c.x, 5).setRequiresGrad(), test::randomTensor(c.w, 6).setRequiresGrad()};
+  if (c.bias) inputs.push_back(test::randomTensor({c.w[0]}, 7).setRequiresGrad());
+  const ops::ConvParams p = paramsOf(c);
+  const uint64_t runs = cpu::dnnlConvRuns();
+  // The convolution runs in float32 (oneDNN); it is linear in each input, so a large step
+  // loses nothing to curvature and keeps float32 rounding small against it.
+  test::expectGradientsMatch(
+      [p](const std::vector<Tensor>& in) {
+        const Tensor b = in.size() > 2 ? in[2].to(DType::kFloat32) : Tensor();
+        return ops::conv(in[0].to(DType::kFloat32), in[1].to(DType::kFloat32), b, p).to(DType::kFloat64);
+      },
+      inputs, 0.05, 2e-3, 2e-3);
+  EXPECT_GT(cpu::dnnlConvRuns(), runs);
+}
+
+TEST_P(DnnlConv, FusedReluEqualsReluOfConvWithNaN) {
+  SKIP_WITHOUT_DNNL();
+  const Case& c = cases()[GetParam()];
+  SCOPED_TRACE(c.name);
+  cpu::setDnnlConvEnabled(true);
+  std::vector<double> xv = test::valuesOf(test::randomTensor(c.x, 8));
+  xv[3] = std::nan("");  // poisons the outputs whose windows read it: Relu maps NaN to 0
+  const Tensor x = Tensor::fromVector(xv, c.x).to(DType::kFloat32);
+  const Tensor w = test::randomTensor(c.w, 9).to(DType::kFloat32);
+  const Tensor b = c.bias ? test::randomTensor({c.w[0]}, 10).to(DType::kFloat32) : Tensor();
+  const std::vector<double> fused = test::valuesOf(ops::convRelu(x, w, b, paramsOf(c)));
+  const std::vector<double> twoOps = test::valuesOf(ops::relu(ops::conv(x, w, b, paramsOf(c))));
+  ASSERT_EQ(fused.size(), twoOps.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    EXPECT_FALSE(std::isnan(fused[i])) << "at " << i;
+    EXPECT_EQ(fused[i], twoOps[i]) << "at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, DnnlConv, ::testing::Range<size_t>(0, 16),
+                         [](const ::testing::TestParamInfo<size_t>& info) { return cases()[info.param].name; });
+
+class DnnlConvMisc : public DnnlConv {};
+
+TEST_F(DnnlConvMisc, ConvTransposeForwardAndGradients) {
+  // ConvTranspose's forward is ConvGradInput with a bias per channel of its output.
+  SKIP_WITHOUT_DNNL();
+  struct TCase {
+    const char* name;
+    Shape x, w;
+    std::vector<int64_t> strides, padsBegin, padsEnd, dilations, outputPadding;
+    int64_t group;
+  };
+  const std::vector<TCase> tcases = {
+      {"stride2_outpad", {2, 4, 5, 6}, {4, 3, 3, 3}, {2, 2}, {1, 0}, {1, 1}, {1, 1}, {1, 0}, 1},
+      {"groups_dilation", {1, 6, 4, 4}, {6, 2, 2, 3}, {1, 2}, {0, 1}, {0, 0}, {2, 1}, {0, 1}, 2},
+      {"conv1d", {2, 3, 7}, {3, 5, 4}, {3}, {1}, {2}, {1}, {2}, 1},
+  };
+  cpu::setDnnlConvEnabled(true);
+  for (bool blocked : {false, true}) {
+    cpu::setDnnlConvLayout(blocked ? cpu::DnnlConvLayout::kBlocked : cpu::DnnlConvLayout::kPlain);
+    for (const TCase& c : tcases) {
+      SCOPED_TRACE(std::string(c.name) + (blocked ? " blocked" : " plain"));
+      ops::ConvTransposeParams p;
+      p.strides = c.strides;
+      p.pads = c.padsBegin;
+      p.pads.insert(p.pads.end(), c.padsEnd.begin(), c.padsEnd.end());
+      p.dilations = c.dilations;
+      p.outputPadding = c.outputPadding;
+      p.group = c.group;
+      const Tensor x = test::randomTensor(c.x, 11), w = test::randomTensor(c.w, 12);
+      const Tensor b = test::randomTensor({c.w[1] * c.group}, 13);
+      const test::RefWindow win{std::vector<int64_t>(c.w.begin() + 2, c.w.end()), c.strides, c.padsBegin, c.padsEnd,
+                                c.dilations};
+      const uint64_t runs = cpu::dnnlConvRuns();
+      const Tensor y = ops::convTranspose(x.to(DType::kFloat32), w.to(DType::kFloat32), b.to(DType::kFloat32), p);
+      EXPECT_EQ(cpu::dnnlConvRuns() - runs, 1u);
+      test::expectTensorNear(y, test::refConvTranspose(x, w, b, win, c.outputPadding, c.group), 1e-4, 1e-4);
+      test::expectGradientsMatch(
+          [p](const std::vector<Tensor>& in) {
+            return ops::convTranspose(in[0].to(DType::kFloat32), in[1].to(DType::kFloat32),
+                                      in[2].to(DType::kFloat32), p)
+                .to(DType::kFloat64);
+          },
+          {x.detach().setRequiresGrad(), w.detach().setRequiresGrad(), b.detach().setRequiresGrad()}, 0.05, 2e-3,
+          2e-3);
+    }
+  }
+}
+
+TEST_F(DnnlConvMisc, EmptyBatchFallsBack) {
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  const Case c{"empty", {0, 3, 6, 6}, {4, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true};
+  const Grads g = forwardBackward(c, DType::kFloat32, test::randomTensor(c.x, 14), test::randomTensor(c.w, 15),
+                                  test::randomTensor({4}, 16), test::randomTensor({0, 4, 6, 6}, 17));
+  EXPECT_EQ(g.y.shape(), (Shape{0, 4, 6, 6}));
+  EXPECT_EQ(g.dx.shape(), c.x);
+  for (const Tensor* t : {&g.dw, &g.db}) {
+    for (int64_t i = 0; i < t->numel(); ++i) EXPECT_EQ(t->at(i), 0.0);
+  }
+}
+
+TEST_F(DnnlConvMisc, HugePadsRunOnTheBuiltInKernels) {
+  // A pad and stride of 2^33 (a crafted model) are past what oneDNN is given: the built-in
+  // kernels run, with the reference's result.
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  const int64_t big = int64_t{1} << 33;
+  const Case c{"huge", {1, 2, 4}, {3, 2, 1}, {big}, {big}, {big}, {1}, 1, true};
+  const Tensor x = test::randomTensor(c.x, 18), w = test::randomTensor(c.w, 19), b = test::randomTensor({3}, 20);
+  const uint64_t runs = cpu::dnnlConvRuns();
+  const Tensor y = ops::conv(x.to(DType::kFloat32), w.to(DType::kFloat32), b.to(DType::kFloat32), paramsOf(c));
+  EXPECT_EQ(cpu::dnnlConvRuns(), runs);
+  test::expectTensorNear(y, test::refConv(x, w, b, windowOf(c), 1), 1e-5, 1e-5);
+}
+
+TEST_F(DnnlConvMisc, BitIdenticalAcrossRunsWithTheSameThreads) {
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  const Case c{"det", {4, 16, 14, 14}, {32, 16, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true};
+  const Tensor x = test::randomTensor(c.x, 21), w = test::randomTensor(c.w, 22), b = test::randomTensor({32}, 23);
+  const Tensor dy = test::randomTensor({4, 32, 14, 14}, 24);
+  for (bool blocked : {false, true}) {
+    cpu::setDnnlConvLayout(blocked ? cpu::DnnlConvLayout::kBlocked : cpu::DnnlConvLayout::kPlain);
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(std::string(blocked ? "blocked" : "plain") + " threads " + std::to_string(threads));
+      setNumThreads(threads);
+      const Grads a = forwardBackward(c, DType::kFloat32, x, w, b, dy);
+      const Grads r = forwardBackward(c, DType::kFloat32, x, w, b, dy);
+      for (auto [p, q] : {std::pair{&a.y, &r.y}, {&a.dx, &r.dx}, {&a.dw, &r.dw}, {&a.db, &r.db}}) {
+        ASSERT_EQ(p->nbytes(), q->nbytes());
+        EXPECT_EQ(std::memcmp(p->data<float>(), q->data<float>(), p->nbytes()), 0);
+      }
+    }
+  }
+}
+
+TEST_F(DnnlConvMisc, BuffersComeUnderTheMemoryLimit) {
+  // The blocked layout reorders x (9 MiB) into a buffer of the same size, which comes from the
+  // CPU allocator: with the limit set below it, that is a MemoryError naming the limit, as for
+  // any tensor. A fresh thread, so no buffer kept from an earlier call serves it.
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
+  const Tensor x = test::randomTensor({1, 64, 192, 192}, 25).to(DType::kFloat32);
+  const Tensor w = test::randomTensor({8, 64, 3, 3}, 26).to(DType::kFloat32);
+  const size_t saved = memoryLimit();
+  setMemoryLimit(cpuBytesInUse() + (4 << 20));  // room for y (1.1 MiB), not for a copy of x
+  std::string error;
+  std::thread([&] {
+    try {
+      ops::conv(x, w, Tensor(), {});
+    } catch (const MemoryError& e) {
+      error = e.what();
+    }
+  }).join();
+  setMemoryLimit(saved);
+  EXPECT_NE(error.find("limit"), std::string::npos) << "no MemoryError: '" << error << "'";
+}
+
+TEST_F(DnnlConvMisc, SwitchAndDescription) {
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  EXPECT_EQ(cpu::convBackendDescription().rfind("oneDNN ", 0), 0u) << cpu::convBackendDescription();
+  EXPECT_NE(cpu::cpuKernelsDescription().find("; conv: oneDNN "), std::string::npos);
+  EXPECT_TRUE(cpu::setDnnlConvEnabled(false));
+  EXPECT_FALSE(cpu::dnnlConvEnabled());
+  EXPECT_NE(cpu::convBackendDescription().find("im2col + OpenBLAS"), std::string::npos);
+  const Case c{"off", {1, 2, 5, 5}, {2, 2, 3, 3}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, false};
+  const uint64_t runs = cpu::dnnlConvRuns();
+  ops::conv(test::randomTensor(c.x, 27).to(DType::kFloat32), test::randomTensor(c.w, 28).to(DType::kFloat32),
+            Tensor(), paramsOf(c));
+  EXPECT_EQ(cpu::dnnlConvRuns(), runs);
+}
+
+}  // namespace
+}  // namespace singa
