@@ -6,9 +6,13 @@
 //                      normalises with the batch statistics and updates the running statistics
 //                      in place: r = momentum * r + (1 - momentum) * batch (unbiased variance)
 //   BatchNormInference (x, scale, bias, mean, var) -> y
-//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar) -> (dx, dScale, dBias);
+//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar[, y]) -> (dx, dScale, dBias);
 //                      BatchNormParams::training: true = batch statistics (full formula, invStd given),
 //                      false = fixed statistics (var given, epsilon applied here)
+// BatchNormParams::relu fuses a ReLU: the forward kernels write max(y, 0) (the same float
+// operations as a separate Relu), and BatchNormGrad takes that output y and uses dy where y > 0,
+// 0 elsewhere (what Relu's backward gives: y > 0 exactly where the BatchNorm output was > 0), so
+// the fused pair saves a pass and a tensor in each direction with bit-identical results.
 // Dropout (x) -> (y, mask): mask is 0 or 1 / (1 - ratio). Its random numbers come from the
 // counter-based generator stream (seed, counter) given in DropoutParams, element i drawing number
 // counter + i + 1, so the mask depends only on the seed: not on the thread count.
@@ -68,6 +72,12 @@ double dotDev(const T* g, const T* s, int64_t n, T m) {
   return total;
 }
 
+// max(v, 0) as the Relu kernel computes it.
+template <class T>
+inline T reluOf(T v) {
+  return v > T(0) ? v : T(0);
+}
+
 NCS ncsOf(const Tensor& x) {
   NCS d{x.dim(0), x.dim(1), 1};
   for (int i = 2; i < x.ndim(); ++i) d.S *= x.shape()[i];
@@ -81,6 +91,7 @@ void bnTraining(KernelContext& ctx) {
   const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormTraining");
   const double eps = params.epsilon;
   const double momentum = params.momentum;
+  const bool relu = params.relu;
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -104,7 +115,11 @@ void bnTraining(KernelContext& ctx) {
       for (int64_t n = 0; n < d.N; ++n) {
         const T* s = xp + (n * d.C + c) * d.S;
         T* o = yp + (n * d.C + c) * d.S;
-        for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - meanT) * a + bc;
+        if (relu) {
+          for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - meanT) * a + bc);
+        } else {
+          for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - meanT) * a + bc;
+        }
       }
       meanOut[c] = static_cast<T>(mean);
       invStdOut[c] = static_cast<T>(invStd);
@@ -120,6 +135,7 @@ void bnInference(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
   const double eps = ctx.paramsAs<BatchNormParams>("BatchNormInference").epsilon;
+  const bool relu = ctx.paramsAs<BatchNormParams>("BatchNormInference").relu;
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -133,7 +149,11 @@ void bnInference(KernelContext& ctx) {
       const T a = static_cast<T>(invStd * static_cast<double>(scale[c])), m = mean[c], bc = bias[c];
       const T* s = xp + t * d.S;
       T* o = yp + t * d.S;
-      for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - m) * a + bc;
+      if (relu) {
+        for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - m) * a + bc);
+      } else {
+        for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - m) * a + bc;
+      }
     }
   });
 }
@@ -147,6 +167,7 @@ void bnGrad(KernelContext& ctx) {
   const double eps = params.epsilon;
   const T* dyp = ctx.in(0).data<T>();
   const T* xp = x.data<T>();
+  const T* yp = params.relu ? ctx.in(5).data<T>() : nullptr;  // the fused ReLU's output
   const T* scale = ctx.in(2).data<T>();
   const T* mean = ctx.in(3).data<T>();
   const T* stat = ctx.in(4).data<T>();
@@ -159,11 +180,21 @@ void bnGrad(KernelContext& ctx) {
       const double mu = static_cast<double>(mean[c]);
       const double invStd =
           training ? static_cast<double>(stat[c]) : 1.0 / std::sqrt(static_cast<double>(stat[c]) + eps);
+      // With a fused ReLU, dy is first masked into dx's memory (read back below, element by
+      // element before it is overwritten): g = dy * (y > 0), as Relu's backward computes it.
+      const T* gp = dyp;
+      if (yp != nullptr) {
+        for (int64_t n = 0; n < d.N; ++n) {
+          const int64_t at = (n * d.C + c) * d.S;
+          for (int64_t i = 0; i < d.S; ++i) dxp[at + i] = dyp[at + i] * (yp[at + i] > T(0) ? T(1) : T(0));
+        }
+        gp = dxp;
+      }
       double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mean))
       for (int64_t n = 0; n < d.N; ++n) {
         const int64_t at = (n * d.C + c) * d.S;
-        sdy += sumOf(dyp + at, d.S);
-        sdyx += dotDev(dyp + at, xp + at, d.S, static_cast<T>(mu));
+        sdy += sumOf(gp + at, d.S);
+        sdyx += dotDev(gp + at, xp + at, d.S, static_cast<T>(mu));
       }
       const double dgamma = sdyx * invStd;  // sum(dy * xhat)
       dScale[c] = static_cast<T>(dgamma);
@@ -176,7 +207,7 @@ void bnGrad(KernelContext& ctx) {
       const T a = static_cast<T>(k), b = static_cast<T>(-k * coef), shift = static_cast<T>(-k * meanDy);
       const T muT = static_cast<T>(mu);
       for (int64_t n = 0; n < d.N; ++n) {
-        const T* g = dyp + (n * d.C + c) * d.S;
+        const T* g = gp + (n * d.C + c) * d.S;
         const T* s = xp + (n * d.C + c) * d.S;
         T* o = dxp + (n * d.C + c) * d.S;
         for (int64_t i = 0; i < d.S; ++i) o[i] = a * g[i] + b * (s[i] - muT) + shift;

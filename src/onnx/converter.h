@@ -25,7 +25,7 @@ struct ConvertContext {
   size_t numOutputs;            // how many outputs the node declares
   bool training;                // the owning module's training mode
   Device device;                // where the model's tensors live (for values made from nothing)
-  bool fuseRelu;                // Conv only: the executor folded the following Relu into this node
+  bool fuseRelu;                // Conv, BatchNormalization: the executor folded the following Relu into this node
 
   /// Throws ValueError naming the node when `cond` is false.
   void check(bool cond, const std::string& what) const;

@@ -205,9 +205,12 @@ Tensors convertBatchNorm(const ConvertContext& ctx, const Tensors& in) {
     Tensor v1 = ops::reshape(bv, {bv.numel()});
     Tensor runMean = ops::add(ops::mul(mean, momentum), ops::mul(m1, 1.0 - momentum));
     Tensor runVar = ops::add(ops::mul(var, momentum), ops::mul(v1, 1.0 - momentum));
+    if (ctx.fuseRelu) y = ops::relu(y);  // the executor skips the Relu node that follows
     return {y, runMean, runVar};
   }
-  Tensor y = ops::batchNorm(x, scale, bias, mean, var, ctx.training, momentum, eps);
+  // A Relu reading only this output is fused (the executor then skips it).
+  Tensor y = ctx.fuseRelu ? ops::batchNormRelu(x, scale, bias, mean, var, ctx.training, momentum, eps)
+                          : ops::batchNorm(x, scale, bias, mean, var, ctx.training, momentum, eps);
   Tensors out{y};
   if (ctx.numOutputs > 1) out.push_back(mean);
   if (ctx.numOutputs > 2) out.push_back(var);

@@ -1,7 +1,8 @@
 // The executor of an imported ONNX model (see import.h): runs the nodes prepare() ordered and
 // resolved (import.cc). Each node's converter gets the tensors (or, for the Sequence* and
 // Optional* operators, the Values) its inputs name; a value is freed after its last reader unless
-// the caller asked for it; a Conv whose only reader is the next node, a Relu, runs fused with it;
+// the caller asked for it; a Conv or BatchNormalization whose only reader is the next node, a Relu,
+// runs fused with it;
 // a converter without a 16-bit float kernel runs widened to float32; and every error names the
 // node it came from.
 #include "singa/onnx/import.h"
@@ -170,9 +171,12 @@ std::vector<Tensor> ImportedModel::execute(const std::vector<Tensor>& inputs, si
 
 bool ImportedModel::reluFollows(size_t i) const {
   if (i + 1 >= nodes_.size()) return false;
-  const Node& conv = nodes_[i];
+  const Node& conv = nodes_[i];  // a Conv or a BatchNormalization
   const Node& relu = nodes_[i + 1];
-  if (conv.opType != "Conv" || conv.outputs.size() != 1 || conv.outputs[0].empty()) return false;
+  if ((conv.opType != "Conv" && conv.opType != "BatchNormalization") || conv.outputs.size() != 1 ||
+      conv.outputs[0].empty()) {
+    return false;
+  }
   if (relu.opType != "Relu" || relu.inputs.size() != 1 || relu.inputs[0] != conv.outputs[0]) return false;
   if (relu.outputs.size() != 1) return false;
   auto lu = lastUse_.find(conv.outputs[0]);
@@ -238,8 +242,9 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     const bool valueInputs = std::any_of(node.inputs.begin(), node.inputs.end(),
                                          [&](const std::string& n) { return others.count(n) != 0; });
     const bool asValues = entry->valueFn != nullptr && (entry->fn == nullptr || valueInputs);
-    // Conv -> Relu where the Relu is the only reader of the Conv's output (and nobody asked for
-    // that output): one node (ops::convRelu decides at run time whether it can fuse).
+    // Conv -> Relu or BatchNormalization -> Relu where the Relu is the only reader of the first
+    // node's output (and nobody asked for that output): one node (ops::convRelu and
+    // ops::batchNormRelu decide at run time whether they can fuse).
     const bool fuseRelu = i + 1 < stopAfter && reluFollows(i) && !keep.count(node.outputs[0]);
     ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_,
                        fuseRelu};

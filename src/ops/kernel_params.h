@@ -109,6 +109,9 @@ struct BatchNormParams {
   double epsilon = 1e-5;
   double momentum = 0.9;
   bool training = true;
+  /// CPU only: a ReLU fused onto the output (forward), and onto dy in BatchNormGrad, which then
+  /// takes the fused output y as a sixth input (dy counts where y > 0).
+  bool relu = false;
 };
 
 /// Dropout: the drop ratio and the generator state (seed, counter) the mask is drawn from.

@@ -20,8 +20,10 @@ void checkChannelParam(const Tensor& x, const Tensor& t, const char* what) {
 
 }  // namespace
 
-Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
-                 const Tensor& runningVar, bool training, double momentum, double epsilon) {
+namespace {
+
+Tensor batchNormImpl(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                     const Tensor& runningVar, bool training, double momentum, double epsilon, bool relu) {
   detail::requireDefined("BatchNormalization", x, "input x");
   detail::requireFloat("BatchNormalization", x);
   SINGA_CHECK(x.ndim() >= 2, ShapeError, "BatchNormalization: input x must be [N, C, ...], got " << x.shape());
@@ -31,19 +33,30 @@ Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const
   checkChannelParam(x, runningVar, "running variance");
   SINGA_CHECK(epsilon >= 0, ValueError, "BatchNormalization: epsilon must be >= 0, got " << epsilon);
   const Attrs attrs{{"epsilon", epsilon}, {"momentum", momentum}};  // for the trace
-  const KernelParams kp = BatchNormParams{epsilon, momentum, training};
+  BatchNormParams bp{epsilon, momentum, training};
+  bp.relu = relu;
+  const KernelParams kp = bp;
   const Tensor xc = x.contiguous(), sc = scale.contiguous(), bc = bias.contiguous();
   const std::vector<Tensor> inputs{xc, sc, bc, runningMean, runningVar};
   const DType dt = x.dtype();
   const Shape cshape{x.dim(1)};
+  // Backward of a fused ReLU reads the output (detached: a node must not own its own output).
+  auto gradInputs = [relu](const Tensor& dy, const Tensor& xg, const Tensor& s, const Tensor& m, const Tensor& v,
+                           const Tensor& y) {
+    std::vector<Tensor> in{dy.contiguous(), xg, s, m, v};
+    if (relu) in.push_back(y);
+    return in;
+  };
   if (!training) {
     const Tensor mc = runningMean.contiguous(), vc = runningVar.contiguous();
     Tensor y = detail::runOp1(OpId::kBatchNormInference, dt, {xc, sc, bc, mc, vc}, x.shape(), dt, Attrs(), &kp);
-    return detail::finish1("BatchNormalization", attrs, inputs, y, [xc, sc, mc, vc, kp](const std::vector<Tensor>& g) {
-      const DType t = xc.dtype();
-      return detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mc, vc},
-                           {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
-    });
+    const Tensor yd = relu ? y.detach() : Tensor();
+    return detail::finish1(relu ? "BatchNormRelu" : "BatchNormalization", attrs, inputs, y,
+                           [xc, sc, mc, vc, kp, yd, gradInputs](const std::vector<Tensor>& g) {
+                             const DType t = xc.dtype();
+                             return detail::runOp(OpId::kBatchNormGrad, t, gradInputs(g[0], xc, sc, mc, vc, yd),
+                                                  {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
+                           });
   }
   // Training: the kernel writes the running statistics in place, so they must be plain buffers.
   SINGA_CHECK(runningMean.isContiguous() && runningVar.isContiguous(), ValueError,
@@ -51,12 +64,27 @@ Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const
   std::vector<Tensor> outs = detail::runOp(OpId::kBatchNormTraining, dt, {xc, sc, bc, runningMean, runningVar},
                                            {{x.shape(), dt}, {cshape, dt}, {cshape, dt}}, Attrs(), &kp);
   const Tensor mean = outs[1], invStd = outs[2];
-  return detail::finish1(
-      "BatchNormalization", attrs, inputs, outs[0], [xc, sc, mean, invStd, kp](const std::vector<Tensor>& g) {
-        const DType t = xc.dtype();
-        return detail::runOp(OpId::kBatchNormGrad, t, {g[0].contiguous(), xc, sc, mean, invStd},
-                             {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
-      });
+  const Tensor yd = relu ? outs[0].detach() : Tensor();
+  return detail::finish1(relu ? "BatchNormRelu" : "BatchNormalization", attrs, inputs, outs[0],
+                         [xc, sc, mean, invStd, kp, yd, gradInputs](const std::vector<Tensor>& g) {
+                           const DType t = xc.dtype();
+                           return detail::runOp(OpId::kBatchNormGrad, t, gradInputs(g[0], xc, sc, mean, invStd, yd),
+                                                {{xc.shape(), t}, {sc.shape(), t}, {sc.shape(), t}}, Attrs(), &kp);
+                         });
+}
+
+}  // namespace
+
+Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                 const Tensor& runningVar, bool training, double momentum, double epsilon) {
+  return batchNormImpl(x, scale, bias, runningMean, runningVar, training, momentum, epsilon, false);
+}
+
+Tensor batchNormRelu(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                     const Tensor& runningVar, bool training, double momentum, double epsilon) {
+  const bool fused = x.defined() && x.device().type == DeviceType::kCpu && autograd::activeTracer() == nullptr;
+  if (!fused) return relu(batchNorm(x, scale, bias, runningMean, runningVar, training, momentum, epsilon));
+  return batchNormImpl(x, scale, bias, runningMean, runningVar, training, momentum, epsilon, true);
 }
 
 Tensor dropout(const Tensor& x, double ratio, bool training) {

@@ -155,6 +155,12 @@ Tensor globalMaxPool(const Tensor& x);
 Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
                  const Tensor& runningVar, bool training, double momentum = 0.9, double epsilon = 1e-5);
 
+/// relu(batchNorm(...)), in training and inference. On the CPU, with no export tracer active, one
+/// op: the BatchNorm kernels apply the ReLU as they store (and mask dy in backward), bit-identical
+/// to the two ops, one pass and one tensor fewer each way; otherwise the two ops.
+Tensor batchNormRelu(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                     const Tensor& runningVar, bool training, double momentum = 0.9, double epsilon = 1e-5);
+
 /// Inverted dropout: zeroes with probability `ratio`, scales the rest by 1/(1-ratio), when training.
 Tensor dropout(const Tensor& x, double ratio, bool training);
 

@@ -334,6 +334,52 @@ TEST(OnnxImport, PrivateStatisticsGetNamesNoOtherTensorHasEvenWhenNodeNamesRepea
   EXPECT_NEAR(model->initializer("bn.running_mean").toVector<float>()[0], 0.1f * 2.5f, 1e-5);
 }
 
+TEST(OnnxImport, BatchNormFollowedByReluRunsFusedWithTheSameResults) {
+  // Inference and training: BatchNormalization -> Relu runs as one fused op, unless the
+  // BatchNorm's own output is wanted (a graph output); the results and gradients are the same.
+  auto build = [](bool wantBn) {
+    onnx::ModelProto m = makeModel(13);
+    addInput(m, "x", {-1, 2, 2, 2});
+    addInit(m, "scale", Tensor::fromVector<float>({1.0f, 2.0f}, {2}));
+    addInit(m, "bias", Tensor::fromVector<float>({0.5f, -1.0f}, {2}));
+    addInit(m, "mean", Tensor::fromVector<float>({0.5f, -1.0f}, {2}));
+    addInit(m, "var", Tensor::fromVector<float>({4.0f, 0.25f}, {2}));
+    addNode(m, "BatchNormalization", {"x", "scale", "bias", "mean", "var"}, {"bn"}, "bn");
+    addNode(m, "Relu", {"bn"}, {"y"});
+    addOutput(m, "y");
+    if (wantBn) addOutput(m, "bn");
+    return prepare(m);
+  };
+  const std::vector<float> xs{1, -2, 3, -4, 5, -6, 7, 9, -1, 0.5f, 2, -2, 3, 1, -3, 4};
+  for (bool training : {false, true}) {
+    SCOPED_TRACE(training ? "training" : "inference");
+    std::vector<std::vector<float>> results[2];
+    for (bool wantBn : {false, true}) {
+      auto m = build(wantBn);
+      if (training) m->train();
+      Tensor x = Tensor::fromVector<float>(xs, {2, 2, 2, 2}).setRequiresGrad();
+      std::vector<Tensor> outs = m->run({x});
+      ASSERT_EQ(outs.size(), wantBn ? 2u : 1u);
+      const std::vector<float> w{0.3f, -1.0f, 0.7f, 0.2f, 1.5f, -0.4f, 0.9f, 0.1f,
+                                 -0.6f, 0.8f, 0.05f, -1.2f, 0.4f, 0.6f, -0.3f, 1.1f};
+      ops::reduceSum(ops::mul(outs[0], Tensor::fromVector<float>(w, {2, 2, 2, 2}))).backward();
+      results[wantBn] = {outs[0].toVector<float>(), x.grad().toVector<float>(),
+                         m->initializer("scale").grad().toVector<float>(),
+                         m->initializer("bias").grad().toVector<float>(), m->initializer("mean").toVector<float>()};
+      if (wantBn) {
+        const std::vector<float> bn = outs[1].toVector<float>(), y = outs[0].toVector<float>();
+        size_t negatives = 0;
+        for (size_t i = 0; i < bn.size(); ++i) {
+          EXPECT_EQ(y[i], std::max(bn[i], 0.0f)) << "at " << i;
+          negatives += bn[i] < 0;
+        }
+        EXPECT_GT(negatives, 2u);
+      }
+    }
+    EXPECT_EQ(results[0], results[1]);
+  }
+}
+
 TEST(OnnxImport, OpsetVariantsOfSqueezeClipSoftmax) {
   for (int opset : {11, 13}) {
     onnx::ModelProto m = makeModel(opset);

@@ -114,6 +114,68 @@ TEST(BatchNorm, TraceAndErrors) {
   EXPECT_THROW(ops::batchNorm(x, s.to(DType::kFloat32), b, m, v, true), TypeError);
 }
 
+// ---- BatchNormalization + ReLU fused ---------------------------------------------------------
+
+// relu(batchNorm(...)) as two ops and as one: outputs, running statistics and gradients (for an
+// upstream gradient that is not all ones) must agree bit for bit.
+void expectFusedBatchNormReluIsTheTwoOps(DType dt, bool training) {
+  SCOPED_TRACE(std::string(dtypeName(dt)) + (training ? " training" : " inference"));
+  const int64_t N = 3, C = 5;
+  const Shape shape{N, C, 4, 3};
+  auto run = [&](bool fused, std::vector<std::vector<double>>* out) {
+    Tensor x = test::randomTensor(shape, 60, -2, 2).to(dt).setRequiresGrad();
+    Tensor scale = test::randomTensor({C}, 61, 0.5, 1.5).to(dt).setRequiresGrad();
+    Tensor bias = test::randomTensor({C}, 62, -0.5, 0.5).to(dt).setRequiresGrad();
+    Tensor rm = test::randomTensor({C}, 63).to(dt), rv = test::randomTensor({C}, 64, 0.5, 2).to(dt);
+    Tensor y = fused ? ops::batchNormRelu(x, scale, bias, rm, rv, training, 0.8, 1e-5)
+                     : ops::relu(ops::batchNorm(x, scale, bias, rm, rv, training, 0.8, 1e-5));
+    Tensor w = test::randomTensor(shape, 65).to(dt);
+    ops::reduceSum(ops::mul(y, w)).backward();
+    for (const Tensor& t : {y, rm, rv, x.grad(), scale.grad(), bias.grad()}) out->push_back(test::valuesOf(t));
+  };
+  std::vector<std::vector<double>> fused, twoOps;
+  run(true, &fused);
+  run(false, &twoOps);
+  const char* names[] = {"y", "running mean", "running var", "dx", "dscale", "dbias"};
+  for (size_t k = 0; k < fused.size(); ++k) EXPECT_EQ(fused[k], twoOps[k]) << names[k];
+  size_t zeros = 0;
+  for (double v : fused[0]) zeros += v == 0.0;
+  EXPECT_GT(zeros, fused[0].size() / 5) << "the input must give negative pre-activations";
+  EXPECT_LT(zeros, fused[0].size() * 4 / 5);
+}
+
+TEST(BatchNormRelu, IsBitIdenticalToBatchNormThenRelu) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    expectFusedBatchNormReluIsTheTwoOps(dt, true);
+    expectFusedBatchNormReluIsTheTwoOps(dt, false);
+  }
+}
+
+TEST(BatchNormRelu, GradientsMatchFiniteDifferences) {
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "inference");
+    test::expectGradientsMatch(
+        [training](const std::vector<Tensor>& in) {
+          return ops::batchNormRelu(in[0], in[1], in[2], in[3], in[4], training, 0.9, 1e-5);
+        },
+        {test::randomTensor({3, 2, 2, 3}, 66, -1, 2).setRequiresGrad(),
+         test::randomTensor({2}, 67, 0.5, 1.5).setRequiresGrad(), test::randomTensor({2}, 68).setRequiresGrad(),
+         Tensor::zeros({2}, DType::kFloat64), Tensor::ones({2}, DType::kFloat64)},
+        1e-6, 1e-5, 1e-4);
+  }
+}
+
+TEST(BatchNormRelu, AnExportTraceSeesTheTwoOps) {
+  Tensor x = test::randomTensor({2, 3, 2, 2}, 69);
+  Tensor s = Tensor::ones({3}, DType::kFloat64), b = Tensor::zeros({3}, DType::kFloat64);
+  Tensor m = Tensor::zeros({3}, DType::kFloat64), v = Tensor::ones({3}, DType::kFloat64);
+  autograd::Tracer tracer;
+  ops::batchNormRelu(x, s, b, m, v, false);
+  ASSERT_EQ(tracer.records().size(), 2u);
+  EXPECT_EQ(tracer.records()[0].opType, "BatchNormalization");
+  EXPECT_EQ(tracer.records()[1].opType, "Relu");
+}
+
 // ---- Dropout -------------------------------------------------------------------------------------
 
 TEST(Dropout, MaskScalingAndIdentity) {
