@@ -62,8 +62,27 @@ bool convEnvDefault() {
   return true;
 }
 
+// SINGA_CONV_LAYOUT=auto|plain|blocked, read once (for A/B runs of whole models).
+DnnlConvLayout layoutEnvDefault() {
+  const char* v = std::getenv("SINGA_CONV_LAYOUT");
+  if (v == nullptr || *v == '\0') return DnnlConvLayout::kAuto;
+  const std::string s(v);
+  if (s == "auto") return DnnlConvLayout::kAuto;
+  if (s == "plain") return DnnlConvLayout::kPlain;
+  SINGA_CHECK(s == "blocked", ValueError,
+              "SINGA_CONV_LAYOUT='" << s << "' is not a oneDNN layout choice: use auto, plain or blocked");
+  return DnnlConvLayout::kBlocked;
+}
+
 std::atomic<int> gDnnlEnabled{-1};  // -1: not read from the environment yet
-std::atomic<DnnlConvLayout> gDnnlLayout{DnnlConvLayout::kAuto};
+std::atomic<int> gDnnlLayout{-1};   // a DnnlConvLayout; -1: SINGA_CONV_LAYOUT's
+
+DnnlConvLayout currentLayout() {
+  const int v = gDnnlLayout.load(std::memory_order_relaxed);
+  if (v >= 0) return static_cast<DnnlConvLayout>(v);
+  static const DnnlConvLayout fromEnv = layoutEnvDefault();
+  return fromEnv;
+}
 std::atomic<uint64_t> gDnnlRuns{0};
 
 }  // namespace
@@ -85,7 +104,11 @@ bool setDnnlConvEnabled(bool on) {
   return old;
 }
 
-DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout) { return gDnnlLayout.exchange(layout); }
+DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout) {
+  const DnnlConvLayout old = currentLayout();
+  gDnnlLayout.store(static_cast<int>(layout));
+  return old;
+}
 
 uint64_t dnnlConvRuns() { return gDnnlRuns.load(); }
 
@@ -211,7 +234,7 @@ enum class Route { kNative, kPlain, kBlocked };
 //    backward data when both sides have 32 channels per group or more (372 / 464 / 295; the
 //    CNN's 20->50 5x5: 1.70 / 2.08 / 2.83); our kernels for weights (395 / 440 / 438).
 Route routeOf(Direction dir, const Geometry& g) {
-  switch (gDnnlLayout.load(std::memory_order_relaxed)) {
+  switch (currentLayout()) {
     case DnnlConvLayout::kPlain: return Route::kPlain;
     case DnnlConvLayout::kBlocked: return Route::kBlocked;
     case DnnlConvLayout::kAuto: break;
@@ -428,9 +451,11 @@ bool dnnlConvAvailable() { return true; }
 
 std::string convBackendDescription() {
   if (!dnnlConvEnabled()) return packedConvEnabled() ? "packed AVX-512 + im2col + OpenBLAS" : "im2col + OpenBLAS";
+  const DnnlConvLayout layout = currentLayout();  // a bad SINGA_CONV_LAYOUT is an error here, at start
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + " " +
-         isaName(dnnl::get_effective_cpu_isa());
+         isaName(dnnl::get_effective_cpu_isa()) +
+         (layout == DnnlConvLayout::kPlain ? " (plain layout)" : layout == DnnlConvLayout::kBlocked ? " (blocked layout)" : "");
 }
 
 bool dnnlConvForward(KernelContext& ctx) {

@@ -48,8 +48,22 @@ foreach(source debian pypi)
     foreach(set pytorch-converted pytorch-operator simple)
       singa_onnx_conformance(onnx_conformance_${source}_${set} "${_root}/${set}" --min-pass-rate 0)
     endforeach()
-    # Real models (AlexNet, ResNet-50, VGG-19, ...) with generated weights: all must pass.
-    singa_onnx_conformance(onnx_conformance_${source}_light "${_root}/light" --min-pass-rate 1)
+    # Real models (AlexNet, ResNet-50, VGG-19, ...) with generated weights: all must pass. The
+    # wheel's light_squeezenet expects a softmax over 1000 logits of ~9.5e9 that are mathematically
+    # equal (constant weights): it passes only when every channel rounds alike (float32 spacing
+    # there is 1024). oneDNN's plain-layout 1x1 kernel, the default for 1x1 forward, rounds 4 of the
+    # 1000 one ulp apart; so the wheel's set runs on oneDNN's blocked layout and on the built-in
+    # kernels, each with all models required.
+    if(source STREQUAL "pypi" AND SINGA_DNNL_ENABLED)
+      singa_onnx_conformance(onnx_conformance_${source}_light "${_root}/light" --min-pass-rate 1)
+      if(TEST onnx_conformance_${source}_light)
+        set_tests_properties(onnx_conformance_${source}_light PROPERTIES ENVIRONMENT SINGA_CONV_LAYOUT=blocked)
+        singa_onnx_conformance(onnx_conformance_${source}_light_native "${_root}/light" --min-pass-rate 1)
+        set_tests_properties(onnx_conformance_${source}_light_native PROPERTIES ENVIRONMENT SINGA_CONV=native)
+      endif()
+    else()
+      singa_onnx_conformance(onnx_conformance_${source}_light "${_root}/light" --min-pass-rate 1)
+    endif()
   endif()
 endforeach()
 
