@@ -41,6 +41,12 @@ SINGA_HD inline T sigmoidOf(T x) {
 }
 
 // clang-format off
+template <class T>
+SINGA_HD inline T siluGradOf(T x) {
+  const T s = sigmoidOf(x);
+  return s * (T(1) + x * (T(1) - s));
+}
+
 #define SINGA_UNARY_MATH(Name, forward, derivative)                                     \
   struct Name {                                                                         \
     template <class T> SINGA_HD static T f(T x) { return forward; }                     \
@@ -74,6 +80,8 @@ SINGA_UNARY_MATH(Softplus, stdMax(x, T(0)) + SINGA_MATH(log1p)(SINGA_MATH(exp)(-
                  sigmoidOf(v))
 SINGA_UNARY_MATH(Softsign, x / (T(1) + SINGA_MATH(fabs)(x)),
                  T(1) / ((T(1) + SINGA_MATH(fabs)(v)) * (T(1) + SINGA_MATH(fabs)(v))))
+// SiLU: x * s with s = sigmoid(x); d/dx = s * (1 + x * (1 - s)), s computed once.
+SINGA_UNARY_MATH(Silu, x * sigmoidOf(x), siluGradOf(v))
 SINGA_UNARY_MATH(HardSwish, x * stdMin(T(1), stdMax(T(0), x / T(6) + T(0.5))),
                  v <= T(-3) ? T(0) : (v >= T(3) ? T(1) : v / T(3) + T(0.5)))
 // clang-format on

@@ -217,7 +217,8 @@ void registerElementwiseConverters(ConverterRegistry& r) {
   for (const U& u : unaries) r.add(u.name, 1, u.fn);
   // The float unary list (op_list.h): the ONNX op type is the op's name. Rounding has zero
   // gradient almost everywhere; it is still recorded by the engine.
-#define SINGA_FLOAT_UNARY_CONVERTER(A, Name, function, grad, since, desc) r.add(#Name, since, unary<ops::function>);
+#define SINGA_FLOAT_UNARY_CONVERTER(A, Name, function, grad, since, desc) \
+  if (since > 0) r.add(#Name, since, unary<ops::function>);
   SINGA_FLOAT_UNARY_OPS(SINGA_FLOAT_UNARY_CONVERTER, )
 #undef SINGA_FLOAT_UNARY_CONVERTER
   r.add("Not", 1, unary<ops::logicalNot>);

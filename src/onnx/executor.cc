@@ -2,7 +2,7 @@
 // resolved (import.cc). Each node's converter gets the tensors (or, for the Sequence* and
 // Optional* operators, the Values) its inputs name; a value is freed after its last reader unless
 // the caller asked for it; a Conv or BatchNormalization whose only reader is the next node, a Relu,
-// runs fused with it;
+// runs fused with it, as does Sigmoid(x) -> Mul(x, .) (SiLU);
 // a converter without a 16-bit float kernel runs widened to float32; and every error names the
 // node it came from.
 #include "singa/onnx/import.h"
@@ -13,8 +13,10 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "singa/autograd/node.h"
 #include "singa/core/error.h"
 #include "singa/onnx/converter.h"
+#include "singa/ops/ops.h"
 
 namespace singa::onnxio {
 namespace {
@@ -184,6 +186,24 @@ bool ImportedModel::reluFollows(size_t i) const {
   return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == conv.outputs[0]; });
 }
 
+bool ImportedModel::siluFollows(size_t i) const {
+  if (i + 1 >= nodes_.size()) return false;
+  const Node& sig = nodes_[i];
+  const Node& mul = nodes_[i + 1];
+  if (sig.opType != "Sigmoid" || sig.inputs.size() != 1 || sig.outputs.size() != 1 || sig.outputs[0].empty()) {
+    return false;
+  }
+  if (mul.opType != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1 || mul.outputs[0].empty()) return false;
+  const std::string& x = sig.inputs[0];
+  const std::string& s = sig.outputs[0];
+  if (!((mul.inputs[0] == x && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == x)) || x == s) {
+    return false;
+  }
+  auto lu = lastUse_.find(s);
+  if (lu == lastUse_.end() || lu->second != i + 1) return false;
+  return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == s; });
+}
+
 std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs, size_t stopAfter,
                                                 const std::vector<std::string>& wanted) {
   if (inputs.size() != inputs_.size()) {
@@ -246,12 +266,24 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     // node's output (and nobody asked for that output): one node (ops::convRelu and
     // ops::batchNormRelu decide at run time whether they can fuse).
     const bool fuseRelu = i + 1 < stopAfter && reluFollows(i) && !keep.count(node.outputs[0]);
+    // Sigmoid(x) -> Mul(x, s) where the Mul is the only reader of s, and no gradient is wanted: one
+    // SiLU pass (ops::silu) instead of two and a tensor. With gradients the two nodes run: a SiLU
+    // saving x alone needs sigmoid(x) again in backward, and the scalar exp made efficientnet_b0
+    // fine-tuning 12% slower (for 20% less memory).
+    bool fuseSilu = !fuseRelu && i + 1 < stopAfter && siluFollows(i) && !keep.count(node.outputs[0]);
+    if (fuseSilu) {
+      auto xt = env.find(node.inputs[0]);
+      fuseSilu = xt != env.end() && (xt->second.dtype() == DType::kFloat32 || xt->second.dtype() == DType::kFloat64) &&
+                 !autograd::needsGrad({xt->second});
+    }
     ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_,
                        fuseRelu};
     std::vector<Value> outs;
     const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
     try {
-      if (asValues) {
+      if (fuseSilu) {
+        outs.emplace_back(ops::silu(env.at(node.inputs[0])));
+      } else if (asValues) {
         std::vector<Value> ins;
         for (const std::string& name : node.inputs) ins.push_back(name.empty() ? Value::none() : lookupValue(name, node));
         outs = entry->valueFn(ctx, ins);
@@ -283,12 +315,14 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     } catch (const std::out_of_range&) {
       SINGA_THROW(ValueError, where << "a required input or attribute is missing or out of range");
     }
-    if (fuseRelu) {  // the Relu's output is what the Conv node returned; skip the Relu node
-      const Node& relu = nodes_[i + 1];
-      if (!relu.outputs[0].empty() && outs[0].isTensor() && outs[0].tensor.defined()) env[relu.outputs[0]] = outs[0].tensor;
-      for (const std::string& name : node.inputs) {
+    if (fuseRelu || fuseSilu) {  // the second node's output is what this one returned; skip that node
+      const Node& next = nodes_[i + 1];
+      if (!next.outputs[0].empty() && outs[0].isTensor() && outs[0].tensor.defined()) env[next.outputs[0]] = outs[0].tensor;
+      for (const std::string& name : node.inputs) {  // a SiLU's x is read by both nodes
         auto lu = lastUse_.find(name);
-        if (lu != lastUse_.end() && lu->second == i && !keep.count(name)) env.erase(name), others.erase(name);
+        if (lu != lastUse_.end() && (lu->second == i || lu->second == i + 1) && !keep.count(name)) {
+          env.erase(name), others.erase(name);
+        }
       }
       ++i;
       continue;

@@ -199,6 +199,14 @@ Rewritten hardSwishAsHardSigmoidMul(NodeDraft& n, GraphWriter& g) {
   return Rewritten::kWritten;
 }
 
+// Silu (singa's fused x * sigmoid(x); ONNX has no such op): Sigmoid then Mul.
+Rewritten siluAsSigmoidMul(NodeDraft& n, GraphWriter& g) {
+  std::string s = g.freshName("_sigmoid");
+  g.addAuxNode("_sigmoid", "Sigmoid", {n.ins[0]}, {s}, {});
+  g.addNode("Mul", {n.ins[0], s}, n.outs, {});
+  return Rewritten::kWritten;
+}
+
 // GreaterOrEqual / LessOrEqual before opset 12: not(a < b) / not(a > b).
 Rewritten orEqualAsNotOfStrict(NodeDraft& n, GraphWriter& g) {
   std::string cmp = g.freshName("_cmp");
@@ -237,6 +245,7 @@ const std::vector<OpsetRewrite>& opsetRewrites() {
       {"LogSoftmax", kMin, kMax, softmaxFamilyOnLastAxis},
       {"Hardmax", kMin, kMax, softmaxFamilyOnLastAxis},
       {"HardSwish", kMin, 13, hardSwishAsHardSigmoidMul},
+      {"Silu", kMin, kMax, siluAsSigmoidMul},
       {"GreaterOrEqual", kMin, 11, orEqualAsNotOfStrict},
       {"LessOrEqual", kMin, 11, orEqualAsNotOfStrict},
   };

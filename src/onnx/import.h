@@ -172,9 +172,11 @@ class ImportedModel : public Module {
   std::unordered_map<std::string, Tensor> constants_;  // initializers and their handles
   std::map<std::string, std::string> stateNames_;
   std::unordered_map<std::string, size_t> lastUse_;    // value -> last node index reading it
-  /// True when node i is a Conv whose only output is read by nothing but node i + 1, a Relu
-  /// (and is not a graph output): the executor may run the two as one (ops::convRelu).
+  /// True when node i is a Conv or BatchNormalization whose only output is read by nothing but node i + 1, a Relu
+  /// (and is not a graph output): the executor may run the two as one (ops::convRelu, batchNormRelu).
   bool reluFollows(size_t i) const;
+  /// Node i is Sigmoid(x) and node i + 1 is Mul(x, that) (either order), its only reader: SiLU.
+  bool siluFollows(size_t i) const;
   std::vector<size_t> layerEnd_;                       // per layer: index of its last node
   int opset_ = 0;
   Device device_ = Device::cpu();

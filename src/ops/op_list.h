@@ -20,7 +20,7 @@ namespace singa {
 // The simple float unary ops: one line each makes the OpId (and "<Name>Grad" unless the gradient
 // is None), the public function ops::<function>(x) with its backward rule (ops.h,
 // elementwise.cc), the CPU and CUDA kernels (their math is kernels/unary_math.h's struct <Name>)
-// and the ONNX converter (the op type <Name>, from opset `since`).
+// and the ONNX converter (the op type <Name>, from opset `since`; none for since 0).
 // X(A, Name, function, gradient from Input | Output | None, ONNX since-opset, description); A is
 // passed through for the expanding macro.
 #define SINGA_FLOAT_UNARY_OPS(X, A)                                                                     \
@@ -47,7 +47,8 @@ namespace singa {
   X(A, Sigmoid, sigmoid, Output, 1, "1 / (1 + e^-x)")                                                  \
   X(A, Softplus, softplus, Input, 1, "ln(1 + e^x)")                                                    \
   X(A, Softsign, softsign, Input, 1, "x / (1 + |x|)")                                                  \
-  X(A, HardSwish, hardSwish, Input, 1, "x * clamp(x / 6 + 1/2, 0, 1)")
+  X(A, HardSwish, hardSwish, Input, 1, "x * clamp(x / 6 + 1/2, 0, 1)")                                \
+  X(A, Silu, silu, Input, 0, "x * sigmoid(x) (imported Sigmoid + Mul fused; no ONNX op of its own)")
 
 // SINGA_OPS entries for the float unary list: the op, then its gradient kernel.
 #define SINGA_UNARY_GRAD_ID_Input(X, Name, desc) X(Name##Grad, 2, "gradient of " desc)

@@ -282,6 +282,20 @@ TEST(OnnxExport, OpsetSpecificRewritesAndAttributes) {
   EXPECT_EQ(m17.graph().output(0).type().tensor_type().elem_type(), onnx::TensorProto::INT64);
 }
 
+TEST(OnnxExport, SiluIsWrittenAsSigmoidAndMul) {
+  // ops::silu (an imported Sigmoid + Mul run as one op) has no ONNX op type of its own.
+  for (int opset : {11, 13, 17}) {
+    Trace tr;
+    Tensor x = Tensor::zeros({2, 3});
+    Tensor y = tr.op("Silu", {x}, {2, 3});
+    auto m = exportGraph({x}, {y}, tr.records, {}, at(opset));
+    EXPECT_EQ(opTypes(m), (std::vector<std::string>{"Sigmoid", "Mul"})) << "opset " << opset;
+    ASSERT_EQ(m.graph().node(1).input_size(), 2);
+    EXPECT_EQ(m.graph().node(1).input(0), m.graph().node(0).input(0));
+    EXPECT_EQ(m.graph().node(1).input(1), m.graph().node(0).output(0));
+  }
+}
+
 TEST(OnnxExport, BatchNormAndDropoutByOpset) {
   Trace tr;
   Tensor x = Tensor::zeros({2, 3, 4, 4});

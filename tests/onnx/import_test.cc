@@ -380,6 +380,55 @@ TEST(OnnxImport, BatchNormFollowedByReluRunsFusedWithTheSameResults) {
   }
 }
 
+TEST(OnnxImport, SigmoidTimesItsInputRunsAsOneSiluWithoutGradients) {
+  // Sigmoid(x) -> Mul(x, s) (either operand order) runs as ops::silu when no gradient is wanted
+  // and s itself is not; with gradients, or s wanted, as the two nodes. Values and gradients
+  // against the formula in double.
+  auto build = [](bool wantSigmoid, bool swapped) {
+    onnx::ModelProto m = makeModel(13);
+    addInput(m, "x", {-1, 6});
+    addNode(m, "Sigmoid", {"x"}, {"s"});
+    addNode(m, "Mul", swapped ? std::vector<std::string>{"s", "x"} : std::vector<std::string>{"x", "s"}, {"y"});
+    addOutput(m, "y");
+    if (wantSigmoid) addOutput(m, "s");
+    return prepare(m);
+  };
+  const std::vector<float> xs{-7, -2.5f, -0.3f, 0, 0.4f, 1, 2, 3.5f, 8, -1, 0.25f, 5};
+  const std::vector<float> w{0.3f, -1.0f, 0.7f, 0.2f, 1.5f, -0.4f, 0.9f, 0.1f, -0.6f, 0.8f, 0.05f, -1.2f};
+  for (bool withGrad : {false, true}) {
+    for (bool wantSigmoid : {false, true}) {
+      for (bool swapped : {false, true}) {
+        SCOPED_TRACE(std::string(withGrad ? "grad" : "no grad") + (wantSigmoid ? ", s wanted" : "") +
+                     (swapped ? ", Mul(s, x)" : ""));
+        auto m = build(wantSigmoid, swapped);
+        Tensor x = Tensor::fromVector<float>(xs, {2, 6});
+        if (withGrad) x.setRequiresGrad();
+        std::vector<Tensor> outs;
+        {
+          autograd::Tracer tracer;
+          outs = m->run({x});
+          std::vector<std::string> ops;
+          for (const auto& r : tracer.records()) ops.push_back(r.opType);
+          const bool fused = !withGrad && !wantSigmoid;
+          EXPECT_EQ(ops, fused ? (std::vector<std::string>{"Silu"}) : (std::vector<std::string>{"Sigmoid", "Mul"}));
+        }
+        const std::vector<float> y = outs[0].toVector<float>();
+        for (size_t i = 0; i < xs.size(); ++i) {
+          const double s = 1 / (1 + std::exp(-static_cast<double>(xs[i])));
+          EXPECT_NEAR(y[i], xs[i] * s, 1e-6 * (1 + std::abs(xs[i])));
+        }
+        if (!withGrad) continue;
+        ops::reduceSum(ops::mul(outs[0], Tensor::fromVector<float>(w, {2, 6}))).backward();
+        const std::vector<float> dx = x.grad().toVector<float>();
+        for (size_t i = 0; i < xs.size(); ++i) {
+          const double s = 1 / (1 + std::exp(-static_cast<double>(xs[i])));
+          EXPECT_NEAR(dx[i], w[i] * s * (1 + xs[i] * (1 - s)), 1e-6 * (1 + std::abs(xs[i])));
+        }
+      }
+    }
+  }
+}
+
 TEST(OnnxImport, OpsetVariantsOfSqueezeClipSoftmax) {
   for (int opset : {11, 13}) {
     onnx::ModelProto m = makeModel(opset);

@@ -94,6 +94,11 @@ const std::vector<Unary>& unaries() {
       {OpId::kHardSwish, ops::hardSwish, [](double x) { return x * std::min(std::max(x / 6 + 0.5, 0.0), 1.0); }, -4,
        4, true, OpId::kHardSwishGrad,
        [](double x) { return x < -3 ? 0.0 : (x > 3 ? 1.0 : x / 3 + 0.5); }},
+      {OpId::kSilu, ops::silu, [](double x) { return x / (1 + std::exp(-x)); }, -6, 6, true, OpId::kSiluGrad,
+       [](double x) {
+         const double s = 1 / (1 + std::exp(-x));
+         return s * (1 + x * (1 - s));
+       }},
       {OpId::kCelu, [](const Tensor& x) { return ops::celu(x, 0.8); },
        [](double x) { return std::max(0.0, x) + std::min(0.0, 0.8 * (std::exp(x / 0.8) - 1)); }, -2, 2, true,
        OpId::kCeluGrad, [](double x) { return x > 0 ? 1.0 : std::exp(x / 0.8); }},
