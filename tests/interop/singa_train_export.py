@@ -9,7 +9,6 @@ Usage: python singa_train_export.py --singa-train PATH --singa-onnx PATH --out D
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -17,13 +16,7 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_export  # noqa: E402
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
+from interop_util import run  # noqa: E402
 
 
 def main():

@@ -19,35 +19,19 @@ learn.
 Usage: python torch_finetune_parity.py --singa-train PATH --model resnet18_bn_op13.onnx --out DIR
 """
 import argparse
-import gzip
 import os
-import re
-import subprocess
 import sys
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+from interop_util import DATA, initializers, load_idx, run
 
 BATCH, SIZE = 16, 64
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def onnx_name(key):
     """torchvision state-dict key -> the name singa's export gives it."""
     return "head." + key[3:] if key.startswith("fc.") else "base." + key
-
-
-def initializers(path):
-    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
 
 
 def main():
@@ -67,29 +51,22 @@ def main():
         print(f"SKIPPED: PyTorch is not usable here ({e}); run launch/setup.sh --tests")
         return 77
     os.makedirs(args.out, exist_ok=True)
-    n = BATCH
-    x = load_idx(f"{DATA}/train-images-idx3-ubyte.gz")[:n].astype(np.float32) / 255.0
-    y = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz")[:n].astype(np.int64)
+    x = load_idx(f"{DATA}/train-images-idx3-ubyte.gz")[:BATCH].astype(np.float32) / 255.0
+    y = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz")[:BATCH].astype(np.int64)
     x = torch.nn.functional.interpolate(torch.from_numpy(x)[:, None], size=(SIZE, SIZE), mode="bilinear",
                                         align_corners=False).repeat(1, 3, 1, 1).numpy()
-    files = {}
-    for tag, count in (("one", BATCH),):
-        files[tag] = (os.path.join(args.out, f"x_{tag}.npy"), os.path.join(args.out, f"y_{tag}.npy"))
-        np.save(files[tag][0], x[:count])
-        np.save(files[tag][1], y[:count])
+    xs, ys = os.path.join(args.out, "x.npy"), os.path.join(args.out, "y.npy")
+    np.save(xs, x)
+    np.save(ys, y)
 
-    def singa(tag, lr, momentum, export, extra=()):
-        cmd = [args.singa_train, "--onnx", args.model, "--last-layers", "-1", "--num-classes", "10",
-               "--data", f"npy:{files[tag][0]},{files[tag][1]}", "--input-size", str(SIZE), "--seed", "5",
-               "--no-shuffle", "--batch-size", str(BATCH), "--lr", str(lr), "--momentum", str(momentum),
-               "--threads", "2", "--log-every", "1", "--export", export, *extra]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"FAIL: {' '.join(cmd)} exited {r.returncode}:\n{r.stderr[-2000:]}")
-        return [float(v) for v in re.findall(r"\(last ([0-9.]+)\)", r.stdout + r.stderr)]
+    def singa(lr, momentum, export, extra=()):
+        return run([args.singa_train, "--onnx", args.model, "--last-layers", "-1", "--num-classes", "10",
+                    "--data", f"npy:{xs},{ys}", "--input-size", str(SIZE), "--seed", "5", "--no-shuffle",
+                    "--batch-size", str(BATCH), "--lr", str(lr), "--momentum", str(momentum), "--threads", "2",
+                    "--log-every", "1", "--export", export, *extra])
 
     init = os.path.join(args.out, "init.onnx")
-    singa("one", 1.0, 0.0, init, ["--epochs", "0"])
+    singa(1.0, 0.0, init, ["--epochs", "0"])
     w0 = initializers(init)
     expected = {onnx_name(k) for k in torchvision.models.resnet18(num_classes=10).state_dict()
                 if not k.endswith("num_batches_tracked")}
@@ -112,7 +89,7 @@ def main():
 
     # One step: gradients and running statistics.
     one = os.path.join(args.out, "one_step.onnx")
-    singa("one", 1.0, 0.0, one, ["--epochs", "1"])
+    singa(1.0, 0.0, one, ["--epochs", "1"])
     w1 = initializers(one)
     model = reference()
     torch.nn.functional.cross_entropy(model(tx[:BATCH]), ty[:BATCH]).backward()

@@ -14,26 +14,12 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+from interop_util import DATA, initializers, load_idx
 
 STEPS, BATCH = 40, 64
-DATA = "/usr/share/datasets/fashion-mnist"
 NAMES = {"0.weight": "conv1.weight", "0.bias": "conv1.bias", "3.weight": "conv2.weight",
          "3.bias": "conv2.bias", "7.weight": "fc1.weight", "9.weight": "fc2.weight"}
-
-
-def load_idx(path):
-    import gzip
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def initializers(path):
-    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
 
 
 def main():
