@@ -435,7 +435,16 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
   }
   for (const auto& [name, from] : copies) {  // in order: a copy may copy an earlier copy
     initNames.insert(name);
-    m->registerNamed(name, m->constants_.at(from).clone(), bnStats.count(name) != 0);
+    Tensor copy;
+    try {
+      copy = m->constants_.at(from).clone();
+    } catch (const MemoryError& e) {
+      SINGA_THROW(MemoryError, "ONNX model: tensor '" << name << "', a copy of initializer '" << from
+                                                      << "' (each layer gets its own tensors for training): "
+                                                      << e.what()
+                                                      << "; import with trainable = false to run it for inference");
+    }
+    m->registerNamed(name, copy, bnStats.count(name) != 0);
   }
   for (const auto& v : g.input()) {
     if (initNames.count(v.name())) continue;
