@@ -5,18 +5,21 @@
 // serve all ten dtypes); a converting copy is templated on the source type only and picks the
 // destination type with a switch that every thread of the launch takes the same way.
 #include "singa/kernels/cuda/cuda_common.cuh"
+#include "singa/core/half_convert.h"
 #include "singa/kernels/float_to_int.h"
 
 namespace singa::cuda {
 
 namespace {
 
-enum DstCode : int { kF32, kF64, kI8, kI16, kI32, kI64, kU8, kBool };
+enum DstCode : int { kF32, kF64, kF16, kBF16, kI8, kI16, kI32, kI64, kU8, kBool };
 
 int dstCode(DType t) {
   switch (t) {
     case DType::kFloat32: return kF32;
     case DType::kFloat64: return kF64;
+    case DType::kFloat16: return kF16;
+    case DType::kBFloat16: return kBF16;
     case DType::kInt8: return kI8;
     case DType::kInt16: return kI16;
     case DType::kInt32: return kI32;
@@ -25,8 +28,23 @@ int dstCode(DType t) {
     case DType::kBool: return kBool;
     default:
       SINGA_THROW(TypeError, "Copy: no CUDA conversion to " << dtypeName(t)
-                                                            << " (float16/bfloat16 casts run on the CPU only)");
+                                                            << " (uint16/32/64 casts run on the CPU only)");
   }
+}
+
+// float16/bfloat16 storage (16-bit words) read as float; the conversions are the CPU's
+// (half_convert.h), so both devices give the same bits.
+struct HalfWord {
+  uint16_t bits;
+};
+struct BF16Word {
+  uint16_t bits;
+};
+__device__ __forceinline__ float loadValue(HalfWord v) { return halfconv::halfToFloat(v.bits); }
+__device__ __forceinline__ float loadValue(BF16Word v) { return halfconv::bfloat16ToFloat(v.bits); }
+template <class S>
+__device__ __forceinline__ S loadValue(S v) {
+  return v;
 }
 
 // Integer destinations: floating sources go through floatToInt (defined for NaN and out-of-range
@@ -45,6 +63,9 @@ __device__ __forceinline__ void storeAs(void* dst, int code, int64_t i, S v) {
   switch (code) {
     case kF32: static_cast<float*>(dst)[i] = static_cast<float>(v); break;
     case kF64: static_cast<double*>(dst)[i] = static_cast<double>(v); break;
+    // As on the CPU: through float (a double rounds twice, as Half(float(v)) does there).
+    case kF16: static_cast<uint16_t*>(dst)[i] = halfconv::floatToHalf(static_cast<float>(v)); break;
+    case kBF16: static_cast<uint16_t*>(dst)[i] = halfconv::floatToBFloat16(static_cast<float>(v)); break;
     case kI8: static_cast<int8_t*>(dst)[i] = toInt<int8_t>(v); break;
     case kI16: static_cast<int16_t*>(dst)[i] = toInt<int16_t>(v); break;
     case kI32: static_cast<int32_t*>(dst)[i] = toInt<int32_t>(v); break;
@@ -59,7 +80,7 @@ __global__ void castKernel(const S* src, void* dst, int code, int64_t n, Indexer
   SINGA_GRID_LOOP(i, n) {
     int64_t o[1];
     ix.offsets(i, o);
-    storeAs(dst, code, i, src[o[0]]);
+    storeAs(dst, code, i, loadValue(src[o[0]]));
   }
 }
 
@@ -109,9 +130,15 @@ void copyKernel(KernelContext& ctx) {
     case DType::kInt64: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<int64_t>(), dst, code, n, ix); break;
     case DType::kUInt8: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<uint8_t>(), dst, code, n, ix); break;
     case DType::kBool: castKernel<<<blocksFor(n), kThreads, 0, s>>>(in.data<bool>(), dst, code, n, ix); break;
+    case DType::kFloat16:
+      castKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<const HalfWord*>(in.rawData()), dst, code, n, ix);
+      break;
+    case DType::kBFloat16:
+      castKernel<<<blocksFor(n), kThreads, 0, s>>>(static_cast<const BF16Word*>(in.rawData()), dst, code, n, ix);
+      break;
     default:
       SINGA_THROW(TypeError, "Copy: no CUDA conversion from " << dtypeName(in.dtype())
-                                                              << " (float16/bfloat16 casts run on the CPU only)");
+                                                              << " (uint16/32/64 casts run on the CPU only)");
   }
   SINGA_CUDA_LAUNCHED();
 }

@@ -1,5 +1,7 @@
 #include "singa/core/dtype.h"
 
+#include "singa/core/half_convert.h"
+
 namespace singa {
 
 size_t dtypeSize(DType t) {
@@ -61,74 +63,11 @@ bool isInteger(DType t) {
          t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
 }
 
-// IEEE 754 binary16 <-> binary32, round to nearest even.
-Half::Half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) {  // inf or nan
-    bits = static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
-    return;
-  }
-  if (absx >= 0x477ff000u) {  // overflows to inf after rounding
-    bits = static_cast<uint16_t>(sign | 0x7c00u);
-    return;
-  }
-  if (absx < 0x38800000u) {  // subnormal half (or zero)
-    float af;
-    std::memcpy(&af, &absx, 4);
-    // Adding 0.5 shifts the value into a float whose low mantissa bits hold the subnormal half.
-    float shifted = af + 0.5f;
-    uint32_t s;
-    std::memcpy(&s, &shifted, 4);
-    bits = static_cast<uint16_t>(sign | (s - 0x3f000000u));
-    return;
-  }
-  uint32_t mant_odd = (absx >> 13) & 1u;
-  uint32_t r = absx + 0xc8000fffu + mant_odd;  // rebias exponent (-112 << 23) and round
-  bits = static_cast<uint16_t>(sign | (r >> 13));
-}
-
-Half::operator float() const {
-  const uint32_t sign = (static_cast<uint32_t>(bits) & 0x8000u) << 16;
-  const uint32_t exp = (bits >> 10) & 0x1fu;
-  const uint32_t mant = bits & 0x3ffu;
-  uint32_t out;
-  if (exp == 0x1f) {
-    out = sign | 0x7f800000u | (mant << 13);
-  } else if (exp == 0) {
-    if (mant == 0) {
-      out = sign;
-    } else {
-      float f = static_cast<float>(mant) * (1.0f / 16777216.0f);  // mant * 2^-24
-      std::memcpy(&out, &f, 4);
-      out |= sign;
-    }
-  } else {
-    out = sign | ((exp + 112u) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &out, 4);
-  return f;
-}
-
-BFloat16::BFloat16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) {
-    bits = static_cast<uint16_t>((x >> 16) | 0x40u);  // keep nan a nan
-    return;
-  }
-  uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
-  bits = static_cast<uint16_t>((x + rounding) >> 16);
-}
-
-BFloat16::operator float() const {
-  uint32_t x = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
+// IEEE 754 binary16 and bfloat16 <-> binary32, round to nearest even: the arithmetic lives in
+// half_convert.h, which the CUDA Copy kernel shares.
+Half::Half(float f) : bits(halfconv::floatToHalf(f)) {}
+Half::operator float() const { return halfconv::halfToFloat(bits); }
+BFloat16::BFloat16(float f) : bits(halfconv::floatToBFloat16(f)) {}
+BFloat16::operator float() const { return halfconv::bfloat16ToFloat(bits); }
 
 }  // namespace singa

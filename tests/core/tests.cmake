@@ -1,6 +1,7 @@
 singa_add_gtest(NAME core_test LABELS unit SOURCES
   core/tensor_test.cc
   core/dtype_test.cc
+  core/half_convert_test.cc
   core/limits_test.cc
   core/cpu_features_test.cc
   core/allocator_test.cc

@@ -212,6 +212,18 @@ TYPED_TEST(CudaElementwise, DataMovement) {
             [&](const std::vector<Tensor>& in) { return ops::cast(ops::mul(in[0], 3.0), to); }, {x},
             isFloating(to));
   }
+  // float16/bfloat16 (the gradient compression wire types): to and from every dtype, bit for bit
+  // the CPU's conversion (exact: expectClose compares 16-bit types through float64).
+  for (DType half : {DType::kFloat16, DType::kBFloat16}) {
+    for (DType other : {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool}) {
+      const Tensor src = ops::mul(x, 1000.0).to(other);
+      expectClose(src.to(half), src.to(gpu()).to(half), 0, 0,
+                  std::string("Cast ") + dtypeName(other) + " to " + dtypeName(half));
+      const Tensor h = ops::mul(x, 1000.0).to(half);
+      expectClose(h.to(other), h.to(gpu()).to(other), 0, 0,
+                  std::string("Cast ") + dtypeName(half) + " to " + dtypeName(other));
+    }
+  }
 }
 
 TEST(CudaCopy, FillCastsAndLargeTransfers) {
