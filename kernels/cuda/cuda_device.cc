@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -334,7 +335,24 @@ namespace singa {
 // Called once by deviceBackend(): without a visible GPU the CUDA device stays unavailable and
 // requesting it gives a clear error.
 void installCudaBackend() {
-  if (cuda::deviceCount() == 0) return;
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    std::ostringstream why;
+    if (err != cudaSuccess) {
+      // A missing or too old driver, a library mismatch, CUDA_VISIBLE_DEVICES naming no device...:
+      // the runtime's own words, since "no GPU" would hide a broken installation.
+      why << "the CUDA runtime cannot use any GPU: cudaGetDeviceCount failed with " << cudaGetErrorName(err) << " ("
+          << cudaGetErrorString(err) << ")";
+    } else {
+      why << "the CUDA runtime reports no GPU (cudaGetDeviceCount = 0)";
+    }
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    if (visible != nullptr) why << "; CUDA_VISIBLE_DEVICES=\"" << visible << "\"";
+    setDeviceUnavailableReason(DeviceType::kCuda, why.str());
+    return;
+  }
   static cuda::CudaBackend* backend = new cuda::CudaBackend();
   registerDeviceBackend(DeviceType::kCuda, backend);
 }

@@ -233,10 +233,7 @@ DeviceBackend& deviceBackend(DeviceType type) {
   if (type == DeviceType::kCpu) return gCpuBackend;
   ensureCudaBackend();
   if (gCudaBackend == nullptr) {
-    SINGA_THROW(NotSupportedError,
-                "CUDA device requested but this build has no usable CUDA backend (rebuild with "
-                "-DSINGA_USE_CUDA=ON on a machine with the CUDA toolkit, and run where a GPU is "
-                "visible), or use --device cpu");
+    SINGA_THROW(NotSupportedError, "CUDA device requested but " << deviceUnavailableReason(type) << "; use --device cpu");
   }
   return *gCudaBackend;
 }
@@ -244,6 +241,28 @@ DeviceBackend& deviceBackend(DeviceType type) {
 bool deviceAvailable(DeviceType type) {
   if (type == DeviceType::kCuda) ensureCudaBackend();
   return type == DeviceType::kCpu || gCudaBackend != nullptr;
+}
+
+namespace {
+std::mutex gReasonMu;
+std::string gCudaReason;
+}  // namespace
+
+void setDeviceUnavailableReason(DeviceType type, const std::string& reason) {
+  if (type != DeviceType::kCuda) return;
+  std::lock_guard<std::mutex> lock(gReasonMu);
+  gCudaReason = reason;
+}
+
+std::string deviceUnavailableReason(DeviceType type) {
+  if (deviceAvailable(type)) return "";
+#ifdef SINGA_USE_CUDA
+  std::lock_guard<std::mutex> lock(gReasonMu);
+  if (!gCudaReason.empty()) return gCudaReason;
+  return "the CUDA backend found no usable GPU";
+#else
+  return "this build has no CUDA backend (rebuild with -DSINGA_USE_CUDA=ON on a machine with the CUDA toolkit)";
+#endif
 }
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {

@@ -47,6 +47,12 @@ void registerDeviceBackend(DeviceType type, DeviceBackend* backend);
 /// Throws NotSupportedError naming the build option when `type` has no backend.
 DeviceBackend& deviceBackend(DeviceType type);
 bool deviceAvailable(DeviceType type);
+/// Why `type` is not available ("" when it is): no CUDA backend in this build, or what the CUDA
+/// runtime said when asked for devices (cudaGetErrorString: a missing or too old driver is not
+/// the same as a machine without a GPU).
+std::string deviceUnavailableReason(DeviceType type);
+/// Recorded by a backend's installer when it finds its device unusable.
+void setDeviceUnavailableReason(DeviceType type, const std::string& reason);
 
 /// A block of device memory, freed when the last tensor viewing it goes away.
 class Storage {

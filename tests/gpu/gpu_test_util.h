@@ -23,12 +23,23 @@ inline Device gpu() {
   return d != nullptr && *d != '\0' ? Device::parse(d) : Device::cuda(0);
 }
 
-/// GTEST_SKIP()s the calling test when the device under test is a CUDA device that is not usable.
+/// Whether a missing GPU is a failure (SINGA_GPUTEST_REQUIRE=1, as the device check runs the
+/// tests) rather than a skip: on a GPU machine an all-skipped run must not look green.
+inline bool gpuRequired() {
+  const char* v = std::getenv("SINGA_GPUTEST_REQUIRE");
+  return v != nullptr && std::string(v) == "1";
+}
+
+/// GTEST_SKIP()s the calling test when the device under test is a CUDA device that is not usable,
+/// naming why (the CUDA runtime's own error when it failed); in required-GPU mode it FAILs instead.
 #define SINGA_REQUIRE_GPU()                                                                           \
   do {                                                                                                \
-    if (::singa::gputest::gpu().isCuda() && !::singa::deviceAvailable(::singa::DeviceType::kCuda))    \
-      GTEST_SKIP() << "no CUDA GPU visible (or this build has no CUDA backend: configure with "      \
-                      "-DSINGA_USE_CUDA=ON); run tests/gpu/run.sh on a GPU machine";                  \
+    if (::singa::gputest::gpu().isCuda() && !::singa::deviceAvailable(::singa::DeviceType::kCuda)) { \
+      const std::string why_ = ::singa::deviceUnavailableReason(::singa::DeviceType::kCuda);          \
+      if (::singa::gputest::gpuRequired())                                                            \
+        FAIL() << "required-GPU mode (SINGA_GPUTEST_REQUIRE=1): no usable CUDA GPU: " << why_;       \
+      GTEST_SKIP() << "no usable CUDA GPU: " << why_ << " (run tests/gpu/device_check.sh on a GPU machine)"; \
+    }                                                                                                 \
   } while (0)
 
 /// Uniform values in [lo, hi) on the CPU, reproducible per seed.

@@ -15,3 +15,12 @@ endif()
 # (op signatures, shapes, tolerances) honest in CI.
 add_test(NAME gpu_kernels_test_harness_on_cpu COMMAND gpu_kernels_test)
 set_tests_properties(gpu_kernels_test_harness_on_cpu PROPERTIES ENVIRONMENT SINGA_GPUTEST_DEVICE=cpu LABELS unit)
+# Required-GPU mode (what tests/gpu/device_check.sh runs): without a usable GPU a test must FAIL
+# and say why in the CUDA runtime's words, never skip (an all-skipped run on a GPU machine would
+# look green). On a machine with a GPU the same command simply passes.
+add_test(NAME gpu_required_mode_fails_without_a_gpu
+         COMMAND sh -c "out=$(\"$0\" --gtest_filter=CudaCopy.FillCastsAndLargeTransfers 2>&1); rc=$?; echo \"$out\"; \
+if [ $rc -eq 0 ]; then echo \"$out\" | grep -q '1 test' && ! echo \"$out\" | grep -q SKIPPED; \
+else echo \"$out\" | grep -q 'required-GPU mode (SINGA_GPUTEST_REQUIRE=1): no usable CUDA GPU: ..*' && \
+echo \"$out\" | grep -q 'FAILED  ] CudaCopy.FillCastsAndLargeTransfers'; fi" $<TARGET_FILE:gpu_kernels_test>)
+set_tests_properties(gpu_required_mode_fails_without_a_gpu PROPERTIES ENVIRONMENT SINGA_GPUTEST_REQUIRE=1 LABELS unit)
