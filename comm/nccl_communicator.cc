@@ -1,8 +1,11 @@
 // NCCL collectives on CUDA tensors. Headers (mismatch detection), arrival notices and the
-// ncclUniqueId go over the MPI backend; the data goes over NCCL on a stream of our own that
-// synchronises with the legacy default stream the kernels use. Waits poll cudaStreamQuery and
-// ncclCommGetAsyncError against the communicator's deadline; on expiry the NCCL communicator is
-// aborted and the job ends with the missing ranks named.
+// ncclUniqueId go over the MPI backend; the data goes over NCCL on a stream of our own, which waits
+// (on the device, through an event) for everything queued on the compute stream before each
+// collective (stream_order.h). Initialisation is non-blocking and bounded by the communicator's
+// deadline like every wait: waits poll cudaStreamQuery and ncclCommGetAsyncError; on expiry the
+// NCCL communicator is aborted and the job ends with the missing ranks named. A wait that is
+// cancelled (this rank shutting down) aborts the NCCL communicator first, so no collective is left
+// writing into memory that is about to be freed.
 #include "singa/comm/nccl_communicator.h"
 
 #if defined(SINGA_WITH_NCCL) && defined(SINGA_USE_MPI)
@@ -16,6 +19,8 @@
 #include <thread>
 
 #include "singa/comm/mpi_communicator.h"
+#include "singa/comm/stream_order.h"
+#include "singa/kernels/cuda/cuda_device.h"
 
 namespace singa {
 namespace {
@@ -67,6 +72,9 @@ class NcclCommunicator final : public Communicator {
     SINGA_CHECK(count > 0, CommError, "nccl: rank " << mpi_->rank() << " (" << hostName() << ") sees no GPU");
     device_ = count == 1 ? 0 : mpi_->localRank() % count;
     SINGA_CUDA_COMM_CHECK(cudaSetDevice(device_));
+    computeStream_ = cuda::stream(device_);
+    SINGA_CUDA_COMM_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    SINGA_CUDA_COMM_CHECK(cudaEventCreateWithFlags(&computeDone_, cudaEventDisableTiming));
     ncclUniqueId id;
     if (mpi_->rank() == 0) SINGA_NCCL_CHECK(ncclGetUniqueId(&id));
     {
@@ -76,12 +84,44 @@ class NcclCommunicator final : public Communicator {
       MPI_Ibcast(&id, static_cast<int>(sizeof(id)), MPI_BYTE, 0, mpi_->comm(), &req);
       mpi_->wait(req, "nccl bootstrap (ncclUniqueId broadcast)");
     }
-    SINGA_NCCL_CHECK(ncclCommInitRank(&comm_, mpi_->worldSize(), id, mpi_->rank()));
-    SINGA_CUDA_COMM_CHECK(cudaStreamCreate(&stream_));
+    // Non-blocking initialisation, so that a rank that never joins ends the job at the deadline
+    // instead of hanging in ncclCommInitRank.
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    settle(ncclCommInitRankConfig(&comm_, mpi_->worldSize(), id, mpi_->rank(), &config),
+           "nccl initialisation (ncclCommInitRankConfig)");
   }
   ~NcclCommunicator() override {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-    if (comm_ != nullptr) ncclCommDestroy(comm_);
+    cudaSetDevice(device_);
+    if (comm_ != nullptr) {
+      // Destroy (which waits for queued collectives) only when the stream has drained within a
+      // short bound; a collective still in flight (a peer gone) is aborted instead of hanging here.
+      const auto start = Clock::now();
+      cudaError_t e;
+      while ((e = cudaStreamQuery(stream_)) == cudaErrorNotReady &&
+             std::chrono::duration<double>(Clock::now() - start).count() < 10.0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      bool destroyed = false;
+      if (e == cudaSuccess) {
+        ncclResult_t r = ncclCommDestroy(comm_);
+        ncclResult_t state = r;
+        while (state == ncclInProgress && std::chrono::duration<double>(Clock::now() - start).count() < 20.0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
+        }
+        destroyed = r == ncclSuccess || state == ncclSuccess;
+      }
+      if (!destroyed) ncclCommAbort(comm_);
+      comm_ = nullptr;
+    }
+    // The communicator is gone (its kernels ended), so the stream drains; then it can go.
+    if (stream_ != nullptr) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+    if (computeDone_ != nullptr) cudaEventDestroy(computeDone_);
+    cudaGetLastError();
   }
 
   std::string backend() const override { return "nccl"; }
@@ -98,8 +138,10 @@ class NcclCommunicator final : public Communicator {
                 "nccl allReduce: average needs a floating dtype, the tensor is " << dtypeName(t.dtype()));
     auto guard = mpi_->lock();
     mpi_->agree(average ? CollKind::kAllReduceAverage : CollKind::kAllReduceSum, t.dtype(), t.numel(), 0);
-    SINGA_NCCL_CHECK(ncclAllReduce(t.rawData(), t.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()),
-                                   average ? ncclAvg : ncclSum, comm_, stream_));
+    enqueue("nccl allReduce", [&] {
+      return ncclAllReduce(t.rawData(), t.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()),
+                           average ? ncclAvg : ncclSum, comm_, stream_);
+    });
     waitStream("nccl allReduce");
   }
   void broadcast(Tensor& t, int root) override {
@@ -108,8 +150,10 @@ class NcclCommunicator final : public Communicator {
                 "nccl broadcast: root " << root << " is outside [0, " << worldSize() << ")");
     auto guard = mpi_->lock();
     mpi_->agree(CollKind::kBroadcast, t.dtype(), t.numel(), root);
-    SINGA_NCCL_CHECK(ncclBroadcast(t.rawData(), t.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()),
-                                   root, comm_, stream_));
+    enqueue("nccl broadcast", [&] {
+      return ncclBroadcast(t.rawData(), t.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()), root,
+                           comm_, stream_);
+    });
     waitStream("nccl broadcast");
   }
   Tensor allGather(const Tensor& t) override {
@@ -119,8 +163,10 @@ class NcclCommunicator final : public Communicator {
     Tensor out(s, t.dtype(), t.device());
     auto guard = mpi_->lock();
     mpi_->agree(CollKind::kAllGather, t.dtype(), t.numel(), 0);
-    SINGA_NCCL_CHECK(ncclAllGather(t.rawData(), out.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()),
-                                   comm_, stream_));
+    enqueue("nccl allGather", [&] {
+      return ncclAllGather(t.rawData(), out.rawData(), static_cast<size_t>(t.numel()), ncclType(t.dtype()), comm_,
+                           stream_);
+    });
     waitStream("nccl allGather");
     return out;
   }
@@ -140,6 +186,82 @@ class NcclCommunicator final : public Communicator {
                 "nccl " << what << ": the tensor is on " << t.device().str() << " but this rank drives cuda:"
                         << device_);
     SINGA_CHECK(t.isContiguous(), CommError, "nccl " << what << ": the tensor must be contiguous");
+    SINGA_CHECK(comm_ != nullptr, CommError,
+                "nccl " << what << " on rank " << rank() << ": the NCCL communicator was aborted by an earlier failure");
+  }
+
+  // The rank's GPU for the calling thread, the compute stream's end as an event, the NCCL stream
+  // waiting on it (see stream_order.h).
+  struct Streams {
+    NcclCommunicator& c;
+    void setDevice() {
+      NcclCommunicator& self = c;
+      cudaError_t e = cudaSetDevice(self.device_);
+      if (e != cudaSuccess) self.failCuda(e, "cudaSetDevice");
+    }
+    void recordComputeDone() {
+      cudaError_t e = cudaEventRecord(c.computeDone_, c.computeStream_);
+      if (e != cudaSuccess) c.failCuda(e, "cudaEventRecord (compute stream)");
+    }
+    void commWaitComputeDone() {
+      cudaError_t e = cudaStreamWaitEvent(c.stream_, c.computeDone_, 0);
+      if (e != cudaSuccess) c.failCuda(e, "cudaStreamWaitEvent (NCCL stream)");
+    }
+  };
+
+  [[noreturn]] void failCuda(cudaError_t e, const char* call) {
+    SINGA_THROW(CommError, call << " failed on rank " << mpi_->rank() << " (" << hostName()
+                                << "): " << cudaGetErrorString(e));
+  }
+
+  // Queues one collective behind the compute stream and waits for it (the caller holds the lock).
+  template <class Launch>
+  void enqueue(const std::string& what, Launch&& launch) {
+    Streams streams{*this};
+    const ncclResult_t r = commdetail::enqueueAfterCompute(streams, launch);
+    settle(r, what);
+    waitStream(what);
+  }
+
+  // A non-blocking communicator may answer ncclInProgress: poll until the call has completed or
+  // failed, within the deadline.
+  void settle(ncclResult_t r, const std::string& what) {
+    const auto start = Clock::now();
+    while (r == ncclInProgress) {
+      ncclResult_t state = ncclSuccess;
+      SINGA_NCCL_CHECK(ncclCommGetAsyncError(comm_, &state));
+      r = state;
+      if (r != ncclInProgress) break;
+      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+      if (cancelled_) {
+        abortNccl();
+        SINGA_THROW(CommError, what << " cancelled on rank " << rank() << ": this rank is shutting down");
+      }
+      if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) {
+        abortNccl();
+        std::ostringstream os;
+        os << what << " did not complete within " << waited << " s on cuda:" << device_
+           << " (SINGA_COMM_TIMEOUT / setTimeout); a peer rank did not join";
+        mpi_->abortJob(os.str(), 3);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (r != ncclSuccess) {
+      const std::string msg = ncclGetErrorString(r);
+      abortNccl();
+      SINGA_THROW(CommError, what << " failed on rank " << rank() << " (" << hostName() << "): " << msg);
+    }
+  }
+
+  // Ends the NCCL communicator (its kernels exit), then lets the stream drain, so nothing is left
+  // writing into tensors after an error or a cancelled wait.
+  void abortNccl() {
+    if (comm_ != nullptr) {
+      ncclCommAbort(comm_);
+      comm_ = nullptr;
+    }
+    cudaStreamSynchronize(stream_);
+    cudaGetLastError();
   }
 
   void waitStream(const std::string& what) {
@@ -148,18 +270,19 @@ class NcclCommunicator final : public Communicator {
       cudaError_t e = cudaStreamQuery(stream_);
       if (e == cudaSuccess) return;
       if (e != cudaErrorNotReady) SINGA_CUDA_COMM_CHECK(e);
-      SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank() << ": this rank is shutting down");
+      if (cancelled_) {
+        abortNccl();
+        SINGA_THROW(CommError, what << " cancelled on rank " << rank() << ": this rank is shutting down");
+      }
       ncclResult_t async = ncclSuccess;
       SINGA_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
-      if (async != ncclSuccess) {
-        ncclCommAbort(comm_);
-        comm_ = nullptr;
+      if (async != ncclSuccess && async != ncclInProgress) {
+        abortNccl();
         SINGA_THROW(CommError, what << " failed on rank " << rank() << ": " << ncclGetErrorString(async));
       }
       const double waited = std::chrono::duration<double>(Clock::now() - start).count();
       if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) {
-        ncclCommAbort(comm_);
-        comm_ = nullptr;
+        abortNccl();
         std::ostringstream os;
         os << what << " did not complete within " << waited
            << " s on cuda:" << device_ << " (SINGA_COMM_TIMEOUT / setTimeout); a peer rank did not join";
@@ -171,7 +294,9 @@ class NcclCommunicator final : public Communicator {
 
   std::unique_ptr<MpiCommunicator> mpi_;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;         // NCCL's
+  cudaStream_t computeStream_ = nullptr;  // the kernels' (cuda::stream(device_))
+  cudaEvent_t computeDone_ = nullptr;
   int device_ = 0;
 };
 

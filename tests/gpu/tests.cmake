@@ -4,6 +4,14 @@ singa_add_gtest(NAME gpu_kernels_test LABELS gpu SOURCES
   gpu/cuda_elementwise_test.cc
   gpu/cuda_nn_test.cc
 )
+# The communicator of the device under test (NCCL on a GPU; MPI with SINGA_GPUTEST_DEVICE=cpu).
+if(SINGA_USE_MPI)
+  singa_add_gtest(NAME gpu_nccl_test LABELS gpu SOURCES gpu/cuda_comm_test.cc)
+  add_test(NAME gpu_nccl_test_harness_on_cpu COMMAND gpu_nccl_test)
+  set_tests_properties(gpu_nccl_test_harness_on_cpu PROPERTIES
+                       ENVIRONMENT "SINGA_GPUTEST_DEVICE=cpu;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+                       LABELS unit)
+endif()
 if(SINGA_CUDA_ENABLED)
   # The device layer itself (caching allocator, streams, events) needs the CUDA headers.
   singa_add_gtest(NAME gpu_device_test LABELS gpu SOURCES gpu/cuda_device_test.cc)
@@ -24,3 +32,6 @@ if [ $rc -eq 0 ]; then echo \"$out\" | grep -q '1 test' && ! echo \"$out\" | gre
 else echo \"$out\" | grep -q 'required-GPU mode (SINGA_GPUTEST_REQUIRE=1): no usable CUDA GPU: ..*' && \
 echo \"$out\" | grep -q 'FAILED  ] CudaCopy.FillCastsAndLargeTransfers'; fi" $<TARGET_FILE:gpu_kernels_test>)
 set_tests_properties(gpu_required_mode_fails_without_a_gpu PROPERTIES ENVIRONMENT SINGA_GPUTEST_REQUIRE=1 LABELS unit)
+# The NCCL backend's stream ordering on simulated streams (no GPU needed).
+singa_add_gtest(NAME nccl_stream_order_test LABELS unit SOURCES gpu/stream_order_test.cc)
+target_include_directories(nccl_stream_order_test PRIVATE ${CMAKE_SOURCE_DIR})
