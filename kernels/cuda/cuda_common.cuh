@@ -118,6 +118,15 @@ __device__ T blockSum(T v) {
   return total;
 }
 
+/// Second half of a deferred check (cuda_device.h, checkWords): when words[0] holds the first bad
+/// position (not all bits set), words[1] gets the value at that position of `values` (int32 or
+/// int64), so the host's report can name it without reading the tensor.
+template <class Unused = void>  // a template: one definition per translation unit that uses it
+__global__ void fetchBadValueKernel(int64_t* words, const void* values, bool int32) {
+  const int64_t at = words[0];
+  if (at >= 0) words[1] = int32 ? static_cast<const int32_t*>(values)[at] : static_cast<const int64_t*>(values)[at];
+}
+
 }  // namespace singa::cuda
 
 /// float32, float64, int32, int64 (the CUDA arithmetic dtypes).

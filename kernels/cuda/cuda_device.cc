@@ -1,14 +1,18 @@
 // CudaDevice: per-device stream, handles, caching allocator and the DeviceBackend that core code
 // uses for CUDA tensors (see cuda_device.h for the why).
 //
-// Copies: host -> device goes through a pinned staging buffer (memcpy into it, then an async copy
-// on the device's stream; an event guards the buffer's reuse), so the caller's pageable memory is
-// free as soon as copy() returns and the transfer overlaps queued kernels. Device -> host queues
-// the copy into the staging buffer behind all pending work and waits for it, so the host sees
-// the finished values. Large transfers go through the staging buffer in chunks.
+// Copies: host -> device goes through pinned staging blocks (memcpy into a block that no queued
+// copy still reads, then an async copy on the device's stream; an event per block tells when it is
+// free again), so the caller's pageable memory is free as soon as copy() returns and the host does
+// not wait behind queued kernels: a new block is taken while the earlier ones are in flight, up to
+// a cap, and only past the cap does the host wait for the oldest. Device -> host queues the copy
+// into a staging block behind all pending work and waits for it, so the host sees the finished
+// values; that wait is also where deferred device-side checks are read (see checkWords).
 #include "singa/kernels/cuda/cuda_libs.h"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -23,7 +27,10 @@ namespace singa::cuda {
 namespace {
 
 constexpr int kMaxDevices = 16;
-constexpr size_t kStagingBytes = 8 << 20;
+constexpr size_t kStagingBytes = 8 << 20;      // a large block: copies go in chunks of this
+constexpr size_t kSmallStagingBytes = 64 << 10;
+constexpr size_t kStagingCapBytes = 256 << 20;  // pinned staging in flight before the host waits
+constexpr int kCheckSlots = 1024;               // deferred checks between two host waits
 
 /// Size class of a request: 512-byte steps up to 1 MiB, then four classes per power of two.
 size_t sizeClass(size_t bytes) {
@@ -47,9 +54,26 @@ struct DeviceState {
   std::map<size_t, std::vector<void*>> freeLists;  // size class -> free blocks
   std::unordered_map<void*, size_t> blockClass;    // live block -> its size class
   size_t inUse = 0, peak = 0, cached = 0;
-  // Pinned staging for host <-> device copies.
-  void* staging = nullptr;
-  cudaEvent_t stagingFree = nullptr;
+  // Pinned staging for host <-> device copies: blocks of two sizes, each free once its event
+  // (recorded after the copy that reads it) has completed.
+  struct Staging {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t freeAt = nullptr;
+    bool used = false;  // freeAt recorded at least once
+  };
+  std::vector<Staging> staging;
+  size_t stagingBytes = 0;
+  size_t nextStaging = 0;  // round-robin start of the search for a free block
+  // Deferred checks: a ring of two-word slots in device memory and their pinned host copies.
+  struct PendingCheck {
+    int slot;
+    std::function<void(int64_t, int64_t)> report;
+  };
+  int64_t* checkDev = nullptr;
+  int64_t* checkHost = nullptr;
+  int nextSlot = 0;
+  std::vector<PendingCheck> pending;  // in the stream's order
 };
 
 DeviceState& state(int device) {
@@ -76,8 +100,8 @@ void initLocked(int device, DeviceState& s) {
   SINGA_CUBLAS_CHECK(cublasSetMathMode(s.cublas, gAllowTF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   SINGA_CUDNN_CHECK(cudnnCreate(&s.cudnn));
   SINGA_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
-  SINGA_CUDA_CHECK(cudaMallocHost(&s.staging, kStagingBytes));
-  SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&s.stagingFree, cudaEventDisableTiming));
+  SINGA_CUDA_CHECK(cudaMalloc(&s.checkDev, sizeof(int64_t) * 2 * kCheckSlots));
+  SINGA_CUDA_CHECK(cudaMallocHost(&s.checkHost, sizeof(int64_t) * 2 * kCheckSlots));
   s.ready = true;
 }
 
@@ -182,30 +206,89 @@ class CudaBackend final : public DeviceBackend {
   void synchronize(int index) override { cuda::synchronize(index); }
 
  private:
+  // A staging block of at least `n` bytes that no queued copy still uses (the caller holds s.mu).
+  static DeviceState::Staging& freeStaging(DeviceState& s, size_t n) {
+    const size_t want = n <= kSmallStagingBytes ? kSmallStagingBytes : kStagingBytes;
+    const size_t count = s.staging.size();
+    for (size_t k = 0; k < count; ++k) {
+      DeviceState::Staging& b = s.staging[(s.nextStaging + k) % count];
+      if (b.bytes != want) continue;
+      const cudaError_t q = b.used ? cudaEventQuery(b.freeAt) : cudaSuccess;
+      if (q == cudaErrorNotReady) continue;
+      SINGA_CUDA_CHECK(q);
+      s.nextStaging = (s.nextStaging + k + 1) % count;
+      return b;
+    }
+    if (s.stagingBytes + want <= kStagingCapBytes) {
+      DeviceState::Staging b;
+      b.bytes = want;
+      SINGA_CUDA_CHECK(cudaMallocHost(&b.ptr, want));
+      SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&b.freeAt, cudaEventDisableTiming));
+      s.staging.push_back(b);
+      s.stagingBytes += want;
+      return s.staging.back();
+    }
+    // Past the cap: wait for the block of this size whose copy was queued first.
+    for (size_t k = 0; k < count; ++k) {
+      DeviceState::Staging& b = s.staging[(s.nextStaging + k) % count];
+      if (b.bytes != want) continue;
+      SINGA_CUDA_CHECK(cudaEventSynchronize(b.freeAt));
+      s.nextStaging = (s.nextStaging + k + 1) % count;
+      return b;
+    }
+    SINGA_THROW(Error, "CUDA staging: no " << want << "-byte pinned block within the " << kStagingCapBytes
+                                           << "-byte cap");
+  }
+
   static void hostToDevice(void* dst, int device, const void* src, size_t bytes) {
     DeviceState& s = ready(device);
-    std::lock_guard<std::mutex> lock(s.mu);  // one user of the staging buffer at a time
+    std::lock_guard<std::mutex> lock(s.mu);  // the staging blocks are shared by the threads
     setDevice(device);
     for (size_t done = 0; done < bytes; done += kStagingBytes) {
       const size_t n = std::min(kStagingBytes, bytes - done);
-      SINGA_CUDA_CHECK(cudaEventSynchronize(s.stagingFree));  // the previous chunk has left it
-      std::memcpy(s.staging, static_cast<const char*>(src) + done, n);
-      SINGA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, s.staging, n, cudaMemcpyHostToDevice,
-                                       s.stream));
-      SINGA_CUDA_CHECK(cudaEventRecord(s.stagingFree, s.stream));
+      DeviceState::Staging& b = freeStaging(s, n);
+      std::memcpy(b.ptr, static_cast<const char*>(src) + done, n);
+      SINGA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, b.ptr, n, cudaMemcpyHostToDevice, s.stream));
+      SINGA_CUDA_CHECK(cudaEventRecord(b.freeAt, s.stream));
+      b.used = true;
     }
   }
 
   static void deviceToHost(void* dst, const void* src, int device, size_t bytes) {
     DeviceState& s = ready(device);
-    std::lock_guard<std::mutex> lock(s.mu);
-    setDevice(device);
-    for (size_t done = 0; done < bytes; done += kStagingBytes) {
-      const size_t n = std::min(kStagingBytes, bytes - done);
-      SINGA_CUDA_CHECK(cudaMemcpyAsync(s.staging, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost,
-                                       s.stream));
-      SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-      std::memcpy(static_cast<char*>(dst) + done, s.staging, n);
+    size_t checksBefore = 0;
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      setDevice(device);
+      checksBefore = s.pending.size();  // checks queued before this copy are complete after it
+      for (size_t done = 0; done < bytes; done += kStagingBytes) {
+        const size_t n = std::min(kStagingBytes, bytes - done);
+        DeviceState::Staging& b = freeStaging(s, n);
+        SINGA_CUDA_CHECK(cudaMemcpyAsync(b.ptr, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost,
+                                         s.stream));
+        SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+        std::memcpy(static_cast<char*>(dst) + done, b.ptr, n);
+      }
+    }
+    runChecks(s, checksBefore);
+  }
+
+ public:
+  // Reads the first `count` pending checks (complete: the stream has passed them) and throws the
+  // first failure's error. Outside s.mu: a report may read tensors (device-to-host copies) itself.
+  static void runChecks(DeviceState& s, size_t count) {
+    if (count == 0) return;
+    std::vector<DeviceState::PendingCheck> done;
+    std::vector<std::array<int64_t, 2>> words;
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      count = std::min(count, s.pending.size());
+      done.assign(std::make_move_iterator(s.pending.begin()), std::make_move_iterator(s.pending.begin() + count));
+      s.pending.erase(s.pending.begin(), s.pending.begin() + count);
+      for (const auto& c : done) words.push_back({s.checkHost[2 * c.slot], s.checkHost[2 * c.slot + 1]});
+    }
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (words[i][0] != -1) done[i].report(words[i][0], words[i][1]);  // throws; later ones are dropped
     }
   }
 };
@@ -267,8 +350,45 @@ void* workspace(int device, size_t bytes) {
 
 void synchronize(int device) {
   DeviceState& s = ready(device);
+  size_t checksBefore;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    checksBefore = s.pending.size();
+  }
   setDevice(device);
   SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  CudaBackend::runChecks(s, checksBefore);
+}
+
+void checkDeferred(int device) { synchronize(device); }
+
+int64_t* checkWords(int device) {
+  DeviceState& s = ready(device);
+  bool full;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    // Slots not yet read come back round: read them first (rare: ~1000 checks without a host
+    // wait). The margin covers slots handed out to other threads but not yet deferred.
+    full = s.pending.size() >= static_cast<size_t>(kCheckSlots - 64);
+  }
+  if (full) synchronize(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  int64_t* words = s.checkDev + 2 * s.nextSlot;
+  s.nextSlot = (s.nextSlot + 1) % kCheckSlots;
+  setDevice(device);
+  SINGA_CUDA_CHECK(cudaMemsetAsync(words, 0xff, 2 * sizeof(int64_t), s.stream));
+  return words;
+}
+
+void deferCheck(int device, int64_t* words, std::function<void(int64_t, int64_t)> report) {
+  DeviceState& s = ready(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  const int slot = static_cast<int>((words - s.checkDev) / 2);
+  SINGA_ASSERT(slot >= 0 && slot < kCheckSlots);
+  setDevice(device);
+  SINGA_CUDA_CHECK(cudaMemcpyAsync(s.checkHost + 2 * slot, words, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost,
+                                   s.stream));
+  s.pending.push_back({slot, std::move(report)});
 }
 
 void setAllowTF32(bool allow) {

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "singa/core/error.h"
 
@@ -57,6 +58,20 @@ size_t peakBytes(int device);
 size_t cachedBytes(int device);
 /// Returns every cached free block to the driver.
 void emptyCache();
+
+/// Checks made on the device whose verdict the host reads later, so that validating labels or
+/// indices does not stall the host until the GPU catches up (a hidden synchronisation per step).
+/// checkWords(device) gives two int64 words in device memory, reset on the stream to {-1, -1}
+/// ("nothing found"); kernels write into them (e.g. atomicMin of the first bad position as
+/// unsigned, then the bad value). deferCheck() queues their copy to pinned host memory behind those
+/// kernels; `report(word0, word1)` runs, and its exception is thrown, at the next point where the
+/// host waits for the device anyway: a device-to-host copy, synchronize() or checkDeferred(). An
+/// error on the device therefore surfaces at the next read of a result (as a device-side assert does
+/// in PyTorch), with the same message as the CPU's.
+int64_t* checkWords(int device);
+void deferCheck(int device, int64_t* words, std::function<void(int64_t, int64_t)> report);
+/// Waits for the device and throws the first failed deferred check, if any.
+void checkDeferred(int device);
 
 /// An event recorded on a device's stream: the communicator records one after the gradients
 /// are computed and makes its own stream wait on it (or waits on the host).

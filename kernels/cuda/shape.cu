@@ -3,7 +3,7 @@
 // negative pads crop) and its gradient for reflect/edge, Tile. Pure movement runs on every dtype
 // as 1/2/4/8-byte words; gradients are float32/float64 (atomicAdd scatter into a zeroed dx).
 // Gather validates its indices on the device and reports the first bad one with the CPU's
-// message (one small copy back).
+// message when the host next waits for the device (no synchronisation per Gather).
 #include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
@@ -42,30 +42,36 @@ __global__ void checkIndicesKernel(const I* idx, int64_t n, int64_t d, unsigned 
   }
 }
 
+// Validates on the device; the verdict is read when the host next waits for the device.
 void checkIndices(const Tensor& indices, int64_t d, int axis, const Shape& xs) {
   const int64_t n = indices.numel();
   if (n == 0) return;
-  Tensor firstBad = Tensor::full({1}, -1.0, DType::kInt64, indices.device());  // all bits set
-  auto* flag = reinterpret_cast<unsigned long long*>(firstBad.data<int64_t>());
+  const int device = indices.device().index;
+  int64_t* words = checkWords(device);  // {first bad position, its index}; all bits set: none
+  auto* flag = reinterpret_cast<unsigned long long*>(words);
   cudaStream_t s = streamFor(indices);
-  if (indices.dtype() == DType::kInt32) {
+  const bool int32 = indices.dtype() == DType::kInt32;
+  if (int32) {
     checkIndicesKernel<<<blocksFor(n), kThreads, 0, s>>>(indices.data<int32_t>(), n, d, flag);
   } else {
     checkIndicesKernel<<<blocksFor(n), kThreads, 0, s>>>(indices.data<int64_t>(), n, d, flag);
   }
   SINGA_CUDA_LAUNCHED();
-  const int64_t bad = static_cast<int64_t>(firstBad.item());
-  if (bad >= 0) {
-    const int64_t i = static_cast<int64_t>(indices.at(bad));
+  fetchBadValueKernel<><<<1, 1, 0, s>>>(words, indices.rawData(), int32);
+  SINGA_CUDA_LAUNCHED();
+  deferCheck(device, words, [d, axis, xs](int64_t, int64_t i) {
     SINGA_THROW(ValueError, "Gather: index " << i << " is out of range for axis " << axis << " of size " << d
                                              << " (input shape " << xs << "); valid indices are " << -d << " to "
                                              << d - 1);
-  }
+  });
 }
 
+// The normalised index j, or -1 when it is out of range: the kernels run before the host has read
+// the check's verdict, so they must not touch memory through a bad index (they write zeros / skip).
 __device__ __forceinline__ int64_t indexAt(const void* idx, bool int32, int64_t j, int64_t d) {
-  const int64_t v = int32 ? static_cast<const int32_t*>(idx)[j] : static_cast<const int64_t*>(idx)[j];
-  return v < 0 ? v + d : v;
+  int64_t v = int32 ? static_cast<const int32_t*>(idx)[j] : static_cast<const int64_t*>(idx)[j];
+  if (v < 0) v += d;
+  return v >= 0 && v < d ? v : -1;
 }
 
 template <class W>
@@ -74,7 +80,8 @@ __global__ void gatherKernel(const W* x, const void* idx, bool int32, W* y, int6
   SINGA_GRID_LOOP(t, total) {
     const int64_t k = t / inner, e = t - k * inner;
     const int64_t o = k / n, j = k - o * n;
-    y[t] = x[(o * d + indexAt(idx, int32, j, d)) * inner + e];
+    const int64_t r = indexAt(idx, int32, j, d);
+    y[t] = r >= 0 ? x[(o * d + r) * inner + e] : W{};
   }
 }
 
@@ -84,7 +91,8 @@ __global__ void gatherGradKernel(const T* g, const void* idx, bool int32, T* dx,
   SINGA_GRID_LOOP(t, total) {
     const int64_t k = t / inner, e = t - k * inner;
     const int64_t o = k / n, j = k - o * n;
-    atomicAdd(dx + (o * d + indexAt(idx, int32, j, d)) * inner + e, g[t]);
+    const int64_t r = indexAt(idx, int32, j, d);
+    if (r >= 0) atomicAdd(dx + (o * d + r) * inner + e, g[t]);
   }
 }
 

@@ -212,21 +212,23 @@ void crossEntropy(KernelContext& ctx) {
   const bool int32Labels = labelsAreInt32(labels);
   cudaStream_t s = streamFor(logits);
   Tensor rowLoss({std::max<int64_t>(N, 1)}, DType::kFloat64, logits.device());
-  Tensor firstBad = Tensor::full({1}, -1.0, DType::kInt64, logits.device());  // all bits set: none yet
+  const int device = logits.device().index;
+  int64_t* words = checkWords(device);  // {first bad sample, its label}; all bits set: none
   if (N > 0) {
     crossEntropyKernel<T><<<rowBlocks(N, true), kWarpsPerBlock * 32, 0, s>>>(
         logits.data<T>(), labels.rawData(), int32Labels, ctx.out(1).data<T>(), rowLoss.data<double>(),
-        reinterpret_cast<unsigned long long*>(firstBad.data<int64_t>()), N, C);
+        reinterpret_cast<unsigned long long*>(words), N, C);
+    SINGA_CUDA_LAUNCHED();
+    fetchBadValueKernel<><<<1, 1, 0, s>>>(words, labels.rawData(), int32Labels);
     SINGA_CUDA_LAUNCHED();
   }
   meanLossKernel<T><<<1, 1024, 0, s>>>(rowLoss.data<double>(), N, ctx.out(0).data<T>());
   SINGA_CUDA_LAUNCHED();
-  const int64_t bad = static_cast<int64_t>(firstBad.item());
-  if (bad >= 0) {
-    const int64_t l = static_cast<int64_t>(labels.at(bad));
-    SINGA_THROW(ValueError, "SoftmaxCrossEntropy: label " << l << " (sample " << bad << ") is out of range for "
+  // Checked when the host next waits for the device (reading the loss, typically), not here.
+  deferCheck(device, words, [C](int64_t bad, int64_t label) {
+    SINGA_THROW(ValueError, "SoftmaxCrossEntropy: label " << label << " (sample " << bad << ") is out of range for "
                                                           << C << " classes; labels must lie in [0, " << C << ")");
-  }
+  });
 }
 
 template <class T>

@@ -47,6 +47,39 @@ TEST(CudaDevice, StreamEventsAndTf32Switch) {
   cuda::setAllowTF32(false);
 }
 
+// Work that keeps the stream busy for a while: 48 dependent kernels over 16 M elements.
+Tensor busyChain() {
+  Tensor y = Tensor::full({1 << 24}, 1.0, DType::kFloat32, gpu());
+  for (int i = 0; i < 48; ++i) y = ops::add(ops::mul(y, 1.0001), 0.5);
+  return y;
+}
+
+TEST(CudaDevice, NoHiddenHostWaitsInCopiesLabelChecksAndGather) {
+  SINGA_REQUIRE_GPU();
+  // Each call below used to wait for the GPU to finish everything queued before it: a
+  // host-to-device copy (behind the previous one's staging buffer), and the label and index
+  // checks (reading a flag back). Now each returns while the queued kernels still run.
+  const Tensor x = gputest::randomTensor({64, 10}, DType::kFloat32).to(gpu());
+  const Tensor labels = Tensor::fromVector<int64_t>(std::vector<int64_t>(64, 3), {64});
+  const Tensor idx = Tensor::fromVector<int64_t>({1, 0, 2}, {3});
+  std::vector<float> host(3 << 20, 1.0f);  // bigger than one staging block
+  for (int round = 0; round < 3; ++round) {
+    Tensor busy = busyChain();
+    const Tensor l = labels.to(gpu());                                 // small copy
+    const Tensor big = Tensor::fromVector(host, {3 << 20}).to(gpu());  // chunked copy
+    const Tensor again = labels.to(gpu());                             // another, right after
+    const Tensor loss = ops::softmaxCrossEntropy(x, l);
+    const Tensor g = ops::gather(x, idx.to(gpu()), 1);
+    EXPECT_EQ(cudaStreamQuery(cuda::stream(0)), cudaErrorNotReady)
+        << "round " << round << ": the host waited for the queued kernels";
+    // And the values are right once read.
+    EXPECT_EQ(big.at((3 << 20) - 1), 1.0);
+    EXPECT_EQ(again.at(63), 3.0);
+    EXPECT_TRUE(std::isfinite(loss.item()));
+    EXPECT_EQ(g.shape(), (Shape{64, 3}));
+  }
+}
+
 TEST(CudaDevice, BadDeviceIndexIsAClearError) {
   SINGA_REQUIRE_GPU();
   const int n = cuda::deviceCount();

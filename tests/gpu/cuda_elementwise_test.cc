@@ -244,10 +244,13 @@ TEST(CudaCopy, FillCastsAndLargeTransfers) {
 
 TEST(CudaErrors, BadIndicesAndLabelsAreReportedLikeOnTheCpu) {
   SINGA_REQUIRE_GPU();
+  // Checked on the device and reported, with the CPU's message, when the host next waits for
+  // the device: here the read of the result.
   const Tensor x = Tensor::zeros({2, 3}, DType::kFloat32, gpu());
   const Tensor bad = Tensor::fromVector<int64_t>({0, 3}, {2}).to(gpu());
   try {
-    ops::gather(x, bad, 1);
+    const Tensor y = ops::gather(x, bad, 1);
+    y.to(Device::cpu());
     ADD_FAILURE() << "no error for an out-of-range index";
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("index 3 is out of range for axis 1 of size 3"), std::string::npos)
@@ -255,13 +258,22 @@ TEST(CudaErrors, BadIndicesAndLabelsAreReportedLikeOnTheCpu) {
   }
   const Tensor labels = Tensor::fromVector<int64_t>({1, 5}, {2}).to(gpu());
   try {
-    ops::softmaxCrossEntropy(x, labels);
+    const Tensor loss = ops::softmaxCrossEntropy(x, labels);
+    loss.item();
     ADD_FAILURE() << "no error for an out-of-range label";
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("label 5 (sample 1) is out of range for 3 classes"), std::string::npos)
         << e.what();
   }
-  // The device is still usable afterwards.
+  // int32 labels, and an error reported at an explicit synchronisation.
+  try {
+    ops::softmaxCrossEntropy(x, Tensor::fromVector<int32_t>({-2, 0}, {2}).to(gpu()));
+    if (gpu().isCuda()) deviceBackend(DeviceType::kCuda).synchronize(gpu().index);
+    ADD_FAILURE() << "no error for a negative label";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("label -2 (sample 0)"), std::string::npos) << e.what();
+  }
+  // Reported once: the device is usable afterwards and the next read is clean.
   expectClose(Tensor::ones({2}), Tensor::ones({2}, DType::kFloat32, gpu()), 0, 0, "after errors");
 }
 
