@@ -14,7 +14,8 @@ CUDA default, unless SINGA_CUDA_ALLOW_TF32=1). GPU timings synchronise around th
 --export PATH writes the 1000-class ResNet-18 (random weights, eval(), BatchNormalization kept, no
 constant folding, opset 13) to ONNX FIRST, before anything that can fail or return early, with the
 TorchScript exporter (dynamo=False where torch.onnx.export has that argument: torch >= 2.9 defaults
-to the dynamo exporter, which writes opset >= 18 and needs onnxscript).
+to the dynamo exporter, which writes opset >= 18 and needs onnxscript); only if that fails, with the
+dynamo exporter at opset 18.
 
 Prints "key value" lines (torch_cnn_train_images_per_sec, torch_resnet18_train_images_per_sec, ...).
 Exit status: 0; 1 when the export failed (the benchmarks still ran); 2 when --device cuda has no GPU.
@@ -98,8 +99,18 @@ def export_resnet18(path):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     tmp = path + ".part"
     t0 = time.perf_counter()
-    with torch.no_grad():
-        torch.onnx.export(model, (torch.rand(1, 3, 224, 224),), tmp, **kwargs)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(model, (torch.rand(1, 3, 224, 224),), tmp, **kwargs)
+    except Exception as e:
+        if "dynamo" not in kwargs:
+            raise
+        # A torch without the TorchScript exporter: the dynamo one (opset 18, needs onnxscript).
+        print(f"export with dynamo=False failed ({type(e).__name__}: {e}); trying dynamo=True, opset 18")
+        kwargs = dict(opset_version=18, input_names=["input"], output_names=["output"], dynamo=True,
+                      dynamic_shapes=({0: torch.export.Dim("batch")},))
+        with torch.no_grad():
+            torch.onnx.export(model, (torch.rand(2, 3, 224, 224),), tmp, **kwargs)
     os.replace(tmp, path)
     print(f"exported {path} ({os.path.getsize(path)} bytes, {time.perf_counter() - t0:.1f} s, "
           f"dynamo={kwargs.get('dynamo', 'n/a')})")
