@@ -7,9 +7,9 @@
 // dilations, group, as on the CPU: 1-D problems get a leading spatial dim of 1, 3-D ones use
 // 5-D descriptors.
 //
-// Algorithms: cuDNN 9 dropped cudnnGet*Algorithm; we benchmark once per problem with
-// cudnnFind*AlgorithmEx (falling back to the _v7 heuristics) and cache the winner per device,
-// shape and math mode. Math mode is CUDNN_FMA_MATH unless TF32 is allowed (cuDNN would otherwise
+// Algorithms (algo_pick.h): by default the first deterministic algorithm of cuDNN's _v7 heuristic
+// ranking whose workspace fits, so that runs are bit-reproducible; SINGA_CUDNN_BENCHMARK=1 times
+// the candidates with cudnnFind*AlgorithmEx instead. Cached per device, shape and math mode. Math mode is CUDNN_FMA_MATH unless TF32 is allowed (cuDNN would otherwise
 // use TF32 on Ampere and later by default, and results would drift from the CPU oracle).
 //
 // Padding cuDNN cannot express (begin != end pads with an output extent that symmetric padding
@@ -17,11 +17,14 @@
 // a zero tensor whose overlap with the image is filled (forward, weight gradient) or read back
 // (input gradient).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <vector>
 
+#include "singa/kernels/cuda/algo_pick.h"
 #include "singa/kernels/cuda/cuda_libs.h"
 #include "singa/kernels/cuda/cuda_kernels.h"
 
@@ -170,8 +173,19 @@ size_t searchLimit() {
   return std::min<size_t>(size_t{1} << 30, freeB / 4);
 }
 
-// Picks (once per problem) the fastest algorithm whose workspace fits; `find` runs the
-// benchmark into perf and returns the count, `heuristic` the _v7 fallback.
+bool envFlag(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strcmp(v, "0") != 0;
+}
+
+// See algo_pick.h: heuristic ranking and deterministic algorithms unless told otherwise.
+const bool gBenchmark = envFlag("SINGA_CUDNN_BENCHMARK", false);
+const bool gDeterministic = envFlag("SINGA_CUDA_DETERMINISTIC", true);
+
+// Picks (once per problem) an algorithm by the policy of algo_pick.h: `find` times the candidates
+// (SINGA_CUDNN_BENCHMARK=1), `heuristic` ranks them with the _v7 heuristics; both fill perf and
+// return the count.
 template <class Perf, class Find, class Heuristic>
 Algo chooseAlgo(const std::string& key, Find find, Heuristic heuristic) {
   {
@@ -180,22 +194,27 @@ Algo chooseAlgo(const std::string& key, Find find, Heuristic heuristic) {
     if (it != gAlgos.end()) return it->second;
   }
   std::vector<Perf> perf(16);
-  int n = find(perf);
-  auto pick = [&](int count, Algo& out) {
+  const size_t limit = searchLimit();
+  auto choose = [&](int count, Algo& out) {
+    std::vector<AlgoCandidate> ranked;
     for (int i = 0; i < count; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) {
-        out.algo = static_cast<int>(perf[i].algo);
-        out.workspace = perf[i].memory;
-        return true;
-      }
+      ranked.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS,
+                        perf[i].determinism == CUDNN_DETERMINISTIC, perf[i].memory});
     }
-    return false;
+    const int k = pickAlgo(ranked, gDeterministic, limit);
+    if (k < 0) return false;
+    out.algo = ranked[k].algo;
+    out.workspace = ranked[k].workspace;
+    return true;
   };
   Algo a;
-  if (!pick(n, a)) {
-    n = heuristic(perf);
-    SINGA_CHECK(pick(n, a), NotSupportedError, "Conv on CUDA: cuDNN has no algorithm for this problem (" << key << ")");
-  }
+  bool found = gBenchmark && choose(find(perf), a);
+  if (!found) found = choose(heuristic(perf), a);
+  SINGA_CHECK(found, NotSupportedError,
+              "Conv on CUDA: cuDNN has no " << (gDeterministic ? "deterministic " : "")
+                                            << "algorithm for this problem within " << limit
+                                            << " bytes of workspace (" << key << ")"
+                                            << (gDeterministic ? "; SINGA_CUDA_DETERMINISTIC=0 allows the others" : ""));
   std::lock_guard<std::mutex> lock(gAlgoMu);
   gAlgos[key] = a;
   return a;

@@ -5,8 +5,10 @@
 //   AveragePool     (x) -> y             count_include_pad as on the CPU
 //   AveragePoolGrad (dy) -> dx
 // Own kernels rather than cuDNN pooling: cuDNN gives no argmax, and the CPU's tie, NaN,
-// dilation and count_include_pad rules are reproduced exactly this way. One thread per output;
-// the backward kernels scatter with atomicAdd into a zeroed dx (windows may overlap).
+// dilation and count_include_pad rules are reproduced exactly this way. One thread per output
+// forward; backward gathers, one thread per input element, summing over the outputs whose
+// windows cover it in ascending output order (the CPU's scatter order): deterministic, no
+// atomics, and the same bits as the CPU kernel.
 #include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
@@ -115,11 +117,46 @@ __global__ void maxPoolKernel(const T* x, T* y, int32_t* argmax, int64_t total, 
   }
 }
 
-template <class T>
-__global__ void maxPoolGradKernel(const T* dy, const int32_t* argmax, T* dx, int64_t total, Geom g) {
+// Along dim `d`: the output position whose window's tap k lands on input coordinate i, if any.
+__device__ __forceinline__ bool coveringOutput(const Geom& g, int d, int64_t i, int64_t k, int64_t& o) {
+  const int64_t num = i + g.pad[d] - k * g.dil[d];
+  if (num < 0 || num % g.stride[d] != 0) return false;
+  o = num / g.stride[d];
+  return o < g.out[d];
+}
+
+// dx[i] = sum over outputs o whose window covers i (ascending o) of: dy[o] if argmax[o] == i (max),
+// dy[o] / count(o) (average).
+template <class T, bool kMax>
+__global__ void poolGradGatherKernel(const T* dy, const int32_t* argmax, T* dx, int64_t total, Geom g,
+                                     bool includePad) {
   SINGA_GRID_LOOP(t, total) {
-    const int32_t a = argmax[t];
-    if (a >= 0) atomicAdd(dx + (t / g.outSize) * g.inSize + a, dy[t]);
+    const int64_t plane = t / g.inSize, i = t % g.inSize;
+    const int64_t pos[3] = {i / (g.in[1] * g.in[2]), (i / g.in[2]) % g.in[1], i % g.in[2]};
+    const T* dys = dy + plane * g.outSize;
+    const int32_t* am = kMax ? argmax + plane * g.outSize : nullptr;
+    T acc = T(0);
+    // Taps in descending order give output positions in ascending order along each dim.
+    for (int64_t k0 = g.k[0] - 1; k0 >= 0; --k0) {
+      int64_t o0;
+      if (!coveringOutput(g, 0, pos[0], k0, o0)) continue;
+      for (int64_t k1 = g.k[1] - 1; k1 >= 0; --k1) {
+        int64_t o1;
+        if (!coveringOutput(g, 1, pos[1], k1, o1)) continue;
+        for (int64_t k2 = g.k[2] - 1; k2 >= 0; --k2) {
+          int64_t o2;
+          if (!coveringOutput(g, 2, pos[2], k2, o2)) continue;
+          const int64_t o = (o0 * g.out[1] + o1) * g.out[2] + o2;
+          if (kMax) {
+            if (am[o] == i) acc += dys[o];
+          } else {
+            const int64_t n = windowCount(g, windowOf(g, o), includePad);
+            if (n > 0) acc += dys[o] / static_cast<T>(n);
+          }
+        }
+      }
+    }
+    dx[t] = acc;
   }
 }
 
@@ -143,25 +180,6 @@ __global__ void avgPoolKernel(const T* x, T* y, int64_t total, Geom g, bool incl
 }
 
 template <class T>
-__global__ void avgPoolGradKernel(const T* dy, T* dx, int64_t total, Geom g, bool includePad) {
-  SINGA_GRID_LOOP(t, total) {
-    const int64_t plane = t / g.outSize, o = t % g.outSize;
-    T* dxs = dx + plane * g.inSize;
-    const Window w = windowOf(g, o);
-    const int64_t n = windowCount(g, w, includePad);
-    if (n == 0) continue;
-    const T v = dy[t] / static_cast<T>(n);
-    for (int64_t kd = w.lo[0]; kd < w.hi[0]; ++kd) {
-      const int64_t id = w.base[0] + kd * g.dil[0];
-      for (int64_t kh = w.lo[1]; kh < w.hi[1]; ++kh) {
-        const int64_t row = (id * g.in[1] + w.base[1] + kh * g.dil[1]) * g.in[2] + w.base[2];
-        for (int64_t kw = w.lo[2]; kw < w.hi[2]; ++kw) atomicAdd(dxs + row + kw * g.dil[2], v);
-      }
-    }
-  }
-}
-
-template <class T>
 void maxPool(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
@@ -177,13 +195,15 @@ template <class T>
 void maxPoolGrad(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  if (dx.numel() == 0) return;
-  dx.zero();
-  const int64_t total = dy.numel();
+  const int64_t total = dx.numel();
   if (total == 0) return;
+  if (dy.numel() == 0) {
+    dx.zero();
+    return;
+  }
   const Geom g = geomOf(dx.shape(), dy.shape(), ctx.paramsAs<PoolKernelParams>("MaxPoolGrad"));
-  maxPoolGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), ctx.in(1).data<int32_t>(),
-                                                                         dx.data<T>(), total, g);
+  poolGradGatherKernel<T, true><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(
+      dy.data<T>(), ctx.in(1).data<int32_t>(), dx.data<T>(), total, g, false);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -204,15 +224,16 @@ template <class T>
 void avgPoolGrad(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  if (dx.numel() == 0) return;
-  dx.zero();
-  const int64_t total = dy.numel();
+  const int64_t total = dx.numel();
   if (total == 0) return;
+  if (dy.numel() == 0) {
+    dx.zero();
+    return;
+  }
   const PoolKernelParams& p = ctx.paramsAs<PoolKernelParams>("AveragePoolGrad");
   const Geom g = geomOf(dx.shape(), dy.shape(), p);
-  const bool includePad = p.countIncludePad;
-  avgPoolGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), dx.data<T>(), total, g,
-                                                                         includePad);
+  poolGradGatherKernel<T, false><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(dy.data<T>(), nullptr, dx.data<T>(),
+                                                                                   total, g, p.countIncludePad);
   SINGA_CUDA_LAUNCHED();
 }
 

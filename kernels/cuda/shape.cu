@@ -1,9 +1,13 @@
 // Data-movement CUDA kernels, same contract as kernels/cpu/shape.cc: StridedCopy (write into a
 // strided view), Concat, Gather and its scatter-add gradient, Pad (constant/reflect/edge;
 // negative pads crop) and its gradient for reflect/edge, Tile. Pure movement runs on every dtype
-// as 1/2/4/8-byte words; gradients are float32/float64 (atomicAdd scatter into a zeroed dx).
+// as 1/2/4/8-byte words; gradients are float32/float64 and deterministic (no atomics): each dx
+// element sums its contributions in the CPU's order (GatherGrad through a stable sort of the
+// indices, PadGrad by enumerating the padded positions that map to it).
 // Gather validates its indices on the device and reports the first bad one with the CPU's
 // message when the host next waits for the device (no synchronisation per Gather).
+#include <cub/device/device_radix_sort.cuh>
+
 #include "singa/kernels/cuda/cuda_common.cuh"
 
 namespace singa::cuda {
@@ -85,14 +89,28 @@ __global__ void gatherKernel(const W* x, const void* idx, bool int32, W* y, int6
   }
 }
 
-template <class T>
-__global__ void gatherGradKernel(const T* g, const void* idx, bool int32, T* dx, int64_t total, int64_t n, int64_t d,
-                                 int64_t inner) {
-  SINGA_GRID_LOOP(t, total) {
-    const int64_t k = t / inner, e = t - k * inner;
-    const int64_t o = k / n, j = k - o * n;
+// Sort keys for GatherGrad: the normalised index of each j (d for a bad one: sorted last, skipped).
+__global__ void gatherKeysKernel(const void* idx, bool int32, int64_t n, int64_t d, int64_t* keys, int64_t* order) {
+  SINGA_GRID_LOOP(j, n) {
     const int64_t r = indexAt(idx, int32, j, d);
-    if (r >= 0) atomicAdd(dx + (o * d + r) * inner + e, g[t]);
+    keys[j] = r >= 0 ? r : d;
+    order[j] = j;
+  }
+}
+
+// With (key, j) sorted by key and then j (a stable sort of ascending j): the thread of the first
+// entry of each key's run sums g over the run in ascending j, the CPU's accumulation order.
+template <class T>
+__global__ void gatherGradRunsKernel(const T* g, const int64_t* keys, const int64_t* order, T* dx, int64_t total,
+                                     int64_t n, int64_t d, int64_t inner) {
+  SINGA_GRID_LOOP(t, total) {  // t over (outer, p, inner)
+    const int64_t e = t % inner, k = t / inner;
+    const int64_t o = k / n, p = k - o * n;
+    const int64_t r = keys[p];
+    if (r >= d || (p > 0 && keys[p - 1] == r)) continue;
+    T acc = T(0);
+    for (int64_t q = p; q < n && keys[q] == r; ++q) acc += g[(o * n + order[q]) * inner + e];
+    dx[(o * d + r) * inner + e] = acc;
   }
 }
 
@@ -125,10 +143,30 @@ void gatherGrad(KernelContext& ctx) {
   int64_t outer, d, inner;
   splitAround(dx.shape(), axis, outer, d, inner);
   checkIndices(indices, d, axis, dx.shape());
+  dx.zero();  // rows no index names
   const int64_t n = indices.numel(), total = outer * n * inner;
   if (total == 0) return;
-  gatherGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(
-      g.data<T>(), indices.rawData(), indices.dtype() == DType::kInt32, dx.data<T>(), total, n, d, inner);
+  const Device dev = dx.device();
+  cudaStream_t s = streamFor(dx);
+  Tensor keys({n}, DType::kInt64, dev), order({n}, DType::kInt64, dev);
+  Tensor sortedKeys({n}, DType::kInt64, dev), sortedOrder({n}, DType::kInt64, dev);
+  gatherKeysKernel<<<blocksFor(n), kThreads, 0, s>>>(indices.rawData(), indices.dtype() == DType::kInt32, n, d,
+                                                     keys.data<int64_t>(), order.data<int64_t>());
+  SINGA_CUDA_LAUNCHED();
+  // LSD radix sort: stable, so equal keys keep ascending j. Only the bits that can differ.
+  int endBit = 1;
+  while (endBit < 63 && (int64_t{1} << endBit) <= d) ++endBit;
+  size_t tempBytes = 0;
+  SINGA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, tempBytes, keys.data<int64_t>(), sortedKeys.data<int64_t>(),
+                                                   order.data<int64_t>(), sortedOrder.data<int64_t>(), n, 0, endBit,
+                                                   s));
+  Tensor temp({static_cast<int64_t>(std::max<size_t>(tempBytes, 1))}, DType::kUInt8, dev);
+  SINGA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.rawData(), tempBytes, keys.data<int64_t>(),
+                                                   sortedKeys.data<int64_t>(), order.data<int64_t>(),
+                                                   sortedOrder.data<int64_t>(), n, 0, endBit, s));
+  gatherGradRunsKernel<T><<<blocksFor(total), kThreads, 0, s>>>(g.data<T>(), sortedKeys.data<int64_t>(),
+                                                                sortedOrder.data<int64_t>(), dx.data<T>(), total, n, d,
+                                                                inner);
   SINGA_CUDA_LAUNCHED();
 }
 
@@ -186,10 +224,54 @@ __global__ void padKernel(const W* x, W* y, int64_t total, Dims d, PadMode mode,
 
 template <class T>
 __global__ void padGradKernel(const T* g, T* dx, int64_t total, Dims d, PadMode mode) {
-  // d.in / d.inStride describe dx (contiguous); g is contiguous over d.out.
+  // Constant mode (and crops): each input element has at most one padded position, so a plain
+  // store into the zeroed dx. d.in / d.inStride describe dx; g is contiguous over d.out.
   SINGA_GRID_LOOP(t, total) {
     const int64_t o = padOffset(d, t, mode);
-    if (o >= 0) atomicAdd(dx + o, g[t]);
+    if (o >= 0) dx[o] = g[t];
+  }
+}
+
+// Along dim i: the first padded coordinate after `after` whose source is input coordinate c, or -1.
+__device__ __forceinline__ int64_t nextPadPreimage(const Dims& d, int i, int64_t c, int64_t after, PadMode mode) {
+  if (d.padBegin[i] == 0 && d.out[i] == d.in[i]) return after < c ? c : -1;  // an unpadded dim
+  for (int64_t o = after + 1; o < d.out[i]; ++o) {
+    if (padSource(o - d.padBegin[i], d.in[i], mode) == c) return o;
+  }
+  return -1;
+}
+
+// Edge and reflect modes: one thread per dx element sums g over every padded position that maps
+// to it, in ascending flat order (the CPU's), with no atomics.
+template <class T>
+__global__ void padGradGatherKernel(const T* g, T* dx, int64_t total, Dims d, PadMode mode) {
+  SINGA_GRID_LOOP(t, total) {
+    int64_t c[kMaxDims], o[kMaxDims];
+    int64_t rem = t, dxOff = 0;
+    for (int i = d.nd - 1; i >= 0; --i) {
+      c[i] = rem % d.in[i];
+      rem /= d.in[i];
+      dxOff += c[i] * d.inStride[i];
+    }
+    bool more = true;
+    for (int i = 0; i < d.nd && more; ++i) {
+      o[i] = nextPadPreimage(d, i, c[i], -1, mode);
+      more = o[i] >= 0;
+    }
+    T acc = T(0);
+    while (more) {
+      int64_t off = 0;
+      for (int i = 0; i < d.nd; ++i) off = off * d.out[i] + o[i];
+      acc += g[off];
+      int i = d.nd - 1;  // odometer: advance the last dim, carrying into the earlier ones
+      for (; i >= 0; --i) {
+        o[i] = nextPadPreimage(d, i, c[i], o[i], mode);
+        if (o[i] >= 0) break;
+        o[i] = nextPadPreimage(d, i, c[i], -1, mode);
+      }
+      more = i >= 0;
+    }
+    dx[dxOff] = acc;
   }
 }
 
@@ -227,11 +309,20 @@ void padGrad(KernelContext& ctx) {
   const Tensor& g = ctx.in(0);
   Tensor& dx = ctx.out(0);
   const Tensor gc = contiguousCopy(g);
-  const int64_t total = gc.numel();
-  if (total == 0 || dx.numel() == 0) return;
+  if (dx.numel() == 0) return;
   const PadParams& params = ctx.paramsAs<PadParams>("PadGrad");
   const Dims d = dimsOf(dx, gc.shape(), &params.pads, "PadGrad");
-  padGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d, params.mode);
+  if (params.mode == PadMode::kConstant || gc.numel() == 0) {
+    dx.zero();
+    const int64_t total = gc.numel();
+    if (total == 0) return;
+    padGradKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d,
+                                                                       params.mode);
+  } else {
+    const int64_t total = dx.numel();
+    padGradGatherKernel<T><<<blocksFor(total), kThreads, 0, streamFor(dx)>>>(gc.data<T>(), dx.data<T>(), total, d,
+                                                                             params.mode);
+  }
   SINGA_CUDA_LAUNCHED();
 }
 

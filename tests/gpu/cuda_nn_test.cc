@@ -222,5 +222,60 @@ TEST(CudaTraining, SmallCnnStepMatchesTheCpu) {
   for (size_t i = 0; i < c.size(); ++i) expectClose(c[i], g[i], 1e-4, 1e-5, names[i]);
 }
 
+// The gradients of one loss on the device under test, as CPU tensors.
+std::vector<Tensor> gradsOnDevice(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                  const std::vector<Tensor>& inputs, Device device = gputest::gpu()) {
+  std::vector<Tensor> in;
+  for (const Tensor& t : inputs) {
+    Tensor g = t.to(device).clone();
+    if (isFloating(t.dtype())) g.setRequiresGrad();
+    in.push_back(g);
+  }
+  const Tensor y = f(in);
+  const Tensor w = randomTensor(y.shape(), y.dtype(), -1, 1, 5).to(device);
+  ops::reduceSum(ops::mul(y, w)).backward();
+  std::vector<Tensor> out;
+  for (const Tensor& t : in) {
+    if (t.requiresGrad() && t.grad().defined()) out.push_back(t.grad().to(Device::cpu()));
+  }
+  return out;
+}
+
+TEST(CudaDeterminism, BackwardIsBitIdenticalRunToRunAndMatchesTheCpuOrder) {
+  SINGA_REQUIRE_GPU();
+  // Overlapping windows, repeated gather indices, reflect/edge padding and convolutions (cuDNN's
+  // deterministic algorithms): the gradient paths that used float atomics or a timed algorithm
+  // choice. Three runs must agree bit for bit; the CPU (which sums in the same order for pooling,
+  // gather and pad) within rounding.
+  const Tensor x = randomTensor({4, 8, 17, 15}, DType::kFloat32, -1, 1, 31);
+  const Tensor w = randomTensor({16, 8, 3, 3}, DType::kFloat32, -0.5, 0.5, 32);
+  std::vector<int64_t> rep;
+  for (int i = 0; i < 300; ++i) rep.push_back((i * 7) % 5);  // each of 5 rows named 60 times
+  const Tensor idx = Tensor::fromVector<int64_t>(rep, {300});
+  ops::PoolParams overlap{{3, 3}, {1, 1}, {1, 1, 1, 1}, {}, false, true, "NOTSET"};
+  ops::ConvParams cp;
+  cp.pads = {1, 1, 1, 1};
+  const std::vector<std::pair<const char*, std::function<Tensor(const std::vector<Tensor>&)>>> cases = {
+      {"MaxPool 3x3 stride 1", [&](const std::vector<Tensor>& t) { return ops::maxPool(t[0], overlap); }},
+      {"AveragePool 3x3 stride 1", [&](const std::vector<Tensor>& t) { return ops::avgPool(t[0], overlap); }},
+      {"Gather repeated rows", [&](const std::vector<Tensor>& t) { return ops::gather(t[0], t[1], 2); }},
+      {"Pad reflect", [&](const std::vector<Tensor>& t) { return ops::pad(t[0], {0, 0, 5, 4, 0, 0, 6, 3}, "reflect"); }},
+      {"Pad edge", [&](const std::vector<Tensor>& t) { return ops::pad(t[0], {0, 0, 5, 4, 0, 0, 6, 3}, "edge"); }},
+      {"Conv 3x3", [&](const std::vector<Tensor>& t) { return ops::conv(t[0], t[2], Tensor(), cp); }},
+  };
+  for (const auto& [name, f] : cases) {
+    const std::vector<Tensor> in = {x, idx, w};
+    const std::vector<Tensor> first = gradsOnDevice(f, in);
+    for (int run = 0; run < 2; ++run) {
+      const std::vector<Tensor> again = gradsOnDevice(f, in);
+      ASSERT_EQ(first.size(), again.size());
+      for (size_t i = 0; i < first.size(); ++i) expectClose(first[i], again[i].to(gputest::gpu()), 0, 0, name);
+    }
+    const std::vector<Tensor> cpu = gradsOnDevice(f, in, Device::cpu());
+    ASSERT_EQ(cpu.size(), first.size());
+    for (size_t i = 0; i < cpu.size(); ++i) expectClose(cpu[i], first[i].to(gputest::gpu()), 1e-4, 1e-5, name);
+  }
+}
+
 }  // namespace
 }  // namespace singa

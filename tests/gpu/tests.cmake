@@ -35,3 +35,6 @@ set_tests_properties(gpu_required_mode_fails_without_a_gpu PROPERTIES ENVIRONMEN
 # The NCCL backend's stream ordering on simulated streams (no GPU needed).
 singa_add_gtest(NAME nccl_stream_order_test LABELS unit SOURCES gpu/stream_order_test.cc)
 target_include_directories(nccl_stream_order_test PRIVATE ${CMAKE_SOURCE_DIR})
+# The cuDNN algorithm policy (determinism, workspace limit) as a plain function: no GPU needed.
+singa_add_gtest(NAME cudnn_algo_pick_test LABELS unit SOURCES gpu/algo_pick_test.cc)
+target_include_directories(cudnn_algo_pick_test PRIVATE ${CMAKE_SOURCE_DIR})
