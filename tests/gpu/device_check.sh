@@ -282,9 +282,11 @@ fi
 
 # --- 5. one CNN epoch on CUDA and on the CPU, same seed ---------------------------------------------
 TRAIN="$B/bin/singa_train"
+limits=()
+if [ $DRY -eq 1 ]; then limits=(--limit-train 4000); fi  # the dry run proves the bundle, not the model
 epoch() {  # NAME DEVICE JSON
   step "$1" "${SENV[@]}" "$TRAIN" --model cnn --epochs 1 --data "$DATA" --seed 1 --momentum 0.9 --lr 0.01 \
-    --device "$2" --threads "$THREADS" --metrics-json "$3"
+    --device "$2" --threads "$THREADS" "${limits[@]}" --metrics-json "$3"
   grep -E '^final:' "$LOG/$1.log" | indent
 }
 rm -f "$LOG/cnn_cuda.json" "$LOG/cnn_cpu.json"
