@@ -89,16 +89,17 @@ gtest_counts() {  # LOG: "passed N, failed N, skipped N" from gtest's closing li
 
 # --- environment ------------------------------------------------------------------------------------
 # The python with torch: explicit, since `python3` first on PATH may be another interpreter.
+py_info() { timeout 60 "$1" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)' 2> /dev/null; }
 PY=${SINGA_PYTHON:-}
-if [ -z "$PY" ]; then
-  for p in python3 /usr/bin/python3; do
-    if command -v "$p" > /dev/null && timeout 60 "$p" -c 'import torch' > /dev/null 2>&1; then
-      PY=$p
-      break
-    fi
-  done
-  PY=${PY:-python3}
-fi
+PY_INFO=""
+for p in ${PY:-python3 /usr/bin/python3}; do
+  if command -v "$p" > /dev/null && PY_INFO=$(py_info "$p"); then
+    PY=$p
+    break
+  fi
+done
+PY=${PY:-python3}
+PY_INFO=${PY_INFO:-no torch}
 
 # CUDA libraries (cudart, cuBLAS, cuDNN, NCCL) are not in the bundle: on the GPU machine they are
 # the lib folders of the nvidia-* wheels of that python (nvidia/<pkg>/lib, nvidia/cu13/lib).
@@ -160,7 +161,7 @@ else
 fi
 note "singa device check, $mode, $(date -u +%FT%TZ), on $(uname -n)"
 note "bundle $B: $(sed -n 2p "$B/MANIFEST.txt" 2> /dev/null); $(sed -n 4p "$B/MANIFEST.txt" 2> /dev/null)"
-note "glibc here $(getconf GNU_LIBC_VERSION 2> /dev/null); python $(command -v "$PY" || echo "$PY") ($(timeout 60 "$PY" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)' 2> /dev/null || echo 'no torch'))"
+note "glibc here $(getconf GNU_LIBC_VERSION 2> /dev/null); python $(command -v "$PY" || echo "$PY") ($PY_INFO)"
 note "CUDA libraries from: ${cuda_dirs[*]:-(none found)}"
 note "logs in $LOG; time limits (s):$(for s in "${ORDER[@]}"; do printf ' %s %s,' "$s" "${LIMIT[$s]}"; done) total $total_limit"
 if [ "$total_limit" -gt 540 ]; then
@@ -321,7 +322,9 @@ else
 fi
 
 # --- 6. singa_train --benchmark vs PyTorch, TF32 off, momentum 0.9 on both --------------------------
-R18="$LOG/resnet18.onnx"
+# 45 MiB: kept out of the log folder (what comes back from the device tool has size limits).
+mkdir -p "$B/work"
+R18="$B/work/resnet18.onnx"
 rm -f "$R18" "$LOG"/bench_*.json
 if [ $DRY -eq 1 ]; then
   torch_args=(--device cpu --steps 1 --warmup 1 --threads "$THREADS")
