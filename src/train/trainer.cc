@@ -26,9 +26,7 @@ Tensor Trainer::input(const Tensor& images) const {
   return transform_ ? transform_(images).to(device_) : images.to(device_);
 }
 
-std::pair<double, int64_t> Trainer::trainStep(const Batch& b) {
-  Tensor x = input(b.images);
-  Tensor y = b.labels.to(device_);
+Tensor Trainer::optimizerStep(const Tensor& x, const Tensor& y, Tensor* logitsOut) {
   Tensor logits = model_->forward(x);
   Tensor loss = loss_(logits, y);
   optimizer_->zeroGrad();
@@ -36,7 +34,15 @@ std::pair<double, int64_t> Trainer::trainStep(const Batch& b) {
   optimizer_->step();
   // The schedule counts optimizer updates (with accumulation, one per k micro-batches).
   if (schedule_ && schedule_->lastEpoch() != optimizer_->stepCount()) schedule_->setLastEpoch(optimizer_->stepCount());
-  return {loss.item(), countCorrect(logits.detach(), y)};
+  if (logitsOut != nullptr) *logitsOut = logits.detach();
+  return loss;
+}
+
+std::pair<double, int64_t> Trainer::trainStep(const Batch& b) {
+  Tensor y = b.labels.to(device_);
+  Tensor logits;
+  Tensor loss = optimizerStep(input(b.images), y, &logits);
+  return {loss.item(), countCorrect(logits, y)};
 }
 
 bool Trainer::agreeOnAll(bool flag) {

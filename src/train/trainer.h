@@ -127,6 +127,9 @@ class Trainer {
   void prepare(std::shared_ptr<const Dataset> train);
   DataLoaderOptions loaderOptions() const;
   std::pair<double, int64_t> trainStep(const Batch& b);
+  /// Forward, loss, backward and update on inputs already on the device; returns the loss (not
+  /// read back: no host wait) and the logits through `logits` when given.
+  Tensor optimizerStep(const Tensor& x, const Tensor& y, Tensor* logits = nullptr);
   Tensor input(const Tensor& images) const;
   bool agreeOnAll(bool flag);
   void writeMetrics(const TrainResult& r) const;
