@@ -88,40 +88,35 @@ class NcclCommunicator final : public Communicator {
     // instead of hanging in ncclCommInitRank.
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    settle(ncclCommInitRankConfig(&comm_, mpi_->worldSize(), id, mpi_->rank(), &config),
-           "nccl initialisation (ncclCommInitRankConfig)");
+    try {
+      settle(ncclCommInitRankConfig(&comm_, mpi_->worldSize(), id, mpi_->rank(), &config),
+             "nccl initialisation (ncclCommInitRankConfig)");
+    } catch (...) {
+      releaseStreams();  // the destructor does not run for a constructor that throws
+      throw;
+    }
   }
   ~NcclCommunicator() override {
     cudaSetDevice(device_);
     if (comm_ != nullptr) {
-      // Destroy (which waits for queued collectives) only when the stream has drained within a
-      // short bound; a collective still in flight (a peer gone) is aborted instead of hanging here.
+      // ncclCommFinalize is non-blocking on this communicator: it completes queued collectives
+      // and the peers' shutdown handshake, polled here within a bound. Then ncclCommDestroy only
+      // frees local resources. A collective or a peer that does not finish in time (a rank gone)
+      // gets ncclCommAbort instead of a hang. comm_ is never touched after destroy or abort.
       const auto start = Clock::now();
-      cudaError_t e;
-      while ((e = cudaStreamQuery(stream_)) == cudaErrorNotReady &&
-             std::chrono::duration<double>(Clock::now() - start).count() < 10.0) {
+      ncclResult_t state = ncclCommFinalize(comm_);
+      while (state == ncclInProgress && std::chrono::duration<double>(Clock::now() - start).count() < 20.0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) state = ncclInternalError;
       }
-      bool destroyed = false;
-      if (e == cudaSuccess) {
-        ncclResult_t r = ncclCommDestroy(comm_);
-        ncclResult_t state = r;
-        while (state == ncclInProgress && std::chrono::duration<double>(Clock::now() - start).count() < 20.0) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
-        }
-        destroyed = r == ncclSuccess || state == ncclSuccess;
+      if (state == ncclSuccess) {
+        ncclCommDestroy(comm_);
+      } else {
+        ncclCommAbort(comm_);
       }
-      if (!destroyed) ncclCommAbort(comm_);
       comm_ = nullptr;
     }
-    // The communicator is gone (its kernels ended), so the stream drains; then it can go.
-    if (stream_ != nullptr) {
-      cudaStreamSynchronize(stream_);
-      cudaStreamDestroy(stream_);
-    }
-    if (computeDone_ != nullptr) cudaEventDestroy(computeDone_);
-    cudaGetLastError();
+    releaseStreams();
   }
 
   std::string backend() const override { return "nccl"; }
@@ -251,6 +246,20 @@ class NcclCommunicator final : public Communicator {
       abortNccl();
       SINGA_THROW(CommError, what << " failed on rank " << rank() << " (" << hostName() << "): " << msg);
     }
+  }
+
+  // The stream (drained first) and the event; the communicator must be gone already.
+  void releaseStreams() {
+    if (stream_ != nullptr) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+      stream_ = nullptr;
+    }
+    if (computeDone_ != nullptr) {
+      cudaEventDestroy(computeDone_);
+      computeDone_ = nullptr;
+    }
+    cudaGetLastError();
   }
 
   // Ends the NCCL communicator (its kernels exit), then lets the stream drain, so nothing is left

@@ -97,6 +97,7 @@ struct Descriptors {
   cudnnTensorDescriptor_t image = nullptr, output = nullptr;
   cudnnFilterDescriptor_t filter = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnMathType_t math = CUDNN_FMA_MATH;
   std::string key;
 
   Descriptors(const Geometry& g, DType dt) {
@@ -125,7 +126,7 @@ struct Descriptors {
     SINGA_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv, sp, pads.data(), strides.data(), dils.data(),
                                                       CUDNN_CROSS_CORRELATION, t));
     SINGA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, narrow(g.group)));
-    const cudnnMathType_t math = dt == DType::kFloat32 && allowTF32() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    math = dt == DType::kFloat32 && allowTF32() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
     SINGA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
     std::ostringstream os;
     os << static_cast<int>(t) << ':' << static_cast<int>(math) << ':' << g.group;
@@ -187,7 +188,7 @@ const bool gDeterministic = envFlag("SINGA_CUDA_DETERMINISTIC", true);
 // (SINGA_CUDNN_BENCHMARK=1), `heuristic` ranks them with the _v7 heuristics; both fill perf and
 // return the count.
 template <class Perf, class Find, class Heuristic>
-Algo chooseAlgo(const std::string& key, Find find, Heuristic heuristic) {
+Algo chooseAlgo(const std::string& key, cudnnMathType_t math, Find find, Heuristic heuristic) {
   {
     std::lock_guard<std::mutex> lock(gAlgoMu);
     auto it = gAlgos.find(key);
@@ -195,17 +196,24 @@ Algo chooseAlgo(const std::string& key, Find find, Heuristic heuristic) {
   }
   std::vector<Perf> perf(16);
   const size_t limit = searchLimit();
+  // Candidates ranked for the descriptor's math type (FMA unless TF32 is allowed) first: one
+  // ranked for another may not run under it. Only when none qualifies, the others.
   auto choose = [&](int count, Algo& out) {
-    std::vector<AlgoCandidate> ranked;
-    for (int i = 0; i < count; ++i) {
-      ranked.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS,
-                        perf[i].determinism == CUDNN_DETERMINISTIC, perf[i].memory});
+    for (const bool sameMathOnly : {true, false}) {
+      std::vector<AlgoCandidate> ranked;
+      for (int i = 0; i < count; ++i) {
+        const bool mathOk = !sameMathOnly || perf[i].mathType == math;
+        ranked.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS && mathOk,
+                          perf[i].determinism == CUDNN_DETERMINISTIC, perf[i].memory});
+      }
+      const int k = pickAlgo(ranked, gDeterministic, limit);
+      if (k >= 0) {
+        out.algo = ranked[k].algo;
+        out.workspace = ranked[k].workspace;
+        return true;
+      }
     }
-    const int k = pickAlgo(ranked, gDeterministic, limit);
-    if (k < 0) return false;
-    out.algo = ranked[k].algo;
-    out.workspace = ranked[k].workspace;
-    return true;
+    return false;
   };
   Algo a;
   bool found = gBenchmark && choose(find(perf), a);
@@ -261,7 +269,7 @@ void forward(const Tensor& x, const Tensor& w, Tensor& y, const Geometry& g, int
   Descriptors d(g, dt);
   const std::string key = "fwd|" + std::to_string(dev) + "|" + d.key;
   const Algo a = chooseAlgo<cudnnConvolutionFwdAlgoPerf_t>(
-      key,
+      key, d.math,
       [&](std::vector<cudnnConvolutionFwdAlgoPerf_t>& perf) {
         const size_t limit = searchLimit();
         void* ws = workspace(dev, limit);
@@ -296,7 +304,7 @@ void backwardData(const Tensor& dy, const Tensor& w, Tensor& dx, const Geometry&
   Descriptors d(g, dt);
   const std::string key = "bwdData|" + std::to_string(dev) + "|" + d.key;
   const Algo a = chooseAlgo<cudnnConvolutionBwdDataAlgoPerf_t>(
-      key,
+      key, d.math,
       [&](std::vector<cudnnConvolutionBwdDataAlgoPerf_t>& perf) {
         const size_t limit = searchLimit();
         void* ws = workspace(dev, limit);
@@ -331,7 +339,7 @@ void backwardFilter(const Tensor& x, const Tensor& dy, Tensor& dw, const Geometr
   Descriptors d(g, dt);
   const std::string key = "bwdFilter|" + std::to_string(dev) + "|" + d.key;
   const Algo a = chooseAlgo<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      key,
+      key, d.math,
       [&](std::vector<cudnnConvolutionBwdFilterAlgoPerf_t>& perf) {
         const size_t limit = searchLimit();
         void* ws = workspace(dev, limit);

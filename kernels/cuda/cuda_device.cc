@@ -67,9 +67,11 @@ struct DeviceState {
   size_t nextStaging = 0;  // round-robin start of the search for a free block
   // Deferred checks: a ring of two-word slots in device memory and their pinned host copies.
   struct PendingCheck {
+    uint64_t seq;  // order of deferral: a waiter reads only checks deferred before its wait began
     int slot;
     std::function<void(int64_t, int64_t)> report;
   };
+  uint64_t nextSeq = 0;
   int64_t* checkDev = nullptr;
   int64_t* checkHost = nullptr;
   int nextSlot = 0;
@@ -102,6 +104,7 @@ void initLocked(int device, DeviceState& s) {
   SINGA_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
   SINGA_CUDA_CHECK(cudaMalloc(&s.checkDev, sizeof(int64_t) * 2 * kCheckSlots));
   SINGA_CUDA_CHECK(cudaMallocHost(&s.checkHost, sizeof(int64_t) * 2 * kCheckSlots));
+  std::memset(s.checkHost, 0xff, sizeof(int64_t) * 2 * kCheckSlots);  // "nothing found"
   s.ready = true;
 }
 
@@ -228,16 +231,22 @@ class CudaBackend final : public DeviceBackend {
       s.stagingBytes += want;
       return s.staging.back();
     }
-    // Past the cap: wait for the block of this size whose copy was queued first.
+    // Past the cap: wait for the next block big enough (a large block serves a small copy too).
     for (size_t k = 0; k < count; ++k) {
       DeviceState::Staging& b = s.staging[(s.nextStaging + k) % count];
-      if (b.bytes != want) continue;
-      SINGA_CUDA_CHECK(cudaEventSynchronize(b.freeAt));
+      if (b.bytes < n) continue;
+      if (b.used) SINGA_CUDA_CHECK(cudaEventSynchronize(b.freeAt));
       s.nextStaging = (s.nextStaging + k + 1) % count;
       return b;
     }
-    SINGA_THROW(Error, "CUDA staging: no " << want << "-byte pinned block within the " << kStagingCapBytes
-                                           << "-byte cap");
+    // Only small blocks fill the cap and a large copy needs one: take it past the cap.
+    DeviceState::Staging b;
+    b.bytes = want;
+    SINGA_CUDA_CHECK(cudaMallocHost(&b.ptr, want));
+    SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&b.freeAt, cudaEventDisableTiming));
+    s.staging.push_back(b);
+    s.stagingBytes += want;
+    return s.staging.back();
   }
 
   static void hostToDevice(void* dst, int device, const void* src, size_t bytes) {
@@ -256,11 +265,11 @@ class CudaBackend final : public DeviceBackend {
 
   static void deviceToHost(void* dst, const void* src, int device, size_t bytes) {
     DeviceState& s = ready(device);
-    size_t checksBefore = 0;
+    uint64_t checksBefore = 0;
     {
       std::lock_guard<std::mutex> lock(s.mu);
       setDevice(device);
-      checksBefore = s.pending.size();  // checks queued before this copy are complete after it
+      checksBefore = s.nextSeq;  // checks deferred before this copy are complete after it
       for (size_t done = 0; done < bytes; done += kStagingBytes) {
         const size_t n = std::min(kStagingBytes, bytes - done);
         DeviceState::Staging& b = freeStaging(s, n);
@@ -274,17 +283,19 @@ class CudaBackend final : public DeviceBackend {
   }
 
  public:
-  // Reads the first `count` pending checks (complete: the stream has passed them) and throws the
-  // first failure's error. Outside s.mu: a report may read tensors (device-to-host copies) itself.
-  static void runChecks(DeviceState& s, size_t count) {
-    if (count == 0) return;
+  // Reads the pending checks deferred before sequence number `before` (complete: the caller's
+  // wait has passed them; later ones, possibly queued by other threads since, stay pending) and
+  // throws the first failure's error. Outside s.mu: a report may read tensors itself.
+  static void runChecks(DeviceState& s, uint64_t before) {
     std::vector<DeviceState::PendingCheck> done;
     std::vector<std::array<int64_t, 2>> words;
     {
       std::lock_guard<std::mutex> lock(s.mu);
-      count = std::min(count, s.pending.size());
-      done.assign(std::make_move_iterator(s.pending.begin()), std::make_move_iterator(s.pending.begin() + count));
-      s.pending.erase(s.pending.begin(), s.pending.begin() + count);
+      auto end = s.pending.begin();
+      while (end != s.pending.end() && end->seq < before) ++end;  // pending is in seq order
+      if (end == s.pending.begin()) return;
+      done.assign(std::make_move_iterator(s.pending.begin()), std::make_move_iterator(end));
+      s.pending.erase(s.pending.begin(), end);
       for (const auto& c : done) words.push_back({s.checkHost[2 * c.slot], s.checkHost[2 * c.slot + 1]});
     }
     for (size_t i = 0; i < done.size(); ++i) {
@@ -350,10 +361,10 @@ void* workspace(int device, size_t bytes) {
 
 void synchronize(int device) {
   DeviceState& s = ready(device);
-  size_t checksBefore;
+  uint64_t checksBefore;
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    checksBefore = s.pending.size();
+    checksBefore = s.nextSeq;
   }
   setDevice(device);
   SINGA_CUDA_CHECK(cudaStreamSynchronize(s.stream));
@@ -388,7 +399,7 @@ void deferCheck(int device, int64_t* words, std::function<void(int64_t, int64_t)
   setDevice(device);
   SINGA_CUDA_CHECK(cudaMemcpyAsync(s.checkHost + 2 * slot, words, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost,
                                    s.stream));
-  s.pending.push_back({slot, std::move(report)});
+  s.pending.push_back({s.nextSeq++, slot, std::move(report)});
 }
 
 void setAllowTF32(bool allow) {

@@ -179,6 +179,7 @@ BenchmarkResult Trainer::benchmark(const MnistSplit& train) {
 BenchmarkResult Trainer::benchmark(std::shared_ptr<const Dataset> train) {
   prepare(std::move(train));
   const TrainerOptions& o = options_;
+  SINGA_CHECK(o.benchmarkSteps > 0, ValueError, "benchmark: benchmarkSteps must be positive, got " << o.benchmarkSteps);
   DataLoader& loader = *loader_;
   Batch b;
   loader.setEpoch(0);
