@@ -46,7 +46,8 @@ struct SimStreams {
   void commWaitComputeDone() {
     if (std::string(skip) == "wait") return;
     const size_t at = gpu.eventAt;
-    gpu.comm.push_back([this, at] { gpu.runComputeUpTo(at); });
+    SimGpu* g = &gpu;  // the streams object is gone when the simulated GPU runs the queue
+    gpu.comm.push_back([g, at] { g->runComputeUpTo(at); });
   }
 };
 
