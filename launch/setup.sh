@@ -26,9 +26,10 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libopenblas-dev libprotobuf-dev protobuf-compiler libonnx-dev
       libopenmpi-dev openmpi-bin libcli11-dev nlohmann-json3-dev zlib1g-dev
       libturbojpeg0-dev libspng-dev libdnnl-dev
-      libgtest-dev dataset-fashion-mnist)
+      libgtest-dev dataset-fashion-mnist
+      pybind11-dev python3-dev python3-numpy)
 if [ "$want_tests" = 1 ]; then
-  pkgs+=(libonnx-testdata python3-venv python3-pip python3-numpy python3-torch python3-torchvision python3-pil
+  pkgs+=(libonnx-testdata python3-venv python3-pip python3-pytest python3-torch python3-torchvision python3-pil
         clang-14 libclang-rt-14-dev)
   # A single-node Slurm for the slurm test (tests/slurm): daemons started by hand, no systemd.
   pkgs+=(slurm-wlm munge)

@@ -1,0 +1,393 @@
+// The `singa._singa` extension: a thin pybind11 layer over the C++ library. Work stays in C++;
+// the GIL is released around kernels, backward, model runs and collectives. Tensors cross to and
+// from NumPy without copies where the layout allows (a C-contiguous array of a supported dtype
+// becomes a CPU tensor over the array's memory, keeping the array alive; a contiguous CPU tensor
+// becomes an array over the tensor's memory, keeping the tensor alive). C++ errors become Python
+// exceptions of the matching kind, carrying the C++ message.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <onnx/onnx_pb.h>
+
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "singa/singa.h"
+
+namespace py = pybind11;
+using namespace singa;  // NOLINT(google-build-using-namespace): the binding names every type
+
+namespace {
+
+using Release = py::call_guard<py::gil_scoped_release>;
+
+// ---- dtypes and NumPy -------------------------------------------------------------------------
+
+DType dtypeOfNumpy(const py::dtype& d) {
+  const char kind = d.kind();
+  const size_t size = d.itemsize();
+  if (kind == 'f' && size == 4) return DType::kFloat32;
+  if (kind == 'f' && size == 8) return DType::kFloat64;
+  if (kind == 'f' && size == 2) return DType::kFloat16;
+  if (kind == 'i' && size == 1) return DType::kInt8;
+  if (kind == 'i' && size == 2) return DType::kInt16;
+  if (kind == 'i' && size == 4) return DType::kInt32;
+  if (kind == 'i' && size == 8) return DType::kInt64;
+  if (kind == 'u' && size == 1) return DType::kUInt8;
+  if (kind == 'u' && size == 2) return DType::kUInt16;
+  if (kind == 'u' && size == 4) return DType::kUInt32;
+  if (kind == 'u' && size == 8) return DType::kUInt64;
+  if (kind == 'b' && size == 1) return DType::kBool;
+  throw py::type_error("singa: NumPy dtype " + py::cast<std::string>(py::repr(d)) +
+                       " has no singa dtype (float16/32/64, int8/16/32/64, uint8/16/32/64, bool)");
+}
+
+py::dtype numpyDtypeOf(DType t) {
+  switch (t) {
+    case DType::kFloat32: return py::dtype("float32");
+    case DType::kFloat64: return py::dtype("float64");
+    case DType::kFloat16: return py::dtype("float16");
+    case DType::kInt8: return py::dtype("int8");
+    case DType::kInt16: return py::dtype("int16");
+    case DType::kInt32: return py::dtype("int32");
+    case DType::kInt64: return py::dtype("int64");
+    case DType::kUInt8: return py::dtype("uint8");
+    case DType::kUInt16: return py::dtype("uint16");
+    case DType::kUInt32: return py::dtype("uint32");
+    case DType::kUInt64: return py::dtype("uint64");
+    case DType::kBool: return py::dtype("bool");
+    case DType::kBFloat16: break;
+  }
+  throw py::type_error("singa: a bfloat16 tensor has no NumPy dtype; convert it first (astype float32)");
+}
+
+// A CPU tensor over a NumPy array's memory when it is C-contiguous and aligned (no copy; the
+// array stays alive while the tensor does), else over a contiguous copy.
+Tensor fromNumpy(const py::array& input, Device device) {
+  py::array arr = input;
+  const DType dt = dtypeOfNumpy(arr.dtype());
+  if (!(arr.flags() & py::array::c_style) || !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+    arr = py::array::ensure(input, py::array::c_style | py::array::forcecast);
+  }
+  Shape shape(arr.shape(), arr.shape() + arr.ndim());
+  const size_t bytes = static_cast<size_t>(arr.nbytes());
+  Tensor t;
+  if (bytes == 0) {
+    t = Tensor(shape, dt);
+  } else {
+    auto* owner = new py::object(arr);  // released with the GIL held
+    auto storage = std::make_shared<Storage>(const_cast<void*>(arr.data()), bytes, Device::cpu(), [owner](void*) {
+      if (!Py_IsInitialized()) return;  // the interpreter is gone (process exit): nothing to release
+      py::gil_scoped_acquire gil;
+      delete owner;
+    });
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::move(storage);
+    impl->shape = shape;
+    impl->strides = contiguousStrides(shape);
+    impl->dtype = dt;
+    t = Tensor(impl);
+  }
+  if (!arr.writeable()) t = t.clone();  // a read-only buffer must not be written through
+  return device.isCpu() ? t : t.to(device);
+}
+
+// An array over a contiguous CPU tensor's memory (the tensor stays alive while the array does);
+// other tensors are copied to the CPU / made contiguous first.
+py::array toNumpy(const Tensor& input) {
+  SINGA_CHECK(input.defined(), ValueError, "to_numpy: the tensor is undefined");
+  Tensor t = input;
+  {
+    py::gil_scoped_release nogil;
+    if (!t.device().isCpu()) t = t.to(Device::cpu());
+    if (!t.isContiguous()) t = t.contiguous();
+  }
+  const py::dtype dt = numpyDtypeOf(t.dtype());
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end()), strides;
+  py::ssize_t stride = static_cast<py::ssize_t>(dtypeSize(t.dtype()));
+  strides.resize(shape.size());
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<py::ssize_t>(shape[i], 1);
+  }
+  auto* keep = new Tensor(t);
+  py::capsule owner(keep, [](void* p) { delete static_cast<Tensor*>(p); });
+  return py::array(dt, shape, strides, t.rawData(), owner);
+}
+
+// ---- the export tracer ------------------------------------------------------------------------
+// sonnx.to_onnx(inputs, outputs) exports the ops that ran between them, so the Python layer keeps
+// a tracer recording on the main thread. Each backward() rotates it: the records so far (the
+// forward pass) are kept as the previous graph and a fresh tracer starts, so memory holds at most
+// one training step's graph beyond the current one; a cap rotates long runs without backward.
+
+constexpr size_t kTraceCap = 100000;
+std::unique_ptr<autograd::Tracer> gTracer;
+std::vector<autograd::OpRecord> gPrevious;
+
+void traceRotate() {
+  if (gTracer) gPrevious = gTracer->records();
+  gTracer.reset();
+  gTracer = std::make_unique<autograd::Tracer>();
+}
+
+void traceTrim() {
+  if (!gTracer || gTracer->records().size() > kTraceCap) traceRotate();
+}
+
+void traceClear() {
+  gTracer.reset();
+  gPrevious.clear();
+}
+
+py::bytes exportOnnx(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, int opset,
+                     const std::vector<std::string>& inputNames, const std::vector<std::string>& outputNames) {
+  std::vector<autograd::OpRecord> records = gPrevious;
+  if (gTracer) records.insert(records.end(), gTracer->records().begin(), gTracer->records().end());
+  SINGA_CHECK(!records.empty(), ValueError,
+              "to_onnx: no operations were recorded; call to_onnx after the forward pass that computed the "
+              "outputs (and before a second backward)");
+  std::string bytes;
+  {
+    py::gil_scoped_release nogil;
+    // Named leaves (layer parameters) become initializers under their names.
+    std::map<std::string, Tensor> named;
+    for (const auto& r : records) {
+      for (const Tensor& t : r.inputs) {
+        if (t.defined() && !t.name().empty() && t.isLeaf()) named.emplace(t.name(), t);
+      }
+    }
+    onnxio::ExportOptions o;
+    o.opset = opset;
+    o.inputNames = inputNames;
+    o.outputNames = outputNames;
+    const onnx::ModelProto model = onnxio::exportGraph(inputs, outputs, records, named, o);
+    SINGA_CHECK(model.SerializeToString(&bytes), Error, "to_onnx: the model could not be serialized");
+  }
+  return py::bytes(bytes);
+}
+
+// ---- autograd -----------------------------------------------------------------------------------
+
+// Leaves that require a gradient, reachable from `root` through the tape, in first-visit order.
+std::vector<Tensor> gradLeaves(const Tensor& root) {
+  std::vector<Tensor> leaves;
+  std::set<const void*> seen;
+  std::vector<std::shared_ptr<autograd::Node>> stack;
+  std::set<const autograd::Node*> visited;
+  if (root.gradFn()) stack.push_back(root.gradFn());
+  while (!stack.empty()) {
+    auto node = stack.back();
+    stack.pop_back();
+    if (!visited.insert(node.get()).second) continue;
+    const auto& inputs = node->inputs();
+    for (auto it = inputs.rbegin(); it != inputs.rend(); ++it) {
+      const Tensor& t = *it;
+      if (!t.defined()) continue;
+      if (t.gradFn()) {
+        stack.push_back(t.gradFn());
+      } else if (t.requiresGrad() && seen.insert(t.implPtr().get()).second) {
+        leaves.push_back(t);
+      }
+    }
+  }
+  return leaves;
+}
+
+// ---- errors -------------------------------------------------------------------------------------
+
+void registerErrors(py::module_& m) {
+  static py::exception<CommError> commError(m, "CommError", PyExc_RuntimeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ShapeError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const IoError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const NotSupportedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const CommError& e) {
+      commError(e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_singa, m) {
+  m.doc() = "singa's C++ core (tensors, ops, layers, optimizers, ONNX); use the singa package's modules";
+  registerErrors(m);
+
+  py::enum_<DType>(m, "DType", "Element types of singa tensors.")
+      .value("float32", DType::kFloat32)
+      .value("float64", DType::kFloat64)
+      .value("float16", DType::kFloat16)
+      .value("bfloat16", DType::kBFloat16)
+      .value("int8", DType::kInt8)
+      .value("int16", DType::kInt16)
+      .value("int32", DType::kInt32)
+      .value("int64", DType::kInt64)
+      .value("uint8", DType::kUInt8)
+      .value("uint16", DType::kUInt16)
+      .value("uint32", DType::kUInt32)
+      .value("uint64", DType::kUInt64)
+      .value("bool", DType::kBool);
+
+  py::class_<Device>(m, "Device", "A device: the CPU or one CUDA GPU.")
+      .def_static("parse", &Device::parse, "Device from 'cpu', 'cuda' or 'cuda:N'.")
+      .def_property_readonly("id", [](const Device& d) { return d.isCpu() ? -1 : d.index; })
+      .def("is_cuda", &Device::isCuda)
+      .def("__eq__", [](const Device& a, const Device& b) { return a == b; })
+      .def("__hash__", [](const Device& d) { return std::hash<std::string>()(d.str()); })
+      .def("__str__", &Device::str)
+      .def("__repr__", [](const Device& d) { return "Device('" + d.str() + "')"; });
+  m.def("device_unavailable_reason", [](const std::string& type) {
+    return deviceUnavailableReason(type == "cuda" ? DeviceType::kCuda : DeviceType::kCpu);
+  });
+  m.def("cuda_device_count", [] { return deviceAvailable(DeviceType::kCuda) ? 1 : 0; });
+
+  py::class_<Tensor>(m, "CTensor", "The C++ tensor (singa.tensor.Tensor wraps it).")
+      .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("device", &Tensor::device)
+      .def_property_readonly("defined", &Tensor::defined)
+      .def_property(
+          "requires_grad", [](const Tensor& t) { return t.requiresGrad() || t.gradFn() != nullptr; },
+          [](Tensor& t, bool v) { t.setRequiresGrad(v); })
+      .def_property_readonly("grad", &Tensor::grad)
+      .def_property("name", &Tensor::name, [](Tensor& t, const std::string& n) { t.setName(n); })
+      .def("is_leaf", &Tensor::isLeaf)
+      .def("same", [](const Tensor& a, const Tensor& b) { return a.implPtr() == b.implPtr(); })
+      .def("identity", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.implPtr().get()); })
+      .def("to_device", [](const Tensor& t, Device d) { return t.to(d); }, Release())
+      .def("astype", [](const Tensor& t, DType d) { return t.to(d); }, Release())
+      .def("clone", &Tensor::clone, Release())
+      .def("contiguous", &Tensor::contiguous, Release())
+      .def("detach", &Tensor::detach)
+      .def("reshape", [](const Tensor& t, const Shape& s) { return ops::reshape(t, s); }, Release())
+      .def("item", &Tensor::item, Release())
+      .def("copy_from", &Tensor::copyFrom, Release())
+      .def("fill", &Tensor::fill, Release())
+      .def("zero_grad", &Tensor::zeroGrad)
+      .def("set_grad", &Tensor::setGrad)
+      .def("__str__", [](const Tensor& t) { return t.str(); });
+
+  m.def("from_numpy", &fromNumpy, py::arg("array"), py::arg("device"));
+  m.def("to_numpy", &toNumpy, py::arg("tensor"));
+  m.def("empty", [](const Shape& s, DType d, Device dev) { return Tensor::zeros(s, d, dev); }, Release());
+  m.def("full", [](const Shape& s, double v, DType d, Device dev) { return Tensor::full(s, v, d, dev); }, Release());
+  m.def("uniform", [](const Shape& s, double lo, double hi, DType d, Device dev) {
+    Tensor t(s, DType::kFloat64);
+    uniform_(t, lo, hi, globalGenerator());
+    return t.to(d).to(dev);
+  }, Release());
+  m.def("gaussian", [](const Shape& s, double mean, double std, DType d, Device dev) {
+    Tensor t(s, DType::kFloat64);
+    normal_(t, mean, std, globalGenerator());
+    return t.to(d).to(dev);
+  }, Release());
+  m.def("manual_seed", &manualSeed);
+
+  // Ops (the ones the Python API offers; each records its backward rule when a gradient is wanted).
+  m.def("add", py::overload_cast<const Tensor&, const Tensor&>(&ops::add), Release());
+  m.def("sub", py::overload_cast<const Tensor&, const Tensor&>(&ops::sub), Release());
+  m.def("mul", py::overload_cast<const Tensor&, const Tensor&>(&ops::mul), Release());
+  m.def("div", py::overload_cast<const Tensor&, const Tensor&>(&ops::div), Release());
+  m.def("add_scalar", py::overload_cast<const Tensor&, double>(&ops::add), Release());
+  m.def("sub_scalar", py::overload_cast<const Tensor&, double>(&ops::sub), Release());
+  m.def("mul_scalar", py::overload_cast<const Tensor&, double>(&ops::mul), Release());
+  m.def("div_scalar", py::overload_cast<const Tensor&, double>(&ops::div), Release());
+  m.def("neg", &ops::neg, Release());
+  m.def("matmul", &ops::matmul, Release());
+  m.def("relu", &ops::relu, Release());
+  m.def("sigmoid", &ops::sigmoid, Release());
+  m.def("tanh", &ops::tanh, Release());
+  m.def("exp", &ops::exp, Release());
+  m.def("log", &ops::log, Release());
+  m.def("sqrt", &ops::sqrt, Release());
+  m.def("softmax", &ops::softmax, Release(), py::arg("x"), py::arg("axis") = -1);
+  m.def("log_softmax", &ops::logSoftmax, Release(), py::arg("x"), py::arg("axis") = -1);
+  m.def("flatten", &ops::flatten, Release(), py::arg("x"), py::arg("axis") = 1);
+  m.def("transpose", &ops::transpose, Release(), py::arg("x"), py::arg("perm") = std::vector<int64_t>{});
+  m.def("concat", &ops::concat, Release());
+  m.def("reduce_sum", &ops::reduceSum, Release(), py::arg("x"), py::arg("axes") = std::vector<int64_t>{},
+        py::arg("keepdims") = false);
+  m.def("reduce_mean", &ops::reduceMean, Release(), py::arg("x"), py::arg("axes") = std::vector<int64_t>{},
+        py::arg("keepdims") = false);
+  m.def("softmax_cross_entropy", &ops::softmaxCrossEntropy, Release());
+  m.def("mse_loss", &ops::mseLoss, Release());
+  m.def("pow_scalar", py::overload_cast<const Tensor&, double>(&ops::pow), Release());
+
+  m.def("backward", [](const Tensor& root, std::optional<Tensor> grad) { root.backward(grad ? *grad : Tensor()); },
+        Release(), py::arg("root"), py::arg("grad") = py::none());
+  m.def("grad_leaves", &gradLeaves, "Leaves that require a gradient reachable from a tensor.");
+  m.def("grad_enabled", &autograd::gradEnabled);
+  py::class_<autograd::NoGradGuard>(m, "NoGrad", "While alive, ops record no gradients (this thread).")
+      .def(py::init<>());
+
+  m.def("trace_rotate", &traceRotate);
+  m.def("trace_trim", &traceTrim);
+  m.def("trace_clear", &traceClear);
+  m.def("export_onnx", &exportOnnx, py::arg("inputs"), py::arg("outputs"), py::arg("opset"),
+        py::arg("input_names"), py::arg("output_names"));
+
+  // Modules: the C++ layers, driven by the Python layer classes.
+  py::class_<Module, std::shared_ptr<Module>>(m, "Module", "A C++ nn module.")
+      .def("forward", [](Module& mod, const Tensor& x) { return mod.forward(x); }, Release())
+      .def("train", [](Module& mod, bool on) { mod.train(on); })
+      .def("to", [](Module& mod, Device d) { mod.to(d); }, Release())
+      .def("named_parameters", [](const Module& mod) { return mod.namedParameters(); })
+      .def("state_dict", [](const Module& mod) { return mod.stateDict(); })
+      .def("__repr__", [](const Module& mod) { return mod.str(); });
+  m.def("conv2d", [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil, int64_t groups,
+                     bool bias) {
+    return std::static_pointer_cast<Module>(std::make_shared<Conv2d>(in, out, k, stride, pad, dil, groups, bias));
+  });
+  m.def("linear", [](int64_t in, int64_t out, bool bias) {
+    return std::static_pointer_cast<Module>(std::make_shared<Linear>(in, out, bias));
+  });
+  m.def("max_pool2d", [](int64_t k, int64_t stride, int64_t pad, bool ceil) {
+    return std::static_pointer_cast<Module>(std::make_shared<MaxPool2d>(k, stride, pad, ceil));
+  });
+  m.def("avg_pool2d", [](int64_t k, int64_t stride, int64_t pad) {
+    return std::static_pointer_cast<Module>(std::make_shared<AvgPool2d>(k, stride, pad));
+  });
+  m.def("batch_norm2d", [](int64_t c, double momentum, double eps) {
+    return std::static_pointer_cast<Module>(std::make_shared<BatchNorm2d>(c, eps, momentum));
+  });
+  m.def("dropout", [](double p) { return std::static_pointer_cast<Module>(std::make_shared<Dropout>(p)); });
+
+  // ONNX import.
+  py::class_<onnxio::ImportedModel, Module, std::shared_ptr<onnxio::ImportedModel>>(m, "ImportedModel")
+      .def("run", [](onnxio::ImportedModel& mod, const std::vector<Tensor>& inputs, int lastLayers) {
+        return mod.run(inputs, lastLayers);
+      }, Release(), py::arg("inputs"), py::arg("last_layers") = 0);
+  m.def("prepare_bytes", [](const py::bytes& data, const std::string& what, Device d, bool training) {
+    std::string s = data;
+    py::gil_scoped_release nogil;
+    onnxio::PrepareOptions o;
+    o.training = training;
+    return onnxio::prepare(onnxio::parseModel(s, what), d, o);
+  });
+  m.def("prepare_file", [](const std::string& path, Device d, bool training) {
+    py::gil_scoped_release nogil;
+    onnxio::PrepareOptions o;
+    o.training = training;
+    return onnxio::prepareFile(path, d, o);
+  });
+}

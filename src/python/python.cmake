@@ -1,0 +1,41 @@
+# The Python package `singa` (issue 19): the pybind11 extension singa._singa over the library, and
+# the package's modules, assembled in <build>/python/singa so that tests and examples import it
+# with PYTHONPATH=<build>/python. `pip install .` (pyproject.toml) builds the same through CMake.
+# Built when pybind11 (Debian: pybind11-dev) and the Python headers (python3-dev) are found.
+set(SINGA_BUILD_PYTHON "AUTO" CACHE STRING "Build the Python package: AUTO (when pybind11 is found), ON, OFF")
+set_property(CACHE SINGA_BUILD_PYTHON PROPERTY STRINGS AUTO ON OFF)
+set(SINGA_PYTHON_ENABLED OFF)
+if(NOT SINGA_BUILD_PYTHON STREQUAL "OFF")
+  # Debian's interpreter unless told otherwise (Python3_EXECUTABLE): the one the package is for.
+  if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+    set(Python3_EXECUTABLE /usr/bin/python3)
+  endif()
+  find_package(Python3 COMPONENTS Interpreter Development.Module)
+  find_package(pybind11 CONFIG QUIET)
+  if(Python3_Development.Module_FOUND AND pybind11_FOUND)
+    set(SINGA_PYTHON_ENABLED ON)
+  elseif(SINGA_BUILD_PYTHON STREQUAL "ON")
+    message(FATAL_ERROR "SINGA_BUILD_PYTHON=ON but pybind11 or the Python headers were not found; install "
+                        "pybind11-dev and python3-dev (launch/setup.sh does) or configure with -DSINGA_BUILD_PYTHON=OFF")
+  endif()
+endif()
+message(STATUS "singa: Python package ${SINGA_PYTHON_ENABLED}")
+if(NOT SINGA_PYTHON_ENABLED)
+  return()
+endif()
+
+set(SINGA_PY_DIR ${CMAKE_BINARY_DIR}/python/singa)
+pybind11_add_module(_singa MODULE NO_EXTRAS src/python/bindings.cc)
+target_link_libraries(_singa PRIVATE singa)
+target_compile_options(_singa PRIVATE ${SINGA_WARNINGS})
+# The extension finds libsinga next to it when installed, and in the build tree from there.
+set_target_properties(_singa PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SINGA_PY_DIR}
+                                        INSTALL_RPATH "$ORIGIN;$ORIGIN/../../..;$ORIGIN/lib"
+                                        BUILD_RPATH "${CMAKE_BINARY_DIR}")
+set(SINGA_PY_SOURCES __init__.py device.py tensor.py autograd.py opt.py sonnx.py)
+foreach(f ${SINGA_PY_SOURCES})
+  if(NOT EXISTS ${SINGA_PY_DIR}/${f})
+    file(MAKE_DIRECTORY ${SINGA_PY_DIR})
+    file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/src/python/singa/${f} ${SINGA_PY_DIR}/${f} SYMBOLIC)
+  endif()
+endforeach()
