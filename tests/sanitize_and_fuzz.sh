@@ -14,7 +14,7 @@ t0=$(date +%s)
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DSINGA_USE_CUDA=OFF -DSINGA_BUILD_EXAMPLES=OFF -DSINGA_BUILD_FUZZERS=ON -DSINGA_FUZZ_SECONDS="$seconds"
+  -DSINGA_USE_CUDA=OFF -DSINGA_BUILD_PYTHON=OFF -DSINGA_BUILD_EXAMPLES=OFF -DSINGA_BUILD_FUZZERS=ON -DSINGA_FUZZ_SECONDS="$seconds"
 cmake --build "$build_dir" -j "$(nproc)"
 t1=$(date +%s)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
