@@ -222,15 +222,7 @@ class CudaBackend final : public DeviceBackend {
       s.nextStaging = (s.nextStaging + k + 1) % count;
       return b;
     }
-    if (s.stagingBytes + want <= kStagingCapBytes) {
-      DeviceState::Staging b;
-      b.bytes = want;
-      SINGA_CUDA_CHECK(cudaMallocHost(&b.ptr, want));
-      SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&b.freeAt, cudaEventDisableTiming));
-      s.staging.push_back(b);
-      s.stagingBytes += want;
-      return s.staging.back();
-    }
+    if (s.stagingBytes + want <= kStagingCapBytes) return newStaging(s, want);
     // Past the cap: wait for the next block big enough (a large block serves a small copy too).
     for (size_t k = 0; k < count; ++k) {
       DeviceState::Staging& b = s.staging[(s.nextStaging + k) % count];
@@ -240,12 +232,16 @@ class CudaBackend final : public DeviceBackend {
       return b;
     }
     // Only small blocks fill the cap and a large copy needs one: take it past the cap.
+    return newStaging(s, want);
+  }
+
+  static DeviceState::Staging& newStaging(DeviceState& s, size_t bytes) {
     DeviceState::Staging b;
-    b.bytes = want;
-    SINGA_CUDA_CHECK(cudaMallocHost(&b.ptr, want));
+    b.bytes = bytes;
+    SINGA_CUDA_CHECK(cudaMallocHost(&b.ptr, bytes));
     SINGA_CUDA_CHECK(cudaEventCreateWithFlags(&b.freeAt, cudaEventDisableTiming));
     s.staging.push_back(b);
-    s.stagingBytes += want;
+    s.stagingBytes += bytes;
     return s.staging.back();
   }
 
