@@ -200,6 +200,27 @@ std::vector<Tensor> gradLeaves(const Tensor& root) {
   return leaves;
 }
 
+// ---- optimizers ---------------------------------------------------------------------------------
+
+// SINGA's per-parameter optimizer interface (update(param, grad) on any tensor) over the library's
+// own update rules and fused kernels: the per-parameter state lives here, keyed by the parameter.
+template <class O>
+class ParamUpdater : public O {
+ public:
+  using O::O;
+  void apply(Tensor& param, const Tensor& grad, double lr) {
+    this->setLr(lr);
+    std::map<std::string, Tensor>& state = states_[param.implPtr()];
+    autograd::NoGradGuard noGrad;
+    this->update(param.name(), param, grad, state);
+  }
+
+ private:
+  std::map<std::shared_ptr<TensorImpl>, std::map<std::string, Tensor>> states_;
+};
+using SgdUpdater = ParamUpdater<SGD>;
+using AdamUpdater = ParamUpdater<Adam>;
+
 // ---- errors -------------------------------------------------------------------------------------
 
 void registerErrors(py::module_& m) {
@@ -345,6 +366,19 @@ PYBIND11_MODULE(_singa, m) {
   m.def("trace_clear", &traceClear);
   m.def("export_onnx", &exportOnnx, py::arg("inputs"), py::arg("outputs"), py::arg("opset"),
         py::arg("input_names"), py::arg("output_names"));
+
+  py::class_<SgdUpdater>(m, "SGDUpdater", "The library's SGD rule applied one parameter at a time.")
+      .def(py::init([](double momentum, double dampening, bool nesterov, double weightDecay) {
+             return std::make_unique<SgdUpdater>(Optimizer::NamedParams{}, 0.1, momentum, dampening, nesterov, weightDecay);
+           }),
+           py::arg("momentum"), py::arg("dampening"), py::arg("nesterov"), py::arg("weight_decay"))
+      .def("update", &SgdUpdater::apply, Release(), py::arg("param"), py::arg("grad"), py::arg("lr"));
+  py::class_<AdamUpdater>(m, "AdamUpdater", "The library's Adam rule applied one parameter at a time.")
+      .def(py::init([](double beta1, double beta2, double eps, double weightDecay) {
+             return std::make_unique<AdamUpdater>(Optimizer::NamedParams{}, 0.001, beta1, beta2, eps, weightDecay);
+           }),
+           py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("weight_decay"))
+      .def("update", &AdamUpdater::apply, Release(), py::arg("param"), py::arg("grad"), py::arg("lr"));
 
   // Modules: the C++ layers, driven by the Python layer classes.
   py::class_<Module, std::shared_ptr<Module>>(m, "Module", "A C++ nn module.")

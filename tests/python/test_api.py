@@ -90,6 +90,23 @@ def test_cnn_gradients_and_sgd_match_pytorch():
     autograd.training = False
 
 
+def test_adam_steps_match_pytorch():
+    torch = _torch()
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((4, 3)).astype(np.float32)
+    grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(3)]
+    p = tensor.from_numpy(w0.copy())
+    tp = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    adam = opt.Adam(lr=0.01, weight_decay=0.01)
+    tadam = torch.optim.Adam([tp], lr=0.01, weight_decay=0.01)
+    for g in grads:
+        adam.update(p, tensor.from_numpy(g))
+        adam.step()
+        tp.grad = torch.from_numpy(g)
+        tadam.step()
+    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_export_matches_onnxruntime_and_import_runs_and_cuts():
     ort = pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(2)
