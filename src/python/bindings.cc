@@ -18,14 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "singa/singa.h"
+#include "bindings.h"
 
 namespace py = pybind11;
 using namespace singa;  // NOLINT(google-build-using-namespace): the binding names every type
 
-namespace {
-
-using Release = py::call_guard<py::gil_scoped_release>;
+namespace singa::python {
 
 // ---- dtypes and NumPy -------------------------------------------------------------------------
 
@@ -121,6 +119,14 @@ py::array toNumpy(const Tensor& input) {
   return py::array(dt, shape, strides, t.rawData(), owner);
 }
 
+}  // namespace singa::python
+
+namespace {
+
+using singa::python::fromNumpy;
+using singa::python::toNumpy;
+using singa::python::Release;
+
 // ---- the export tracer ------------------------------------------------------------------------
 // sonnx.to_onnx(inputs, outputs) exports the ops that ran between them, so the Python layer keeps
 // a tracer recording on the main thread. Each backward() rotates it: the records so far (the
@@ -141,10 +147,15 @@ void traceTrim() {
   if (!gTracer || gTracer->records().size() > kTraceCap) traceRotate();
 }
 
-void traceClear() {
+}  // namespace
+
+void singa::python::traceClear() {
   gTracer.reset();
   gPrevious.clear();
 }
+
+namespace {
+using singa::python::traceClear;
 
 py::bytes exportOnnx(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, int opset,
                      const std::vector<std::string>& inputNames, const std::vector<std::string>& outputNames) {
@@ -424,4 +435,6 @@ PYBIND11_MODULE(_singa, m) {
     o.training = training;
     return onnxio::prepareFile(path, d, o);
   });
+
+  singa::python::bindTrain(m);
 }

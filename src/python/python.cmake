@@ -25,14 +25,14 @@ if(NOT SINGA_PYTHON_ENABLED)
 endif()
 
 set(SINGA_PY_DIR ${CMAKE_BINARY_DIR}/python/singa)
-pybind11_add_module(_singa MODULE NO_EXTRAS src/python/bindings.cc)
+pybind11_add_module(_singa MODULE NO_EXTRAS src/python/bindings.cc src/python/bindings_train.cc)
 target_link_libraries(_singa PRIVATE singa)
 target_compile_options(_singa PRIVATE ${SINGA_WARNINGS})
 # The extension finds libsinga next to it when installed, and in the build tree from there.
 set_target_properties(_singa PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SINGA_PY_DIR}
                                         INSTALL_RPATH "$ORIGIN;$ORIGIN/../../..;$ORIGIN/lib"
                                         BUILD_RPATH "${CMAKE_BINARY_DIR}")
-set(SINGA_PY_SOURCES __init__.py device.py tensor.py autograd.py opt.py sonnx.py)
+set(SINGA_PY_SOURCES __init__.py device.py tensor.py autograd.py opt.py sonnx.py data.py trainer.py)
 foreach(f ${SINGA_PY_SOURCES})
   if(NOT EXISTS ${SINGA_PY_DIR}/${f})
     file(MAKE_DIRECTORY ${SINGA_PY_DIR})

@@ -32,6 +32,7 @@
 #include "singa/onnx/model_io.h"
 #include "singa/onnx/tensor_proto.h"
 #include "singa/comm/communicator.h"
+#include "singa/comm/rank_env.h"
 #include "singa/train/finetune_model.h"
 #include "singa/train/models.h"
 #include "singa/train/trainer.h"

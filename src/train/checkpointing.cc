@@ -38,6 +38,7 @@ void installStopHandlers() {
 
 bool stopSignalReceived() { return gStopSignal != 0; }
 int stopSignalNumber() { return static_cast<int>(gStopSignal); }
+void resetStopSignal() { gStopSignal = 0; }
 
 TrainCheckpointer::TrainCheckpointer(const CheckpointOptions& options, std::string configJson, std::string program,
                                      int rank, int worldSize, AgreeFn agree)
@@ -159,20 +160,41 @@ bool TrainCheckpointer::previousBest(double& value, int64_t& nextEpoch) const {
 }
 
 bool TrainCheckpointer::afterStep(Module& model, Optimizer& optimizer, LRSchedule* schedule,
-                                  const DataLoader& loader) {
-  if (!manager_) return false;
-  const bool stop = worldSize_ > 1 ? agree_(stopSignalReceived()) : stopSignalReceived();
+                                  const DataLoader& loader, bool requested, bool poll) {
+  if (!manager_ && !poll) return false;
+  const bool local = stopSignalReceived() || requested;
+  const bool stop = worldSize_ > 1 ? agree_(local) : local;
   const int64_t globalStep = optimizer.stepCount();
+  if (!manager_) {
+    if (stop && rank_ == 0) {
+      std::fprintf(stderr,
+                   "%s: stopping as asked at epoch %lld step %lld (global step %lld); no checkpoint directory "
+                   "was given, so nothing was saved (set one to resume)\n",
+                   program_.c_str(), static_cast<long long>(loader.epoch() + 1),
+                   static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep));
+    }
+    return stop;
+  }
   const bool endOfEpoch = loader.currentStep() >= loader.stepsPerEpoch();
   // At an epoch's last step the epoch-end checkpoint follows at once; a stop writes it here.
   const bool periodic = options_.every > 0 && globalStep % options_.every == 0 && !endOfEpoch;
   if (stop || periodic) save(model, optimizer, schedule, loader.epoch(), loader.currentStep(), loader.options().batchSize);
   if (stop && rank_ == 0) {
-    std::fprintf(stderr,
-                 "%s: stopping on signal %d at epoch %lld step %lld (global step %lld); checkpoint %s "
-                 "written; continue with --resume (exit code 3)\n",
-                 program_.c_str(), stopSignalNumber(), static_cast<long long>(loader.epoch() + 1),
-                 static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep), lastPath_.c_str());
+    if (stopSignalNumber() != 0) {
+      std::fprintf(stderr,
+                   "%s: stopping on signal %d at epoch %lld step %lld (global step %lld); checkpoint %s "
+                   "written; continue with --resume (exit code 3)\n",
+                   program_.c_str(), stopSignalNumber(), static_cast<long long>(loader.epoch() + 1),
+                   static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep),
+                   lastPath_.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "%s: stopping as asked at epoch %lld step %lld (global step %lld); checkpoint %s written; "
+                   "resume from it to continue\n",
+                   program_.c_str(), static_cast<long long>(loader.epoch() + 1),
+                   static_cast<long long>(loader.currentStep()), static_cast<long long>(globalStep),
+                   lastPath_.c_str());
+    }
   }
   return stop;
 }

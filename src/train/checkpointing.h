@@ -34,6 +34,8 @@ void installStopHandlers();
 bool stopSignalReceived();
 /// The signal that set the flag (0 when none).
 int stopSignalNumber();
+/// Clears the flag (a process that handled a stop and trains again, e.g. from Python).
+void resetStopSignal();
 
 /// Where training continues.
 struct ResumePoint {
@@ -59,8 +61,11 @@ class TrainCheckpointer {
   /// the data position when the world size or batch size changed. Otherwise {epoch 0, step 0}.
   ResumePoint resume(Module& model, Optimizer& optimizer, LRSchedule* schedule, const DataLoader& loader);
   /// After each training step. Writes a checkpoint every `every` steps; returns true when the
-  /// ranks agreed to stop (a checkpoint has then been written).
-  bool afterStep(Module& model, Optimizer& optimizer, LRSchedule* schedule, const DataLoader& loader);
+  /// ranks agreed to stop (a checkpoint has then been written when checkpoints are on).
+  /// `requested`: this rank's caller asks to stop; `poll`: agree on stopping even without
+  /// checkpoints (a caller with a stop request, such as the Python Trainer on Ctrl-C).
+  bool afterStep(Module& model, Optimizer& optimizer, LRSchedule* schedule, const DataLoader& loader,
+                 bool requested = false, bool poll = false);
   /// After an epoch's end work: writes the epoch-end checkpoint (position `nextEpoch`, step 0).
   void afterEpoch(Module& model, Optimizer& optimizer, LRSchedule* schedule, int64_t nextEpoch, int64_t batchSize);
   /// Rank 0, with keepBest: replaces dir/best with the current state (call after afterEpoch for

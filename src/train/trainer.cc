@@ -138,7 +138,9 @@ TrainResult Trainer::fit(std::shared_ptr<const Dataset> train, std::shared_ptr<c
                          opt.lr(), &b});
       }
       const std::string before = checkpointer.lastPath();
-      const bool stop = checkpointer.afterStep(*model_, opt, schedule_.get(), loader);
+      const bool requested = stopRequest_ && stopRequest_();
+      const bool stop = checkpointer.afterStep(*model_, opt, schedule_.get(), loader, requested,
+                                               static_cast<bool>(stopRequest_));
       if (checkpointer.lastPath() != before) reportCheckpoint(checkpointer.lastPath());
       if (stop) {
         r.preempted = true;

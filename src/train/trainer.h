@@ -60,7 +60,7 @@ struct EpochInfo {
 };
 
 struct TrainResult {
-  bool preempted = false;     ///< stopped by SIGTERM/SIGINT after a checkpoint (resume to continue)
+  bool preempted = false;     ///< stopped by SIGTERM/SIGINT or a stop request (resume from the checkpoint, if any)
   bool stoppedEarly = false;  ///< early stopping ended the run
   int64_t epochsRun = 0;      ///< epochs completed, counting resumed ones
   double finalTrainLoss = 0;  ///< the last step's loss
@@ -100,6 +100,10 @@ class Trainer {
   void onEpoch(std::function<void(const EpochInfo&)> f) { onEpoch_ = std::move(f); }
   /// After each checkpoint rank 0 writes (its path).
   void onCheckpoint(std::function<void(const std::string&)> f) { onCheckpoint_ = std::move(f); }
+  /// Polled after every training step on every rank: when it returns true on any rank, all
+  /// ranks stop after that step (a checkpoint is written when checkpoints are on) and fit()
+  /// returns with `preempted` set. The Python Trainer stops this way on Ctrl-C.
+  void setStopRequest(std::function<bool()> f) { stopRequest_ = std::move(f); }
 
   /// Trains on `train` for options.epochs, validating on `validation` after each epoch when
   /// given. Resumes when options.checkpoint.resume is set. Batches come from a DataLoader with
@@ -149,6 +153,7 @@ class Trainer {
   std::function<void(const StepInfo&)> onStep_;
   std::function<void(const EpochInfo&)> onEpoch_;
   std::function<void(const std::string&)> onCheckpoint_;
+  std::function<bool()> stopRequest_;
   Device device_ = Device::cpu();
   bool prepared_ = false;
 };

@@ -179,7 +179,7 @@ def test_kernels_release_the_gil():
 
 def test_every_public_function_has_a_docstring():
     missing = []
-    for mod in (singa.device, singa.tensor, singa.autograd, singa.opt, singa.sonnx):
+    for mod in (singa.device, singa.tensor, singa.autograd, singa.opt, singa.sonnx, singa.data, singa.trainer):
         for name, obj in vars(mod).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
                 continue

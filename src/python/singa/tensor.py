@@ -251,3 +251,8 @@ def random(shape, device=None):
     """U(0, 1) samples, float32."""
     dev = device if device is not None else get_default_device()
     return Tensor._wrap(_singa.uniform(list(shape), 0.0, 1.0, float32, dev))
+
+
+def manual_seed(seed):
+    """Seeds the generator that layer initialisation and random tensors draw from."""
+    _singa.manual_seed(int(seed))
