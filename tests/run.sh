@@ -11,5 +11,9 @@ launch/setup.sh --tests
 # shellcheck disable=SC2086
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSINGA_WERROR=ON ${CMAKE_ARGS:-}
 cmake --build "$build_dir" -j "$(nproc)"
+# The Python package into the project's venv, as `pip install .` builds it, reusing this build
+# tree (only the extension is relinked); ctest's python_installed_package checks it.
+.venv/bin/python -m pip install --quiet --no-build-isolation --no-deps --disable-pip-version-check \
+  --config-settings=build-dir="$build_dir" .
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --test-dir "$build_dir" --output-on-failure -j 2 "$@"

@@ -39,3 +39,12 @@ foreach(f ${SINGA_PY_SOURCES})
     file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/src/python/singa/${f} ${SINGA_PY_DIR}/${f} SYMBOLIC)
   endif()
 endforeach()
+
+# Installed as one package folder (component "python"; `pip install .` installs only that
+# component): the extension, the Python files and libsinga in singa/lib, where the extension's
+# RPATH ($ORIGIN/lib) finds it. libsinga keeps the folders it was linked from (CUDA, Open MPI)
+# in its RPATH, so the package runs without LD_LIBRARY_PATH.
+install(TARGETS _singa LIBRARY DESTINATION singa COMPONENT python)
+list(TRANSFORM SINGA_PY_SOURCES PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/src/python/singa/ OUTPUT_VARIABLE singa_py_files)
+install(FILES ${singa_py_files} DESTINATION singa COMPONENT python)
+install(TARGETS singa LIBRARY DESTINATION singa/lib COMPONENT python NAMELINK_SKIP)
