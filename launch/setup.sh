@@ -27,7 +27,7 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libopenmpi-dev openmpi-bin libcli11-dev nlohmann-json3-dev zlib1g-dev
       libturbojpeg0-dev libspng-dev libdnnl-dev
       libgtest-dev dataset-fashion-mnist
-      pybind11-dev python3-dev python3-numpy)
+      pybind11-dev python3-dev python3-numpy libdlpack-dev)
 if [ "$want_tests" = 1 ]; then
   pkgs+=(libonnx-testdata python3-venv python3-pip python3-pytest python3-torch python3-torchvision python3-pil
         clang-14 libclang-rt-14-dev)

@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <dlpack/dlpack.h>
 #include <onnx/onnx_pb.h>
 
 #include <csignal>
@@ -117,6 +118,132 @@ py::array toNumpy(const Tensor& input) {
   auto* keep = new Tensor(t);
   py::capsule owner(keep, [](void* p) { delete static_cast<Tensor*>(p); });
   return py::array(dt, shape, strides, t.rawData(), owner);
+}
+
+// ---- DLPack (the __dlpack__ protocol: NumPy >= 1.22, PyTorch, CuPy, JAX) -------------------------
+
+namespace {
+
+bool dlpackDtype(DType t, DLDataType& out) {
+  out.lanes = 1;
+  switch (t) {
+    case DType::kFloat32: out.code = kDLFloat, out.bits = 32; return true;
+    case DType::kFloat64: out.code = kDLFloat, out.bits = 64; return true;
+    case DType::kFloat16: out.code = kDLFloat, out.bits = 16; return true;
+    case DType::kBFloat16: out.code = kDLBfloat, out.bits = 16; return true;
+    case DType::kInt8: out.code = kDLInt, out.bits = 8; return true;
+    case DType::kInt16: out.code = kDLInt, out.bits = 16; return true;
+    case DType::kInt32: out.code = kDLInt, out.bits = 32; return true;
+    case DType::kInt64: out.code = kDLInt, out.bits = 64; return true;
+    case DType::kUInt8: out.code = kDLUInt, out.bits = 8; return true;
+    case DType::kUInt16: out.code = kDLUInt, out.bits = 16; return true;
+    case DType::kUInt32: out.code = kDLUInt, out.bits = 32; return true;
+    case DType::kUInt64: out.code = kDLUInt, out.bits = 64; return true;
+    case DType::kBool: break;  // DLPack 0.6 has no boolean code
+  }
+  return false;
+}
+
+DType dtypeOfDlpack(const DLDataType& d) {
+  SINGA_CHECK(d.lanes == 1, TypeError, "from_dlpack: vector dtypes (" << int(d.lanes) << " lanes) are not supported");
+  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8, DType::kInt16,
+                  DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt16, DType::kUInt32, DType::kUInt64}) {
+    DLDataType c{};
+    dlpackDtype(t, c);
+    if (c.code == d.code && c.bits == d.bits) return t;
+  }
+  SINGA_THROW(TypeError, "from_dlpack: DLPack dtype code " << int(d.code) << " with " << int(d.bits)
+                                                            << " bits has no singa dtype");
+}
+
+struct DlpackOwner {
+  Tensor tensor;
+  std::vector<int64_t> shape, strides;
+};
+
+void deleteManaged(DLManagedTensor* m) {
+  delete static_cast<DlpackOwner*>(m->manager_ctx);
+  delete m;
+}
+
+}  // namespace
+
+py::capsule toDlpack(const Tensor& t) {
+  SINGA_CHECK(t.defined(), ValueError, "__dlpack__: the tensor is undefined");
+  DLDataType dt{};
+  SINGA_CHECK(dlpackDtype(t.dtype(), dt), TypeError,
+              "__dlpack__: a " << dtypeName(t.dtype()) << " tensor has no DLPack 0.6 dtype; convert it first (as_type)");
+  if (t.device().isCuda()) {
+    py::gil_scoped_release nogil;
+    deviceBackend(t.device().type).synchronize(t.device().index);  // the consumer may use any stream
+  }
+  auto owner = std::make_unique<DlpackOwner>();
+  owner->tensor = t;
+  owner->shape.assign(t.shape().begin(), t.shape().end());
+  owner->strides = t.strides();
+  auto m = std::make_unique<DLManagedTensor>();
+  m->dl_tensor.data = t.rawData();
+  m->dl_tensor.device = DLDevice{t.device().isCuda() ? kDLCUDA : kDLCPU, t.device().isCuda() ? t.device().index : 0};
+  m->dl_tensor.ndim = static_cast<int32_t>(owner->shape.size());
+  m->dl_tensor.dtype = dt;
+  m->dl_tensor.shape = owner->shape.data();
+  m->dl_tensor.strides = owner->strides.data();
+  m->dl_tensor.byte_offset = 0;
+  m->manager_ctx = owner.release();
+  m->deleter = deleteManaged;
+  // A capsule nobody consumed (still named "dltensor") frees the tensor itself.
+  return py::capsule(m.release(), "dltensor", [](PyObject* capsule) {
+    if (PyCapsule_IsValid(capsule, "dltensor")) {
+      auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+      if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+    }
+  });
+}
+
+Tensor fromDlpack(const py::capsule& capsule) {
+  SINGA_CHECK(PyCapsule_IsValid(capsule.ptr(), "dltensor"), ValueError,
+              "from_dlpack: not an unused DLPack capsule (a capsule can be consumed once)");
+  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  SINGA_CHECK(m != nullptr, ValueError, "from_dlpack: the capsule holds no tensor");
+  const DLTensor& d = m->dl_tensor;
+  const DType dt = dtypeOfDlpack(d.dtype);
+  SINGA_CHECK(d.device.device_type == kDLCPU || d.device.device_type == kDLCUDA, NotSupportedError,
+              "from_dlpack: DLPack device type " << d.device.device_type << " is neither the CPU (1) nor CUDA (2)");
+  const Device dev = d.device.device_type == kDLCPU ? Device::cpu() : Device::parse("cuda:" + std::to_string(d.device.device_id));
+  SINGA_CHECK(d.ndim >= 0 && d.ndim <= 64, ValueError, "from_dlpack: " << d.ndim << " dimensions");
+  Shape shape(d.shape, d.shape + d.ndim);
+  std::vector<int64_t> strides = d.strides != nullptr ? std::vector<int64_t>(d.strides, d.strides + d.ndim)
+                                                      : contiguousStrides(shape);
+  // The elements the view reaches: 1 + sum((shape_i - 1) * stride_i), with checked arithmetic.
+  int64_t extent = 1;
+  bool empty = false;
+  for (int i = 0; i < d.ndim; ++i) {
+    SINGA_CHECK(shape[i] >= 0, ValueError, "from_dlpack: dimension " << i << " is " << shape[i]);
+    SINGA_CHECK(strides[i] >= 0, NotSupportedError,
+                "from_dlpack: negative strides are not supported; make the tensor contiguous first");
+    if (shape[i] == 0) empty = true;
+    int64_t span = 0;
+    SINGA_CHECK(!__builtin_mul_overflow(shape[i] > 0 ? shape[i] - 1 : 0, strides[i], &span) &&
+                    !__builtin_add_overflow(extent, span, &extent),
+                ValueError, "from_dlpack: the tensor's extent overflows");
+  }
+  size_t bytes = 0;
+  SINGA_CHECK(!__builtin_mul_overflow(static_cast<size_t>(empty ? 0 : extent), dtypeSize(dt), &bytes), ValueError,
+              "from_dlpack: the tensor's size overflows");
+  // Consumed: the producer's deleter runs when the last singa tensor over the memory goes.
+  PyCapsule_SetName(capsule.ptr(), "used_dltensor");
+  void* data = static_cast<char*>(d.data) + d.byte_offset;
+  auto storage = std::make_shared<Storage>(data, bytes, dev, [m](void*) {
+    if (m->deleter == nullptr || !Py_IsInitialized()) return;
+    py::gil_scoped_acquire gil;  // a producer's deleter may release Python objects (NumPy's does)
+    m->deleter(m);
+  });
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->dtype = dt;
+  return Tensor(impl);
 }
 
 }  // namespace singa::python
@@ -320,6 +447,8 @@ PYBIND11_MODULE(_singa, m) {
       .def("__str__", [](const Tensor& t) { return t.str(); });
 
   m.def("from_numpy", &fromNumpy, py::arg("array"), py::arg("device"));
+  m.def("to_dlpack", &singa::python::toDlpack, py::arg("tensor"));
+  m.def("from_dlpack", &singa::python::fromDlpack, py::arg("capsule"));
   m.def("to_numpy", &toNumpy, py::arg("tensor"));
   m.def("empty", [](const Shape& s, DType d, Device dev) { return Tensor::zeros(s, d, dev); }, Release());
   m.def("full", [](const Shape& s, double v, DType d, Device dev) { return Tensor::full(s, v, d, dev); }, Release());

@@ -1,7 +1,8 @@
 # The Python package `singa` (issue 19): the pybind11 extension singa._singa over the library, and
 # the package's modules, assembled in <build>/python/singa so that tests and examples import it
 # with PYTHONPATH=<build>/python. `pip install .` (pyproject.toml) builds the same through CMake.
-# Built when pybind11 (Debian: pybind11-dev) and the Python headers (python3-dev) are found.
+# Built when pybind11 (Debian: pybind11-dev), the Python headers (python3-dev) and DLPack's header
+# (libdlpack-dev) are found.
 set(SINGA_BUILD_PYTHON "AUTO" CACHE STRING "Build the Python package: AUTO (when pybind11 is found), ON, OFF")
 set_property(CACHE SINGA_BUILD_PYTHON PROPERTY STRINGS AUTO ON OFF)
 set(SINGA_PYTHON_ENABLED OFF)
@@ -12,11 +13,13 @@ if(NOT SINGA_BUILD_PYTHON STREQUAL "OFF")
   endif()
   find_package(Python3 COMPONENTS Interpreter Development.Module)
   find_package(pybind11 CONFIG QUIET)
-  if(Python3_Development.Module_FOUND AND pybind11_FOUND)
+  find_path(SINGA_DLPACK_INCLUDE_DIR dlpack/dlpack.h)
+  if(Python3_Development.Module_FOUND AND pybind11_FOUND AND SINGA_DLPACK_INCLUDE_DIR)
     set(SINGA_PYTHON_ENABLED ON)
   elseif(SINGA_BUILD_PYTHON STREQUAL "ON")
-    message(FATAL_ERROR "SINGA_BUILD_PYTHON=ON but pybind11 or the Python headers were not found; install "
-                        "pybind11-dev and python3-dev (launch/setup.sh does) or configure with -DSINGA_BUILD_PYTHON=OFF")
+    message(FATAL_ERROR "SINGA_BUILD_PYTHON=ON but pybind11, the Python headers or dlpack/dlpack.h were not found; "
+                        "install pybind11-dev, python3-dev and libdlpack-dev (launch/setup.sh does) or configure "
+                        "with -DSINGA_BUILD_PYTHON=OFF")
   endif()
 endif()
 message(STATUS "singa: Python package ${SINGA_PYTHON_ENABLED}")
@@ -27,6 +30,7 @@ endif()
 set(SINGA_PY_DIR ${CMAKE_BINARY_DIR}/python/singa)
 pybind11_add_module(_singa MODULE NO_EXTRAS src/python/bindings.cc src/python/bindings_train.cc)
 target_link_libraries(_singa PRIVATE singa)
+target_include_directories(_singa SYSTEM PRIVATE ${SINGA_DLPACK_INCLUDE_DIR})
 target_compile_options(_singa PRIVATE ${SINGA_WARNINGS})
 # The extension finds libsinga next to it when installed, and in the build tree from there.
 set_target_properties(_singa PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SINGA_PY_DIR}

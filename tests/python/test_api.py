@@ -193,3 +193,29 @@ def test_every_public_function_has_a_docstring():
                         missing.append("%s.%s.%s" % (mod.__name__, name, mname))
     assert not missing, "no docstring: " + ", ".join(missing)
     assert "ModelProto" in inspect.getdoc(sonnx.prepare)
+
+
+def test_dlpack_shares_memory_with_numpy_and_pytorch():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    t = tensor.from_dlpack(a)  # NumPy's __dlpack__: no copy
+    a[1, 1] = 100.0
+    assert t.numpy()[1, 1] == 100.0
+    b = np.from_dlpack(t)  # singa's __dlpack__: no copy
+    assert np.shares_memory(b, a)
+    assert t.__dlpack_device__() == (1, 0)
+    torch = _torch()
+    x = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    xt = x.t()  # a strided view stays a view
+    s = tensor.from_dlpack(xt)
+    assert s.shape == (6, 4) and s.dtype == tensor.float64
+    x[0, 5] = -7.0
+    np.testing.assert_array_equal(s.numpy(), xt.numpy())
+    np.testing.assert_array_equal((s * 2).numpy(), (xt * 2).numpy())
+    back = torch.from_dlpack(tensor.from_numpy(np.ones((2, 3), np.int64)))
+    assert back.dtype == torch.int64 and back.sum().item() == 6
+    with pytest.raises(ValueError, match="consumed once"):
+        cap = t.__dlpack__()
+        tensor.from_dlpack(cap)
+        tensor.from_dlpack(cap)
+    with pytest.raises(TypeError, match="no DLPack"):
+        tensor.from_numpy(np.array([True, False])).__dlpack__()

@@ -133,6 +133,17 @@ class Tensor:
         """Same as numpy()."""
         return self.numpy()
 
+    def __dlpack__(self, stream=None):
+        """A DLPack capsule over the tensor's memory (no copy), for ``np.from_dlpack``,
+        ``torch.from_dlpack`` and other DLPack consumers. A GPU tensor's device is synchronised
+        first, so the consumer may use any stream."""
+        return _singa.to_dlpack(self._t)
+
+    def __dlpack_device__(self):
+        """(device type, index) in DLPack's codes: (1, 0) for the CPU, (2, n) for CUDA GPU n."""
+        d = self._t.device
+        return (2, d.id) if d.is_cuda() else (1, 0)
+
     def item(self):
         """The value of a one-element tensor, as a Python float."""
         return self._t.item()
@@ -251,6 +262,13 @@ def random(shape, device=None):
     """U(0, 1) samples, float32."""
     dev = device if device is not None else get_default_device()
     return Tensor._wrap(_singa.uniform(list(shape), 0.0, 1.0, float32, dev))
+
+
+def from_dlpack(obj):
+    """A tensor over the memory of ``obj`` (any object with ``__dlpack__``: a NumPy array, a
+    PyTorch tensor, ...; or a DLPack capsule) without copying; strided views stay views."""
+    capsule = obj.__dlpack__() if hasattr(obj, "__dlpack__") else obj
+    return Tensor._wrap(_singa.from_dlpack(capsule))
 
 
 def manual_seed(seed):
