@@ -493,6 +493,40 @@ PYBIND11_MODULE(_singa, m) {
   m.def("softmax_cross_entropy", &ops::softmaxCrossEntropy, Release());
   m.def("mse_loss", &ops::mseLoss, Release());
   m.def("pow_scalar", py::overload_cast<const Tensor&, double>(&ops::pow), Release());
+  // Every simple float unary op (src/ops/op_list.h: exp, log, the trigonometric and hyperbolic
+  // functions, erf, floor, ceil, round, softplus, softsign, hard_swish, ...), by its C++ name.
+#define SINGA_PY_UNARY(A, Name, function, grad, since, desc) m.def(#function, &ops::function, Release(), desc);
+  SINGA_FLOAT_UNARY_OPS(SINGA_PY_UNARY, )
+#undef SINGA_PY_UNARY
+  m.def("abs", &ops::abs, Release());
+  m.def("sign", &ops::sign, Release());
+  m.def("leaky_relu", &ops::leakyRelu, Release(), py::arg("x"), py::arg("alpha") = 0.01);
+  m.def("elu", &ops::elu, Release(), py::arg("x"), py::arg("alpha") = 1.0);
+  m.def("selu", [](const Tensor& x) { return ops::selu(x); }, Release());
+  m.def("clip", &ops::clip, Release(), py::arg("x"), py::arg("min"), py::arg("max"));
+  m.def("pow", py::overload_cast<const Tensor&, const Tensor&>(&ops::pow), Release());
+  m.def("maximum", &ops::maximum, Release());
+  m.def("minimum", &ops::minimum, Release());
+  m.def("equal", &ops::equal, Release());
+  m.def("less", &ops::less, Release());
+  m.def("less_equal", &ops::lessOrEqual, Release());
+  m.def("greater", &ops::greater, Release());
+  m.def("greater_equal", &ops::greaterOrEqual, Release());
+  m.def("logical_and", &ops::logicalAnd, Release());
+  m.def("logical_or", &ops::logicalOr, Release());
+  m.def("logical_xor", &ops::logicalXor, Release());
+  m.def("logical_not", &ops::logicalNot, Release());
+  m.def("where", &ops::where, Release());
+  m.def("reduce_max", &ops::reduceMax, Release(), py::arg("x"), py::arg("axes") = std::vector<int64_t>{},
+        py::arg("keepdims") = false);
+  m.def("reduce_min", &ops::reduceMin, Release(), py::arg("x"), py::arg("axes") = std::vector<int64_t>{},
+        py::arg("keepdims") = false);
+  m.def("argmax", &ops::argmax, Release(), py::arg("x"), py::arg("axis"), py::arg("keepdims") = true,
+        py::arg("select_last_index") = false);
+  m.def("squeeze", &ops::squeeze, Release(), py::arg("x"), py::arg("axes") = std::vector<int64_t>{});
+  m.def("unsqueeze", &ops::unsqueeze, Release(), py::arg("x"), py::arg("axes"));
+  m.def("gather", &ops::gather, Release(), py::arg("x"), py::arg("indices"), py::arg("axis") = 0);
+  m.def("global_avg_pool", &ops::globalAvgPool, Release());
 
   m.def("backward", [](const Tensor& root, std::optional<Tensor> grad) { root.backward(grad ? *grad : Tensor()); },
         Release(), py::arg("root"), py::arg("grad") = py::none());

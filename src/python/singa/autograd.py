@@ -8,6 +8,7 @@ differently in training (BatchNorm2d, Dropout, imported models) into that mode w
 Layers (``Conv2d``, ``Linear``, ``MaxPool2d``, ``AvgPool2d``, ``BatchNorm2d``, ``Dropout``) create
 their parameters on the CPU and move them to the device of their first input.
 """
+import builtins
 import itertools
 
 from . import _singa
@@ -40,6 +41,131 @@ def sigmoid(x):
 def tanh(x):
     """Hyperbolic tangent."""
     return _w(_singa.tanh(_t(x)))
+
+
+def _unary(name, doc):
+    fn = getattr(_singa, name)
+
+    def f(x):
+        return _w(fn(_t(x)))
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
+# The library's element-wise functions (each trains and exports to ONNX), by SINGA's names.
+exp = _unary("exp", "e^x.")
+log = _unary("log", "Natural logarithm.")
+sqrt = _unary("sqrt", "Square root.")
+reciprocal = _unary("reciprocal", "1 / x.")
+sin = _unary("sin", "Sine.")
+cos = _unary("cos", "Cosine.")
+tan = _unary("tan", "Tangent.")
+asin = _unary("asin", "Arcsine.")
+acos = _unary("acos", "Arccosine.")
+atan = _unary("atan", "Arctangent.")
+sinh = _unary("sinh", "Hyperbolic sine.")
+cosh = _unary("cosh", "Hyperbolic cosine.")
+asinh = _unary("asinh", "Inverse hyperbolic sine.")
+acosh = _unary("acosh", "Inverse hyperbolic cosine.")
+atanh = _unary("atanh", "Inverse hyperbolic tangent.")
+erf = _unary("erf", "The error function.")
+floor = _unary("floor", "Rounds down (no gradient).")
+ceil = _unary("ceil", "Rounds up (no gradient).")
+round = _unary("round", "Rounds half to even (no gradient).")  # noqa: A001 (SINGA's name)
+softplus = _unary("softplus", "ln(1 + e^x).")
+softsign = _unary("softsign", "x / (1 + |x|).")
+abs = _unary("abs", "|x|.")  # noqa: A001
+sign = _unary("sign", "-1, 0 or 1 (no gradient).")
+selu = _unary("selu", "SELU with ONNX's default alpha and gamma.")
+hard_swish = _unary("hardSwish", "x * clip(x / 6 + 1/2, 0, 1).")
+
+
+def leaky_relu(x, a=0.01):
+    """x where x > 0, else a * x."""
+    return _w(_singa.leaky_relu(_t(x), float(a)))
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, else alpha * (e^x - 1)."""
+    return _w(_singa.elu(_t(x), float(alpha)))
+
+
+def clip(x, min=None, max=None):  # noqa: A002 (SINGA's names)
+    """x limited to [min, max] (either bound may be None)."""
+    return _w(_singa.clip(_t(x), None if min is None else float(min), None if max is None else float(max)))
+
+
+def pow(a, b):  # noqa: A001
+    """a ** b, element-wise (b a Tensor or a number)."""
+    if isinstance(b, Tensor):
+        return _w(_singa.pow(_t(a), _t(b)))
+    return _w(_singa.pow_scalar(_t(a), float(b)))
+
+
+def _binary(name, doc):
+    fn = getattr(_singa, name)
+
+    def f(a, b):
+        return _w(fn(_t(a), _t(b)))
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
+maximum = _binary("maximum", "Element-wise maximum (NumPy broadcasting).")
+minimum = _binary("minimum", "Element-wise minimum (NumPy broadcasting).")
+equal = _binary("equal", "a == b as a bool tensor.")
+less = _binary("less", "a < b as a bool tensor.")
+less_equal = _binary("less_equal", "a <= b as a bool tensor.")
+greater = _binary("greater", "a > b as a bool tensor.")
+greater_equal = _binary("greater_equal", "a >= b as a bool tensor.")
+_and = _binary("logical_and", "Logical and of two bool tensors.")
+_or = _binary("logical_or", "Logical or of two bool tensors.")
+_xor = _binary("logical_xor", "Logical exclusive or of two bool tensors.")
+_not = _unary("logical_not", "Logical not of a bool tensor.")
+logical_and, logical_or, logical_xor, logical_not = _and, _or, _xor, _not
+
+
+def where(condition, x, y):
+    """x where ``condition`` holds, else y (NumPy broadcasting)."""
+    return _w(_singa.where(_t(condition), _t(x), _t(y)))
+
+
+def max(x, axes=None, keepdims=False):  # noqa: A001
+    """Maximum over ``axes`` (all when None)."""
+    return _w(_singa.reduce_max(_t(x), list(axes) if axes is not None else [], keepdims))
+
+
+def min(x, axes=None, keepdims=False):  # noqa: A001
+    """Minimum over ``axes`` (all when None)."""
+    return _w(_singa.reduce_min(_t(x), list(axes) if axes is not None else [], keepdims))
+
+
+def argmax(x, axis=-1, keepdims=False):
+    """Indices of the maxima along ``axis`` (int64)."""
+    return _w(_singa.argmax(_t(x), int(axis), bool(keepdims)))
+
+
+def squeeze(x, axis=None):
+    """Removes dims of size 1 (those in ``axis`` when given)."""
+    axes = [] if axis is None else ([axis] if isinstance(axis, int) else list(axis))
+    return _w(_singa.squeeze(_t(x), axes))
+
+
+def unsqueeze(x, axis):
+    """Inserts dims of size 1 at ``axis`` (an int or a list)."""
+    return _w(_singa.unsqueeze(_t(x), [axis] if isinstance(axis, int) else list(axis)))
+
+
+def gather(x, indices, axis=0):
+    """Elements of ``x`` at ``indices`` (an integer tensor) along ``axis``."""
+    return _w(_singa.gather(_t(x), _t(indices), int(axis)))
+
+
+def global_avg_pool(x):
+    """Mean over the spatial dims of [N, C, ...]: [N, C, 1, ...]."""
+    return _w(_singa.global_avg_pool(_t(x)))
 
 
 def softmax(x, axis=-1):
@@ -114,14 +240,14 @@ def softmax_cross_entropy(x, t):
                              "(give class indices of shape (N,) or one target row per sample)"
                              % (tuple(tt.shape), tuple(xt.shape)))
         n = xt.shape[0]
-        loss = _singa.mul_scalar(_singa.reduce_sum(_singa.mul(tt, _singa.log_softmax(xt, -1))), -1.0 / max(n, 1))
+        loss = _singa.mul_scalar(_singa.reduce_sum(_singa.mul(tt, _singa.log_softmax(xt, -1))), -1.0 / builtins.max(n, 1))
     return _w(loss.reshape([1]))
 
 
 def cross_entropy(x, t):
     """Cross-entropy of probabilities ``x`` against one-hot / soft targets ``t``: -sum(t log x) / N."""
     n = x.shape[0]
-    return _w(_singa.mul_scalar(_singa.reduce_sum(_singa.mul(_t(t), _singa.log(_t(x)))), -1.0 / max(n, 1))
+    return _w(_singa.mul_scalar(_singa.reduce_sum(_singa.mul(_t(t), _singa.log(_t(x)))), -1.0 / builtins.max(n, 1))
               .reshape([1]))
 
 
