@@ -29,8 +29,10 @@ namespace singa::python {
 // ---- dtypes and NumPy -------------------------------------------------------------------------
 
 DType dtypeOfNumpy(const py::dtype& d) {
-  const char kind = d.kind();
-  const size_t size = d.itemsize();
+  // Through Python attributes, not pybind11's reads of NumPy's descriptor struct, whose layout
+  // changed in NumPy 2 (pybind11 2.10, Debian 12's, reads the NumPy 1 layout).
+  const char kind = d.attr("kind").cast<std::string>().at(0);
+  const size_t size = d.attr("itemsize").cast<size_t>();
   if (kind == 'f' && size == 4) return DType::kFloat32;
   if (kind == 'f' && size == 8) return DType::kFloat64;
   if (kind == 'f' && size == 2) return DType::kFloat16;
@@ -75,7 +77,7 @@ Tensor fromNumpy(const py::array& input, Device device) {
     arr = py::array::ensure(input, py::array::c_style | py::array::forcecast);
   }
   Shape shape(arr.shape(), arr.shape() + arr.ndim());
-  const size_t bytes = static_cast<size_t>(arr.nbytes());
+  const size_t bytes = arr.attr("nbytes").cast<size_t>();  // (not arr.nbytes(): see dtypeOfNumpy)
   Tensor t;
   if (bytes == 0) {
     t = Tensor(shape, dt);

@@ -26,17 +26,29 @@ namespace {
 
 std::unique_ptr<Communicator> gComm;
 
+std::string gCommBackend;
+Device gCommDevice = Device::cpu();
+
+// One communicator per process (MPI is started once): a later request must ask for the same.
 Communicator& processCommunicator(const std::string& backend, Device device, double timeoutSeconds) {
   if (!gComm) {
     gComm = makeCommunicator(backend, device);
     gComm->setTimeout(commTimeoutFromEnv(timeoutSeconds));
+    gCommBackend = backend;
+    gCommDevice = device;
   }
+  SINGA_CHECK((backend == gCommBackend || backend == "auto" || backend == gComm->backend()) &&
+                  device.type == gCommDevice.type,
+              ValueError,
+              "this process already has a '" << gComm->backend() << "' communicator for " << gCommDevice.str()
+                                             << "; a second one for backend '" << backend << "' on " << device.str()
+                                             << " cannot be made (one DistOpt per process)");
   return *gComm;
 }
 
 // Averages gradients over the ranks in one collective: packed into one buffer (a shared-memory
 // exchange buffer where the backend offers one), all-reduced with the backend's rank-ordered sum,
-// unpacked in place. One buffer per dtype, kept across steps.
+// unpacked in place. The gradients share one dtype and device; the buffer is kept across steps.
 class GradExchange {
  public:
   explicit GradExchange(Communicator& comm) : comm_(comm) {}
@@ -118,15 +130,25 @@ class PythonModule : public Module {
 
 // ---- stopping on SIGINT / SIGTERM while fit() runs ---------------------------------------------
 
-volatile std::sig_atomic_t gSignal = 0;
-extern "C" void onFitSignal(int sig) { gSignal = sig; }
+std::atomic<int> gSignal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal flag must be lock-free");
+extern "C" void onFitSignal(int sig) {
+  if (sig == SIGINT && gSignal.load() == SIGINT) {
+    // A second Ctrl-C while the first waits for the step to end (e.g. a rank stuck in a
+    // collective): end the process the default way.
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  gSignal.store(sig);
+}
 
 // Installs the handlers for the scope of a call on the main thread and restores the previous
 // ones (Python's) afterwards.
 class FitSignals {
  public:
   explicit FitSignals(bool install) : installed_(install) {
-    gSignal = 0;
+    gSignal.store(0);
     train::resetStopSignal();
     if (!installed_) return;
     struct sigaction sa {};
@@ -145,9 +167,9 @@ class FitSignals {
   FitSignals& operator=(const FitSignals&) = delete;
 
   /// The signal that stopped the run (ours or the checkpointer's handler), 0 when none.
-  static int received() { return gSignal != 0 ? static_cast<int>(gSignal) : train::stopSignalNumber(); }
+  static int received() { return gSignal.load() != 0 ? gSignal.load() : train::stopSignalNumber(); }
   static void reset() {
-    gSignal = 0;
+    gSignal.store(0);
     train::resetStopSignal();
   }
 
@@ -162,27 +184,49 @@ struct PyTrainer {
   std::shared_ptr<Module> model;
   std::unique_ptr<Trainer> trainer;
   int lastSignal = 0;
+  std::atomic<bool> busy{false};
 };
 
-// Runs `f` (a Trainer call) with the GIL released, the export tracer off and, on the main thread,
-// the stop handlers installed; a SIGINT stop becomes KeyboardInterrupt once Python's handler is back.
+bool stopped(const TrainResult& r) { return r.preempted; }
+bool stopped(const BenchmarkResult&) { return false; }
+
 Trainer& live(PyTrainer& t) {
   SINGA_CHECK(t.trainer != nullptr, ValueError, "Trainer: this trainer was closed; make a new one");
   return *t.trainer;
 }
 
+// Marks the trainer busy for the duration of a call (close() from another thread is refused).
+class BusyScope {
+ public:
+  explicit BusyScope(PyTrainer& t) : t_(t) {
+    SINGA_CHECK(!t_.busy.exchange(true), ValueError, "Trainer: it is already running (on another thread)");
+  }
+  ~BusyScope() { t_.busy.store(false); }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
+
+ private:
+  PyTrainer& t_;
+};
+
+// Runs `f` (a Trainer call) with the GIL released, the export tracer off and, on the main thread,
+// the stop handlers installed. Once Python's handlers are back, a SIGINT becomes KeyboardInterrupt
+// (after the step it stopped, or at the end of the call when it came during validation) and a
+// SIGTERM that did not stop a step (it came outside one) is sent again, to Python's own handler.
 template <class F>
 auto runStoppable(PyTrainer& t, bool mainThread, F&& f) {
   traceClear();
   t.lastSignal = 0;
   decltype(f()) result;
   {
+    BusyScope busy(t);
     FitSignals signals(mainThread);
     py::gil_scoped_release nogil;
     result = f();
     t.lastSignal = FitSignals::received();
     FitSignals::reset();
   }
+  if (t.lastSignal == SIGTERM && !stopped(result)) raise(SIGTERM);
   if (t.lastSignal == SIGINT) {
     throw py::error_already_set([] {
       PyErr_SetString(PyExc_KeyboardInterrupt,
@@ -213,21 +257,21 @@ std::shared_ptr<Dataset> datasetFromArrays(const py::array& images, const py::ar
 void bindTrain(py::module_& m) {
   // ---- communicator ----
   py::class_<Communicator>(m, "Communicator", "The job's communicator (local, mpi or nccl).")
-      .def_property_readonly("backend", &Communicator::backend)
-      .def_property_readonly("rank", &Communicator::rank)
-      .def_property_readonly("world_size", &Communicator::worldSize)
-      .def_property_readonly("local_rank", &Communicator::localRank)
+      .def_property_readonly("backend", &Communicator::backend, "'local', 'mpi' or 'nccl'.")
+      .def_property_readonly("rank", &Communicator::rank, "This process's rank.")
+      .def_property_readonly("world_size", &Communicator::worldSize, "The number of ranks.")
+      .def_property_readonly("local_rank", &Communicator::localRank, "This rank's index on its node.")
       .def("all_reduce", [](Communicator& c, Tensor& t, bool average) {
         c.allReduce(t, average ? ReduceOp::kAverage : ReduceOp::kSum);
-      }, Release(), py::arg("tensor"), py::arg("average") = false)
+      }, Release(), py::arg("tensor"), py::arg("average") = false, "Sums (or averages) over the ranks, in place.")
       .def("broadcast", [](Communicator& c, Tensor& t, int root) {
         autograd::NoGradGuard noGrad;
         c.broadcast(t, root);
-      }, Release(), py::arg("tensor"), py::arg("root") = 0)
-      .def("all_gather", &Communicator::allGather, Release())
-      .def("barrier", &Communicator::barrier, Release())
+      }, Release(), py::arg("tensor"), py::arg("root") = 0, "Gives every rank root's values, in place.")
+      .def("all_gather", &Communicator::allGather, Release(), "[world_size, ...]: every rank's tensor.")
+      .def("barrier", &Communicator::barrier, Release(), "Waits for every rank.")
       .def("abort_job", [](Communicator& c, const std::string& message) { c.abortJob(message, 1); },
-           py::arg("message"));
+           py::arg("message"), "Ends every process of the job, printing the message with this rank.");
   m.def("communicator", &processCommunicator, py::return_value_policy::reference, py::arg("backend"),
         py::arg("device"), py::arg("timeout"),
         "The process's communicator, made on the first call (launcher detection, MPI start-up).");
@@ -244,10 +288,11 @@ void bindTrain(py::module_& m) {
 
   // ---- data sets ----
   py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset", "A data set the Trainer reads.")
-      .def("__len__", [](const Dataset& d) { return d.size(); })
-      .def_property_readonly("source", &Dataset::source)
-      .def_property_readonly("sample_shape", [](const Dataset& d) { return py::tuple(py::cast(d.sampleShape())); })
-      .def("label", &Dataset::label);
+      .def("__len__", [](const Dataset& d) { return d.size(); }, "The number of samples.")
+      .def_property_readonly("source", &Dataset::source, "Where the samples come from (for messages).")
+      .def_property_readonly("sample_shape", [](const Dataset& d) { return py::tuple(py::cast(d.sampleShape())); },
+                             "The shape of one sample as the model receives it.")
+      .def("label", &Dataset::label, py::arg("index"), "The class of sample `index`.");
   m.def("dataset_from_arrays", &datasetFromArrays, py::arg("images"), py::arg("labels"), py::arg("source"));
   m.def("open_data_spec", [](const std::string& spec) {
     py::gil_scoped_release nogil;
@@ -349,7 +394,7 @@ void bindTrain(py::module_& m) {
              auto t = std::make_unique<PyTrainer>();
              t->model = model;
              t->trainer = std::make_unique<Trainer>(model, options, comm);
-             t->trainer->setStopRequest([] { return gSignal != 0; });
+             t->trainer->setStopRequest([] { return gSignal.load() != 0; });
              return t;
            }),
            py::arg("model"), py::arg("options"), py::arg("comm"), py::keep_alive<1, 4>())
@@ -367,6 +412,7 @@ void bindTrain(py::module_& m) {
       .def("evaluate", [](PyTrainer& t, std::shared_ptr<Dataset> data) {
         traceClear();
         Trainer& trainer = live(t);
+        BusyScope busy(t);
         py::gil_scoped_release nogil;
         return trainer.evaluate(std::move(data));
       })
@@ -377,6 +423,7 @@ void bindTrain(py::module_& m) {
       .def_property_readonly("world_size", [](PyTrainer& t) { return live(t).worldSize(); })
       .def_property_readonly("last_signal", [](const PyTrainer& t) { return t.lastSignal; })
       .def("close", [](PyTrainer& t) {
+        BusyScope busy(t);
         py::gil_scoped_release nogil;
         t.trainer.reset();
       });

@@ -34,7 +34,7 @@ target_include_directories(_singa SYSTEM PRIVATE ${SINGA_DLPACK_INCLUDE_DIR})
 target_compile_options(_singa PRIVATE ${SINGA_WARNINGS})
 # The extension finds libsinga next to it when installed, and in the build tree from there.
 set_target_properties(_singa PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SINGA_PY_DIR}
-                                        INSTALL_RPATH "$ORIGIN;$ORIGIN/../../..;$ORIGIN/lib"
+                                        INSTALL_RPATH "$ORIGIN/lib"
                                         BUILD_RPATH "${CMAKE_BINARY_DIR}")
 set(SINGA_PY_SOURCES __init__.py device.py tensor.py autograd.py opt.py sonnx.py data.py trainer.py)
 foreach(f ${SINGA_PY_SOURCES})
@@ -44,11 +44,14 @@ foreach(f ${SINGA_PY_SOURCES})
   endif()
 endforeach()
 
-# Installed as one package folder (component "python"; `pip install .` installs only that
-# component): the extension, the Python files and libsinga in singa/lib, where the extension's
-# RPATH ($ORIGIN/lib) finds it. libsinga keeps the folders it was linked from (CUDA, Open MPI)
-# in its RPATH, so the package runs without LD_LIBRARY_PATH.
-install(TARGETS _singa LIBRARY DESTINATION singa COMPONENT python)
+# Installed as one package folder by `pip install .` (which asks for component "python" alone;
+# a plain `cmake --install` leaves it out): the extension, the Python files and one copy of
+# libsinga in singa/lib under its soname, where the extension's RPATH ($ORIGIN/lib, and nothing
+# else, so no other copy is picked up) finds it. libsinga keeps the folders it was linked from
+# (CUDA, Open MPI) in its RPATH, so the package runs without LD_LIBRARY_PATH.
+install(TARGETS _singa LIBRARY DESTINATION singa COMPONENT python EXCLUDE_FROM_ALL)
 list(TRANSFORM SINGA_PY_SOURCES PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/src/python/singa/ OUTPUT_VARIABLE singa_py_files)
-install(FILES ${singa_py_files} DESTINATION singa COMPONENT python)
-install(TARGETS singa LIBRARY DESTINATION singa/lib COMPONENT python NAMELINK_SKIP)
+install(FILES ${singa_py_files} DESTINATION singa COMPONENT python EXCLUDE_FROM_ALL)
+get_target_property(singa_soversion singa SOVERSION)
+install(PROGRAMS $<TARGET_FILE:singa> DESTINATION singa/lib RENAME libsinga.so.${singa_soversion}
+        COMPONENT python EXCLUDE_FROM_ALL)

@@ -40,6 +40,11 @@ bool stopSignalReceived() { return gStopSignal != 0; }
 int stopSignalNumber() { return static_cast<int>(gStopSignal); }
 void resetStopSignal() { gStopSignal = 0; }
 
+struct TrainCheckpointer::SavedHandlers {
+  struct sigaction term {};
+  struct sigaction intr {};
+};
+
 TrainCheckpointer::TrainCheckpointer(const CheckpointOptions& options, std::string configJson, std::string program,
                                      int rank, int worldSize, AgreeFn agree)
     : options_(options), configJson_(std::move(configJson)), program_(std::move(program)), rank_(rank),
@@ -49,11 +54,19 @@ TrainCheckpointer::TrainCheckpointer(const CheckpointOptions& options, std::stri
               "checkpoints: with " << worldSize << " ranks a way to agree on stopping (an all-reduce) is required");
   if (!options_.dir.empty()) {
     manager_ = std::make_unique<checkpoint::CheckpointManager>(options_.dir, options_.keep, rank, worldSize);
+    savedHandlers_ = std::make_unique<SavedHandlers>();
+    sigaction(SIGTERM, nullptr, &savedHandlers_->term);
+    sigaction(SIGINT, nullptr, &savedHandlers_->intr);
     installStopHandlers();
   }
 }
 
-TrainCheckpointer::~TrainCheckpointer() = default;
+TrainCheckpointer::~TrainCheckpointer() {
+  if (savedHandlers_) {
+    sigaction(SIGTERM, &savedHandlers_->term, nullptr);
+    sigaction(SIGINT, &savedHandlers_->intr, nullptr);
+  }
+}
 
 ResumePoint TrainCheckpointer::resume(Module& model, Optimizer& optimizer, LRSchedule* schedule,
                                       const DataLoader& loader) {

@@ -50,7 +50,10 @@ class TrainCheckpointer {
   using AgreeFn = std::function<bool(bool)>;
 
   /// `configJson`: the run's configuration (a JSON object) recorded in every checkpoint;
-  /// `program` prefixes the messages printed on stderr (rank 0).
+  /// `program` prefixes the messages printed on stderr (rank 0). With checkpoints on, the stop
+  /// handlers are installed for the checkpointer's lifetime (the previous ones come back after).
+  /// A caller that polls (afterStep's `poll`) must do so on every rank: the ranks agree in a
+  /// collective.
   TrainCheckpointer(const CheckpointOptions& options, std::string configJson, std::string program, int rank = 0,
                     int worldSize = 1, AgreeFn agree = AgreeFn());
   ~TrainCheckpointer();
@@ -90,6 +93,8 @@ class TrainCheckpointer {
   std::unique_ptr<checkpoint::CheckpointManager> manager_;
   std::string lastPath_;
   int64_t lastSavedStep_ = -1;
+  struct SavedHandlers;
+  std::unique_ptr<SavedHandlers> savedHandlers_;  ///< the SIGTERM/SIGINT handlers before ours, restored at the end
 };
 
 }  // namespace singa::train

@@ -65,3 +65,63 @@ def test_an_uncaught_exception_on_one_rank_ends_the_job():
     assert run.returncode != 0
     out = run.stdout + run.stderr
     assert "boom on purpose" in out and "uncaught Python exception on rank 1" in out, out[-3000:]
+
+
+SCRIPT_CHECKS = """
+import json, numpy as np
+from singa import autograd, opt, tensor
+tensor.manual_seed(0)
+d = opt.DistOpt(opt.SGD(lr=0.1, momentum=0.9))
+r = d.global_rank
+used, extra, unused = autograd.Linear(4, 3), autograd.Linear(3, 3), autograd.Linear(3, 3)
+before_unused = [p.numpy().copy() for p in unused.get_params().values()]
+d.sync_parameters([used, extra, unused])
+rng = np.random.default_rng(r)  # each rank its own data
+autograd.training = True
+for step in range(3):
+    x = tensor.from_numpy(rng.standard_normal((5, 4)).astype(np.float32))
+    y = used(x)
+    if r == 0:  # rank 1 never uses `extra`: no gradient there
+        y = extra(y)
+    d(autograd.mse_loss(y, tensor.from_numpy(np.zeros((5, 3), np.float32))))
+# SINGA's update: the user sums with all_reduce, update divides by world_size
+g = tensor.from_numpy(np.full((2,), float(r + 1), np.float32))
+p = tensor.from_numpy(np.zeros((2,), np.float32))
+d.all_reduce(g)
+plain = opt.SGD(lr=1.0)
+d.opt = plain
+d.update(p, g)
+print("RESULT " + json.dumps({
+    "rank": r,
+    "params": [float(np.sum(v.numpy().astype(np.float64) ** 2)) for l in (used, extra)
+               for v in l.get_params().values()],
+    "unused_same": all(np.array_equal(a, b.numpy()) for a, b in zip(before_unused, unused.get_params().values())),
+    "update": p.numpy().tolist()}))
+"""
+
+
+def test_gradients_missing_on_a_rank_and_singa_update_semantics():
+    import json
+    run = _mpirun(2, ["-c", SCRIPT_CHECKS], timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    res = {r["rank"]: r for r in (json.loads(m) for m in re.findall(r"RESULT (\{.*?\})(?=RESULT|\n|$)", run.stdout))}
+    assert sorted(res) == [0, 1], run.stdout
+    assert res[0]["params"] == res[1]["params"]  # `extra` trained on rank 1 too, from rank 0's gradients
+    assert res[0]["unused_same"] and res[1]["unused_same"]  # no gradient anywhere: untouched
+    # all_reduce sums 1 + 2 = 3, update divides by 2 ranks: p = 0 - 1.0 * 1.5
+    assert res[0]["update"] == res[1]["update"] == [-1.5, -1.5]
+
+
+def test_ranks_starting_from_different_parameters_are_stopped():
+    script = ("import numpy as np\n"
+              "from singa import autograd, opt, tensor\n"
+              "d = opt.DistOpt()\n"
+              "tensor.manual_seed(d.global_rank)\n"  # different initial weights on each rank
+              "l = autograd.Linear(4, 2)\n"
+              "autograd.training = True\n"
+              "x = tensor.from_numpy(np.ones((3, 4), np.float32))\n"
+              "d(autograd.mse_loss(l(x), tensor.from_numpy(np.zeros((3, 2), np.float32))))\n")
+    run = _mpirun(2, ["-c", script], timeout=120)
+    assert run.returncode != 0
+    out = run.stdout + run.stderr
+    assert "starts from other parameter values than rank 0" in out and "sync_parameters" in out, out[-3000:]

@@ -3,6 +3,9 @@ Python model and for an imported ONNX model; Ctrl-C and SIGTERM stops; exact res
 against an uninterrupted run; errors as Python exceptions."""
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -130,7 +133,10 @@ def test_ctrl_c_stops_after_the_step_and_resume_is_exact(tmp_path):
     _interrupt_at(t, 4, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt, match="Ctrl-C"):
         t.fit((x, y))
-    assert signal.getsignal(signal.SIGINT) is before  # Python's handler is back
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):  # Python's own handler is back at the OS level
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
     assert t._t.last_signal == signal.SIGINT
     assert os.listdir(tmp_path), "no checkpoint was written on Ctrl-C"
 
@@ -151,11 +157,31 @@ def test_ctrl_c_without_checkpoints_and_sigterm():
     # The stop is not remembered: the next fit runs to the end.
     t2 = singa.Trainer(model, opt.SGD(lr=0.05), **_options(epochs=1))
     assert t2.fit((x, y)).epochs_run == 1
-    t3 = singa.Trainer(model, opt.SGD(lr=0.05), **_options(epochs=2))
-    _interrupt_at(t3, 2, signal.SIGTERM)
-    r = t3.fit((x, y))  # a preemption: the result says so, no exception
-    assert r.preempted and r.epochs_run == 0
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+SIGTERM_SCRIPT = """
+import os, signal, sys, time
+sys.path.insert(0, %r)
+import numpy as np
+import singa
+from singa import opt
+from test_trainer import Small, _data, _interrupt_at, _options
+x, y = _data(3)
+t = singa.Trainer(Small(), opt.SGD(lr=0.05), **_options(epochs=2))
+steps = _interrupt_at(t, 2, signal.SIGTERM)
+r = t.fit((x, y))  # a preemption: the result says so, no exception
+print("preempted", r.preempted, r.epochs_run, steps, flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # the default action is back: the process ends
+time.sleep(5)
+print("still alive", flush=True)
+"""
+
+
+def test_sigterm_returns_preempted_and_restores_the_default_action():
+    run = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT % os.path.dirname(os.path.abspath(__file__))],
+                         capture_output=True, text=True, timeout=120)
+    assert "preempted True 0 [0, 1, 2]" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == -signal.SIGTERM and "still alive" not in run.stdout
 
 
 def test_errors_name_the_problem():

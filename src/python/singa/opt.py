@@ -72,11 +72,14 @@ class DistOpt(Optimizer):
     (``device.create_cuda_gpu_on(sgd.local_rank)``). The communicator follows the device: MPI for
     CPU tensors, NCCL for GPU tensors (``backend`` "auto"), or name one ("mpi", "nccl", "local").
 
-    Ranks must start from the same parameters: the first time DistOpt sees a parameter it
-    replaces it with rank 0's value (``sync_parameters`` does that explicitly). The average is
-    rank-ordered, so every rank holds bit-identical parameters after each step. When one rank
-    ends with an uncaught exception the whole job is ended (instead of the others waiting in a
-    collective until ``timeout`` seconds pass).
+    The ranks must start from the same parameters: build the model alike on every rank (the same
+    ``tensor.manual_seed``) or call ``sync_parameters(model)`` (rank 0's values everywhere) before
+    training. The first step checks that every rank has the same parameters, in names, shapes and
+    values, and raises naming the difference otherwise. A parameter that gets no gradient on a rank
+    in some step counts as a zero gradient there; one that gets none on any rank is left alone, as
+    a single process would. The average is rank-ordered, so every rank holds bit-identical
+    parameters after each step. When one rank ends with an uncaught exception (Ctrl-C included)
+    the whole job is ended, instead of the others waiting in a collective for ``timeout`` seconds.
     """
 
     def __init__(self, opt=None, backend="auto", device=None, timeout=300.0):
@@ -91,9 +94,9 @@ class DistOpt(Optimizer):
         self.global_rank = self.communicator.rank
         self.local_rank = self.communicator.local_rank
         self._exchange = _singa.GradExchange(self.communicator)
-        self._synced = set()
-        if self.world_size > 1:
-            _abort_job_on_uncaught_exception(self.communicator)
+        self._params = None  # the parameters of the first step, in order (strong references)
+        self._index = {}
+        abort_job_on_uncaught_exception(self.communicator)
 
     def get_lr(self):
         """The wrapped optimizer's learning rate."""
@@ -118,20 +121,45 @@ class DistOpt(Optimizer):
         self.opt.lr = value
 
     def update(self, param, grad):
-        """Averages ``grad`` over the ranks, then updates ``param`` with the wrapped optimizer."""
-        self._sync_new([param])
-        self._exchange.all_reduce_average([grad._t])
+        """SINGA's DistOpt.update: ``grad``, already summed over the ranks (``all_reduce``), is
+        divided by ``world_size`` and applied by the wrapped optimizer."""
+        if self.world_size > 1:
+            grad = grad / float(self.world_size)
         self.opt.update(param, grad)
 
-    def backward_and_update(self, loss):
+    def backward_and_update(self, loss, threshold=None):
         """backward(loss); every gradient averaged over the ranks (one collective); the wrapped
-        optimizer's update of every parameter; step()."""
+        optimizer's update of every parameter; step(). (``threshold`` is SINGA's fusion size
+        hint; every gradient goes in one collective here.)"""
         from .autograd import backward
+        from .tensor import Tensor, from_numpy
+        import numpy as np
         pairs = list(backward(loss))
-        self._sync_new([p for p, _ in pairs])
-        self._exchange.all_reduce_average([g._t for _, g in pairs])
+        if self._params is None:
+            self._first_step([p for p, _ in pairs])
+        grads = [None] * len(self._params)
         for p, g in pairs:
-            self.opt.update(p, g)
+            i = self._index.get(p._t.identity())
+            if i is None or not self._params[i]._t.same(p._t):
+                raise ValueError("DistOpt: parameter %r %s was not among the first step's parameters; every "
+                                 "rank must train the same parameters from the first step on"
+                                 % (p.name, tuple(p.shape)))
+            grads[i] = g
+        has = np.array([g is not None for g in grads], np.float32)
+        flags = None
+        if self._params:  # exchanged with the gradients (same dtype and device): who had one
+            first = self._params[0]._t
+            flags = Tensor._wrap(from_numpy(has)._t.astype(first.dtype).to_device(first.device))
+        for i, g in enumerate(grads):
+            if g is None:  # no gradient here this step: zero, so the collective has the same layout
+                p = self._params[i]
+                grads[i] = Tensor._wrap(_singa.full(list(p.shape), 0.0, p._t.dtype, p._t.device))
+        if grads:
+            self._exchange.all_reduce_average([flags._t] + [g._t for g in grads])
+        present = flags.numpy() if grads else has
+        for p, g, h in zip(self._params, grads, present):
+            if h > 0:  # some rank had a gradient
+                self.opt.update(p, g)
         self.step()
 
     __call__ = backward_and_update
@@ -152,39 +180,67 @@ class DistOpt(Optimizer):
         """Collectives complete before they return; kept for SINGA's API."""
 
     def sync_parameters(self, params):
-        """Gives every rank rank 0's values of ``params`` (tensors, a layer, an imported model or
-        a model object holding layers)."""
+        """Gives every rank rank 0's values of ``params`` (a model object holding layers, a layer,
+        an imported model, or a list of those or of tensors), and makes them the parameters this
+        DistOpt trains, so a rank that leaves some of them without a gradient in a step (even the
+        first) still takes part. Every rank must call it with the same model."""
+        from .tensor import Tensor
         from .trainer import parameters_of
-        tensors = list(params) if isinstance(params, (list, tuple)) else parameters_of(params)
+        tensors = []
+        for item in (params if isinstance(params, (list, tuple)) else [params]):
+            tensors.extend([item] if isinstance(item, Tensor) else parameters_of(item))
         for p in tensors:
             self.broadcast(p)
-            self._synced.add(p._t.identity())
+        self._first_step(tensors)
 
-    def _sync_new(self, params):
-        for p in params:
-            key = p._t.identity()
-            if key not in self._synced:
-                self.broadcast(p)
-                self._synced.add(key)
+    def _first_step(self, params):
+        """Records the parameters and checks every rank has the same ones (names, shapes,
+        dtypes and values)."""
+        import hashlib
+        import numpy as np
+        from .tensor import from_numpy
+        self._params = list(params)
+        self._index = {p._t.identity(): i for i, p in enumerate(self._params)}
+        if self.world_size == 1:
+            return
+        layout = hashlib.sha256()
+        values = hashlib.sha256()
+        for p in self._params:
+            layout.update(("%s%s%s;" % (p.name, tuple(p.shape), p.dtype)).encode())
+            values.update(np.ascontiguousarray(p.numpy()).tobytes())
+        mine = np.frombuffer(layout.digest()[:8] + values.digest()[:8], np.int64).copy()
+        dev = self._params[0].device if self._params else None
+        t = from_numpy(mine) if dev is None else from_numpy(mine).to_device(dev)
+        every = _singa.to_numpy(self.communicator.all_gather(t._t))
+        for r in range(self.world_size):
+            if every[r][0] != every[0][0]:
+                raise ValueError("DistOpt: rank %d trains other parameters (names, shapes or dtypes) than rank 0 "
+                                 "(%d parameters here); every rank must build the same model, and when a rank may "
+                                 "leave some parameters without a gradient in the first step, call "
+                                 "sync_parameters(model) before training" % (r, len(self._params)))
+            if every[r][1] != every[0][1]:
+                raise ValueError("DistOpt: rank %d starts from other parameter values than rank 0; seed every rank "
+                                 "alike (tensor.manual_seed) or call sync_parameters(model) before training" % r)
 
 
 _hook_installed = False
 
 
-def _abort_job_on_uncaught_exception(comm):
-    """An uncaught exception on one rank prints its traceback and ends every rank of the job."""
+def abort_job_on_uncaught_exception(comm):
+    """With more than one rank: an uncaught exception on a rank (KeyboardInterrupt included)
+    prints its traceback and ends every rank of the job."""
     global _hook_installed
-    if _hook_installed:
+    if _hook_installed or comm.world_size == 1:
         return
     _hook_installed = True
     previous = sys.excepthook
 
     def hook(kind, value, tb):
         previous(kind, value, tb)
-        if issubclass(kind, (KeyboardInterrupt, SystemExit)):
+        if issubclass(kind, SystemExit):
             return
         sys.stderr.flush()
-        comm.abort_job("uncaught Python exception on rank %d: %s: %s"
-                       % (comm.rank, kind.__name__, "".join(traceback.format_exception_only(kind, value)).strip()))
+        comm.abort_job("uncaught Python exception on rank %d: %s"
+                       % (comm.rank, "".join(traceback.format_exception_only(kind, value)).strip()))
 
     sys.excepthook = hook

@@ -136,6 +136,7 @@ class Trainer:
             optimizer = optimizer.opt
         elif _singa.detect_world_size() > 1:
             comm = _singa.communicator("auto", device if device is not None else get_default_device(), 300.0)
+            _opt.abort_job_on_uncaught_exception(comm)
         self._set_optimizer(o, optimizer)
         for k, v in options.items():
             if k not in _OPTION_NAMES or k == "checkpoint":
@@ -199,7 +200,8 @@ class Trainer:
             train, test = _data.load(train)
             validation = test if validation is None else validation
         if isinstance(validation, str):
-            validation = _data.load(validation)[1] or _data.load(validation)[0]
+            vtrain, vtest = _data.load(validation)
+            validation = vtest if vtest is not None else vtrain
         main = threading.current_thread() is threading.main_thread()
         return self._t.fit(_dataset(train, "train"), _dataset(validation, "validation"), main)
 
