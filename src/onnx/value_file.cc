@@ -319,7 +319,12 @@ void fillSequence(const std::vector<Tensor>& items, onnx::SequenceProto* sp) {
 }  // namespace
 
 Value readValueFile(const std::string& path, const ValueInfo& declared) {
-  const std::string bytes = readRegularFile(path, "value file", kMaxProtoBytes);
+  return parseValueFile(readRegularFile(path, "value file", kMaxProtoBytes), path, declared);
+}
+
+Value parseValueFile(const std::string& bytes, const std::string& path, const ValueInfo& declared) {
+  SINGA_CHECK(static_cast<int64_t>(bytes.size()) <= kMaxProtoBytes, IoError,
+              "'" << path << "' holds " << bytes.size() << " bytes, more than protobuf can parse (2 GiB)");
   const FieldScan scan = scanFields(bytes);
   SINGA_CHECK(scan.wellFormed, IoError,
               "'" << path << "' is not a serialized ONNX " << (declared.declared ? declaredKind(declared) : "TensorProto")

@@ -30,6 +30,9 @@ constexpr int64_t kMaxSequenceItems = int64_t{1} << 20;
 /// declaration, NotSupportedError for maps, sparse tensors, nested sequences and optionals of
 /// optionals (the engine has no such values); every message names the file.
 Value readValueFile(const std::string& path, const ValueInfo& declared);
+/// readValueFile on bytes already read: `path` names them in errors and is where external data
+/// of their tensors is looked for (next to it). At most kMaxProtoBytes.
+Value parseValueFile(const std::string& bytes, const std::string& path, const ValueInfo& declared);
 
 /// Writes `value` as the message its declared type calls for: an OptionalProto for an optional
 /// (elem_type TENSOR or SEQUENCE; no value for the empty optional), a SequenceProto for a sequence,
