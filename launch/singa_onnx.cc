@@ -55,6 +55,34 @@ std::string joinStrings(const std::vector<std::string>& v, const std::string& se
   return out;
 }
 
+// "float32[N, 3]", "sequence<int64[?]>", "optional<sequence<float32[2]>>", "map<int64, ...>".
+// Protobuf parses at most 100 nested messages, which bounds the recursion.
+std::string typeText(const onnx::TypeProto& t) {
+  if (t.has_tensor_type()) {
+    std::string type;
+    try {
+      type = dtypeName(dtypeFromOnnx(t.tensor_type().elem_type()));
+    } catch (const Error&) {
+      type = "unsupported(" + std::to_string(t.tensor_type().elem_type()) + ")";
+    }
+    if (!t.tensor_type().has_shape()) return type + "[?]";
+    std::vector<std::string> dims;
+    for (const auto& d : t.tensor_type().shape().dim()) {
+      dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.dim_param().empty() ? "?" : d.dim_param()));
+    }
+    return type + "[" + joinStrings(dims, ", ") + "]";
+  }
+  if (t.has_sequence_type()) return "sequence<" + typeText(t.sequence_type().elem_type()) + ">";
+  if (t.has_optional_type()) return "optional<" + typeText(t.optional_type().elem_type()) + ">";
+  if (t.has_map_type()) {
+    onnx::TypeProto key;
+    key.mutable_tensor_type()->set_elem_type(t.map_type().key_type());
+    std::string k = typeText(key);
+    return "map<" + k.substr(0, k.size() - 3) + ", " + typeText(t.map_type().value_type()) + "> (not supported)";
+  }
+  return "?";
+}
+
 // ---- info --------------------------------------------------------------------------------------
 
 int cmdInfo(const std::string& path) {
@@ -85,22 +113,7 @@ int cmdInfo(const std::string& path) {
     if (__builtin_add_overflow(count, n, &count)) count = INT64_MAX;
   }
   auto printValue = [](const onnx::ValueInfoProto& v) {
-    std::string type = "?";
-    if (v.type().has_tensor_type()) {
-      try {
-        type = dtypeName(dtypeFromOnnx(v.type().tensor_type().elem_type()));
-      } catch (const Error&) {
-        type = "unsupported(" + std::to_string(v.type().tensor_type().elem_type()) + ")";
-      }
-      std::vector<std::string> dims;
-      for (const auto& d : v.type().tensor_type().shape().dim()) {
-        dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.dim_param().empty() ? "?" : d.dim_param()));
-      }
-      type += "[" + joinStrings(dims, ", ") + "]";
-    } else if (v.has_type()) {
-      type = "non-tensor";
-    }
-    std::cout << "  " << v.name() << ": " << type << "\n";
+    std::cout << "  " << v.name() << ": " << (v.has_type() ? typeText(v.type()) : std::string("?")) << "\n";
   };
   std::cout << "inputs:\n";
   for (const auto& v : g.input()) {
@@ -385,7 +398,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   test->add_flag("--require-tutorial-ops", targs.requireTutorialOps,
                  "fail if a case using only the ONNX-tutorial operators does not pass (cases unsupported only "
-                 "for value types the engine lacks, sequences and optionals, are excused)");
+                 "for value types the engine lacks, such as maps or string tensors, are excused)");
   test->add_option("--require-pass-list", targs.requirePassList, "file of case names (one a line) that must pass");
   test->add_option("--rtol", targs.rtol, "relative tolerance (default 1e-3)");
   test->add_option("--atol", targs.atol, "absolute tolerance (default 1e-7)");
