@@ -67,6 +67,8 @@ def differ(actual, expected, rtol, atol):
         return f"shape {actual.shape}, expected {expected.shape}"
     if expected.dtype == object:
         return "" if np.array_equal(actual, expected) else "strings differ"
+    if expected.dtype.kind not in "biufc":  # ml_dtypes (bfloat16, float8, int4): compare the values
+        actual, expected = actual.astype(np.float64), expected.astype(np.float64)
     try:
         np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
     except AssertionError as e:
@@ -133,7 +135,10 @@ def main():
         cases = [c for c in cases if args.filter in os.path.basename(c)]
         passed = 0
         for c in cases:
-            status, reason = run_case(args.singa_onnx, c, args.rtol, args.atol)
+            try:
+                status, reason = run_case(args.singa_onnx, c, args.rtol, args.atol)
+            except Exception as e:  # a case the onnx package itself cannot read or compare
+                status, reason = "FAIL", f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
             results[c] = {"status": status, "reason": reason}
             passed += status == "PASS"
             if status != "PASS" or args.verbose:
