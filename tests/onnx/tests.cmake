@@ -128,6 +128,12 @@ if(TEST onnx_cli_run_test_sequence_insert_at_back)
                        PASS_REGULAR_EXPRESSION "output_0.pb: opt_out sequence of 1 tensor\\(s\\) \\(OptionalProto\\)")
   set_tests_properties(onnx_cli_run_test_optional_has_element_empty PROPERTIES
                        PASS_REGULAR_EXPRESSION "output_0.pb: output bool\\[\\]")
+  # A trailing optional input left out is the empty optional.
+  add_test(NAME onnx_cli_run_optional_left_out
+           COMMAND singa_onnx run "${SINGA_ONNX_TESTDATA_DEBIAN}/node/test_optional_has_element_empty/model.onnx"
+                   --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run_optional_left_out")
+  set_tests_properties(onnx_cli_run_optional_left_out PROPERTIES LABELS unit
+                       PASS_REGULAR_EXPRESSION "output_0.pb: output bool\\[\\]")
 endif()
 # The node cases from the .pb files alone through `singa_onnx run`, compared by the onnx package
 # (tests/onnx/cli_conformance.py), independent of singa's own case runner.
