@@ -1,6 +1,7 @@
 // singa_onnx: the ONNX tool, with subcommands in the style of Caffe's `caffe` tool.
 //   singa_onnx info  MODEL                                   opsets, I/O, parameters, op histogram
 //   singa_onnx run   MODEL --input a.pb [--input b.pb] --output-dir DIR [--device cpu]
+//                    (.pb: TensorProto, SequenceProto or OptionalProto, as the graph declares)
 //   singa_onnx test  CASE_DIR... [--summary-json F] [--quiet] [--min-pass-rate R] ...
 //   singa_onnx bench MODEL [--batch N] [--threads N] [--warmup W] [--iters I]
 // Exit codes: 0 success, 1 error (message printed), 2 bad usage.
@@ -29,6 +30,7 @@
 #include "singa/onnx/import.h"
 #include "singa/onnx/model_io.h"
 #include "singa/onnx/tensor_proto.h"
+#include "singa/onnx/value_file.h"
 
 namespace fs = std::filesystem;
 using namespace singa;
@@ -51,6 +53,34 @@ std::string joinStrings(const std::vector<std::string>& v, const std::string& se
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
   return out;
+}
+
+// "float32[N, 3]", "sequence<int64[?]>", "optional<sequence<float32[2]>>", "map<int64, ...>".
+// Protobuf parses at most 100 nested messages, which bounds the recursion.
+std::string typeText(const onnx::TypeProto& t) {
+  if (t.has_tensor_type()) {
+    std::string type;
+    try {
+      type = dtypeName(dtypeFromOnnx(t.tensor_type().elem_type()));
+    } catch (const Error&) {
+      type = "unsupported(" + std::to_string(t.tensor_type().elem_type()) + ")";
+    }
+    if (!t.tensor_type().has_shape()) return type + "[?]";
+    std::vector<std::string> dims;
+    for (const auto& d : t.tensor_type().shape().dim()) {
+      dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.dim_param().empty() ? "?" : d.dim_param()));
+    }
+    return type + "[" + joinStrings(dims, ", ") + "]";
+  }
+  if (t.has_sequence_type()) return "sequence<" + typeText(t.sequence_type().elem_type()) + ">";
+  if (t.has_optional_type()) return "optional<" + typeText(t.optional_type().elem_type()) + ">";
+  if (t.has_map_type()) {
+    onnx::TypeProto key;
+    key.mutable_tensor_type()->set_elem_type(t.map_type().key_type());
+    std::string k = typeText(key);
+    return "map<" + k.substr(0, k.size() - 3) + ", " + typeText(t.map_type().value_type()) + "> (not supported)";
+  }
+  return "?";
 }
 
 // ---- info --------------------------------------------------------------------------------------
@@ -83,22 +113,7 @@ int cmdInfo(const std::string& path) {
     if (__builtin_add_overflow(count, n, &count)) count = INT64_MAX;
   }
   auto printValue = [](const onnx::ValueInfoProto& v) {
-    std::string type = "?";
-    if (v.type().has_tensor_type()) {
-      try {
-        type = dtypeName(dtypeFromOnnx(v.type().tensor_type().elem_type()));
-      } catch (const Error&) {
-        type = "unsupported(" + std::to_string(v.type().tensor_type().elem_type()) + ")";
-      }
-      std::vector<std::string> dims;
-      for (const auto& d : v.type().tensor_type().shape().dim()) {
-        dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.dim_param().empty() ? "?" : d.dim_param()));
-      }
-      type += "[" + joinStrings(dims, ", ") + "]";
-    } else if (v.has_type()) {
-      type = "non-tensor";
-    }
-    std::cout << "  " << v.name() << ": " << type << "\n";
+    std::cout << "  " << v.name() << ": " << (v.has_type() ? typeText(v.type()) : std::string("?")) << "\n";
   };
   std::cout << "inputs:\n";
   for (const auto& v : g.input()) {
@@ -141,25 +156,37 @@ int cmdInfo(const std::string& path) {
 
 // ---- run ---------------------------------------------------------------------------------------
 
+// Each input file is read as the kind its graph input declares (TensorProto, SequenceProto,
+// OptionalProto); optional inputs left out at the end are the empty optional. Outputs are written
+// as the kind their graph output declares.
 int cmdRun(const std::string& path, const std::vector<std::string>& inputFiles, const std::string& outDir,
            const std::string& deviceText) {
   const Device device = Device::parse(deviceText);
   auto model = prepareFile(path, device);
-  std::vector<Tensor> inputs;
-  for (const std::string& f : inputFiles) inputs.push_back(readTensorFile(f));
-  std::vector<Tensor> outputs;
+  const std::vector<ValueInfo>& declared = model->inputs();
+  std::vector<Value> inputs;
+  for (size_t i = 0; i < inputFiles.size(); ++i) {
+    inputs.push_back(readValueFile(inputFiles[i], i < declared.size() ? declared[i] : ValueInfo()));
+  }
+  while (inputs.size() < declared.size() && declared[inputs.size()].optional) inputs.push_back(Value::none());
+  std::vector<Value> outputs;
   {
     autograd::NoGradGuard noGrad;
-    outputs = model->run(inputs);
+    outputs = model->runValues(inputs);
   }
   std::error_code ec;
   fs::create_directories(outDir, ec);
   SINGA_CHECK(!ec, IoError, "cannot create output directory '" << outDir << "': " << ec.message());
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string file = (fs::path(outDir) / ("output_" + std::to_string(i) + ".pb")).string();
-    writeTensorFile(outputs[i], file, model->outputs()[i].name);
-    std::cout << file << ": " << model->outputs()[i].name << " " << dtypeName(outputs[i].dtype())
-              << outputs[i].shape() << "\n";
+    const ValueInfo& vi = model->outputs()[i];
+    writeValueFile(outputs[i], vi, file);
+    std::cout << file << ": " << vi.name << " ";
+    if (outputs[i].isTensor() && !vi.optional) {
+      std::cout << dtypeName(outputs[i].tensor.dtype()) << outputs[i].tensor.shape() << "\n";
+    } else {
+      std::cout << outputs[i].describe() << " (" << valueFileKind(outputs[i], vi) << ")\n";
+    }
   }
   return 0;
 }
@@ -352,9 +379,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> inputFiles;
   std::string outDir;
   std::string device = "cpu";
-  auto* run = app.add_subcommand("run", "Run a model on TensorProto inputs; write output_<i>.pb files");
+  auto* run = app.add_subcommand("run", "Run a model on .pb inputs; write output_<i>.pb files (TensorProto, "
+                                        "SequenceProto or OptionalProto, as the graph declares)");
   run->add_option("MODEL", model, "ONNX model file")->required();
-  run->add_option("--input,-i", inputFiles, "input TensorProto file (.pb), once per graph input, in order");
+  run->add_option("--input,-i", inputFiles, "input file (.pb), once per graph input, in order: a TensorProto, or a "
+                  "SequenceProto / OptionalProto where the graph declares a sequence / optional (trailing optional "
+                  "inputs may be left out: the empty optional)");
   run->add_option("--output-dir,-o", outDir, "directory for output_0.pb, output_1.pb, ...")->required();
   run->add_option("--device", device, "cpu or cuda[:N]");
 
@@ -368,7 +398,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   test->add_flag("--require-tutorial-ops", targs.requireTutorialOps,
                  "fail if a case using only the ONNX-tutorial operators does not pass (cases unsupported only "
-                 "for value types the engine lacks, sequences and optionals, are excused)");
+                 "for value types the engine lacks, such as maps or string tensors, are excused)");
   test->add_option("--require-pass-list", targs.requirePassList, "file of case names (one a line) that must pass");
   test->add_option("--rtol", targs.rtol, "relative tolerance (default 1e-3)");
   test->add_option("--atol", targs.atol, "absolute tolerance (default 1e-7)");

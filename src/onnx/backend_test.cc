@@ -1,15 +1,12 @@
 // The ONNX backend-test case runner (see backend_test.h).
 #include "singa/onnx/backend_test.h"
 
-#include <onnx/onnx_pb.h>  // before onnx-data.pb.h: defines ONNX_API
-#include <onnx/onnx-data.pb.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -18,6 +15,7 @@
 #include "singa/onnx/import.h"
 #include "singa/onnx/model_io.h"
 #include "singa/onnx/tensor_proto.h"
+#include "singa/onnx/value_file.h"
 
 namespace fs = std::filesystem;
 
@@ -53,18 +51,6 @@ std::vector<std::string> expandCaseDirs(const std::string& dir) {
     if (isLightModel(e.path())) out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// A uint16 tensor whose value info declares bfloat16 or float16, reinterpreted bit for bit.
-Tensor asDeclared16(const Tensor& t, const ValueInfo& info) {
-  if (t.dtype() != DType::kUInt16 || !info.hasType ||
-      (info.dtype != DType::kBFloat16 && info.dtype != DType::kFloat16)) {
-    return t;
-  }
-  Tensor c = t.isContiguous() ? t : t.contiguous();
-  Tensor out(c.shape(), info.dtype, Device::cpu());
-  if (c.nbytes() > 0) std::memcpy(out.rawData(), c.rawData(), c.nbytes());
   return out;
 }
 
@@ -113,37 +99,6 @@ std::string compareTensors(const Tensor& actual, const Tensor& expected, double 
 }
 
 namespace {
-
-// A test-data file for a value of declared type `vi`: a TensorProto, or for sequence and optional
-// values a SequenceProto / OptionalProto (tensor elements only).
-Value readValueFile(const std::string& path, const ValueInfo& vi) {
-  if (!vi.sequence && !vi.optional) return asDeclared16(readTensorFile(path), vi);
-  std::ifstream f(path, std::ios::binary);
-  SINGA_CHECK(f.good(), IoError, "cannot open test data file '" << path << "'");
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto sequenceOf = [&](const onnx::SequenceProto& sp) {
-    SINGA_CHECK((sp.elem_type() == onnx::SequenceProto::TENSOR || sp.elem_type() == onnx::SequenceProto::UNDEFINED) &&
-                    sp.sparse_tensor_values_size() == 0 && sp.sequence_values_size() == 0 &&
-                    sp.map_values_size() == 0 && sp.optional_values_size() == 0,
-                NotSupportedError, "'" << path << "' holds a sequence of non-tensors (elem_type " << sp.elem_type() << ")");
-    std::vector<Tensor> items;
-    for (const auto& t : sp.tensor_values()) items.push_back(asDeclared16(fromTensorProto(t), vi));
-    return Value::ofSequence(std::move(items), vi.hasType ? vi.dtype : DType::kFloat32);
-  };
-  if (vi.optional) {
-    onnx::OptionalProto op;
-    SINGA_CHECK(op.ParseFromString(bytes), IoError, "'" << path << "' is not a serialized OptionalProto");
-    if (op.has_tensor_value()) return asDeclared16(fromTensorProto(op.tensor_value()), vi);
-    if (op.has_sequence_value()) return sequenceOf(op.sequence_value());
-    SINGA_CHECK(op.elem_type() == onnx::OptionalProto::UNDEFINED || op.elem_type() == onnx::OptionalProto::TENSOR ||
-                    op.elem_type() == onnx::OptionalProto::SEQUENCE,
-                NotSupportedError, "'" << path << "' holds an optional of elem_type " << op.elem_type());
-    return Value::none();
-  }
-  onnx::SequenceProto sp;
-  SINGA_CHECK(sp.ParseFromString(bytes), IoError, "'" << path << "' is not a serialized SequenceProto");
-  return sequenceOf(sp);
-}
 
 std::string compareValues(const Value& actual, const Value& expected, double rtol, double atol) {
   if (actual.kind != expected.kind) return "got a " + actual.describe() + ", expected a " + expected.describe();
@@ -228,18 +183,16 @@ void runCase(const std::string& dir, const CaseOptions& options, CaseResult& r) 
   for (const fs::path& set : sets) {
     std::vector<Value> inputs;
     std::vector<Value> expected;
-    // Files are typed by the model's declaration (a SequenceProto for a sequence input). ONNX
-    // releases before 1.14 wrote bfloat16 test data as UINT16 tensors of the raw bits: those are
-    // taken as the element type the model declares (asDeclared16).
+    // Files are typed by the model's declaration (a SequenceProto for a sequence input, see
+    // value_file.h), which also takes the UINT16 bits that ONNX releases before 1.14 wrote for
+    // bfloat16 test data as the element type the model declares.
     try {
       const std::vector<std::string> inFiles = numberedFiles(set, "input_"), outFiles = numberedFiles(set, "output_");
       for (size_t i = 0; i < inFiles.size(); ++i) {
-        inputs.push_back(i < m->inputs().size() ? readValueFile(inFiles[i], m->inputs()[i])
-                                                : Value(readTensorFile(inFiles[i])));
+        inputs.push_back(readValueFile(inFiles[i], i < m->inputs().size() ? m->inputs()[i] : ValueInfo()));
       }
       for (size_t i = 0; i < outFiles.size(); ++i) {
-        expected.push_back(i < m->outputs().size() ? readValueFile(outFiles[i], m->outputs()[i])
-                                                   : Value(readTensorFile(outFiles[i])));
+        expected.push_back(readValueFile(outFiles[i], i < m->outputs().size() ? m->outputs()[i] : ValueInfo()));
       }
     } catch (const NotSupportedError&) {
       r.unsupportedTypesOnly = true;  // test data of an element type the engine lacks

@@ -50,6 +50,7 @@ ValueInfo toValueInfo(const onnx::ValueInfoProto& v, std::string* problem) {
   ValueInfo vi;
   vi.name = v.name();
   if (!v.has_type()) return vi;
+  vi.declared = true;
   const onnx::TypeProto* type = &v.type();
   if (type->has_optional_type()) {
     vi.optional = true;

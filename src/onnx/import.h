@@ -67,6 +67,8 @@ struct Value {
 /// and shape describe the element tensor.
 struct ValueInfo {
   std::string name;
+  /// The graph gives the value a type (false: its kind, tensor or sequence, is unknown).
+  bool declared = false;
   bool sequence = false;  // sequence(tensor)
   bool optional = false;  // optional(tensor) or optional(sequence(tensor))
   bool hasType = false;

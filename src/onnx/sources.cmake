@@ -6,6 +6,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/export.cc
     src/onnx/export_rewrites.cc
     src/onnx/tensor_proto.cc
+    src/onnx/value_file.cc
     src/onnx/model_io.cc
     src/onnx/import.cc
     src/onnx/executor.cc
@@ -30,6 +31,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/export_rewrites.h
   HEADERS
     src/onnx/tensor_proto.h
+    src/onnx/value_file.h
     src/onnx/export.h
     src/onnx/model_io.h
     src/onnx/import.h

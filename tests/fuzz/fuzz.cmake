@@ -10,7 +10,7 @@ if(SINGA_BUILD_FUZZERS)
   endif()
   # The execution fuzzer also starts from the crafted models of tests/hostile.
   set(SINGA_FUZZ_EXTRA_SEEDS_onnx_exec ${CMAKE_CURRENT_SOURCE_DIR}/hostile/inputs/models)
-  foreach(name checkpoint idx npy safetensors image tensor_proto onnx_import onnx_exec)
+  foreach(name checkpoint idx npy safetensors image tensor_proto value_file onnx_import onnx_exec)
     add_executable(fuzz_${name} fuzz/fuzz_${name}.cc)
     target_link_libraries(fuzz_${name} PRIVATE singa onnx_proto protobuf::libprotobuf)
     target_include_directories(fuzz_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})

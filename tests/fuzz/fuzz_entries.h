@@ -35,6 +35,7 @@
 #include "singa/onnx/import.h"
 #include "singa/onnx/model_io.h"
 #include "singa/onnx/tensor_proto.h"
+#include "singa/onnx/value_file.h"
 #include "singa/ops/ops.h"
 
 namespace singa::fuzz {
@@ -195,6 +196,23 @@ inline void tensorProtoEntry(const uint8_t* data, size_t size) {
   try {
     onnxio::fromTensorProto(proto, "/nonexistent-singa-fuzz");
   } catch (const Error&) {
+  }
+}
+
+/// The value-file reader (`singa_onnx run` / `test` inputs): the same bytes read as a tensor, a
+/// sequence, an optional of a sequence, and with no declared type.
+inline void valueFileEntry(const uint8_t* data, size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  for (int kind = 0; kind < 4; ++kind) {
+    onnxio::ValueInfo vi;
+    vi.name = "v";
+    vi.declared = kind < 3;
+    vi.sequence = kind == 1 || kind == 2;
+    vi.optional = kind == 2;
+    try {
+      onnxio::parseValueFile(bytes, "/nonexistent-singa-fuzz/v.pb", vi);
+    } catch (const Error&) {
+    }
   }
 }
 

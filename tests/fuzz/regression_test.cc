@@ -39,6 +39,7 @@ TEST(FuzzRegressions, Npy) { EXPECT_GT(replay("npy", npyEntry), 0); }
 TEST(FuzzRegressions, Safetensors) { EXPECT_GT(replay("safetensors", safetensorsEntry), 0); }
 TEST(FuzzRegressions, Image) { EXPECT_GT(replay("image", imageEntry), 0); }
 TEST(FuzzRegressions, TensorProto) { EXPECT_GT(replay("tensor_proto", tensorProtoEntry), 0); }
+TEST(FuzzRegressions, ValueFile) { EXPECT_GT(replay("value_file", valueFileEntry), 0); }
 TEST(FuzzRegressions, OnnxImport) { EXPECT_GT(replay("onnx_import", onnxImportEntry), 0); }
 // The crafted models of tests/hostile (run through the CLIs by tests/hostile/run.sh) are run here
 // too, so the sanitizer build executes every one of them.

@@ -124,6 +124,10 @@ def crafted():
     out["imp_image_input_huge"] = model(
         [helper.make_node("Flatten", ["x"], ["y"], name="flat")], inputs=[vin("x", [1, 1, 1 << 31, 1 << 31])])
     out["imp_small"] = model([helper.make_node("Relu", ["x"], ["y"], name="relu")], inputs=[vin("x", ["N", 4])])
+    # A sequence input, for crafted SequenceProto files (singa_onnx run reads them as declared).
+    out["imp_sequence_length"] = model([helper.make_node("SequenceLength", ["s"], ["y"], name="len")],
+                                       inputs=[helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)],
+                                       out_type=TensorProto.INT64)
     out["imp_ext_data"] = external_model("w.bin")
     out["imp_ext_parent"] = external_model("../w.bin")
     out["imp_ext_absolute"] = external_model("/etc/hostname")

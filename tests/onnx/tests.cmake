@@ -13,11 +13,16 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/import_sequence_test.cc
   onnx/hostile_ops_test.cc
   onnx/save_model_test.cc
+  onnx/value_file_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
 set(SINGA_ONNX_TESTDATA_DEBIAN /usr/share/libonnx-testdata/data CACHE PATH
     "ONNX backend test data from Debian's libonnx-testdata")
+# value_file_test: files the onnx package wrote (gen_value_files.py), and ONNX's node cases.
+target_compile_definitions(onnx_import_test PRIVATE
+  SINGA_ONNX_VALUE_FILES="${CMAKE_CURRENT_SOURCE_DIR}/onnx/value_files"
+  SINGA_ONNX_TESTDATA_NODE="${SINGA_ONNX_TESTDATA_DEBIAN}/node")
 # Where the project's venv (launch/setup.sh --tests) installed the onnx wheel, asked of its Python.
 set(_singa_onnx_pypi_data "")
 if(EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python")
@@ -99,6 +104,44 @@ if(IS_DIRECTORY "${_conv_case}")
            --input "${_conv_case}/test_data_set_0/input_0.pb" --input "${_conv_case}/test_data_set_0/input_1.pb"
            --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run")
   set_tests_properties(onnx_cli_run PROPERTIES LABELS unit PASS_REGULAR_EXPRESSION "output_0.pb: y float32\\[1, 1, 5, 5\\]")
+endif()
+# Sequence and optional inputs and outputs from the command line: SequenceProto / OptionalProto
+# files in, the kind each graph output declares out.
+foreach(_case test_sequence_insert_at_back test_identity_opt test_optional_has_element_empty)
+  set(_dir "${SINGA_ONNX_TESTDATA_DEBIAN}/node/${_case}")
+  if(IS_DIRECTORY "${_dir}")
+    file(GLOB _inputs "${_dir}/test_data_set_0/input_*.pb")
+    list(SORT _inputs)
+    set(_args "")
+    foreach(_in IN LISTS _inputs)
+      list(APPEND _args --input "${_in}")
+    endforeach()
+    add_test(NAME onnx_cli_run_${_case} COMMAND singa_onnx run "${_dir}/model.onnx" ${_args}
+             --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run_${_case}")
+    set_tests_properties(onnx_cli_run_${_case} PROPERTIES LABELS unit)
+  endif()
+endforeach()
+if(TEST onnx_cli_run_test_sequence_insert_at_back)
+  set_tests_properties(onnx_cli_run_test_sequence_insert_at_back PROPERTIES
+                       PASS_REGULAR_EXPRESSION "output_0.pb: output_sequence sequence of 4 tensor\\(s\\) \\(SequenceProto\\)")
+  set_tests_properties(onnx_cli_run_test_identity_opt PROPERTIES
+                       PASS_REGULAR_EXPRESSION "output_0.pb: opt_out sequence of 1 tensor\\(s\\) \\(OptionalProto\\)")
+  set_tests_properties(onnx_cli_run_test_optional_has_element_empty PROPERTIES
+                       PASS_REGULAR_EXPRESSION "output_0.pb: output bool\\[\\]")
+  # A trailing optional input left out is the empty optional.
+  add_test(NAME onnx_cli_run_optional_left_out
+           COMMAND singa_onnx run "${SINGA_ONNX_TESTDATA_DEBIAN}/node/test_optional_has_element_empty/model.onnx"
+                   --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run_optional_left_out")
+  set_tests_properties(onnx_cli_run_optional_left_out PROPERTIES LABELS unit
+                       PASS_REGULAR_EXPRESSION "output_0.pb: output bool\\[\\]")
+endif()
+# The node cases from the .pb files alone through `singa_onnx run`, compared by the onnx package
+# (tests/onnx/cli_conformance.py), independent of singa's own case runner.
+if(EXISTS "${_venv_python}" AND IS_DIRECTORY "${SINGA_ONNX_TESTDATA_DEBIAN}/node")
+  add_test(NAME onnx_cli_conformance_debian_node
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/cli_conformance.py $<TARGET_FILE:singa_onnx>
+                   "${SINGA_ONNX_TESTDATA_DEBIAN}/node" --min-pass-rate 0.93)
+  set_tests_properties(onnx_cli_conformance_debian_node PROPERTIES LABELS conformance TIMEOUT 1800)
 endif()
 if(SINGA_ONNX_TESTDATA_PYPI AND EXISTS "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx")
   add_test(NAME onnx_cli_bench COMMAND singa_onnx bench "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx"
