@@ -102,10 +102,7 @@ MpiCommunicator::MpiCommunicator(const RankInfo& info) {
   MPI_Comm_set_errhandler(ctrl_, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
-  MPI_Comm node;
-  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
-  MPI_Comm_rank(node, &localRank_);
-  MPI_Comm_free(&node);
+  learnNodes();
   arrived_.assign(static_cast<size_t>(size_), 0);
   timeoutSeconds_ = commTimeoutFromEnv(timeoutSeconds_);
   if (info.source != "single" && info.worldSize != size_) {
@@ -116,6 +113,7 @@ MpiCommunicator::MpiCommunicator(const RankInfo& info) {
   }
   buffers_ = std::make_shared<BufferRegistry>();
   createSharedSegment();
+  createHierarchicalSegment();
   SINGA_MPI_CHECK(MPI_Op_create(&averageOfTwo, 1, &averageOp_));
   if (const char* direct = std::getenv("SINGA_MPI_DIRECT_MAX_BYTES")) {
     char* end = nullptr;
@@ -134,6 +132,9 @@ MpiCommunicator::~MpiCommunicator() {
   for (auto& s : sends_) MPI_Cancel(&s.request), MPI_Request_free(&s.request);
   drainArrivals();
   if (shm_ != nullptr) munmap(shm_, static_cast<size_t>(shmBytes_));
+  if (hier_ != nullptr) munmap(hier_, static_cast<size_t>(hierBytes_));
+  if (leaders_ != MPI_COMM_NULL) MPI_Comm_free(&leaders_);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
   if (averageOp_ != MPI_OP_NULL) MPI_Op_free(&averageOp_);
   MPI_Comm_free(&ctrl_);
   MPI_Comm_free(&comm_);
@@ -229,8 +230,10 @@ void MpiCommunicator::agree(CollKind kind, DType dtype, int64_t numel, int64_t e
       if (transport == kTransportSharedBuffer) {
         os << " on exchange buffer #" << (h[3] >> 8);
       } else {
-        os << (transport == kTransportDirect ? " through MPI_Allreduce"
-               : transport == kTransportShared ? " through shared memory" : " through MPI");
+        os << (transport == kTransportDirect         ? " through MPI_Allreduce"
+               : transport == kTransportShared       ? " through shared memory"
+               : transport == kTransportHierarchical ? " hierarchically"
+                                                     : " through MPI");
       }
     }
     os << " as collective #" << h[4];
@@ -246,7 +249,8 @@ MpiCommunicator::Transport MpiCommunicator::transportFor(int64_t numel, DType dt
   // At most kMaxPieceBytes: the element count of one MPI call is an int.
   const int64_t limit = std::min(directMaxBytes_.load(std::memory_order_relaxed), kMaxPieceBytes);
   if (size_ == 2 && native && numel * static_cast<int64_t>(dtypeSize(dtype)) <= limit) return kTransportDirect;
-  return sharedMemoryActive() ? kTransportShared : kTransportMpi;
+  if (sharedMemoryActive()) return kTransportShared;
+  return hierarchicalActive() ? kTransportHierarchical : kTransportMpi;
 }
 
 void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, bool average) {
@@ -273,6 +277,10 @@ void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, boo
   }
   if (sharedMemoryActive()) {
     allReduceShared(static_cast<char*>(data), numel, dtype, average);
+    return;
+  }
+  if (hierarchicalActive()) {
+    allReduceHierarchical(static_cast<char*>(data), numel, dtype, average);
     return;
   }
   const int64_t esize = static_cast<int64_t>(dtypeSize(dtype));
