@@ -82,7 +82,7 @@ class MpiCommunicator : public Communicator {
   bool sharedMemoryActive() const { return shm_ != nullptr && useShm_; }
   void useSharedMemory(bool on) { useShm_ = on; }
 
-  /// Two ranks, float32/float64/int32/int64, at most this many bytes: allReduce is one
+  /// Two ranks on one node, float32/float64/int32/int64, at most this many bytes: allReduce is one
   /// MPI_Allreduce (sum; an average then halves in the element type). With two operands there
   /// is a single addition per element whatever the algorithm, so the bits equal the rank-order
   /// reduction of the other transports; below a few MiB Open MPI's single-copy path beats the

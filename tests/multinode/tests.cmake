@@ -23,3 +23,9 @@ add_test(NAME multinode_cnn_accuracy
                  $<TARGET_FILE:singa_train> ${CMAKE_CURRENT_BINARY_DIR}/multinode_cnn_accuracy)
 set_tests_properties(multinode_cnn_accuracy PROPERTIES LABELS dist TIMEOUT 300 ENVIRONMENT "${SINGA_DIST_ENV}"
                      SKIP_RETURN_CODE 77)
+
+# Benchmark (not a test): hierarchical vs flat all-reduce across the simulated hosts.
+add_executable(bench_hierarchical multinode/bench_hierarchical.cc)
+target_link_libraries(bench_hierarchical PRIVATE singa)
+target_include_directories(bench_hierarchical PRIVATE ${CMAKE_SOURCE_DIR})
+target_compile_options(bench_hierarchical PRIVATE ${SINGA_WARNINGS})
