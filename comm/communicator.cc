@@ -73,6 +73,22 @@ std::string Communicator::hostLayout() const {
   return formatHostLayout(nodeOfRank, {hostName()});
 }
 
+std::string formatRanks(const std::vector<int>& ranks) {
+  std::ostringstream os;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;  // ranks[i..j] consecutive
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    os << (i ? "," : "") << ranks[i];
+    if (j >= i + 2) {
+      os << "-" << ranks[j];
+    } else if (j == i + 1) {
+      os << "," << ranks[j];
+    }
+    i = j + 1;
+  }
+  return os.str();
+}
+
 std::string formatHostLayout(const std::vector<int>& nodeOfRank, const std::vector<std::string>& nodeNames) {
   const int nodes = static_cast<int>(nodeNames.size());
   std::ostringstream os;
@@ -82,19 +98,7 @@ std::string formatHostLayout(const std::vector<int>& nodeOfRank, const std::vect
     for (size_t r = 0; r < nodeOfRank.size(); ++r) {
       if (nodeOfRank[r] == node) ranks.push_back(static_cast<int>(r));
     }
-    os << " " << nodeNames[static_cast<size_t>(node)] << "[";
-    for (size_t i = 0; i < ranks.size();) {
-      size_t j = i;  // ranks[i..j] consecutive
-      while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-      os << (i ? "," : "") << ranks[i];
-      if (j >= i + 2) {
-        os << "-" << ranks[j];
-      } else if (j == i + 1) {
-        os << "," << ranks[j];
-      }
-      i = j + 1;
-    }
-    os << "]";
+    os << " " << nodeNames[static_cast<size_t>(node)] << "[" << formatRanks(ranks) << "]";
   }
   return os.str();
 }

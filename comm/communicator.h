@@ -96,6 +96,8 @@ std::unique_ptr<Communicator> makeLocalCommunicator();
 /// collective. `comm` must outlive the process's use of it; pass nullptr to remove.
 void installAbortOnTerminate(Communicator* comm);
 
+/// Ascending ranks as "0,1" or, for runs of three or more, "0-3,5".
+std::string formatRanks(const std::vector<int>& ranks);
 /// "N hosts: NAME[r,...] ..." for ranks 0..n-1 on node nodeOfRank[r] named nodeNames[node]; runs
 /// of three or more consecutive ranks are written "first-last" (node-a[0-7]).
 std::string formatHostLayout(const std::vector<int>& nodeOfRank, const std::vector<std::string>& nodeNames);

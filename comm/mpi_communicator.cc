@@ -178,12 +178,16 @@ void MpiCommunicator::timedOut(const std::string& what, double waited) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::ostringstream missing;
-  int count = 0;
+  std::vector<int> missingRanks;
   for (int r = 0; r < size_; ++r) {
     if (arrived_[static_cast<size_t>(r)] >= seq_) continue;
-    missing << (count++ ? ", " : "") << r << " (last seen at collective #" << arrived_[static_cast<size_t>(r)]
-            << ")";
+    missing << (missingRanks.empty() ? "" : ", ") << r << " (last seen at collective #"
+            << arrived_[static_cast<size_t>(r)] << ")";
+    missingRanks.push_back(r);
   }
+  const int count = static_cast<int>(missingRanks.size());
+  // Across hosts, which hosts they are on: a host lost shows as all of its ranks.
+  if (count > 0 && nodeCount_ > 1) missing << " on " << hostsOfRanks(missingRanks);
   std::ostringstream msg;
   msg << what << " (collective #" << seq_ << ") did not complete within " << waited
       << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that did not arrive: "

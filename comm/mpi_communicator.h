@@ -43,6 +43,9 @@ class MpiCommunicator : public Communicator {
   int worldSize() const override { return size_; }
   int localRank() const override { return localRank_; }
   std::string hostLayout() const override;
+  /// The hosts of `ranks` and which of them each holds: "node-b[2,3]" (all of node-b's ranks:
+  /// "node-b[2,3] (every rank of the host)").
+  std::string hostsOfRanks(const std::vector<int>& ranks) const;
 
   /// Nodes as MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) groups the ranks (not host names),
   /// numbered in the order of their lowest rank; this rank's node; the ranks on it.

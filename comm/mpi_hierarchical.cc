@@ -93,6 +93,22 @@ void MpiCommunicator::learnNodes() {
 
 std::string MpiCommunicator::hostLayout() const { return formatHostLayout(nodeOfRank_, nodeNames_); }
 
+std::string MpiCommunicator::hostsOfRanks(const std::vector<int>& ranks) const {
+  std::string out;
+  for (int node = 0; node < nodeCount_; ++node) {
+    std::vector<int> here;
+    for (int r : ranks) {
+      if (r >= 0 && r < size_ && nodeOfRank_[static_cast<size_t>(r)] == node) here.push_back(r);
+    }
+    if (here.empty()) continue;
+    const int onNode = static_cast<int>(std::count(nodeOfRank_.begin(), nodeOfRank_.end(), node));
+    const std::string ranksText = nodeNames_[static_cast<size_t>(node)] + "[" + formatRanks(here) + "]";
+    out += (out.empty() ? "" : " ") + ranksText +
+           (static_cast<int>(here.size()) == onNode ? " (every rank of the host)" : "");
+  }
+  return out;
+}
+
 void MpiCommunicator::createHierarchicalSegment() {
   // Every rank joins the same collectives: used only when no rank turned it (or shared memory)
   // off and the ranks are on several nodes, each node's ranks consecutive.

@@ -11,6 +11,8 @@
 #   SINGA_MN_ADDRS    their addresses, space-separated
 #   SINGA_MN_DIR      a scratch directory removed at exit
 #   SINGA_MN_EXEC     a script: SINGA_MN_EXEC HOST COMMAND... runs COMMAND on that host
+#   SINGA_MN_FAULT    a script: SINGA_MN_FAULT kill HOST ends every process on HOST (by pid);
+#                     SINGA_MN_FAULT down HOST takes HOST's link down
 # The harness always cleans up (EXIT/INT/TERM trap): every process left in its namespaces is ended
 # by pid, the namespaces are deleted. Namespaces of earlier runs whose harness died (SIGKILL) are
 # removed at start. Exit code: COMMAND's; 77 when namespaces cannot be made here (not root, no
@@ -119,7 +121,7 @@ for ((i = 0; i < hosts; i++)); do
   hostnames+=("node-$n") addrs+=("$addr")
   echo "$addr $ns $utsfile node-$n" >>"$dir/hosts.map"
   echo "node-$n $ns $utsfile node-$n" >>"$dir/hosts.map"
-  echo "$addr slots=$slots" >>"$dir/hostfile"
+  echo "node-$n slots=$slots" >>"$dir/hostfile"
 done
 
 # SINGA_MN_EXEC HOST COMMAND...: COMMAND in HOST's namespaces (HOST: address or hostname).
@@ -145,9 +147,22 @@ exec mpirun --hostfile "$dir/hostfile" --mca plm_rsh_agent "$dir/rsh" \\
   --mca btl tcp,self,vader --mca btl_tcp_if_include 198.18.0.0/15 --mca oob_tcp_if_include 198.18.0.0/15 \\
   --mca orte_keep_fqdn_hostnames 1 "\$@"
 EOF
-chmod +x "$dir/exec" "$dir/rsh" "$dir/mpirun"
+# SINGA_MN_FAULT kill|down HOST: a host lost (every process in its namespaces SIGKILLed, by pid)
+# or cut off (its link down: nobody is told; its peers find out by their timeouts).
+cat >"$dir/fault" <<EOF
+#!/bin/sh
+what=\$1 h=\$2
+ns=\$(grep "^\$h " "$dir/hosts.map" | head -1 | cut -d' ' -f2)
+[ -n "\$ns" ] || { echo "singa-mn fault: unknown host '\$h' (hosts: ${hostnames[*]})" >&2; exit 2; }
+case \$what in
+  kill) for p in \$(ip netns pids "\$ns"); do kill -KILL "\$p" 2>/dev/null; done ;;
+  down) ip -n "\$ns" link set eth0 down ;;
+  *) echo "singa-mn fault: kill or down, not '\$what'" >&2; exit 2 ;;
+esac
+EOF
+chmod +x "$dir/exec" "$dir/rsh" "$dir/mpirun" "$dir/fault"
 
-export SINGA_MN_MPIRUN=$dir/mpirun SINGA_MN_EXEC=$dir/exec SINGA_MN_DIR=$dir
+export SINGA_MN_MPIRUN=$dir/mpirun SINGA_MN_EXEC=$dir/exec SINGA_MN_FAULT=$dir/fault SINGA_MN_DIR=$dir
 export SINGA_MN_HOSTS="${hostnames[*]}" SINGA_MN_ADDRS="${addrs[*]}"
 echo "run.sh: $hosts hosts (${hostnames[*]}: ${addrs[*]}), $slots slots each${link:+, link $link}" >&2
 # The command on the first host, in the background so that a signal reaches the trap at once.

@@ -29,3 +29,10 @@ add_executable(bench_hierarchical multinode/bench_hierarchical.cc)
 target_link_libraries(bench_hierarchical PRIVATE singa)
 target_include_directories(bench_hierarchical PRIVATE ${CMAKE_SOURCE_DIR})
 target_compile_options(bench_hierarchical PRIVATE ${SINGA_WARNINGS})
+
+# Acceptance: a host lost mid-job ends the job promptly, naming it; the job resumes on the other.
+add_test(NAME multinode_host_loss
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/multinode/host_loss_test.sh ${SINGA_MULTINODE_RUN}
+                 $<TARGET_FILE:singa_train> ${CMAKE_CURRENT_BINARY_DIR}/multinode_host_loss)
+set_tests_properties(multinode_host_loss PROPERTIES LABELS dist TIMEOUT 300 ENVIRONMENT "${SINGA_DIST_ENV}"
+                     SKIP_RETURN_CODE 77)
