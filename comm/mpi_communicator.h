@@ -52,6 +52,9 @@ class MpiCommunicator : public Communicator {
   int nodeCount() const { return nodeCount_; }
   int nodeIndex() const { return nodeIndex_; }
   int localSize() const { return localSize_; }
+  /// Whether every node's ranks are consecutive (0,1 | 2,3, not 0,2 | 1,3): the hierarchical
+  /// path needs it.
+  bool nodesConsecutive() const { return nodesConsecutive_; }
 
   void allReduce(Tensor& t, ReduceOp op = ReduceOp::kSum) override;
   void broadcast(Tensor& t, int root = 0) override;
@@ -112,7 +115,7 @@ class MpiCommunicator : public Communicator {
   /// (one leader per node, MPI point-to-point) in rank order, and the last node's result goes back
   /// to every leader and through shared memory to its ranks: the flat rank-ordered sum's bits,
   /// with each node's data crossing the network once instead of once per rank. Active when the
-  /// ranks are on several nodes, each node's ranks are consecutive (mpirun's default --map-by
+  /// ranks are on several nodes, some node has two or more, each node's ranks are consecutive (mpirun's default --map-by
   /// slot, Slurm's block distribution), every node could map its segment and SINGA_MPI_HIER is not
   /// 0. useHierarchical(false) switches to the flat MPI path (every rank the same call).
   bool hierarchicalActive() const { return hier_ != nullptr && useHier_; }
