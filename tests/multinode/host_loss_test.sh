@@ -3,6 +3,10 @@
 # written, every process on node-b is SIGKILLed. The job must end on its own, non-zero, within
 # 60 s, with a message naming node-b (the start line maps it to its ranks); then the job resumes
 # from the last checkpoint on node-a alone (2 ranks, the same global batch) and completes.
+# Open MPI ends the job (exit 9, ~2 s) before singa's own timeout: the message naming node-b is
+# Open MPI's ("Peer host: node-b" from the ranks that lost their peers, or "lost communication
+# with a remote daemon ... on node node-b"); the rsh agent's exit also prints a generic "unable
+# to reliably start one or more daemons".
 #   host_loss_test.sh RUN_SH SINGA_TRAIN WORKDIR
 set -u
 run=$1 train=$2 work=$3
