@@ -252,7 +252,7 @@ MpiCommunicator::Transport MpiCommunicator::transportFor(int64_t numel, DType dt
                       dtype == DType::kInt64;
   // At most kMaxPieceBytes: the element count of one MPI call is an int.
   const int64_t limit = std::min(directMaxBytes_.load(std::memory_order_relaxed), kMaxPieceBytes);
-  // One node only: across hosts over TCP the blocking call took 24 ms for 1 MiB where the
+  // One node only: across hosts over TCP the blocking call took 24-36 ms for 1 MiB where the
   // non-blocking point-to-point path took 2.1 ms (tests/multinode, 2 hosts x 1 rank).
   if (size_ == 2 && nodeCount_ == 1 && native && numel * static_cast<int64_t>(dtypeSize(dtype)) <= limit) {
     return kTransportDirect;
