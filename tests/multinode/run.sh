@@ -12,7 +12,7 @@
 #   SINGA_MN_DIR      a scratch directory removed at exit
 #   SINGA_MN_EXEC     a script: SINGA_MN_EXEC HOST COMMAND... runs COMMAND on that host
 #   SINGA_MN_FAULT    a script: SINGA_MN_FAULT kill HOST ends every process on HOST (by pid);
-#                     SINGA_MN_FAULT down HOST takes HOST's link down
+#                     SINGA_MN_FAULT down|up HOST takes HOST's link down or up
 # The harness always cleans up (EXIT/INT/TERM trap): every process left in its namespaces is ended
 # by pid, the namespaces are deleted. Namespaces of earlier runs whose harness died (SIGKILL) are
 # removed at start. Exit code: COMMAND's; 77 when namespaces cannot be made here (not root, no
@@ -141,13 +141,16 @@ while [ \$# -gt 0 ]; do case \$1 in -*) shift ;; *) break ;; esac; done
 h=\$1; shift
 exec "$dir/exec" "\$h" /bin/sh -c "\$*"
 EOF
+# The keepalive settings let mpirun notice a host whose link went down within ~10 s (Open MPI's
+# defaults: 300 s idle + 9 x 20 s) and end the job naming it.
 cat >"$dir/mpirun" <<EOF
 #!/bin/sh
 exec mpirun --hostfile "$dir/hostfile" --mca plm_rsh_agent "$dir/rsh" \\
   --mca btl tcp,self,vader --mca btl_tcp_if_include 198.18.0.0/15 --mca oob_tcp_if_include 198.18.0.0/15 \\
-  --mca orte_keep_fqdn_hostnames 1 "\$@"
+  --mca orte_keep_fqdn_hostnames 1 \\
+  --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3 "\$@"
 EOF
-# SINGA_MN_FAULT kill|down HOST: a host lost (every process in its namespaces SIGKILLed, by pid)
+# SINGA_MN_FAULT kill|down|up HOST: a host lost (every process in its namespaces SIGKILLed, by pid)
 # or cut off (its link down: nobody is told; its peers find out by their timeouts).
 cat >"$dir/fault" <<EOF
 #!/bin/sh
@@ -157,7 +160,8 @@ ns=\$(grep "^\$h " "$dir/hosts.map" | head -1 | cut -d' ' -f2)
 case \$what in
   kill) for p in \$(ip netns pids "\$ns"); do kill -KILL "\$p" 2>/dev/null; done ;;
   down) ip -n "\$ns" link set eth0 down ;;
-  *) echo "singa-mn fault: kill or down, not '\$what'" >&2; exit 2 ;;
+  up) ip -n "\$ns" link set eth0 up ;;
+  *) echo "singa-mn fault: kill, down or up, not '\$what'" >&2; exit 2 ;;
 esac
 EOF
 chmod +x "$dir/exec" "$dir/rsh" "$dir/mpirun" "$dir/fault"
