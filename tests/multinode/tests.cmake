@@ -36,3 +36,11 @@ add_test(NAME multinode_host_loss
                  $<TARGET_FILE:singa_train> ${CMAKE_CURRENT_BINARY_DIR}/multinode_host_loss)
 set_tests_properties(multinode_host_loss PROPERTIES LABELS dist TIMEOUT 300 ENVIRONMENT "${SINGA_DIST_ENV}"
                      SKIP_RETURN_CODE 77)
+
+# Acceptance: a real two-node Slurm on the simulated hosts (label slurm; needs slurm-wlm, munge).
+add_test(NAME multinode_slurm_two_nodes
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/multinode/slurm_two_node_test.sh ${SINGA_MULTINODE_RUN}
+                 $<TARGET_FILE:singa_train> ${CMAKE_SOURCE_DIR}/launch/slurm/singa_train_cpu.sbatch
+                 ${CMAKE_CURRENT_BINARY_DIR}/multinode_slurm)
+set_tests_properties(multinode_slurm_two_nodes PROPERTIES LABELS slurm TIMEOUT 450 SKIP_RETURN_CODE 77
+                     PASS_REGULAR_EXPRESSION "two-node slurm test passed")
