@@ -2,11 +2,11 @@
 // communicator, (2) a header allgather that catches mismatched calls, (3) the data movement with
 // non-blocking MPI polled against a deadline. allReduce gives each rank one chunk of the buffer
 // to sum in rank order (rank_order_reduce.h) and hands the sums back: through a shared-memory
-// segment when every rank runs on one node (mpi_shared_memory.cc), else alltoall + local sum +
-// allgather here (the bytes of a ring all-reduce, 2(n-1)/n of the buffer per rank). Exchange
-// buffers (exchangeBuffer(): the DistributedOptimizer's gradient buckets) live in shared memory
-// of their own and are reduced in place (mpi_shared_memory.cc). Either way every rank and every
-// run gets the same bits.
+// segment when every rank runs on one node (mpi_shared_memory.cc), node by node when the ranks
+// are on several (mpi_hierarchical.cc), else alltoall + local sum + allgather here (the bytes of
+// a ring all-reduce, 2(n-1)/n of the buffer per rank). Exchange buffers (exchangeBuffer(): the
+// DistributedOptimizer's gradient buckets) live in shared memory of their own and are reduced in
+// place (mpi_shared_memory.cc). Either way every rank and every run gets the same bits.
 #include "singa/comm/mpi_communicator.h"
 
 #ifdef SINGA_USE_MPI

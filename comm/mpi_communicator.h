@@ -98,9 +98,9 @@ class MpiCommunicator : public Communicator {
   int64_t directAllReduceMaxBytes() const { return directMaxBytes_.load(std::memory_order_relaxed); }
 
   /// The transport allReduce uses for this many elements of dtype: kTransportMpi (alltoall,
-  /// rank-order sum, allgather), kTransportShared (the node's segment) or kTransportDirect
-  /// (MPI_Allreduce, two ranks). Part of every all-reduce's header, so ranks that disagree fail.
-  /// kTransportHierarchical: ranks on several nodes (mpi_hierarchical.cc).
+  /// rank-order sum, allgather), kTransportShared (the node's segment), kTransportDirect
+  /// (MPI_Allreduce, two ranks on one node) or kTransportHierarchical (ranks on several nodes,
+  /// mpi_hierarchical.cc). Part of every all-reduce's header, so ranks that disagree fail.
   enum Transport : int {
     kTransportMpi = 0,
     kTransportShared = 1,
@@ -115,9 +115,10 @@ class MpiCommunicator : public Communicator {
   /// (one leader per node, MPI point-to-point) in rank order, and the last node's result goes back
   /// to every leader and through shared memory to its ranks: the flat rank-ordered sum's bits,
   /// with each node's data crossing the network once instead of once per rank. Active when the
-  /// ranks are on several nodes, some node has two or more, each node's ranks are consecutive (mpirun's default --map-by
-  /// slot, Slurm's block distribution), every node could map its segment and SINGA_MPI_HIER is not
-  /// 0. useHierarchical(false) switches to the flat MPI path (every rank the same call).
+  /// ranks are on several nodes, some node has two or more, each node's ranks are consecutive
+  /// (mpirun's default --map-by slot, Slurm's block distribution), every node could map its
+  /// segment and neither SINGA_MPI_HIER nor SINGA_MPI_SHM is 0. useHierarchical(false) switches
+  /// to the flat MPI path (every rank the same call).
   bool hierarchicalActive() const { return hier_ != nullptr && useHier_; }
   void useHierarchical(bool on) { useHier_ = on; }
 
@@ -176,8 +177,8 @@ class MpiCommunicator : public Communicator {
   std::vector<std::string> nodeNames_;
   uint64_t jobToken_ = 0;        // random, from rank 0: part of every shared-memory object name
   int64_t segmentsCreated_ = 0;  // the same on every rank
-  // Hierarchical all-reduce: per local rank a header and a slot; then the node's running sum, the
-  // sum received from the previous node and the result (see mpi_hierarchical.cc).
+  // Hierarchical all-reduce: per local rank a header and a slot; then two sets of the node's
+  // running sum, the sum received from the previous node and the result (mpi_hierarchical.cc).
   char* hier_ = nullptr;
   int64_t hierBytes_ = 0, hierStride_ = 0, hierPiece_ = 0, hierGen_ = 0;
   bool useHier_ = true;

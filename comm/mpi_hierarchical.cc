@@ -198,7 +198,9 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
     waitLocal(kReduced, g - 1, "allReduce (hierarchical, slot reuse)");
     waitLocal(kCopiedOut, g - 2, "allReduce (hierarchical, area reuse)");
     if (leader) {
-      if (sends[setOf(g)] != MPI_REQUEST_NULL) wait(sends[setOf(g)], "allReduce (hierarchical, running sum to the next node)");
+      if (sends[setOf(g)] != MPI_REQUEST_NULL) {
+        wait(sends[setOf(g)], "allReduce (hierarchical, running sum to the next node)");
+      }
       publish(kAreasFree, g);
       if (g < lastGen) postReceive(g + 1);
     }
