@@ -45,8 +45,8 @@ MailProg=/bin/true
 ReturnToService=2
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
-NodeName=node-a NodeAddr=198.18.0.1 CPUs=$(nproc) State=UNKNOWN
-NodeName=node-b NodeAddr=198.18.0.2 CPUs=$(nproc) State=UNKNOWN
+NodeName=node-a NodeAddr=198.18.0.1 CPUs=$(getconf _NPROCESSORS_ONLN) State=UNKNOWN
+NodeName=node-b NodeAddr=198.18.0.2 CPUs=$(getconf _NPROCESSORS_ONLN) State=UNKNOWN
 PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
 CONF
   export SLURM_CONF=$conf
