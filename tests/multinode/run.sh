@@ -75,6 +75,13 @@ cleanup() {
     [ $sig = TERM ] && sleep 1
   done
   for ns in "${made[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  # Open MPI's shared-memory segments of ranks that were killed (a real host's /dev/shm goes with
+  # it; these hosts share the machine's): those created since this run started that no process
+  # has mapped any more.
+  local f
+  for f in $(find /dev/shm -maxdepth 1 -name 'vader_segment.node-*' -newer "$dir/hostfile" 2>/dev/null); do
+    grep -qsF "$f" /proc/[0-9]*/maps || rm -f "$f"
+  done
   for f in "${utsfiles[@]}"; do umount "$f" 2>/dev/null; done
   rm -rf "$dir"
   exit $rc
