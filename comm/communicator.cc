@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <sstream>
 
 #include "singa/comm/mpi_communicator.h"
 #include "singa/comm/nccl_communicator.h"
@@ -65,6 +66,41 @@ Communicator* gAbortComm = nullptr;
 Tensor Communicator::exchangeBuffer(int64_t numel, DType dtype, Device device) {
   SINGA_CHECK(numel >= 0, ValueError, "exchangeBuffer: numel must be >= 0, got " << numel);
   return Tensor::zeros({numel}, dtype, device);
+}
+
+std::string Communicator::hostLayout() const {
+  std::vector<int> nodeOfRank(static_cast<size_t>(worldSize()), 0);
+  return formatHostLayout(nodeOfRank, {hostName()});
+}
+
+std::string formatRanks(const std::vector<int>& ranks) {
+  std::ostringstream os;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;  // ranks[i..j] consecutive
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    os << (i ? "," : "") << ranks[i];
+    if (j >= i + 2) {
+      os << "-" << ranks[j];
+    } else if (j == i + 1) {
+      os << "," << ranks[j];
+    }
+    i = j + 1;
+  }
+  return os.str();
+}
+
+std::string formatHostLayout(const std::vector<int>& nodeOfRank, const std::vector<std::string>& nodeNames) {
+  const int nodes = static_cast<int>(nodeNames.size());
+  std::ostringstream os;
+  os << nodes << (nodes == 1 ? " host:" : " hosts:");
+  for (int node = 0; node < nodes; ++node) {
+    std::vector<int> ranks;
+    for (size_t r = 0; r < nodeOfRank.size(); ++r) {
+      if (nodeOfRank[r] == node) ranks.push_back(static_cast<int>(r));
+    }
+    os << " " << nodeNames[static_cast<size_t>(node)] << "[" << formatRanks(ranks) << "]";
+  }
+  return os.str();
 }
 
 void Communicator::abortJob(const std::string& message, int exitCode) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "singa/comm/rank_env.h"
 #include "singa/core/error.h"
@@ -39,6 +40,11 @@ class Communicator {
   virtual int worldSize() const = 0;
   /// Index of this rank among the ranks on its node.
   virtual int localRank() const = 0;
+  /// The job's hosts and the ranks on each, for start lines and error messages:
+  /// "2 hosts: node-a[0,1] node-b[2,3]". The mpi backend groups ranks into nodes with
+  /// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) and names each node by its host name; the local
+  /// backend is "1 host: NAME[0]". Not a collective (learnt when the communicator was made).
+  virtual std::string hostLayout() const;
 
   /// In place: every rank ends with the element-wise sum (or average) over ranks. The result is
   /// bit-identical on every rank. Average is defined for floating dtypes only.
@@ -89,6 +95,12 @@ std::unique_ptr<Communicator> makeLocalCommunicator();
 /// and the uncaught exception), so an exception on one rank never leaves the others blocked in a
 /// collective. `comm` must outlive the process's use of it; pass nullptr to remove.
 void installAbortOnTerminate(Communicator* comm);
+
+/// Ascending ranks as "0,1" or, for runs of three or more, "0-3,5".
+std::string formatRanks(const std::vector<int>& ranks);
+/// "N hosts: NAME[r,...] ..." for ranks 0..n-1 on node nodeOfRank[r] named nodeNames[node]; runs
+/// of three or more consecutive ranks are written "first-last" (node-a[0-7]).
+std::string formatHostLayout(const std::vector<int>& nodeOfRank, const std::vector<std::string>& nodeNames);
 
 /// The seconds in SINGA_COMM_TIMEOUT when set (ValueError when it is not a number), else `fallback`.
 double commTimeoutFromEnv(double fallback = 300.0);

@@ -42,6 +42,19 @@ class MpiCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int worldSize() const override { return size_; }
   int localRank() const override { return localRank_; }
+  std::string hostLayout() const override;
+  /// The hosts of `ranks` and which of them each holds: "node-b[2,3]" (all of node-b's ranks:
+  /// "node-b[2,3] (every rank of the host)").
+  std::string hostsOfRanks(const std::vector<int>& ranks) const;
+
+  /// Nodes as MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) groups the ranks (not host names),
+  /// numbered in the order of their lowest rank; this rank's node; the ranks on it.
+  int nodeCount() const { return nodeCount_; }
+  int nodeIndex() const { return nodeIndex_; }
+  int localSize() const { return localSize_; }
+  /// Whether every node's ranks are consecutive (0,1 | 2,3, not 0,2 | 1,3): the hierarchical
+  /// path needs it.
+  bool nodesConsecutive() const { return nodesConsecutive_; }
 
   void allReduce(Tensor& t, ReduceOp op = ReduceOp::kSum) override;
   void broadcast(Tensor& t, int root = 0) override;
@@ -75,7 +88,7 @@ class MpiCommunicator : public Communicator {
   bool sharedMemoryActive() const { return shm_ != nullptr && useShm_; }
   void useSharedMemory(bool on) { useShm_ = on; }
 
-  /// Two ranks, float32/float64/int32/int64, at most this many bytes: allReduce is one
+  /// Two ranks on one node, float32/float64/int32/int64, at most this many bytes: allReduce is one
   /// MPI_Allreduce (sum; an average then halves in the element type). With two operands there
   /// is a single addition per element whatever the algorithm, so the bits equal the rank-order
   /// reduction of the other transports; below a few MiB Open MPI's single-copy path beats the
@@ -85,10 +98,29 @@ class MpiCommunicator : public Communicator {
   int64_t directAllReduceMaxBytes() const { return directMaxBytes_.load(std::memory_order_relaxed); }
 
   /// The transport allReduce uses for this many elements of dtype: kTransportMpi (alltoall,
-  /// rank-order sum, allgather), kTransportShared (the node's segment) or kTransportDirect
-  /// (MPI_Allreduce, two ranks). Part of every all-reduce's header, so ranks that disagree fail.
-  enum Transport : int { kTransportMpi = 0, kTransportShared = 1, kTransportDirect = 2, kTransportSharedBuffer = 3 };
+  /// rank-order sum, allgather), kTransportShared (the node's segment), kTransportDirect
+  /// (MPI_Allreduce, two ranks on one node) or kTransportHierarchical (ranks on several nodes,
+  /// mpi_hierarchical.cc). Part of every all-reduce's header, so ranks that disagree fail.
+  enum Transport : int {
+    kTransportMpi = 0,
+    kTransportShared = 1,
+    kTransportDirect = 2,
+    kTransportSharedBuffer = 3,
+    kTransportHierarchical = 4
+  };
   Transport transportFor(int64_t numel, DType dtype) const;
+
+  /// Whether allReduce takes the hierarchical path across nodes: every node's ranks sum in rank
+  /// order through a shared-memory segment of the node, the running sum passes from node to node
+  /// (one leader per node, MPI point-to-point) in rank order, and the last node's result goes back
+  /// to every leader and through shared memory to its ranks: the flat rank-ordered sum's bits,
+  /// with each node's data crossing the network once instead of once per rank. Active when the
+  /// ranks are on several nodes, some node has two or more, each node's ranks are consecutive
+  /// (mpirun's default --map-by slot, Slurm's block distribution), every node could map its
+  /// segment and neither SINGA_MPI_HIER nor SINGA_MPI_SHM is 0. useHierarchical(false) switches
+  /// to the flat MPI path (every rank the same call).
+  bool hierarchicalActive() const { return hier_ != nullptr && useHier_; }
+  void useHierarchical(bool on) { useHier_ = on; }
 
   /// When the node's segment is in use (sharedMemoryActive()) and `device` is the CPU: a buffer in
   /// a shared-memory segment of its own, mapped by every rank, and allReduce on it (the whole
@@ -109,12 +141,22 @@ class MpiCommunicator : public Communicator {
   /// [r * perRank, (r + 1) * perRank) of it, every rank maps it, and the name is removed at once. nullptr on every rank when any rank failed (`why` says why on
   /// the ranks that failed).
   char* mapNodeSegment(int64_t bytes, int64_t perRank, std::string& why);
+  /// The same within `group` (the world, or this rank's node): rank 0 of the group creates the
+  /// object and rank i reserves [i * perRank, (i + 1) * perRank); collective over the world, and
+  /// nullptr on every rank when any rank failed. Object names carry the job's random token and the
+  /// node index, so jobs and hosts sharing a kernel (containers, namespaces) never collide.
+  char* mapSegment(MPI_Comm group, int64_t bytes, int64_t perRank, std::string& why);
+  void learnNodes();
+  void createHierarchicalSegment();
+  void allReduceHierarchical(char* data, int64_t numel, DType dtype, bool average);
   struct SharedBuffer;
   /// The registered exchange buffer whose data starts at `data` with `numel` elements, or null.
   SharedBuffer* sharedBufferAt(const void* data, int64_t numel, DType dtype);
   void allReduceSharedBuffer(SharedBuffer& b, bool average);
   /// Waits until counter `which` of every rank's header (at base + r * stride) reaches `gen`.
   void waitCounters(char* base, int64_t stride, int which, int64_t gen, const char* what);
+  /// The same for `count` headers whose first belongs to world rank `firstRank`.
+  void waitCounters(char* base, int64_t stride, int count, int firstRank, int which, int64_t gen, const char* what);
   void allReduceShared(char* data, int64_t numel, DType dtype, bool average);
   /// Waits until every rank's flag `which` (0: piece copied in, 1: chunk reduced) reaches `gen`.
   void waitFlags(int which, int64_t gen, const char* what);
@@ -126,6 +168,20 @@ class MpiCommunicator : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;  // collectives
   MPI_Comm ctrl_ = MPI_COMM_NULL;  // arrival notices
   int rank_ = 0, size_ = 1, localRank_ = 0;
+  // Nodes: this rank's node communicator, the leaders' communicator (local rank 0 of every node;
+  // MPI_COMM_NULL elsewhere), node of every rank, host name of every node.
+  MPI_Comm node_ = MPI_COMM_NULL, leaders_ = MPI_COMM_NULL;
+  int nodeCount_ = 1, nodeIndex_ = 0, localSize_ = 1, nodeFirstRank_ = 0;
+  bool nodesConsecutive_ = true;
+  std::vector<int> nodeOfRank_;
+  std::vector<std::string> nodeNames_;
+  uint64_t jobToken_ = 0;        // random, from rank 0: part of every shared-memory object name
+  int64_t segmentsCreated_ = 0;  // the same on every rank
+  // Hierarchical all-reduce: per local rank a header and a slot; then two sets of the node's
+  // running sum, the sum received from the previous node and the result (mpi_hierarchical.cc).
+  char* hier_ = nullptr;
+  int64_t hierBytes_ = 0, hierStride_ = 0, hierPiece_ = 0, hierGen_ = 0;
+  bool useHier_ = true;
   bool ownsInit_ = false;
   int64_t seq_ = 0;
   std::vector<int64_t> arrived_;  // per rank: the last collective it announced

@@ -80,10 +80,17 @@ void MpiCommunicator::createSharedSegment() {
 }
 
 char* MpiCommunicator::mapNodeSegment(int64_t bytes, int64_t perRank, std::string& why) {
+  return mapSegment(comm_, bytes, perRank, why);
+}
+
+char* MpiCommunicator::mapSegment(MPI_Comm group, int64_t bytes, int64_t perRank, std::string& why) {
   char name[64] = {0};
-  int ok = 1;
-  // Rank 0 removes the name however this function ends (every rank has it open by then, or the
-  // segment is not used); descriptors are closed and a mapping not handed out is unmapped.
+  int ok = 1, groupRank = 0, groupSize = 1;
+  SINGA_MPI_CHECK(MPI_Comm_rank(group, &groupRank));
+  SINGA_MPI_CHECK(MPI_Comm_size(group, &groupSize));
+  // The group's rank 0 removes the name however this function ends (every rank has it open by
+  // then, or the segment is not used); descriptors are closed and a mapping not handed out is
+  // unmapped.
   struct Cleanup {
     const char* name = nullptr;
     int fd = -1;
@@ -96,11 +103,12 @@ char* MpiCommunicator::mapNodeSegment(int64_t bytes, int64_t perRank, std::strin
     }
   } cleanup;
   cleanup.bytes = static_cast<size_t>(bytes);
-  if (rank_ == 0) {
-    static std::atomic<int64_t> counter{0};
-    std::snprintf(name, sizeof name, "/singa-allreduce-%ld-%ld-%ld", static_cast<long>(getpid()),
-                  static_cast<long>(Clock::now().time_since_epoch().count() % 1000000007),
-                  static_cast<long>(counter++));
+  // The job's token tells jobs apart, the node index the nodes of one job whose "hosts" share a
+  // kernel (containers, network namespaces), the count the segments of this communicator.
+  const int64_t serial = segmentsCreated_++;
+  if (groupRank == 0) {
+    std::snprintf(name, sizeof name, "/singa-%016llx-%d-%lld", static_cast<unsigned long long>(jobToken_),
+                  nodeIndex_, static_cast<long long>(serial));
     cleanup.fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (cleanup.fd < 0) {
       ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
@@ -109,16 +117,23 @@ char* MpiCommunicator::mapNodeSegment(int64_t bytes, int64_t perRank, std::strin
       if (ftruncate(cleanup.fd, bytes) != 0) ok = 0, why = std::string("ftruncate: ") + std::strerror(errno);
     }
   }
-  SINGA_MPI_CHECK(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_));
-  SINGA_MPI_CHECK(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
-  if (ok && rank_ != 0) {
+  SINGA_MPI_CHECK(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, group));
+  SINGA_MPI_CHECK(MPI_Bcast(&ok, 1, MPI_INT, 0, group));
+  if (ok && groupRank != 0) {
     cleanup.fd = shm_open(name, O_RDWR, 0600);
     if (cleanup.fd < 0) ok = 0, why = std::string("shm_open: ") + std::strerror(errno);
   }
-  // Each rank reserves its own part now: a full /dev/shm is an error here, not a SIGBUS later,
-  // and the pages come from the rank's own NUMA node (the rank writes them every step).
+  // Each rank reserves its own part now (rank 0 also what lies past every rank's part): a full
+  // /dev/shm is an error here, not a SIGBUS later, and the pages come from the rank's own NUMA
+  // node (the rank writes them every step).
   if (ok) {
-    if (int rc = posix_fallocate(cleanup.fd, rank_ * perRank, perRank); rc != 0) {
+    int64_t from = groupRank * perRank, len = perRank;
+    if (groupRank == 0 && bytes > groupSize * perRank) {
+      if (int rc = posix_fallocate(cleanup.fd, groupSize * perRank, bytes - groupSize * perRank); rc != 0) {
+        ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
+      }
+    }
+    if (int rc = ok ? posix_fallocate(cleanup.fd, from, len) : 0; rc != 0) {
       ok = 0, why = std::string("posix_fallocate: ") + std::strerror(rc);
     }
   }
@@ -139,11 +154,16 @@ void MpiCommunicator::waitFlags(int which, int64_t gen, const char* what) {
 }
 
 void MpiCommunicator::waitCounters(char* base, int64_t stride, int which, int64_t gen, const char* what) {
+  waitCounters(base, stride, size_, 0, which, gen, what);
+}
+
+void MpiCommunicator::waitCounters(char* base, int64_t stride, int count, int firstRank, int which, int64_t gen,
+                                   const char* what) {
   auto counter = [&](int r) { return reinterpret_cast<int64_t*>(base + r * stride) + which; };
   const auto start = Clock::now();
   for (int64_t polls = 0;; ++polls) {
     bool all = true;
-    for (int r = 0; r < size_ && all; ++r) all = __atomic_load_n(counter(r), __ATOMIC_ACQUIRE) >= gen;
+    for (int r = 0; r < count && all; ++r) all = __atomic_load_n(counter(r), __ATOMIC_ACQUIRE) >= gen;
     if (all) return;
     SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
     if (polls < 256) continue;
@@ -151,9 +171,9 @@ void MpiCommunicator::waitCounters(char* base, int64_t stride, int which, int64_
     if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) {
       // Every rank passed agree(): name the ranks that stopped inside this all-reduce.
       std::ostringstream late;
-      int count = 0;
-      for (int r = 0; r < size_; ++r) {
-        if (__atomic_load_n(counter(r), __ATOMIC_ACQUIRE) < gen) late << (count++ ? ", " : "") << r;
+      int lateCount = 0;
+      for (int r = 0; r < count; ++r) {
+        if (__atomic_load_n(counter(r), __ATOMIC_ACQUIRE) < gen) late << (lateCount++ ? ", " : "") << firstRank + r;
       }
       std::ostringstream msg;
       msg << what << " (collective #" << seq_ << ") did not complete within " << waited

@@ -123,6 +123,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return mpi_->rank(); }
   int worldSize() const override { return mpi_->worldSize(); }
   int localRank() const override { return mpi_->localRank(); }
+  std::string hostLayout() const override { return mpi_->hostLayout(); }
   /// The GPU this rank drives.
   int device() const { return device_; }
 

@@ -71,6 +71,42 @@ void reduceInRankOrderOf(const char* const* srcs, int64_t count, int n, char* ou
   for (int64_t i = 0; i < count; ++i) dst[i] = rankOrderValue<T>(srcs, n, i, average);
 }
 
+// The running sum of srcs[0..n-1] in rank order, continuing `start` (or beginning with srcs[0]):
+// rankOrderValue's additions, split at group boundaries.
+template <class T>
+typename Accum<T>::type runningSum(const typename Accum<T>::type* start, const char* const* srcs, int n, int64_t i) {
+  using A = typename Accum<T>::type;
+  int r = 0;
+  A s = start != nullptr ? start[i] : static_cast<A>(reinterpret_cast<const T*>(srcs[r++])[i]);
+  for (; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
+  return s;
+}
+
+template <class T>
+void accumulateOf(const char* start, const char* const* srcs, int n, int64_t count, char* acc) {
+  using A = typename Accum<T>::type;
+  const A* from = reinterpret_cast<const A*>(start);
+  A* dst = reinterpret_cast<A*>(acc);
+  for (int64_t i = 0; i < count; ++i) dst[i] = runningSum<T>(from, srcs, n, i);
+}
+
+template <class T>
+void finishOf(const char* start, const char* const* srcs, int n, int64_t count, int totalRanks, bool average,
+              char* out) {
+  using A = typename Accum<T>::type;
+  const A* from = reinterpret_cast<const A*>(start);
+  T* dst = reinterpret_cast<T*>(out);
+  for (int64_t i = 0; i < count; ++i) {
+    A s = runningSum<T>(from, srcs, n, i);
+    if (average) s = static_cast<A>(s / static_cast<A>(totalRanks));  // as rankOrderValue
+    if constexpr (std::is_same_v<T, bool>) {
+      dst[i] = s != 0;
+    } else {
+      dst[i] = T(s);
+    }
+  }
+}
+
 #ifdef SINGA_USE_MPI
 
 // MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5. With two
@@ -96,6 +132,21 @@ SINGA_CLONES void halfSumDouble(const double* __restrict a, double* __restrict b
 
 void reduceInRankOrder(DType dtype, const char* const* srcs, int64_t count, int n, char* out, bool average) {
   SINGA_DISPATCH_ALL(dtype, T, reduceInRankOrderOf<T>(srcs, count, n, out, average));
+}
+
+size_t accumulatorSize(DType dtype) {
+  size_t bytes = 0;
+  SINGA_DISPATCH_ALL(dtype, T, bytes = sizeof(typename Accum<T>::type));
+  return bytes;
+}
+
+void accumulateInRankOrder(DType dtype, const char* start, const char* const* srcs, int n, int64_t count, char* acc) {
+  SINGA_DISPATCH_ALL(dtype, T, accumulateOf<T>(start, srcs, n, count, acc));
+}
+
+void finishInRankOrder(DType dtype, const char* start, const char* const* srcs, int n, int64_t count, int totalRanks,
+                       bool average, char* out) {
+  SINGA_DISPATCH_ALL(dtype, T, finishOf<T>(start, srcs, n, count, totalRanks, average, out));
 }
 
 #ifdef SINGA_USE_MPI

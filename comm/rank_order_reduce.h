@@ -21,6 +21,20 @@ namespace singa {
 /// compute threads (OpenMP) run backward, and it is memory-bound anyway.
 void reduceInRankOrder(DType dtype, const char* const* srcs, int64_t count, int n, char* out, bool average);
 
+/// The rank-order sum split across groups of consecutive ranks (nodes), with the same bits as
+/// reduceInRankOrder over all of them. Bytes of one element of the running sum: the
+/// accumulation type's (float for float16/bfloat16, int for bool, else the element's own).
+size_t accumulatorSize(DType dtype);
+/// A group's step: acc[i] = start[i] + srcs[0][i] + ... + srcs[n-1][i] in rank order, in the
+/// accumulation type (start: the previous groups' running sum, accumulatorSize bytes per element;
+/// nullptr for the first group).
+void accumulateInRankOrder(DType dtype, const char* start, const char* const* srcs, int n, int64_t count, char* acc);
+/// The last group's step: out[i] (elements of dtype) = reduceInRankOrder's value for all
+/// `totalRanks` ranks: start[i] + srcs[0][i] + ... + srcs[n-1][i], divided by totalRanks when
+/// `average`.
+void finishInRankOrder(DType dtype, const char* start, const char* const* srcs, int n, int64_t count, int totalRanks,
+                       bool average, char* out);
+
 #ifdef SINGA_USE_MPI
 /// MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5, for
 /// MPI_FLOAT and MPI_DOUBLE only (anything else aborts: MPI ops cannot throw). With two ranks MPI

@@ -6,6 +6,7 @@ singa_add_layer(NAME singa_comm
     comm/communicator.cc
     comm/mpi_communicator.cc
     comm/mpi_shared_memory.cc
+    comm/mpi_hierarchical.cc
     comm/rank_order_reduce.cc
     comm/nccl_communicator.cc
     comm/distributed_optimizer.cc

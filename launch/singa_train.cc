@@ -159,13 +159,15 @@ int run(TrainOptions& o) {
     const int64_t limit = t.limitTrain > 0 ? std::min(t.limitTrain, data.train->size()) : data.train->size();
     // On a CPU device the line also says which GEMM and convolution kernels run.
     const std::string kernels = dev.isCpu() ? "; " + cpu::cpuKernelsDescription() : "";
+    // On N ranks: the hosts and the ranks on each ("4 ranks on 2 hosts: node-a[0,1] node-b[2,3]").
+    const std::string ranks =
+        comm.worldSize() > 1 ? std::to_string(comm.worldSize()) + " ranks on " + comm.hostLayout() + ", " : "";
     std::fprintf(stderr,
-                 "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), device %s, "
+                 "singa_train: model %s (%lld parameters), data %s (%lld train, %lld test), %sdevice %s, "
                  "%d threads, optimizer %s lr %g%s\n",
                  modelName.c_str(), static_cast<long long>(model->numParameters()), data.description.c_str(),
                  static_cast<long long>(limit), static_cast<long long>(data.test ? data.test->size() : 0),
-                 dev.str().c_str(),
-                 numThreads(), t.optimizer.c_str(), t.lr, kernels.c_str());
+                 ranks.c_str(), dev.str().c_str(), numThreads(), t.optimizer.c_str(), t.lr, kernels.c_str());
   }
   const TrainResult r = trainer.fit(data.train, data.test);
   if (r.preempted) return kExitResumable;

@@ -65,11 +65,12 @@ TEST(Collectives, BroadcastFromEveryRoot) {
   const int n = comm().worldSize(), r = comm().rank();
   for (DType dt : kDTypes) {
     for (int root = 0; root < n; ++root) {
-      Tensor t = filled(777, dt, [&](int64_t i) { return r * 40 + (i % 30); });
+      // Values that fit int8 and float16 exactly for roots up to 3 (the tests run on up to 4 ranks).
+      Tensor t = filled(777, dt, [&](int64_t i) { return (r % 4) * 30 + (i % 30); });
       comm().broadcast(t, root);
       std::vector<double> got = t.toVector<double>();
       for (int64_t i = 0; i < 777; ++i) {
-        ASSERT_EQ(got[static_cast<size_t>(i)], root * 40 + (i % 30)) << dtypeName(dt) << " root " << root;
+        ASSERT_EQ(got[static_cast<size_t>(i)], (root % 4) * 30 + (i % 30)) << dtypeName(dt) << " root " << root;
       }
     }
   }
@@ -128,9 +129,11 @@ TEST(Collectives, SharedMemoryAndMpiTransportsGiveTheSameBits) {
   if (mpi == nullptr) GTEST_SKIP() << "the mpi backend's two transports";
   const char* env = std::getenv("SINGA_MPI_SHM");
   const bool disabled = env != nullptr && std::string(env) == "0";
-  // mpirun here starts every rank on this node: the shared-memory transport must be in use.
-  ASSERT_EQ(mpi->sharedMemoryActive(), !disabled);
+  // With every rank on one node (tests/dist) the shared-memory transport must be in use; across
+  // nodes (tests/multinode) it is not, and HierarchicalAndFlatTransportsGiveTheSameBits runs.
+  ASSERT_EQ(mpi->sharedMemoryActive(), !disabled && mpi->nodeCount() == 1);
   if (disabled) GTEST_SKIP() << "SINGA_MPI_SHM=0";
+  if (mpi->nodeCount() > 1) GTEST_SKIP() << "ranks on " << mpi->hostLayout();
   const int r = comm().rank();
   // Shared memory, MPI (alltoall) and, with two ranks, the direct MPI_Allreduce for float32 /
   // float64 (1.5 M elements: 6 or 12 MB, so the direct path needs its limit raised).
@@ -158,10 +161,70 @@ TEST(Collectives, SharedMemoryAndMpiTransportsGiveTheSameBits) {
   }
 }
 
+// Across nodes (tests/multinode: 2 hosts x 2 ranks): the hierarchical path (node sums in shared
+// memory, a running sum passed from node to node) against the flat MPI path and, for float32, the
+// rank-ordered sum computed here from every rank's inputs.
+TEST(Collectives, HierarchicalAndFlatTransportsGiveTheSameBits) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  if (mpi == nullptr || mpi->nodeCount() == 1) GTEST_SKIP() << "needs ranks on several nodes (tests/multinode)";
+  const char* env = std::getenv("SINGA_MPI_HIER");
+  if (env != nullptr && std::string(env) == "0") GTEST_SKIP() << "SINGA_MPI_HIER=0";
+  // One rank per node (nothing to sum within one) or ranks placed round-robin: the flat path.
+  if (mpi->nodeCount() == comm().worldSize() || !mpi->nodesConsecutive()) {
+    EXPECT_FALSE(mpi->hierarchicalActive()) << mpi->hostLayout();
+    GTEST_SKIP() << "ranks on " << mpi->hostLayout() << ": the flat path";
+  }
+  ASSERT_TRUE(mpi->hierarchicalActive()) << mpi->hostLayout();
+  const int n = comm().worldSize(), r = comm().rank();
+  auto value = [](int rank, int64_t i) { return std::sin(0.37 * i + rank) * std::pow(10.0, rank % 3); };
+  mpi->setDirectAllReduceMaxBytes(0);
+  // 1.5 M elements: two pieces of running sum for 4-byte sums; 5 and 1: fewer than the ranks.
+  for (int64_t size : {int64_t{1500007}, int64_t{5}, int64_t{1}}) {
+    for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64, DType::kInt32}) {
+      for (ReduceOp op : {ReduceOp::kAverage, ReduceOp::kSum}) {
+        if (op == ReduceOp::kAverage && !isFloating(dt)) continue;
+        SCOPED_TRACE(std::string(dtypeName(dt)) + (op == ReduceOp::kSum ? " sum of " : " average of ") +
+                     std::to_string(size));
+        auto input = [&](int64_t i) { return dt == DType::kInt32 ? std::round(value(r, i) * 100) : value(r, i); };
+        Tensor a = filled(size, dt, input);
+        Tensor b = a.clone();
+        ASSERT_EQ(mpi->transportFor(a.numel(), dt), MpiCommunicator::kTransportHierarchical);
+        comm().allReduce(a, op);
+        mpi->useHierarchical(false);
+        ASSERT_EQ(mpi->transportFor(b.numel(), dt), MpiCommunicator::kTransportMpi);
+        comm().allReduce(b, op);
+        mpi->useHierarchical(true);
+        ASSERT_EQ(std::memcmp(a.rawData(), b.rawData(), a.nbytes()), 0) << "hierarchical vs flat MPI";
+        if (dt == DType::kFloat32 && op == ReduceOp::kSum) {
+          const float* got = a.data<float>();
+          for (int64_t i = 0; i < size; ++i) {
+            float want = static_cast<float>(value(0, i));
+            for (int q = 1; q < n; ++q) want += static_cast<float>(value(q, i));
+            ASSERT_EQ(std::memcmp(&got[i], &want, sizeof want), 0) << "at " << i << ": " << got[i] << " vs " << want;
+          }
+        }
+      }
+    }
+  }
+  mpi->setDirectAllReduceMaxBytes(MpiCommunicator::kDefaultDirectMaxBytes);
+}
+
+TEST(Collectives, HostLayoutNamesTheHostsAndTheirRanks) {
+  EXPECT_EQ(formatHostLayout({0, 0, 1, 1}, {"a", "b"}), "2 hosts: a[0,1] b[2,3]");
+  EXPECT_EQ(formatHostLayout({0, 1, 0, 1}, {"a", "b"}), "2 hosts: a[0,2] b[1,3]");
+  EXPECT_EQ(formatHostLayout({0, 0, 0, 0, 1, 0}, {"vm", "x"}), "2 hosts: vm[0-3,5] x[4]");
+  EXPECT_EQ(formatHostLayout({0}, {"vm"}), "1 host: vm[0]");
+  const std::string layout = comm().hostLayout();
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
+  const int nodes = mpi != nullptr ? mpi->nodeCount() : 1;
+  EXPECT_EQ(layout.rfind(std::to_string(nodes) + (nodes == 1 ? " host: " : " hosts: "), 0), 0u) << layout;
+  EXPECT_NE(layout.find(hostName() + "["), std::string::npos) << layout;
+}
+
 TEST(Collectives, DirectAllReduceIsTheDefaultForSmallBuffersOfTwoRanks) {
   auto* mpi = dynamic_cast<MpiCommunicator*>(&comm());
   if (mpi == nullptr) GTEST_SKIP() << "the mpi backend's transports";
-  const bool two = comm().worldSize() == 2;
+  const bool two = comm().worldSize() == 2 && mpi->nodeCount() == 1;  // not across hosts
   EXPECT_EQ(mpi->transportFor(1 << 18, DType::kFloat32) == MpiCommunicator::kTransportDirect, two);
   EXPECT_EQ(mpi->transportFor(1 << 18, DType::kInt64) == MpiCommunicator::kTransportDirect, two);
   EXPECT_NE(mpi->transportFor(1 << 18, DType::kFloat16), MpiCommunicator::kTransportDirect);  // summed in float
