@@ -33,6 +33,8 @@ if [ "$want_tests" = 1 ]; then
         clang-14 libclang-rt-14-dev)
   # A single-node Slurm for the slurm test (tests/slurm): daemons started by hand, no systemd.
   pkgs+=(slurm-wlm munge)
+  # Simulated hosts for the multinode tests (tests/multinode): ip and tc (nsenter: util-linux).
+  pkgs+=(iproute2)
 fi
 
 missing=()
