@@ -29,19 +29,35 @@ T pairValue(T x, T y) {
   }
 }
 
-// srcs[0][i] + srcs[1][i] + ... + srcs[n-1][i], summed in rank order (then divided by n for an
-// average), as T.
+// The running sum of srcs[0..n-1][i] in rank order, continuing `start` (or beginning with
+// srcs[0]), in the accumulation type. The flat reduction (start = nullptr) and the hierarchical
+// one (a node continues the previous node's running sum) share it, so they give the same bits.
 template <class T>
-T rankOrderValue(const char* const* srcs, int n, int64_t i, bool average) {
+typename Accum<T>::type runningSum(const typename Accum<T>::type* start, const char* const* srcs, int n, int64_t i) {
   using A = typename Accum<T>::type;
-  A s = static_cast<A>(reinterpret_cast<const T*>(srcs[0])[i]);
-  for (int r = 1; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
-  if (average) s = static_cast<A>(s / static_cast<A>(n));
+  int r = 0;
+  A s = start != nullptr ? start[i] : static_cast<A>(reinterpret_cast<const T*>(srcs[r++])[i]);
+  for (; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
+  return s;
+}
+
+// A finished sum as T (divided by the number of ranks for an average).
+template <class T>
+T finishValue(typename Accum<T>::type s, int totalRanks, bool average) {
+  using A = typename Accum<T>::type;
+  if (average) s = static_cast<A>(s / static_cast<A>(totalRanks));
   if constexpr (std::is_same_v<T, bool>) {
     return s != 0;
   } else {
     return T(s);
   }
+}
+
+// srcs[0][i] + srcs[1][i] + ... + srcs[n-1][i], summed in rank order (then divided by n for an
+// average), as T.
+template <class T>
+T rankOrderValue(const char* const* srcs, int n, int64_t i, bool average) {
+  return finishValue<T>(runningSum<T>(nullptr, srcs, n, i), n, average);
 }
 
 // Two-operand sums run as loops the compiler vectorises: the types whose sum needs no wider
@@ -71,17 +87,6 @@ void reduceInRankOrderOf(const char* const* srcs, int64_t count, int n, char* ou
   for (int64_t i = 0; i < count; ++i) dst[i] = rankOrderValue<T>(srcs, n, i, average);
 }
 
-// The running sum of srcs[0..n-1] in rank order, continuing `start` (or beginning with srcs[0]):
-// rankOrderValue's additions, split at group boundaries.
-template <class T>
-typename Accum<T>::type runningSum(const typename Accum<T>::type* start, const char* const* srcs, int n, int64_t i) {
-  using A = typename Accum<T>::type;
-  int r = 0;
-  A s = start != nullptr ? start[i] : static_cast<A>(reinterpret_cast<const T*>(srcs[r++])[i]);
-  for (; r < n; ++r) s = static_cast<A>(s + static_cast<A>(reinterpret_cast<const T*>(srcs[r])[i]));
-  return s;
-}
-
 template <class T>
 void accumulateOf(const char* start, const char* const* srcs, int n, int64_t count, char* acc) {
   using A = typename Accum<T>::type;
@@ -96,15 +101,7 @@ void finishOf(const char* start, const char* const* srcs, int n, int64_t count, 
   using A = typename Accum<T>::type;
   const A* from = reinterpret_cast<const A*>(start);
   T* dst = reinterpret_cast<T*>(out);
-  for (int64_t i = 0; i < count; ++i) {
-    A s = runningSum<T>(from, srcs, n, i);
-    if (average) s = static_cast<A>(s / static_cast<A>(totalRanks));  // as rankOrderValue
-    if constexpr (std::is_same_v<T, bool>) {
-      dst[i] = s != 0;
-    } else {
-      dst[i] = T(s);
-    }
-  }
+  for (int64_t i = 0; i < count; ++i) dst[i] = finishValue<T>(runningSum<T>(from, srcs, n, i), totalRanks, average);
 }
 
 #ifdef SINGA_USE_MPI
