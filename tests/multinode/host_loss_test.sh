@@ -17,10 +17,13 @@ export SINGA_TRAIN=$train WORK=$work
   fail() { echo "FAIL: $*"; exit 1; }
   args=(--model cnn --epochs 1 --lr 0.01 --limit-train 6400 --limit-test 500 --threads 1
         --checkpoint-every 20 --comm-timeout 20 --log-every 1000)
-  # lose FAULT NAME: a 4-rank job checkpointing into $WORK/NAME; FAULT on node-b after its first
-  # checkpoint; the job must end promptly, naming node-b.
+  # lose FAULT NAME [RETRY]: a 4-rank job checkpointing into $WORK/NAME; FAULT on node-b after its
+  # first checkpoint; the job must end promptly, naming node-b. With RETRY set, a job that ended
+  # promptly but whose Open MPI message did not name the host returns 2 instead of failing (Open
+  # MPI 4.1 sometimes reports a killed daemon only as "ORTE was unable to reliably start one or
+  # more daemons").
   lose() {
-    local fault=$1 name=$2
+    local fault=$1 name=$2 retry=${3:-}
     "$SINGA_MN_MPIRUN" -np 4 --bind-to none "$SINGA_TRAIN" "${args[@]}" --checkpoint-dir "$WORK/$name" \
       --batch-size 16 >"$WORK/$name.log" 2>&1 &
     local job=$!
@@ -38,13 +41,17 @@ export SINGA_TRAIN=$train WORK=$work
     grep -q "on 2 hosts: node-a\[0,1\] node-b\[2,3\]" "$WORK/$name.log" || fail "$name: the start line does not map node-b to its ranks"
     local named
     named=$(grep -v "^singa_train: model" "$WORK/$name.log" | grep -Em1 "on node node-b|Peer host: +node-b|node-b\[")
-    [ -n "$named" ] || { tail -n 30 "$WORK/$name.log"; fail "$name: no message names the lost host node-b"; }
+    if [ -z "$named" ]; then
+      tail -n 30 "$WORK/$name.log"
+      [ -n "$retry" ] && { echo "$name: Open MPI did not name node-b this time; once more"; return 2; }
+      fail "$name: no message names the lost host node-b"
+    fi
     echo "$name: named by: $(echo "$named" | sed "s/^ *//")"
   }
   lose down link_down
   "$SINGA_MN_FAULT" kill node-b  # what is left of that job on node-b
   "$SINGA_MN_FAULT" up node-b
-  lose kill killed
+  lose kill killed retry || { rm -rf "$WORK/killed"; lose kill killed; }
   # Resume on node-a alone: 2 ranks x 32, the same global batch.
   "$SINGA_MN_MPIRUN" -np 2 --host node-a:2 --bind-to none "$SINGA_TRAIN" "${args[@]}" --checkpoint-dir "$WORK/killed" \
     --batch-size 32 --resume --metrics-json "$WORK/resumed.json" >"$WORK/resumed.log" 2>&1 ||
