@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -105,6 +106,14 @@ MpiCommunicator::MpiCommunicator(const RankInfo& info) {
   learnNodes();
   arrived_.assign(static_cast<size_t>(size_), 0);
   timeoutSeconds_ = commTimeoutFromEnv(timeoutSeconds_);
+  if (const char* v = std::getenv("SINGA_LOST_HOST_GRACE"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v, &end);
+    SINGA_CHECK(errno == 0 && end != v && *end == '\0' && x >= 0 && x <= 3600, ValueError,
+                "SINGA_LOST_HOST_GRACE='" << v << "' is not a number of seconds from 0 to 3600");
+    lostHostGrace_ = x;
+  }
   if (info.source != "single" && info.worldSize != size_) {
     SINGA_THROW(CommError, "the launcher (" << info.source << ") started " << info.worldSize
                                             << " ranks but MPI sees a world of " << size_
@@ -171,7 +180,7 @@ void MpiCommunicator::drainArrivals() {
   }
 }
 
-void MpiCommunicator::timedOut(const std::string& what, double waited) {
+void MpiCommunicator::timedOut(const std::string& what, double waited, const std::vector<int>& peers) {
   // Give late notices a moment to land before naming the missing ranks.
   for (int i = 0; i < 20; ++i) {
     drainArrivals();
@@ -188,15 +197,51 @@ void MpiCommunicator::timedOut(const std::string& what, double waited) {
   const int count = static_cast<int>(missingRanks.size());
   // Across hosts, which hosts they are on: a host lost shows as all of its ranks.
   if (count > 0 && nodeCount_ > 1) missing << " on " << hostsOfRanks(missingRanks);
+  if (count == 0) {
+    // Every rank entered the collective: the transfer stalled. Name who this rank was talking
+    // to (across hosts, a lost host or link is the usual cause): the request's peers when the
+    // caller knows them, else every rank on another host.
+    std::vector<int> suspects = peers;
+    if (suspects.empty() && nodeCount_ > 1) {
+      for (int r = 0; r < size_; ++r) {
+        if (nodeOfRank_[static_cast<size_t>(r)] != nodeIndex_) suspects.push_back(r);
+      }
+    }
+    missing << "none (all arrived; the transfer itself stalled";
+    if (!suspects.empty()) {
+      missing << (peers.empty() ? "; the other hosts: " : "; waiting on ")
+              << (nodeCount_ > 1 ? hostsOfRanks(suspects) : "ranks " + formatRanks(suspects))
+              << ", a lost host or link is the usual cause";
+    }
+    missing << ")";
+  }
   std::ostringstream msg;
   msg << what << " (collective #" << seq_ << ") did not complete within " << waited
-      << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that did not arrive: "
-      << (count ? missing.str() : std::string("none (all arrived; the transfer itself stalled)"));
-  abortJob(msg.str(), 3);
+      << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that did not arrive: " << missing.str();
+  abortAfterTimeout(msg.str());
   __builtin_unreachable();  // abortJob ends the job
 }
 
-void MpiCommunicator::wait(MPI_Request& request, const std::string& what) {
+void MpiCommunicator::abortAfterTimeout(const std::string& message) {
+  // Across hosts, a timeout usually means a host (or its link) was lost. MPI_Abort now would make
+  // Open MPI's mpirun wait for that host's daemon to confirm the kill, over a connection with data
+  // outstanding (no keepalive applies), for many minutes. The launcher notices a lost host itself
+  // (mpirun through its oob keepalive, Slurm through its node health checks) and ends the job:
+  // this rank names what it waited for, gives the launcher that time, then aborts.
+  if (nodeCount_ > 1 && lostHostGrace_ > 0) {
+    std::fprintf(stderr,
+                 "singa: rank %d of %d (%s): %s; waiting up to %g s for the launcher to end the job "
+                 "(SINGA_LOST_HOST_GRACE), then aborting\n",
+                 rank_, size_, hostName().c_str(), message.c_str(), lostHostGrace_);
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::duration<double>(lostHostGrace_));
+    abortJob(message + "; the launcher did not end the job within SINGA_LOST_HOST_GRACE", 3);
+  }
+  abortJob(message, 3);
+  __builtin_unreachable();  // abortJob ends the job
+}
+
+void MpiCommunicator::wait(MPI_Request& request, const std::string& what, const std::vector<int>& peers) {
   const auto start = Clock::now();
   int done = 0;
   for (int64_t polls = 0;; ++polls) {
@@ -205,7 +250,7 @@ void MpiCommunicator::wait(MPI_Request& request, const std::string& what) {
     SINGA_CHECK(!cancelled_, CommError, what << " cancelled on rank " << rank_ << ": this rank is shutting down");
     if (polls < 256) continue;
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited);
+    if (timeoutSeconds_ > 0 && waited > timeoutSeconds_) timedOut(what, waited, peers);
     backOff(waited);  // spin while a peer is likely about to arrive, then sleep
   }
 }

@@ -43,8 +43,8 @@ class MpiCommunicator : public Communicator {
   int worldSize() const override { return size_; }
   int localRank() const override { return localRank_; }
   std::string hostLayout() const override;
-  /// The hosts of `ranks` and which of them each holds: "node-b[2,3]" (all of node-b's ranks:
-  /// "node-b[2,3] (every rank of the host)").
+  /// The hosts of `ranks` and which of them each holds, with every rank of the host:
+  /// "node-b[2,3] (every rank of the host)" or "node-b[3] (the host of ranks 2,3)".
   std::string hostsOfRanks(const std::vector<int>& ranks) const;
 
   /// Nodes as MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) groups the ranks (not host names),
@@ -67,8 +67,9 @@ class MpiCommunicator : public Communicator {
   /// Callers hold lock().
   void agree(CollKind kind, DType dtype, int64_t numel, int64_t extra);
   /// Waits for `request` with the communicator's timeout: on expiry prints `what`, the ranks
-  /// that did not arrive, and aborts the job.
-  void wait(MPI_Request& request, const std::string& what);
+  /// that did not arrive, and aborts the job. `peers` (world ranks) are the ranks the request
+  /// talks to, named with their hosts when every rank arrived but the transfer stalled.
+  void wait(MPI_Request& request, const std::string& what, const std::vector<int>& peers = {});
   /// Serialises collectives issued from different threads of this process.
   std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
   MPI_Comm comm() const { return comm_; }
@@ -163,7 +164,11 @@ class MpiCommunicator : public Communicator {
   int64_t* flagOf(int r, int which) const;
   char* slotOf(int r) const;
   char* resultOf(int r) const;
-  [[noreturn]] void timedOut(const std::string& what, double waited);
+  /// Ends the job after a collective timed out (see SINGA_LOST_HOST_GRACE in the .cc).
+  [[noreturn]] void abortAfterTimeout(const std::string& message);
+  [[noreturn]] void timedOut(const std::string& what, double waited, const std::vector<int>& peers);
+  /// The world ranks on node `node` (an index into the node list), in order.
+  std::vector<int> ranksOfNode(int node) const;
 
   MPI_Comm comm_ = MPI_COMM_NULL;  // collectives
   MPI_Comm ctrl_ = MPI_COMM_NULL;  // arrival notices
@@ -171,6 +176,7 @@ class MpiCommunicator : public Communicator {
   // Nodes: this rank's node communicator, the leaders' communicator (local rank 0 of every node;
   // MPI_COMM_NULL elsewhere), node of every rank, host name of every node.
   MPI_Comm node_ = MPI_COMM_NULL, leaders_ = MPI_COMM_NULL;
+  double lostHostGrace_ = 30.0;  // SINGA_LOST_HOST_GRACE: see timedOut
   int nodeCount_ = 1, nodeIndex_ = 0, localSize_ = 1, nodeFirstRank_ = 0;
   bool nodesConsecutive_ = true;
   std::vector<int> nodeOfRank_;

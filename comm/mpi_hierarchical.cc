@@ -93,6 +93,14 @@ void MpiCommunicator::learnNodes() {
 
 std::string MpiCommunicator::hostLayout() const { return formatHostLayout(nodeOfRank_, nodeNames_); }
 
+std::vector<int> MpiCommunicator::ranksOfNode(int node) const {
+  std::vector<int> out;
+  for (int r = 0; r < size_; ++r) {
+    if (nodeOfRank_[static_cast<size_t>(r)] == node) out.push_back(r);
+  }
+  return out;
+}
+
 std::string MpiCommunicator::hostsOfRanks(const std::vector<int>& ranks) const {
   std::string out;
   for (int node = 0; node < nodeCount_; ++node) {
@@ -104,7 +112,8 @@ std::string MpiCommunicator::hostsOfRanks(const std::vector<int>& ranks) const {
     const int onNode = static_cast<int>(std::count(nodeOfRank_.begin(), nodeOfRank_.end(), node));
     const std::string ranksText = nodeNames_[static_cast<size_t>(node)] + "[" + formatRanks(here) + "]";
     out += (out.empty() ? "" : " ") + ranksText +
-           (static_cast<int>(here.size()) == onNode ? " (every rank of the host)" : "");
+           (static_cast<int>(here.size()) == onNode ? " (every rank of the host)"
+                                                    : " (the host of ranks " + formatRanks(ranksOfNode(node)) + ")");
   }
   return out;
 }
@@ -171,6 +180,14 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
   auto waitLeader = [&](int which, int64_t gen, const char* what) {
     waitCounters(hier_, hierStride_, 1, nodeFirstRank_, which, gen, what);
   };
+  // Whom a leader's transfers wait on, named if one stalls: the previous and next nodes' ranks,
+  // and for the result (a broadcast from the last node) every other node's.
+  const std::vector<int> previousNode = node > 0 ? ranksOfNode(node - 1) : std::vector<int>{};
+  const std::vector<int> nextNode = lastNode ? std::vector<int>{} : ranksOfNode(node + 1);
+  std::vector<int> otherNodes;
+  for (int r = 0; r < size_; ++r) {
+    if (nodeOfRank_[static_cast<size_t>(r)] != node) otherNodes.push_back(r);
+  }
   // The leader's transfers in flight, per set: the running sum received and sent, the result.
   MPI_Request recvs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, sends[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL},
               results[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
@@ -181,7 +198,7 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
   };
   auto copyOut = [&](int64_t g) {
     if (leader) {
-      wait(results[setOf(g)], "allReduce (hierarchical, result from the last node)");
+      wait(results[setOf(g)], "allReduce (hierarchical, result from the last node)", otherNodes);
       publish(kResultReady, g);
     }
     waitLeader(kResultReady, g, "allReduce (hierarchical, result from the last node)");
@@ -199,7 +216,7 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
     waitLocal(kCopiedOut, g - 2, "allReduce (hierarchical, area reuse)");
     if (leader) {
       if (sends[setOf(g)] != MPI_REQUEST_NULL) {
-        wait(sends[setOf(g)], "allReduce (hierarchical, running sum to the next node)");
+        wait(sends[setOf(g)], "allReduce (hierarchical, running sum to the next node)", nextNode);
       }
       publish(kAreasFree, g);
       if (g < lastGen) postReceive(g + 1);
@@ -207,7 +224,7 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
     std::memcpy(slot(localRank_), data + first(g) * esize, static_cast<size_t>(n * esize));
     publish(kCopiedIn, g);
     if (leader && node > 0) {
-      wait(recvs[setOf(g)], "allReduce (hierarchical, running sum from the previous node)");
+      wait(recvs[setOf(g)], "allReduce (hierarchical, running sum from the previous node)", previousNode);
       publish(kSumReceived, g);
     }
     waitLocal(kCopiedIn, g, "allReduce (hierarchical, reduce phase)");
@@ -236,7 +253,7 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
   }
   copyOut(lastGen);
   for (MPI_Request& r : sends) {
-    if (r != MPI_REQUEST_NULL) wait(r, "allReduce (hierarchical, running sum to the next node)");
+    if (r != MPI_REQUEST_NULL) wait(r, "allReduce (hierarchical, running sum to the next node)", nextNode);
   }
 }
 

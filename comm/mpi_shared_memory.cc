@@ -179,7 +179,7 @@ void MpiCommunicator::waitCounters(char* base, int64_t stride, int count, int fi
       msg << what << " (collective #" << seq_ << ") did not complete within " << waited
           << " s (SINGA_COMM_TIMEOUT / setTimeout); ranks that entered it but did not reach this phase: "
           << late.str();
-      abortJob(msg.str(), 3);
+      abortAfterTimeout(msg.str());
     }
     backOff(waited);
   }

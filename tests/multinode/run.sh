@@ -149,13 +149,18 @@ h=\$1; shift
 exec "$dir/exec" "\$h" /bin/sh -c "\$*"
 EOF
 # The keepalive settings let mpirun notice a host whose link went down within ~10 s (Open MPI's
-# defaults: 300 s idle + 9 x 20 s) and end the job naming it.
+# defaults: 300 s idle + 9 x 20 s) and end the job naming it. SINGA_MN_KEEPALIVE (read by each
+# mpirun call) sets the idle seconds (default 5; `default` keeps Open MPI's own settings).
 cat >"$dir/mpirun" <<EOF
 #!/bin/sh
+case \${SINGA_MN_KEEPALIVE:-5} in
+  default) ;;
+  *) set -- --mca oob_tcp_keepalive_time "\${SINGA_MN_KEEPALIVE:-5}" --mca oob_tcp_keepalive_intvl 1 \\
+       --mca oob_tcp_keepalive_probes 3 "\$@" ;;
+esac
 exec mpirun --hostfile "$dir/hostfile" --mca plm_rsh_agent "$dir/rsh" \\
   --mca btl tcp,self,vader --mca btl_tcp_if_include 198.18.0.0/15 --mca oob_tcp_if_include 198.18.0.0/15 \\
-  --mca orte_keep_fqdn_hostnames 1 \\
-  --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3 "\$@"
+  --mca orte_keep_fqdn_hostnames 1 "\$@"
 EOF
 # SINGA_MN_FAULT kill|down|up HOST: a host lost (every process in its namespaces SIGKILLed, by pid)
 # or cut off (its link down: nobody is told; its peers find out by their timeouts).
