@@ -3,18 +3,20 @@
 #
 #   launch/setup.sh            build dependencies + the Fashion-MNIST data set
 #   launch/setup.sh --tests    the above + test data and Python peers (torch, onnx, onnxruntime)
+#   launch/setup.sh --container  the above + podman, runc and mmdebstrap (tests/container)
 #
 # Python peers live in a venv at .venv (created from /usr/bin/python3 with system site packages,
 # so it sees Debian's python3-torch and PyPI's newest onnx / onnxruntime).
 # The Docker images run this same script.
 set -euo pipefail
 
-want_tests=0
+want_tests=0 want_container=0
 for arg in "$@"; do
   case "$arg" in
     --tests) want_tests=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option '$arg' (use --tests or nothing)" >&2; exit 2 ;;
+    --container) want_container=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --tests, --container or nothing)" >&2; exit 2 ;;
   esac
 done
 
@@ -35,6 +37,12 @@ if [ "$want_tests" = 1 ]; then
   pkgs+=(slurm-wlm munge)
   # Simulated hosts for the multinode tests (tests/multinode): ip and tc (nsenter: util-linux).
   pkgs+=(iproute2)
+fi
+
+if [ "$want_container" = 1 ]; then
+  # Rootful podman with the runc runtime (crun fails on some hosts' cgroups), netavark networking,
+  # and mmdebstrap for a debian:12 base image made locally (no registry needed).
+  pkgs+=(podman runc mmdebstrap netavark aardvark-dns iptables catatonit uidmap fuse-overlayfs slirp4netns)
 fi
 
 missing=()

@@ -6,7 +6,9 @@
 # namespace. COMMAND runs on the first host (the "login node"), with:
 #   SINGA_MN_MPIRUN   an mpirun wrapper: hostfile of the hosts (slots = --slots), an rsh agent that
 #                     enters a host's namespaces (nsenter), TCP between hosts (btl tcp,self,vader,
-#                     interfaces in 198.18.0.0/15), shared memory within one
+#                     interfaces in 198.18.0.0/15), shared memory within one; Open MPI's oob
+#                     keepalive at 5 s idle + 3 x 1 s (SINGA_MN_KEEPALIVE=SECONDS|default, read
+#                     by each call, changes the idle time or keeps Open MPI's defaults)
 #   SINGA_MN_HOSTS    the hostnames, space-separated (node-a node-b ...)
 #   SINGA_MN_ADDRS    their addresses, space-separated
 #   SINGA_MN_DIR      a scratch directory removed at exit
