@@ -60,7 +60,7 @@ bool broadcastsTo(const Shape& s, const Shape& target) {
 
 struct AttentionShape {
   int64_t batch = 0, qHeads = 0, kvHeads = 0, qLen = 0, kvLen = 0, pastLen = 0, headSize = 0, vHeadSize = 0;
-  int64_t total() const { return pastLen + kvLen; }
+  int64_t total() const { return checkedAdd(pastLen, kvLen, "Attention: past + current key length"); }
 };
 
 // The 0 / -inf bias of the shape-only bounds: causal (bottom-right: query i sees key j <= i +
@@ -72,7 +72,8 @@ Tensor structuralBias(const ConvertContext& ctx, const AttentionShape& s, bool c
   if (!causal && left < 0 && right < 0 && padLens.empty()) return Tensor();
   const int64_t bs = padLens.empty() ? 1 : s.batch;
   const int64_t total = s.total();
-  checkHostBuffer(ctx, bs * s.qLen * total, sizeof(double), "the attention mask");
+  checkHostBuffer(ctx, checkedMul(checkedMul(bs, s.qLen, "Attention mask"), total, "Attention mask"), sizeof(double),
+                  "the attention mask");
   std::vector<double> bias(static_cast<size_t>(bs * s.qLen * total), 0.0);
   for (int64_t b = 0; b < bs; ++b) {
     const int64_t offset = padLens.empty() ? s.pastLen : padLens[b] - s.qLen;

@@ -514,6 +514,11 @@ TEST(HostileOps, AttentionCausalMaskOfHugeSequencesHitsTheCeiling) {
                           {"v", ones({1, 1, 200000, 1})}}, 23);
   setInt(m.node, "is_causal", 1);
   expectNames(memoryErrorOf(m), "Attention", {"attention mask"});
+  // Empty heads of 2^40 positions: the mask's element count overflowed int64.
+  OneNode wrap("Attention", {{"q", ones({1, 1, int64_t{1} << 40, 0})}, {"k", ones({1, 1, int64_t{1} << 40, 0})},
+                             {"v", ones({1, 1, int64_t{1} << 40, 0})}}, 23);
+  setInt(wrap.node, "is_causal", 1);
+  expectNames(errorOf<ShapeError>(wrap), "Attention", {"Attention mask", "overflow"});
 }
 
 TEST(HostileOps, RotaryEmbeddingDimsAndPositionsAreChecked) {
