@@ -123,6 +123,8 @@ TEST(OnnxTransformer, DecoderExportsAndImportsBack) {
   for (const auto& [name, p] : model->namedParameters()) state[name] = p;
   const onnx::ModelProto exported =
       onnxio::exportFunction([&](const std::vector<Tensor>& xs) { return model->run(xs); }, batch, state, opts);
+  // Kept for onnxruntime (transformer_models.py check-export).
+  onnxio::saveModel(exported, std::string(SINGA_ONNX_TRANSFORMER_DIR) + "/decoder_exported.onnx");
   auto again = onnxio::prepare(exported);
   const std::vector<Tensor> want = model->run(batch), got = again->run(batch);
   ASSERT_EQ(got.size(), 2u);
