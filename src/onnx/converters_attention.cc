@@ -9,6 +9,7 @@
 // its gradient. A query row with no attendable key gives zeros (the rule of the ONNX reference);
 // such rows are fed to Softmax as zeros and masked afterwards, so neither the output nor the
 // gradient sees the NaN of an all -inf softmax.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
