@@ -168,8 +168,12 @@ void reduceExtreme(KernelContext& ctx, bool isMax) {
                 (isMax ? "ReduceMax" : "ReduceMin") << ": cannot reduce the empty axis " << a << " of "
                                                     << x.shape());
   }
-  // NaN propagates (the comparison picks it once seen).
+  // NaN propagates (the comparison picks it once seen). A row of -inf has maximum -inf (a fully
+  // masked attention row), so floating types start from the infinities.
   T init = isMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+  if constexpr (std::numeric_limits<T>::has_infinity) {
+    init = isMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  }
   auto fin = [](T a) { return a; };
   if (isMax) {
     reduceLoop<T, T>(x, ctx.out(0), axes, init, [](T a, T v) { return !isNan(a) && (v > a || isNan(v)) ? v : a; },

@@ -128,6 +128,10 @@ void reduce(KernelContext& ctx, int op) {
   if (op == kProd) init = A(1);
   if (op == kMax) init = static_cast<A>(std::numeric_limits<T>::lowest());
   if (op == kMin) init = static_cast<A>(std::numeric_limits<T>::max());
+  if constexpr (std::numeric_limits<A>::has_infinity) {  // as the CPU kernel: max of all -inf is -inf
+    if (op == kMax) init = -std::numeric_limits<A>::infinity();
+    if (op == kMin) init = std::numeric_limits<A>::infinity();
+  }
   cudaStream_t s = streamFor(ctx.out(0));
   const int64_t divisor = std::max<int64_t>(count, 1);
   if (p.keptUnitStride || p.nOut >= 4096 || p.nRed < 64) {

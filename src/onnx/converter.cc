@@ -36,6 +36,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerRnnConverters(*r);
     registerSampleConverters(*r);
     registerTrainingConverters(*r);
+    registerAttentionConverters(*r);
     registerSequenceConverters(*r);
     return r;
   }();

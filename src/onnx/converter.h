@@ -87,6 +87,7 @@ void registerMiscConverters(ConverterRegistry& r);
 void registerRnnConverters(ConverterRegistry& r);
 void registerSampleConverters(ConverterRegistry& r);
 void registerTrainingConverters(ConverterRegistry& r);
+void registerAttentionConverters(ConverterRegistry& r);
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 
 }  // namespace singa::onnxio

@@ -25,6 +25,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_rnn.cc
     src/onnx/converters_sample.cc
     src/onnx/converters_training.cc
+    src/onnx/converters_attention.cc
     src/onnx/converters_sequence.cc
     src/onnx/backend_test.cc
     # internal header (not installed)

@@ -459,6 +459,107 @@ TEST(HostileOps, RecurrentActivationsDirectionAndLengthsAreChecked) {
   expectNames(errorOf<ValueError>(lens), "LSTM", {"sequence_lens"});
 }
 
+// ---- transformer operators (opsets 20-25) -----------------------------------------------------
+
+TEST(HostileOps, AttentionHeadCountsMustDivideAndGroup) {
+  OneNode split("Attention", {{"q", ones({1, 2, 6})}, {"k", ones({1, 2, 6})}, {"v", ones({1, 2, 6})}}, 23);
+  setInt(split.node, "q_num_heads", 4);
+  setInt(split.node, "kv_num_heads", 2);
+  expectNames(errorOf<ValueError>(split), "Attention", {"hidden size 6", "head count 4", "q_num_heads"});
+  OneNode missing("Attention", {{"q", ones({1, 2, 6})}, {"k", ones({1, 2, 6})}, {"v", ones({1, 2, 6})}}, 23);
+  expectNames(errorOf<ValueError>(missing), "Attention", {"q_num_heads and kv_num_heads"});
+  OneNode zero("Attention", {{"q", ones({1, 2, 6})}, {"k", ones({1, 2, 6})}, {"v", ones({1, 2, 6})}}, 23);
+  setInt(zero.node, "q_num_heads", 0);  // was a division by zero
+  setInt(zero.node, "kv_num_heads", 0);
+  expectNames(errorOf<ValueError>(zero), "Attention", {"positive q_num_heads"});
+  OneNode group("Attention", {{"q", ones({1, 3, 2, 4})}, {"k", ones({1, 2, 2, 4})}, {"v", ones({1, 2, 2, 4})}}, 23);
+  expectNames(errorOf<ValueError>(group), "Attention", {"query head count 3", "key/value head count 2"});
+  OneNode size("Attention", {{"q", ones({1, 1, 2, 4})}, {"k", ones({1, 1, 2, 3})}, {"v", ones({1, 1, 2, 4})}}, 23);
+  expectNames(errorOf<ValueError>(size), "Attention", {"head sizes differ"});
+}
+
+TEST(HostileOps, AttentionMaskCacheAndLengthsAreChecked) {
+  auto attention = [](std::vector<std::pair<std::string, Tensor>> extra, int opset = 23) {
+    std::vector<std::pair<std::string, Tensor>> ins{{"q", ones({1, 1, 2, 4})}, {"k", ones({1, 1, 3, 4})},
+                                                    {"v", ones({1, 1, 3, 4})}};
+    for (auto& e : extra) ins.push_back(std::move(e));
+    return OneNode("Attention", ins, opset);
+  };
+  OneNode broadcast = attention({{"m", ones({3, 3})}});
+  expectNames(errorOf<ValueError>(broadcast), "Attention", {"attn_mask [3, 3]", "does not broadcast"});
+  OneNode longer = attention({{"m", ones({2, 5})}});
+  expectNames(errorOf<ValueError>(longer), "Attention", {"last dim 5", "total key length 3"});
+  OneNode ints5 = attention({{"m", ints({0, 1, 1}, {1, 3})}});
+  expectNames(errorOf<ValueError>(ints5), "Attention", {"attn_mask must be bool or float32"});
+  OneNode lonePast = attention({{"", Tensor()}, {"pk", ones({1, 1, 2, 4})}});
+  expectNames(errorOf<ValueError>(lonePast), "Attention", {"past_key and past_value must be given together"});
+  OneNode past = attention({{"", Tensor()}, {"pk", ones({1, 1, 2, 5})}, {"pv", ones({1, 1, 2, 4})}});
+  expectNames(errorOf<ValueError>(past), "Attention", {"past_key [1, 1, 2, 5]"});
+  OneNode lens = attention({{"", Tensor()}, {"", Tensor()}, {"", Tensor()}, {"n", ints({4})}}, 24);
+  expectNames(errorOf<ValueError>(lens), "Attention", {"nonpad_kv_seqlen value 4", "[0, 3]"});
+  OneNode mode = attention({});
+  setInt(mode.node, "qk_matmul_output_mode", 7);
+  expectNames(errorOf<ValueError>(mode), "Attention", {"qk_matmul_output_mode"});
+  OneNode cap = attention({});
+  setFloat(cap.node, "softcap", std::nanf(""));
+  expectNames(errorOf<ValueError>(cap), "Attention", {"softcap"});
+  OneNode precision = attention({});
+  setInt(precision.node, "softmax_precision", 7);
+  expectNames(errorOf<ValueError>(precision), "Attention", {"softmax_precision = 7"});
+}
+
+TEST(HostileOps, AttentionCausalMaskOfHugeSequencesHitsTheCeiling) {
+  // 1-element heads, 200000 positions: the [q, kv] causal bias alone would be 320 GB.
+  OneNode m("Attention", {{"q", ones({1, 1, 200000, 1})}, {"k", ones({1, 1, 200000, 1})},
+                          {"v", ones({1, 1, 200000, 1})}}, 23);
+  setInt(m.node, "is_causal", 1);
+  expectNames(memoryErrorOf(m), "Attention", {"attention mask"});
+  // Empty heads of 2^40 positions: the mask's element count overflowed int64.
+  OneNode wrap("Attention", {{"q", ones({1, 1, int64_t{1} << 40, 0})}, {"k", ones({1, 1, int64_t{1} << 40, 0})},
+                             {"v", ones({1, 1, int64_t{1} << 40, 0})}}, 23);
+  setInt(wrap.node, "is_causal", 1);
+  expectNames(errorOf<ShapeError>(wrap), "Attention", {"Attention mask", "overflow"});
+}
+
+TEST(HostileOps, RotaryEmbeddingDimsAndPositionsAreChecked) {
+  auto rope = [](Tensor pos, Shape cache = {4, 2}) {
+    return OneNode("RotaryEmbedding", {{"x", ones({1, 1, 2, 4})}, {"c", ones(cache)}, {"s", ones(cache)}, {"p", pos}}, 23);
+  };
+  OneNode odd = rope(ints({0, 1}, {1, 2}));
+  setInt(odd.node, "rotary_embedding_dim", 3);
+  expectNames(errorOf<ValueError>(odd), "RotaryEmbedding", {"rotary_embedding_dim 3", "even"});
+  OneNode wide = rope(ints({0, 1}, {1, 2}));
+  setInt(wide.node, "rotary_embedding_dim", 6);
+  expectNames(errorOf<ValueError>(wide), "RotaryEmbedding", {"rotary_embedding_dim 6", "head_size = 4"});
+  OneNode beyond = rope(ints({0, 9}, {1, 2}));
+  expectNames(errorOf<ValueError>(beyond), "RotaryEmbedding", {"position id 9", "[0, 4)"});
+  OneNode negative = rope(ints({-1, 0}, {1, 2}));
+  expectNames(errorOf<ValueError>(negative), "RotaryEmbedding", {"position id -1"});
+  OneNode posShape = rope(ints({0, 1, 2}, {1, 3}));
+  expectNames(errorOf<ValueError>(posShape), "RotaryEmbedding", {"position_ids must be int64 [batch, seq] = [1, 2]"});
+  OneNode cache = rope(ints({0, 1}, {1, 2}), {4, 3});
+  expectNames(errorOf<ValueError>(cache), "RotaryEmbedding", {"cos_cache must be [max_position, rotary_dim / 2]"});
+  OneNode heads("RotaryEmbedding", {{"x", ones({1, 2, 6})}, {"c", ones({1, 2, 3})}, {"s", ones({1, 2, 3})}}, 23);
+  setInt(heads.node, "num_heads", 4);
+  expectNames(errorOf<ValueError>(heads), "RotaryEmbedding", {"hidden size 6", "num_heads 4"});
+  OneNode noHeads("RotaryEmbedding", {{"x", ones({1, 2, 6})}, {"c", ones({1, 2, 3})}, {"s", ones({1, 2, 3})}}, 23);
+  expectNames(errorOf<ValueError>(noHeads), "RotaryEmbedding", {"num_heads"});
+}
+
+TEST(HostileOps, RmsNormalizationAndGeluAttributesAreChecked) {
+  OneNode axis("RMSNormalization", {{"x", ones({2, 3})}, {"s", ones({3})}}, 23);
+  setInt(axis.node, "axis", 5);
+  expectNames(errorOf<ValueError>(axis), "RMSNormalization", {"axis"});
+  OneNode scale("RMSNormalization", {{"x", ones({2, 3})}, {"s", ones({4})}}, 23);
+  expectNames(errorOf<ValueError>(scale), "RMSNormalization", {"scale [4]", "does not broadcast"});
+  OneNode stash("RMSNormalization", {{"x", ones({2, 3})}, {"s", ones({3})}}, 23);
+  setInt(stash.node, "stash_type", 7);
+  expectNames(errorOf<ValueError>(stash), "RMSNormalization", {"stash_type = 7"});
+  OneNode gelu("Gelu", {{"x", ones({2})}}, 20);
+  setString(gelu.node, "approximate", "fast");
+  expectNames(errorOf<ValueError>(gelu), "Gelu", {"approximate", "\"fast\""});
+}
+
 TEST(HostileOps, LegacyBroadcastAxisOutOfRangeIsRejected) {
   OneNode m("Add", {{"a", ones({2, 2})}, {"b", ones({2})}}, 6);
   setInt(m.node, "broadcast", 1);

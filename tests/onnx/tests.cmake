@@ -12,6 +12,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/import_grad_test.cc
   onnx/import_sequence_test.cc
   onnx/hostile_ops_test.cc
+  onnx/transformer_grad_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
 )
@@ -148,3 +149,28 @@ if(SINGA_ONNX_TESTDATA_PYPI AND EXISTS "${SINGA_ONNX_TESTDATA_PYPI}/light/light_
            --batch 2 --warmup 0 --iters 2)
   set_tests_properties(onnx_cli_bench PROPERTIES LABELS unit PASS_REGULAR_EXPRESSION "latency ms: median")
 endif()
+
+# Transformer operators of opsets 20-24 (Attention, RMSNormalization, RotaryEmbedding, Gelu) and
+# a decoder-only transformer written with onnx.helper (tests/onnx/transformer_models.py): the
+# venv's onnxruntime computes the reference outputs; `singa_onnx run` must match them within
+# 1e-4 (onnx_transformer_ort); the decoder's gradients are checked by finite differences, it
+# fine-tunes and it round-trips through export (onnx_transformer_test, C++).
+set(_transformer_dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_transformer")
+add_executable(onnx_transformer_test onnx/transformer_test.cc)
+target_link_libraries(onnx_transformer_test PRIVATE singa GTest::gtest GTest::gtest_main onnx_proto protobuf::libprotobuf)
+target_include_directories(onnx_transformer_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_options(onnx_transformer_test PRIVATE ${SINGA_WARNINGS})
+target_compile_definitions(onnx_transformer_test PRIVATE SINGA_ONNX_TRANSFORMER_DIR="${_transformer_dir}")
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_transformer_models
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/transformer_models.py write "${_transformer_dir}")
+  set_tests_properties(onnx_transformer_models PROPERTIES LABELS interop TIMEOUT 120
+                       FIXTURES_SETUP onnx_transformer_models)
+  add_test(NAME onnx_transformer_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/transformer_models.py check
+                   $<TARGET_FILE:singa_onnx> "${_transformer_dir}" --atol 1e-4)
+  set_tests_properties(onnx_transformer_ort PROPERTIES LABELS interop TIMEOUT 300
+                       FIXTURES_REQUIRED onnx_transformer_models)
+endif()
+gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_transformer_models
+                     DISCOVERY_TIMEOUT 60)

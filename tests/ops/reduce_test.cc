@@ -162,6 +162,17 @@ TEST(Reduce, NaNPropagatesThroughMax) {
   EXPECT_EQ(m[1], 3);
 }
 
+TEST(Reduce, RowsOfInfinityKeepIt) {
+  // A fully masked attention row: max of -inf is -inf (not the lowest finite float).
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x = Tensor::fromVector<float>({-inf, -inf, 1, -inf, inf, inf}, {3, 2});
+  std::vector<double> mx = values(ops::reduceMax(x, {1}));
+  std::vector<double> mn = values(ops::reduceMin(x, {1}));
+  EXPECT_EQ(mx[0], -inf);
+  EXPECT_EQ(mx[1], 1);
+  EXPECT_EQ(mn[2], inf);
+}
+
 TEST(Reduce, Traced) {
   Tensor x = randomTensor({2, 3}, 6);
   autograd::Tracer tracer;
