@@ -121,7 +121,7 @@ Values loop(const ConvertContext& ctx, const Values& in) {
   std::vector<std::vector<Tensor>> scans(k);
   for (int64_t i = 0; (!hasTrip || i < trip) && cond; ++i) {
     if (i >= graphs.maxLoopIterations) {
-      SINGA_THROW(ValueError, "node '" << ctx.nodeName << "' (Loop) ran " << graphs.maxLoopIterations
+      SINGA_THROW(ValueError, "ran " << graphs.maxLoopIterations
                                        << " iterations without stopping ("
                                        << (hasTrip ? "trip count " + std::to_string(trip) : std::string("no trip count"))
                                        << (hasCond ? ", its condition still true" : "")
