@@ -151,6 +151,50 @@ TEST(OnnxControlFlowGrad, ScanWithAxesAndDirections) {
   EXPECT_EQ(model->run({values({2}), values({2, 4}), values({2})})[0].shape(), (Shape{2, 4}));
 }
 
+// Loop body holding an If (on the iteration's parity) whose branches read w from two levels up,
+// and SequenceMap over the Loop's results: gradients cross both nesting levels.
+TEST(OnnxControlFlowGrad, NestedIfInsideLoopThenSequenceMap) {
+  onnx::ModelProto thenG = makeModel(17), elseG = makeModel(17), body = makeModel(17), mapBody = makeModel(17);
+  addNode(thenG, "Mul", {"h", "w"}, {"a"});
+  addTypedOutput(thenG, "a", kDouble);
+  addNode(elseG, "Sin", {"h"}, {"sh"});
+  addNode(elseG, "Add", {"sh", "w"}, {"b"});
+  addTypedOutput(elseG, "b", kDouble);
+  addInput(body, "i", {}, kInt64);
+  addInput(body, "cond", {}, kBool);
+  addInput(body, "h", {3}, kDouble);
+  addNode(body, "Mod", {"i", "two"}, {"par"});
+  addNode(body, "Equal", {"par", "zero"}, {"even"});
+  auto* n = addNode(body, "If", {"even"}, {"h2"}, "parity");
+  setGraph(n, "then_branch", thenG);
+  setGraph(n, "else_branch", elseG);
+  addNode(body, "Identity", {"cond"}, {"cond2"});
+  addTypedOutput(body, "cond2", kBool);
+  addTypedOutput(body, "h2", kDouble);
+  addTypedOutput(body, "h2", kDouble);
+  addInput(mapBody, "item", {3}, kDouble);
+  addNode(mapBody, "Mul", {"item", "item"}, {"sq"});
+  addTypedOutput(mapBody, "sq", kDouble);
+  onnx::ModelProto m = makeModel(17);
+  addInput(m, "h0", {3}, kDouble);
+  addInput(m, "w", {3}, kDouble);
+  addInit(m, "M", Tensor::fromVector<int64_t>({4}, {}));
+  addInit(m, "two", Tensor::fromVector<int64_t>({2}, {}));
+  addInit(m, "zero", Tensor::fromVector<int64_t>({0}, {}));
+  setGraph(addNode(m, "Loop", {"M", "", "h0"}, {"h_final", "hs"}, "loop"), "body", body);
+  addNode(m, "SplitToSequence", {"hs"}, {"seq"});
+  setGraph(addNode(m, "SequenceMap", {"seq"}, {"squares"}, "map"), "body", mapBody);
+  setInt(addNode(m, "ConcatFromSequence", {"squares"}, {"y"}), "axis", 0);
+  addTypedOutput(m, "y", kDouble);
+  auto model = onnxio::prepare(m, Device::cpu(), [] {
+    onnxio::PrepareOptions o;
+    o.trainable = false;
+    return o;
+  }());
+  expectGradientsMatch([&](const std::vector<Tensor>& xs) { return model->run(xs)[0]; },
+                       {values({3}, 0.6).setRequiresGrad(true), values({3}, 0.9, 0.2).setRequiresGrad(true)});
+}
+
 // ---- fine-tuning ---------------------------------------------------------------------------------
 
 // d loss / d p for every element of parameter `p`: analytic (backward) against central differences.
