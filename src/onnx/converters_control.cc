@@ -176,9 +176,13 @@ Values scanCore(const ConvertContext& ctx, const NodeGraphs& graphs, Values stat
         slices[j].push_back(ops::squeeze(p, {a}));
       }
     }
+  }
+  // A shorter sequence (opset 8 sequence_lens) is its first `steps` slices, reversed as a whole.
+  const int64_t steps = limit >= 0 ? std::min(limit, len) : len;
+  for (size_t j = 0; j < xs.size(); ++j) {
+    slices[j].resize(static_cast<size_t>(steps));
     if (spec.inDirs[j] != 0) std::reverse(slices[j].begin(), slices[j].end());
   }
-  const int64_t steps = limit >= 0 ? std::min(limit, len) : len;
   std::vector<std::vector<Tensor>> scans(k);
   for (int64_t t = 0; t < steps; ++t) {
     Values ins = states;

@@ -2,7 +2,7 @@
 data (model.onnx + test_data_set_N/input_K.pb, output_K.pb), with the expected outputs computed
 by onnxruntime: an independent reference for what ONNX's own cases leave out (subgraphs reading
 outer-scope values and initializers, nesting, early loop exit, Scan axes and directions, opset 8
-sequence lengths, SequenceMap with a tensor input). `singa_onnx test OUT_DIR` runs them.
+sequence lengths in reverse, SequenceMap with a tensor input). `singa_onnx test OUT_DIR` runs them.
 
 Usage: python gen_control_flow_cases.py OUT_DIR
 """
@@ -156,6 +156,19 @@ def scan8_batch():
     return model_of(g, 8), [[arr([3, 2], 11), arr([3, 4, 2], 12)]]
 
 
+def scan8_sequence_lens():
+    # Batch items of 4, 2 and 3 steps, scanned in reverse: each reverses its own steps; outputs
+    # past an item's length are zeros.
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Mul", ["s2", "s2"], ["y"])],
+        "body", [vi("s", F, [2]), vi("x", F, [2])], [vi("s2", F, [2]), vi("y", F, [2])])
+    g = helper.make_graph(
+        [helper.make_node("Scan", ["L", "s0", "X"], ["s_final", "Y"], body=body, num_scan_inputs=1, directions=[1])],
+        "scan8_sequence_lens", [vi("L", I64, [3]), vi("s0", F, [3, 2]), vi("X", F, [3, 4, 2])],
+        [vi("s_final", F, [3, 2]), vi("Y", F, [3, 4, 2])])
+    return model_of(g, 8), [[np.array([4, 2, 3], np.int64), arr([3, 2], 19), arr([3, 4, 2], 20)]]
+
+
 def sequence_map_mixed():
     # SequenceMap over a sequence, with a second sequence and a tensor, reading an initializer.
     seq_f = helper.make_tensor_sequence_value_info
@@ -178,7 +191,8 @@ def main():
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
-    cases = [if_outer_scope, loop_while_scan, loop_nested, scan9_axes_directions, scan8_batch, sequence_map_mixed]
+    cases = [if_outer_scope, loop_while_scan, loop_nested, scan9_axes_directions, scan8_batch, scan8_sequence_lens,
+             sequence_map_mixed]
     for make in cases:
         model, datasets = make()
         save_case(out, "test_cf_" + make.__name__, model, datasets)
