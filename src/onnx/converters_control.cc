@@ -124,7 +124,7 @@ Values loop(const ConvertContext& ctx, const Values& in) {
       SINGA_THROW(ValueError, "ran " << graphs.maxLoopIterations
                                        << " iterations without stopping ("
                                        << (hasTrip ? "trip count " + std::to_string(trip) : std::string("no trip count"))
-                                       << (hasCond ? ", its condition still true" : "")
+                                       << ", its condition still true"
                                        << "); raise the bound with PrepareOptions::maxLoopIterations or the "
                                        << "environment variable SINGA_ONNX_MAX_LOOP_ITERATIONS");
     }
@@ -134,8 +134,9 @@ Values loop(const ConvertContext& ctx, const Values& in) {
     ins.emplace_back(fromDoubles({1.0}, {}, DType::kBool, ctx.device));
     ins.insert(ins.end(), carried.begin(), carried.end());
     Values outs = graphs.run(ctx, "body", std::move(ins), in);
-    // The body's condition counts only when the loop has a condition input (ONNX: "ignored").
-    if (hasCond) cond = truth(ctx, outs[0], "the body's condition output");
+    // The body's condition ends the loop even when the node has no condition input: the spec's
+    // table calls it ignored there, onnxruntime stops on it; we follow onnxruntime.
+    cond = truth(ctx, outs[0], "the body's condition output");
     for (size_t j = 0; j < n; ++j) carried[j] = std::move(outs[1 + j]);
     for (size_t j = 0; j < k; ++j) scans[j].push_back(scanItem(ctx, outs[1 + n + j], j));
   }

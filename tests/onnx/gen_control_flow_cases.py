@@ -105,6 +105,21 @@ def loop_while_scan():
                              [np.array(4, np.int64), np.array(False), x, acc0]]
 
 
+def loop_body_condition_without_input():
+    # A trip count and no condition input: the body's condition (v < 3) still ends the loop early.
+    body = helper.make_graph(
+        [helper.make_node("Add", ["v", "one"], ["v2"]), helper.make_node("ReduceSum", ["v2"], ["s"], keepdims=0),
+         helper.make_node("Less", ["s", "three"], ["go"])],
+        "body", [vi("i", I64, []), vi("c", B, []), vi("v", F, [1])], [vi("go", B, []), vi("v2", F, [1])])
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["M", "", "v0"], ["v_final"], body=body)], "loop_body_condition_without_input",
+        [vi("M", I64, []), vi("v0", F, [1])], [vi("v_final", F, [1])],
+        [numpy_helper.from_array(np.array([1.0], np.float32), "one"),
+         numpy_helper.from_array(np.array(3.0, np.float32), "three")])
+    return model_of(g, 13), [[np.array(10, np.int64), np.zeros([1], np.float32)],
+                             [np.array(2, np.int64), np.zeros([1], np.float32)]]
+
+
 def loop_nested():
     # Outer Loop over M; its body runs an inner Loop whose trip count is the outer iteration number,
     # and an If on the parity of the iteration; all read the main graph's x.
@@ -191,8 +206,8 @@ def main():
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
-    cases = [if_outer_scope, loop_while_scan, loop_nested, scan9_axes_directions, scan8_batch, scan8_sequence_lens,
-             sequence_map_mixed]
+    cases = [if_outer_scope, loop_while_scan, loop_body_condition_without_input, loop_nested, scan9_axes_directions,
+             scan8_batch, scan8_sequence_lens, sequence_map_mixed]
     for make in cases:
         model, datasets = make()
         save_case(out, "test_cf_" + make.__name__, model, datasets)
