@@ -38,6 +38,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerTrainingConverters(*r);
     registerAttentionConverters(*r);
     registerSequenceConverters(*r);
+    registerControlConverters(*r);
     return r;
   }();
   return *registry;

@@ -26,6 +26,7 @@ struct ConvertContext {
   bool training;                // the owning module's training mode
   Device device;                // where the model's tensors live (for values made from nothing)
   bool fuseRelu;                // Conv, BatchNormalization: the executor folded the following Relu into this node
+  const NodeGraphs* graphs = nullptr;  // If, Loop, Scan, SequenceMap: the node's subgraphs (subgraph.h)
 
   /// Throws ValueError naming the node when `cond` is false.
   void check(bool cond, const std::string& what) const;
@@ -89,5 +90,6 @@ void registerSampleConverters(ConverterRegistry& r);
 void registerTrainingConverters(ConverterRegistry& r);
 void registerAttentionConverters(ConverterRegistry& r);
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
+void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 
 }  // namespace singa::onnxio

@@ -55,6 +55,7 @@ template <class E>
 // The declared type of a graph input against the value given for it.
 void checkInput(const ValueInfo& vi, const Value& v) {
   const char* what = "ImportedModel::run: input '";
+  if (!vi.declared) return;  // a subgraph's outer-scope value, or an input the model leaves untyped
   if (v.kind == Value::Kind::kNone) {
     SINGA_CHECK(vi.optional, TypeError, what << vi.name << "' expects " << vi.str() << ", got an empty optional");
     return;
@@ -277,7 +278,7 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
                  !autograd::needsGrad({xt->second});
     }
     ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_,
-                       fuseRelu};
+                       fuseRelu, node.graphs.get()};
     std::vector<Value> outs;
     const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
     try {

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <queue>
 #include <set>
@@ -19,6 +20,7 @@
 #include "singa/core/error.h"
 #include "singa/onnx/converter.h"
 #include "singa/onnx/model_io.h"
+#include "singa/onnx/subgraph.h"
 #include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
@@ -216,13 +218,20 @@ bool isOpDifferentiable(const std::string& opType, int opset) {
   return e != nullptr && e->differentiable;
 }
 
-std::vector<UnsupportedNode> findUnsupported(const onnx::ModelProto& model) {
-  std::vector<UnsupportedNode> out;
-  const int opset = modelOpset(model);
-  const auto& g = model.graph();
+namespace {
+
+// The nodes of `g` and of its subgraphs (to kMaxSubgraphDepth; prepare() rejects deeper ones)
+// without a converter.
+void findUnsupportedNodes(const onnx::ModelProto& model, const onnx::GraphProto& g, int depth,
+                          std::vector<UnsupportedNode>& out) {
   const ConverterRegistry& reg = ConverterRegistry::instance();
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
+    if (depth < kMaxSubgraphDepth) {
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) findUnsupportedNodes(model, a.g(), depth + 1, out);
+      }
+    }
     const int nodeOpset = domainOpset(model, n.domain());
     UnsupportedNode u{nodeLabel(n, i), n.op_type(), n.domain(), nodeOpset, ""};
     const std::string key = registryKey(n.domain(), n.op_type());
@@ -233,6 +242,15 @@ std::vector<UnsupportedNode> findUnsupported(const onnx::ModelProto& model) {
     }
     if (!u.reason.empty()) out.push_back(u);
   }
+}
+
+}  // namespace
+
+std::vector<UnsupportedNode> findUnsupported(const onnx::ModelProto& model) {
+  std::vector<UnsupportedNode> out;
+  const int opset = modelOpset(model);
+  const auto& g = model.graph();
+  findUnsupportedNodes(model, g, 0, out);
   std::set<std::string> inits;
   for (const auto& t : g.initializer()) {
     inits.insert(t.name());
@@ -332,27 +350,93 @@ int ImportedModel::unfreeze(const std::string& nameOrPrefix) {
 
 // ---- prepare -----------------------------------------------------------------------------------
 
-std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device device, PrepareOptions options) {
-  SINGA_CHECK(model.has_graph(), IoError, "ONNX model holds no graph");
-  checkOpsets(model, "ONNX model");
-  const int opset = modelOpset(model);
-  const std::vector<UnsupportedNode> unsupported = findUnsupported(model);
-  if (!unsupported.empty()) {
-    std::ostringstream os;
-    os << "ONNX model (opset " << opset << ") has " << unsupported.size()
-       << " unsupported element(s); nothing was run:";
-    for (const UnsupportedNode& u : unsupported) {
-      os << "\n  " << u.opType << " '" << u.nodeName << "'";
-      if (!u.domain.empty()) os << " [domain " << u.domain << "]";
-      os << " (opset " << u.opset << "): " << u.reason;
-    }
-    throw NotSupportedError(os.str());
-  }
+namespace {
 
-  const auto& g = model.graph();
-  auto m = std::make_shared<ImportedModel>();
-  m->opset_ = opset;
-  m->device_ = device;
+int64_t maxLoopIterations(const PrepareOptions& options) {
+  SINGA_CHECK(options.maxLoopIterations >= 0, ValueError,
+              "PrepareOptions::maxLoopIterations is " << options.maxLoopIterations << "; give a positive bound (0: default)");
+  if (options.maxLoopIterations > 0) return options.maxLoopIterations;
+  const char* env = std::getenv("SINGA_ONNX_MAX_LOOP_ITERATIONS");
+  if (env == nullptr || *env == '\0') return kDefaultMaxLoopIterations;
+  char* end = nullptr;
+  const long long v = std::strtoll(env, &end, 10);
+  SINGA_CHECK(*end == '\0' && v > 0, ValueError,
+              "SINGA_ONNX_MAX_LOOP_ITERATIONS='" << env << "' is not a positive integer");
+  return v;
+}
+
+// A child-module name for a subgraph ("Loop_0_body"): module names take no dots.
+std::string subgraphModuleName(const std::string& nodeName, const std::string& attr) {
+  std::string name = nodeName + "_" + attr;
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+bool isControlFlow(const std::string& domain, const std::string& opType) {
+  return isDefaultDomain(domain) && (opType == "If" || opType == "Loop" || opType == "Scan" || opType == "SequenceMap");
+}
+
+}  // namespace
+
+// Builds one graph into an ImportedModel: the main graph (depth 0) or a subgraph (depth >= 1),
+// whose outer-scope reads become extra inputs (subgraph.h).
+struct GraphBuilder {
+  const onnx::ModelProto& model;
+  Device device;
+  const PrepareOptions& options;
+  int64_t loopLimit;
+
+  /// Returns how many inputs the graph declares (a subgraph's outer-scope inputs follow them).
+  size_t build(const onnx::GraphProto& g, ImportedModel& mr, int depth) const;
+  std::shared_ptr<NodeGraphs> buildSubgraphs(ImportedModel::Node& node, const std::vector<const onnx::AttributeProto*>& attrs,
+                                             ImportedModel& parent, int depth) const;
+};
+
+std::shared_ptr<NodeGraphs> GraphBuilder::buildSubgraphs(ImportedModel::Node& node,
+                                                         const std::vector<const onnx::AttributeProto*>& attrs,
+                                                         ImportedModel& parent, int depth) const {
+  SINGA_CHECK(depth < kMaxSubgraphDepth, ValueError,
+              "ONNX graph: node '" << node.name << "' (" << node.opType << ") nests subgraphs more than "
+                                   << kMaxSubgraphDepth << " levels deep; flatten the model's control flow");
+  auto graphs = std::make_shared<NodeGraphs>();
+  graphs->explicitInputs = node.inputs.size();
+  graphs->maxLoopIterations = loopLimit;
+  for (const onnx::AttributeProto* a : attrs) {
+    NodeGraphs::Graph sub;
+    sub.attr = a->name();
+    sub.model = std::make_shared<ImportedModel>();
+    sub.model->opset_ = parent.opset_;
+    sub.model->device_ = device;
+    try {
+      sub.declaredInputs = build(a->g(), *sub.model, depth + 1);
+    } catch (const ValueError& e) {
+      SINGA_THROW(ValueError, "node '" << node.name << "' (" << node.opType << "), graph '" << sub.attr << "': " << e.what());
+    }
+    // Outer-scope values the subgraph reads: the node reads them too (one slot per name).
+    const std::vector<ValueInfo>& ins = sub.model->inputs_;
+    for (size_t k = sub.declaredInputs; k < ins.size(); ++k) {
+      auto begin = node.inputs.begin() + static_cast<std::ptrdiff_t>(graphs->explicitInputs);
+      auto it = std::find(begin, node.inputs.end(), ins[k].name);
+      if (it == node.inputs.end()) it = node.inputs.insert(node.inputs.end(), ins[k].name);
+      sub.outerSlots.push_back(static_cast<size_t>(it - node.inputs.begin()));
+    }
+    // A child module, so its parameters train, move and save with the model.
+    const std::string base = subgraphModuleName(node.name, sub.attr);
+    for (int suffix = 0;; ++suffix) {
+      try {
+        parent.registerModule(suffix == 0 ? base : base + "_" + std::to_string(suffix), sub.model);
+        break;
+      } catch (const ValueError&) {
+        SINGA_CHECK(suffix < 1000, ValueError, "ImportedModel: cannot register subgraph '" << base << "'");
+      }
+    }
+    graphs->graphs.push_back(std::move(sub));
+  }
+  return graphs;
+}
+
+size_t GraphBuilder::build(const onnx::GraphProto& g, ImportedModel& mr, int depth) const {
+  ImportedModel* m = &mr;
 
   // Trainable tensors that the exporter merged are separated again. torch.onnx keeps one
   // initializer per distinct value and names the equal ones through Identity nodes
@@ -450,11 +534,12 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
   for (const auto& v : g.input()) {
     if (initNames.count(v.name())) continue;
     ValueInfo vi = toValueInfo(v, nullptr);
-    if (options.dynamicBatch && vi.hasShape && !vi.dims.empty() && vi.dims[0] >= 0) {
+    if (depth > 0) vi.hasShape = false;  // loop-carried values may change shape between iterations
+    if (depth == 0 && options.dynamicBatch && vi.hasShape && !vi.dims.empty() && vi.dims[0] >= 0) {
       vi.dims[0] = -1;
       vi.dimNames[0] = "batch";
     }
-    if (options.dynamicSpatial && vi.hasShape) {
+    if (depth == 0 && options.dynamicSpatial && vi.hasShape) {
       for (size_t d = 2; d < vi.dims.size(); ++d) {
         vi.dims[d] = -1;
         vi.dimNames[d] = "d" + std::to_string(d);
@@ -475,12 +560,40 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
     node.opType = n.op_type();
     node.inputs = std::move(nodeInputs[i]);
     node.outputs.assign(n.output().begin(), n.output().end());
-    node.entry = reg.find(registryKey(n.domain(), n.op_type()), domainOpset(model, n.domain()));
+    const int nodeOpset = domainOpset(model, n.domain());
+    node.entry = reg.find(registryKey(n.domain(), n.op_type()), nodeOpset);
+    std::vector<const onnx::AttributeProto*> graphAttrs;
     for (const auto& a : n.attribute()) {
+      if (a.has_g()) {
+        graphAttrs.push_back(&a);
+        continue;
+      }
       AttrValue v;
       if (convertAttr(a, options.baseDir, &v)) node.attrs.set(a.name(), std::move(v));
     }
+    if (!graphAttrs.empty() || isControlFlow(n.domain(), n.op_type())) {
+      node.graphs = buildSubgraphs(node, graphAttrs, *m, depth);
+      if (isControlFlow(n.domain(), n.op_type())) {
+        validateControlNode(node.name, node.opType, nodeOpset, node.attrs, node.outputs.size(), *node.graphs);
+      }
+    }
     pending.push_back(std::move(node));
+  }
+  const size_t declaredInputs = m->inputs_.size();
+  if (depth > 0) {  // values of the enclosing graphs: extra inputs, in the order first read
+    std::unordered_set<std::string> defined(initNames.begin(), initNames.end());
+    for (const ValueInfo& v : m->inputs_) defined.insert(v.name);
+    for (const ImportedModel::Node& node : pending) defined.insert(node.outputs.begin(), node.outputs.end());
+    auto addOuter = [&](const std::string& name) {
+      if (name.empty() || !defined.insert(name).second) return;
+      ValueInfo vi;
+      vi.name = name;
+      m->inputs_.push_back(vi);
+    };
+    for (const ImportedModel::Node& node : pending) {
+      for (const std::string& in : node.inputs) addOuter(in);
+    }
+    for (const ValueInfo& v : m->outputs_) addOuter(v.name);
   }
   orderNodes(std::move(pending), initNames, m->inputs_, &m->nodes_);
   std::unordered_set<std::string> known(initNames.begin(), initNames.end());
@@ -516,6 +629,29 @@ std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device dev
     }
     m->layerEnd_.push_back(i);
   }
+  return declaredInputs;
+}
+
+std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto& model, Device device, PrepareOptions options) {
+  SINGA_CHECK(model.has_graph(), IoError, "ONNX model holds no graph");
+  checkOpsets(model, "ONNX model");
+  const int opset = modelOpset(model);
+  const std::vector<UnsupportedNode> unsupported = findUnsupported(model);
+  if (!unsupported.empty()) {
+    std::ostringstream os;
+    os << "ONNX model (opset " << opset << ") has " << unsupported.size()
+       << " unsupported element(s); nothing was run:";
+    for (const UnsupportedNode& u : unsupported) {
+      os << "\n  " << u.opType << " '" << u.nodeName << "'";
+      if (!u.domain.empty()) os << " [domain " << u.domain << "]";
+      os << " (opset " << u.opset << "): " << u.reason;
+    }
+    throw NotSupportedError(os.str());
+  }
+  auto m = std::make_shared<ImportedModel>();
+  m->opset_ = opset;
+  m->device_ = device;
+  GraphBuilder{model, device, options, maxLoopIterations(options)}.build(model.graph(), *m, 0);
   m->train(options.training);
   return m;
 }

@@ -42,6 +42,10 @@ struct PrepareOptions {
   /// Accept any size in the dims after the first two (H, W, ...) of every graph input: for fully
   /// convolutional models (global pooling before the classifier) fed other image sizes.
   bool dynamicSpatial = false;
+  /// Most iterations one Loop node may run (control flow, converters_control.cc): a loop with no
+  /// trip count whose condition never turns false stops with a ValueError instead of hanging.
+  /// 0: the environment variable SINGA_ONNX_MAX_LOOP_ITERATIONS, else 1000000.
+  int64_t maxLoopIterations = 0;
 };
 
 /// A value flowing through an imported graph: a tensor, a sequence of tensors (ONNX sequence
@@ -100,6 +104,7 @@ bool isOpSupported(const std::string& opType, int opset, const std::string& doma
 bool isOpDifferentiable(const std::string& opType, int opset);
 
 class ImportedModel;
+struct NodeGraphs;  // the subgraphs of an If/Loop/Scan/SequenceMap node (subgraph.h)
 
 /// Builds an ImportedModel on `device`. Throws NotSupportedError listing every unsupported node
 /// (name, op type, opset) at once; ValueError for a malformed graph (a node input nothing
@@ -151,6 +156,8 @@ class ImportedModel : public Module {
 
  private:
   friend std::shared_ptr<ImportedModel> prepare(const onnx::ModelProto&, Device, PrepareOptions);
+  friend struct GraphBuilder;  // import.cc: builds a graph or a subgraph
+  friend struct NodeGraphs;    // runs a subgraph
 
   struct Node {
     std::string name;
@@ -160,6 +167,9 @@ class ImportedModel : public Module {
     std::vector<std::string> outputs;
     const void* entry = nullptr;  // ConverterEntry*
     bool isLayer = true;
+    /// Control flow: the node's graph attributes, each an ImportedModel of its own. `inputs` then
+    /// ends with the outer-scope values they read (so they are ordered and kept alive).
+    std::shared_ptr<NodeGraphs> graphs;
   };
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, size_t stopAfter,

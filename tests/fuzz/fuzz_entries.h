@@ -265,7 +265,9 @@ inline void onnxExecEntry(const uint8_t* data, size_t size) {
   try {
     onnx::ModelProto model = onnxio::parseModel(bytes, "fuzz model", "/nonexistent-singa-fuzz");
     if (!onnxio::findUnsupported(model).empty()) return;
-    auto m = onnxio::prepare(model);
+    onnxio::PrepareOptions options;
+    options.maxLoopIterations = 1000;  // a mutated Loop that never stops fails fast
+    auto m = onnxio::prepare(model, Device::cpu(), options);
     Generator gen(size);
     std::vector<onnxio::Value> inputs;
     for (const onnxio::ValueInfo& vi : m->inputs()) {

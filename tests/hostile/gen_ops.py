@@ -198,5 +198,44 @@ def main():
          [init("a", f32([2, 2])), init("b", f32([2]))], opset=6)
 
 
+    # ---- control flow ---------------------------------------------------------------------------
+    def vi(name, elem, shape):
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    def loop_body(nodes=(), extra_inputs=()):
+        return helper.make_graph(
+            [helper.make_node("Identity", ["c"], ["c2"]), helper.make_node("Identity", ["v"], ["v2"])] + list(nodes),
+            "body", [vi("i", TensorProto.INT64, []), vi("c", TensorProto.BOOL, []), vi("v", TensorProto.FLOAT, [1])]
+            + list(extra_inputs),
+            [vi("c2", TensorProto.BOOL, []), vi("v2", TensorProto.FLOAT, [1])])
+
+    save("loop_negative_trip_count",
+         [node("Loop", ["m", "", "v"], "loop", body=loop_body())], [init("m", -5, np.int64), init("v", f32([1]))])
+    save("loop_float_trip_count",
+         [node("Loop", ["m", "", "v"], "loop", body=loop_body())], [init("m", 3.0, np.float32), init("v", f32([1]))])
+    # Neither a trip count nor a condition: runs until the iteration bound (lowered in cases_ops.tsv).
+    save("loop_unbounded",
+         [node("Loop", ["", "", "v"], "loop", body=loop_body())], [init("v", f32([1]))])
+    save("loop_body_input_count",
+         [node("Loop", ["m", "", "v"], "loop",
+               body=loop_body(extra_inputs=[vi("stray", TensorProto.FLOAT, [1])]))],
+         [init("m", 2, np.int64), init("v", f32([1]))])
+    branch = helper.make_graph([helper.make_node("Identity", ["v"], ["o"])], "branch", [vi("p", TensorProto.FLOAT, [1])],
+                               [vi("o", TensorProto.FLOAT, [1])])
+    save("if_branch_with_inputs",
+         [node("If", ["c"], "if", then_branch=branch, else_branch=branch)],
+         [init("c", True, np.bool_), init("v", f32([1]))])
+    # Subgraphs nested 20 deep (If in If in ...): refused, not recursed into without bound.
+    inner = helper.make_graph([helper.make_node("Identity", ["v"], ["o0"])], "g0", [], [vi("o0", TensorProto.FLOAT, [1])])
+    for d in range(1, 21):
+        leaf = helper.make_graph([helper.make_node("Identity", ["v"], ["e%d" % d])], "e%d" % d, [],
+                                 [vi("e%d" % d, TensorProto.FLOAT, [1])])
+        inner = helper.make_graph([helper.make_node("If", ["c"], ["o%d" % d], then_branch=inner, else_branch=leaf)],
+                                  "g%d" % d, [], [vi("o%d" % d, TensorProto.FLOAT, [1])])
+    save("if_nested_too_deep",
+         [node("If", ["c"], "if", then_branch=inner, else_branch=inner.node[0].attribute[1].g)],
+         [init("c", True, np.bool_), init("v", f32([1]))])
+
+
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/roundtrip_test.cc
   onnx/import_grad_test.cc
   onnx/import_sequence_test.cc
+  onnx/import_control_test.cc
   onnx/hostile_ops_test.cc
   onnx/transformer_grad_test.cc
   onnx/save_model_test.cc
@@ -86,6 +87,18 @@ if(EXISTS "${_venv_python}")
            COMMAND singa_onnx test "${_pypi_node}" --quiet --min-pass-rate 0.6 --require-tutorial-ops)
   set_tests_properties(onnx_conformance_pypi_node PROPERTIES LABELS conformance TIMEOUT 900
                        FIXTURES_REQUIRED onnx_pypi_node)
+endif()
+
+# Control flow (If, Loop, Scan, SequenceMap) beyond ONNX's own cases, against onnxruntime.
+if(EXISTS "${_venv_python}")
+  set(_cf_cases "${CMAKE_CURRENT_BINARY_DIR}/onnx_control_flow_cases")
+  add_test(NAME onnx_control_flow_cases_data
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/gen_control_flow_cases.py "${_cf_cases}")
+  set_tests_properties(onnx_control_flow_cases_data PROPERTIES LABELS conformance TIMEOUT 120
+                       FIXTURES_SETUP onnx_control_flow_cases)
+  add_test(NAME onnx_conformance_control_flow COMMAND singa_onnx test "${_cf_cases}" --min-pass-rate 1)
+  set_tests_properties(onnx_conformance_control_flow PROPERTIES LABELS conformance TIMEOUT 120
+                       FIXTURES_REQUIRED onnx_control_flow_cases)
 endif()
 
 # singa_onnx command-line smoke tests (exit codes and messages).
