@@ -4,6 +4,7 @@ compares what it writes with the expected outputs the way ONNX's backend runner 
 
     .venv/bin/python tests/onnx/cli_conformance.py build/singa_onnx /usr/share/libonnx-testdata/data/node
         [--filter SUBSTRING] [--rtol 1e-3] [--atol 1e-7] [--json results.json] [--min-pass-rate R] [-v]
+    .venv/bin/python tests/onnx/cli_conformance.py onnxruntime DIR...     (the peer, same comparison)
 
 Independent of singa's own case runner (`singa_onnx test`): every file is read and every
 comparison made with the onnx package. Each output is read as the kind the graph declares
@@ -11,6 +12,9 @@ comparison made with the onnx package. Each output is read as the kind the graph
 fails the case. Values match when their dtypes are equal and
 |actual - expected| <= atol + rtol * |expected| (NaN matches NaN), item by item for sequences; an
 empty optional matches only an empty optional. A case passes when every test_data_set_* does.
+With `onnxruntime` in place of the singa_onnx path, the same cases run through onnxruntime's
+CPU provider (inputs read from the .pb files as their declared types, default session options),
+compared the same way: both engines' figures from one script.
 Prints one line per case that does not pass and a summary line:
     node: 866 passed, 66 failed of 932 (92.9%)
 """
@@ -82,6 +86,53 @@ def describe(v):
     return "empty optional" if v is None else f"tensor {v.dtype}{list(v.shape)}"
 
 
+def numbered(ds, prefix):
+    files = glob.glob(os.path.join(ds, prefix + "_*.pb"))
+    return sorted(files, key=lambda p: int(p.rsplit("_", 1)[1][:-3]))
+
+
+def run_case_ort(case, rtol, atol):
+    """(status, reason) for onnxruntime: ERROR when it refuses the model or a run."""
+    import onnxruntime as ort  # the peer, imported only when asked for
+    model_path = os.path.join(case, "model.onnx")
+    model = onnx.load(model_path, load_external_data=False)
+    init = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    outputs = list(model.graph.output)
+    sets = sorted(glob.glob(os.path.join(case, "test_data_set_*")))
+    if not sets:
+        return "FAIL", "no test_data_set_*"
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        return "ERROR", " ".join(str(e).split())[:200]
+    for ds in sets:
+        feed = {}
+        for i, p in enumerate(numbered(ds, "input")):
+            if i >= len(inputs):
+                return "FAIL", f"{os.path.basename(p)}: the model declares {len(inputs)} inputs"
+            feed[inputs[i].name] = read_value(p, inputs[i].type)
+        try:
+            got = session.run(None, feed)
+        except Exception as e:
+            return "ERROR", " ".join(str(e).split())[:200]
+        for i, exp_path in enumerate(numbered(ds, "output")):
+            declared = outputs[i].type if i < len(outputs) else None
+            if i >= len(got):
+                return "FAIL", f"no output {i}"
+            value = got[i]
+            if isinstance(value, np.ndarray) or isinstance(value, list) or value is None:
+                pass
+            else:
+                value = np.asarray(value)
+            d = differ(value, read_value(exp_path, declared), rtol, atol)
+            if d:
+                return "FAIL", f"{os.path.basename(ds)} output {i}: {d}"
+    return "PASS", ""
+
+
 def run_case(singa_onnx, case, rtol, atol):
     """(status, reason): PASS, FAIL or ERROR (singa_onnx exited non-zero)."""
     model = onnx.load(os.path.join(case, "model.onnx"), load_external_data=False)
@@ -117,7 +168,7 @@ def run_case(singa_onnx, case, rtol, atol):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("singa_onnx")
+    ap.add_argument("singa_onnx", help="the singa_onnx program, or `onnxruntime` for the peer")
     ap.add_argument("root", nargs="+", help="a case folder, or a folder of case folders")
     ap.add_argument("--filter", default="", help="only cases whose name contains this")
     ap.add_argument("--rtol", type=float, default=1e-3)
@@ -136,7 +187,10 @@ def main():
         passed = 0
         for c in cases:
             try:
-                status, reason = run_case(args.singa_onnx, c, args.rtol, args.atol)
+                if args.singa_onnx == "onnxruntime":
+                    status, reason = run_case_ort(c, args.rtol, args.atol)
+                else:
+                    status, reason = run_case(args.singa_onnx, c, args.rtol, args.atol)
             except Exception as e:  # a case the onnx package itself cannot read or compare
                 status, reason = "FAIL", f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
             results[c] = {"status": status, "reason": reason}
