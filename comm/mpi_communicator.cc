@@ -201,16 +201,10 @@ void MpiCommunicator::timedOut(const std::string& what, double waited, const std
     // Every rank entered the collective: the transfer stalled. Name who this rank was talking
     // to (across hosts, a lost host or link is the usual cause): the request's peers when the
     // caller knows them, else every rank on another host.
-    std::vector<int> suspects = peers;
-    if (suspects.empty() && nodeCount_ > 1) {
-      for (int r = 0; r < size_; ++r) {
-        if (nodeOfRank_[static_cast<size_t>(r)] != nodeIndex_) suspects.push_back(r);
-      }
-    }
     missing << "none (all arrived; the transfer itself stalled";
-    if (!suspects.empty()) {
+    if (nodeCount_ > 1) {
       missing << (peers.empty() ? "; the other hosts: " : "; waiting on ")
-              << (nodeCount_ > 1 ? hostsOfRanks(suspects) : "ranks " + formatRanks(suspects))
+              << hostsOfRanks(peers.empty() ? ranksOutsideNode(nodeIndex_) : peers)
               << ", a lost host or link is the usual cause";
     }
     missing << ")";
@@ -326,6 +320,9 @@ void MpiCommunicator::allReduceBytes(void* data, int64_t numel, DType dtype, boo
     // either operand's payload; every other result is the rank-ordered sum's bits.
     SINGA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(numel), type, average ? averageOp_ : MPI_SUM,
                                   comm_));
+    SINGA_CHECK(!takeAverageOfTwoMisuse(), CommError,
+                "allReduce: the two-rank average op got " << dtypeName(dtype) << " (float32 and float64 only); "
+                                                          << "this is a bug in singa's transport choice");
     return;
   }
   if (sharedMemoryActive()) {

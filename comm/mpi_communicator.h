@@ -169,6 +169,8 @@ class MpiCommunicator : public Communicator {
   [[noreturn]] void timedOut(const std::string& what, double waited, const std::vector<int>& peers);
   /// The world ranks on node `node` (an index into the node list), in order.
   std::vector<int> ranksOfNode(int node) const;
+  /// The world ranks on every other node, in order.
+  std::vector<int> ranksOutsideNode(int node) const;
 
   MPI_Comm comm_ = MPI_COMM_NULL;  // collectives
   MPI_Comm ctrl_ = MPI_COMM_NULL;  // arrival notices

@@ -101,6 +101,14 @@ std::vector<int> MpiCommunicator::ranksOfNode(int node) const {
   return out;
 }
 
+std::vector<int> MpiCommunicator::ranksOutsideNode(int node) const {
+  std::vector<int> out;
+  for (int r = 0; r < size_; ++r) {
+    if (nodeOfRank_[static_cast<size_t>(r)] != node) out.push_back(r);
+  }
+  return out;
+}
+
 std::string MpiCommunicator::hostsOfRanks(const std::vector<int>& ranks) const {
   std::string out;
   for (int node = 0; node < nodeCount_; ++node) {
@@ -184,10 +192,7 @@ void MpiCommunicator::allReduceHierarchical(char* data, int64_t numel, DType dty
   // and for the result (a broadcast from the last node) every other node's.
   const std::vector<int> previousNode = node > 0 ? ranksOfNode(node - 1) : std::vector<int>{};
   const std::vector<int> nextNode = lastNode ? std::vector<int>{} : ranksOfNode(node + 1);
-  std::vector<int> otherNodes;
-  for (int r = 0; r < size_; ++r) {
-    if (nodeOfRank_[static_cast<size_t>(r)] != node) otherNodes.push_back(r);
-  }
+  const std::vector<int> otherNodes = ranksOutsideNode(node);
   // The leader's transfers in flight, per set: the running sum received and sent, the result.
   MPI_Request recvs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, sends[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL},
               results[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};

@@ -2,8 +2,6 @@
 // of the MPI backend shares, so they all give the same bits.
 #include "singa/comm/rank_order_reduce.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <type_traits>
 
 namespace singa {
@@ -148,17 +146,27 @@ void finishInRankOrder(DType dtype, const char* start, const char* const* srcs, 
 
 #ifdef SINGA_USE_MPI
 
-// Registered for MPI_FLOAT and MPI_DOUBLE only (transportFor): anything else is a bug, and MPI
-// ops cannot throw.
+namespace {
+// Set when averageOfTwo met a datatype it does not handle (MPI ops cannot throw); the caller of
+// MPI_Allreduce turns it into a CommError.
+thread_local bool averageOpMisused = false;
+}  // namespace
+
+// Registered for MPI_FLOAT and MPI_DOUBLE only (transportFor): anything else is a bug.
 void averageOfTwo(void* in, void* inout, int* len, MPI_Datatype* type) {
   if (*type == MPI_FLOAT) {
     halfSumFloat(static_cast<const float*>(in), static_cast<float*>(inout), *len);
   } else if (*type == MPI_DOUBLE) {
     halfSumDouble(static_cast<const double*>(in), static_cast<double*>(inout), *len);
   } else {
-    std::fprintf(stderr, "singa: the two-rank average op got a datatype other than float or double\n");
-    std::abort();
+    averageOpMisused = true;
   }
+}
+
+bool takeAverageOfTwoMisuse() {
+  const bool misused = averageOpMisused;
+  averageOpMisused = false;
+  return misused;
 }
 
 #endif  // SINGA_USE_MPI

@@ -37,9 +37,12 @@ void finishInRankOrder(DType dtype, const char* start, const char* const* srcs, 
 
 #ifdef SINGA_USE_MPI
 /// MPI reduction op of the two-rank direct path's average: inout = (in + inout) * 0.5, for
-/// MPI_FLOAT and MPI_DOUBLE only (anything else aborts: MPI ops cannot throw). With two ranks MPI
-/// applies it exactly once per element, giving reduceInRankOrder's bits.
+/// MPI_FLOAT and MPI_DOUBLE only: any other datatype leaves inout as it was and is reported by
+/// takeAverageOfTwoMisuse() (MPI ops cannot throw). With two ranks MPI applies it exactly once per
+/// element, giving reduceInRankOrder's bits.
 void averageOfTwo(void* in, void* inout, int* len, MPI_Datatype* type);
+/// Whether averageOfTwo met another datatype on this thread since the last call (and clears it).
+bool takeAverageOfTwoMisuse();
 #endif
 
 }  // namespace singa
