@@ -64,9 +64,9 @@ if [ "$want_tests" = 1 ]; then
   fi
   # Debian's torch 1.13 is built against NumPy 1.x: keep NumPy below 2 in the venv.
   # scikit-build-core: the build backend tests/run.sh uses to pip-install the singa package there.
-  if ! "$venv/bin/python" -c 'import numpy, onnx, onnxruntime, safetensors, scikit_build_core
+  if ! "$venv/bin/python" -c 'import numpy, onnx, onnxruntime, safetensors, scikit_build_core, ml_dtypes
 assert int(numpy.__version__.split(".")[0]) < 2' 2>/dev/null; then
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "numpy<2" onnx onnxruntime safetensors \
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "numpy<2" onnx onnxruntime safetensors ml_dtypes \
       "scikit-build-core>=0.10"
   fi
   echo "setup.sh: Python peers ready in $venv"

@@ -161,6 +161,8 @@ uint64_t elementBits(double value, DType t) {
     case DType::kUInt16: put(floatToInt<uint16_t>(value)); break;
     case DType::kUInt32: put(floatToInt<uint32_t>(value)); break;
     case DType::kUInt64: put(floatToInt<uint64_t>(value)); break;
+    default:
+      SINGA_THROW(TypeError, "Fill: no CUDA kernel for the storage type " << dtypeName(t) << " (Cast on the CPU)");
   }
   return bits;
 }

@@ -19,6 +19,16 @@ size_t dtypeSize(DType t) {
     case DType::kUInt16: return 2;
     case DType::kUInt32: return 4;
     case DType::kUInt64: return 8;
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E5M2FNUZ:
+    case DType::kFloat8E8M0:
+    case DType::kFloat4E2M1:
+    case DType::kInt4:
+    case DType::kUInt4:
+    case DType::kInt2:
+    case DType::kUInt2: return 1;  // one element per byte in memory
   }
   return 0;
 }
@@ -38,6 +48,16 @@ const char* dtypeName(DType t) {
     case DType::kUInt16: return "uint16";
     case DType::kUInt32: return "uint32";
     case DType::kUInt64: return "uint64";
+    case DType::kFloat8E4M3FN: return "float8e4m3fn";
+    case DType::kFloat8E4M3FNUZ: return "float8e4m3fnuz";
+    case DType::kFloat8E5M2: return "float8e5m2";
+    case DType::kFloat8E5M2FNUZ: return "float8e5m2fnuz";
+    case DType::kFloat8E8M0: return "float8e8m0";
+    case DType::kFloat4E2M1: return "float4e2m1";
+    case DType::kInt4: return "int4";
+    case DType::kUInt4: return "uint4";
+    case DType::kInt2: return "int2";
+    case DType::kUInt2: return "uint2";
   }
   return "?";
 }
@@ -45,12 +65,16 @@ const char* dtypeName(DType t) {
 DType dtypeFromName(const std::string& name) {
   for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
                   DType::kInt16, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool, DType::kUInt16,
-                  DType::kUInt32, DType::kUInt64}) {
+                  DType::kUInt32, DType::kUInt64, DType::kFloat8E4M3FN, DType::kFloat8E4M3FNUZ,
+                  DType::kFloat8E5M2, DType::kFloat8E5M2FNUZ, DType::kFloat8E8M0, DType::kFloat4E2M1,
+                  DType::kInt4, DType::kUInt4, DType::kInt2, DType::kUInt2}) {
     if (name == dtypeName(t)) return t;
   }
   SINGA_THROW(ValueError, "unknown dtype '" << name
                           << "' (expected float32, float64, float16, bfloat16, int8, int16, int32, "
-                             "int64, uint8, uint16, uint32, uint64 or bool)");
+                             "int64, uint8, uint16, uint32, uint64, bool, or a storage type: "
+                             "float8e4m3fn, float8e4m3fnuz, float8e5m2, float8e5m2fnuz, float8e8m0, "
+                             "float4e2m1, int4, uint4, int2, uint2)");
 }
 
 bool isFloating(DType t) {
@@ -61,6 +85,22 @@ bool isFloating(DType t) {
 bool isInteger(DType t) {
   return t == DType::kInt8 || t == DType::kInt16 || t == DType::kInt32 || t == DType::kInt64 ||
          t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
+}
+
+bool isNarrow(DType t) {
+  switch (t) {
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E5M2FNUZ:
+    case DType::kFloat8E8M0:
+    case DType::kFloat4E2M1:
+    case DType::kInt4:
+    case DType::kUInt4:
+    case DType::kInt2:
+    case DType::kUInt2: return true;
+    default: return false;
+  }
 }
 
 // IEEE 754 binary16 and bfloat16 <-> binary32, round to nearest even: the arithmetic lives in

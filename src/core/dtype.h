@@ -1,6 +1,9 @@
 // Element types. float32 trains; the others exist on CPU because ONNX models and their test data
 // use them (shapes and indices are int64 in ONNX). float16/bfloat16 are storage types: kernels
-// convert them through float.
+// convert them through float. The narrow types (float8 variants, float8e8m0, float4e2m1, int4,
+// uint4, int2, uint2) are storage-only: one element per byte in memory (the 4- and 2-bit ones
+// unpacked; packed only in files), taken by Cast, QuantizeLinear/DequantizeLinear and copies;
+// other kernels refuse them with a TypeError (core/narrow_types.h holds the conversions).
 #pragma once
 
 #include <cstddef>
@@ -26,6 +29,16 @@ enum class DType : uint8_t {
   kUInt16,  // uint16/32/64: storage, copies, casts, shape ops, arithmetic, comparisons, reductions
   kUInt32,
   kUInt64,
+  kFloat8E4M3FN,    // 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinity; max 448
+  kFloat8E4M3FNUZ,  // bias 8, no infinity, no negative zero (0x80 is NaN); max 240
+  kFloat8E5M2,      // IEEE-like: bias 15, infinities; max 57344
+  kFloat8E5M2FNUZ,  // bias 16, no infinity, no negative zero; max 57344
+  kFloat8E8M0,      // exponent only: 2^(e - 127), 0xFF is NaN (microscaling scales)
+  kFloat4E2M1,      // 1 sign, 2 exponent (bias 1), 1 mantissa bit: 0, 0.5, 1, 1.5, 2, 3, 4, 6
+  kInt4,            // [-8, 7], held sign-extended in an int8
+  kUInt4,           // [0, 15]
+  kInt2,            // [-2, 1]
+  kUInt2,           // [0, 3]
 };
 
 size_t dtypeSize(DType t);
@@ -33,6 +46,7 @@ const char* dtypeName(DType t);  // "float32", "int64", ...
 DType dtypeFromName(const std::string& name);  // throws ValueError
 bool isFloating(DType t);        // float32/64/16, bfloat16
 bool isInteger(DType t);         // int8..int64, uint8..uint64 (not bool)
+bool isNarrow(DType t);          // the storage-only float8/float4/int4/int2 types above
 
 /// IEEE half and bfloat16 as 16-bit storage with float conversions.
 struct Half {
@@ -89,6 +103,9 @@ template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::kUI
     SINGA_DTYPE_CASE_(kUInt16, uint16_t, T, __VA_ARGS__)                          \
     SINGA_DTYPE_CASE_(kUInt32, uint32_t, T, __VA_ARGS__)                          \
     SINGA_DTYPE_CASE_(kUInt64, uint64_t, T, __VA_ARGS__)                          \
+    default:                                                                      \
+      SINGA_THROW(TypeError, "dtype " << ::singa::dtypeName(dtype)                \
+                                      << " is a storage type: Cast it to float32 first"); \
   }
 
 // The cases shared by NUMERIC and ARITH.

@@ -33,7 +33,7 @@ constexpr NameAndDtype kDtypes[] = {
     {"F32", DType::kFloat32}, {"F64", DType::kFloat64}, {"F16", DType::kFloat16}, {"BF16", DType::kBFloat16},
     {"I8", DType::kInt8},     {"I16", DType::kInt16},   {"I32", DType::kInt32},   {"I64", DType::kInt64},
     {"U8", DType::kUInt8},    {"BOOL", DType::kBool},   {"U16", DType::kUInt16},  {"U32", DType::kUInt32},
-    {"U64", DType::kUInt64},
+    {"U64", DType::kUInt64},  {"F8_E4M3", DType::kFloat8E4M3FN}, {"F8_E5M2", DType::kFloat8E5M2},
 };
 
 uint64_t readLe64(std::string_view bytes) {

@@ -141,6 +141,7 @@ std::vector<int64_t> intsOf(const Tensor& t) {
 std::vector<double> doublesOf(const Tensor& t) {
   if (!t.defined()) return {};
   Tensor c = cpuContiguous(t);
+  if (isNarrow(c.dtype())) c = ops::cast(c, DType::kFloat64);  // exact for every narrow type
   std::vector<double> out(static_cast<size_t>(c.numel()));
   SINGA_DISPATCH_ALL(c.dtype(), T, {
     const T* p = static_cast<const T*>(c.rawData());
@@ -155,6 +156,7 @@ Tensor intsTensor(const std::vector<int64_t>& values, Shape shape, Device device
 }
 
 Tensor fromDoubles(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
+  if (isNarrow(dtype)) return ops::cast(fromDoubles(values, shape, DType::kFloat64), dtype).to(device);
   Tensor t(shape, dtype, Device::cpu());
   SINGA_ASSERT(static_cast<int64_t>(values.size()) == t.numel());
   SINGA_DISPATCH_ALL(dtype, T, {
@@ -165,6 +167,7 @@ Tensor fromDoubles(const std::vector<double>& values, const Shape& shape, DType 
 }
 
 Tensor fromInts(const std::vector<int64_t>& values, const Shape& shape, DType dtype, Device device) {
+  if (isNarrow(dtype)) return ops::cast(fromInts(values, shape, DType::kInt64), dtype).to(device);
   Tensor t(shape, dtype, Device::cpu());
   SINGA_ASSERT(static_cast<int64_t>(values.size()) == t.numel());
   SINGA_DISPATCH_ALL(dtype, T, {

@@ -4,7 +4,9 @@
 // and the requantisation (round half to even, saturate) on the CPU. These are inference-only.
 #include <cmath>
 
+#include "singa/core/narrow_types.h"
 #include "singa/onnx/converter.h"
+#include "singa/onnx/tensor_proto.h"
 #include "singa/onnx/converter_util.h"
 #include "singa/ops/ops.h"
 
@@ -13,13 +15,18 @@ namespace {
 
 using Tensors = std::vector<Tensor>;
 
-// The saturation range of an integer dtype.
+// The saturation range of an integer dtype (QuantizeLinear's table).
 void rangeOf(DType t, double& lo, double& hi) {
   switch (t) {
     case DType::kUInt8: lo = 0; hi = 255; return;
     case DType::kInt8: lo = -128; hi = 127; return;
+    case DType::kUInt16: lo = 0; hi = 65535; return;
     case DType::kInt16: lo = -32768; hi = 32767; return;
     case DType::kInt32: lo = -2147483648.0; hi = 2147483647.0; return;
+    case DType::kUInt4: lo = 0; hi = 15; return;
+    case DType::kInt4: lo = -8; hi = 7; return;
+    case DType::kUInt2: lo = 0; hi = 3; return;
+    case DType::kInt2: lo = -2; hi = 1; return;
     default: lo = -1e300; hi = 1e300; return;
   }
 }
@@ -44,36 +51,101 @@ Tensor alongAxis(const Tensor& p, int axis, int ndim) {
   return ops::reshape(p, s);
 }
 
-// The quantization axis (only meaningful for a per-axis, 1-D scale).
-int axisFor(const ConvertContext& ctx, const Tensor& scale, const Tensor& x) {
-  if (scale.numel() <= 1) return 0;
-  return static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 1)}, x.ndim())[0]);
+// QuantizeLinear's / DequantizeLinear's scale or zero point laid out to broadcast against `x`:
+// per tensor (a scalar or one value), per axis (1-D, the length of x's `axis`), or blocked (x's
+// rank, x's shape but ceil(D / block_size) along `axis`: each value repeated block_size times).
+Tensor paramLayout(const ConvertContext& ctx, const Tensor& p, const Tensor& x, const char* what) {
+  const int64_t block = ctx.attrs.getInt("block_size", 0);
+  ctx.check(block >= 0, "block_size must be positive, got " + std::to_string(block));
+  if (p.ndim() == 0 || (p.ndim() == 1 && p.numel() == 1 && block == 0)) return ops::reshape(p, {});
+  const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 1)}, x.ndim())[0]);
+  if (block == 0) {
+    ctx.check(p.ndim() == 1 && p.dim(0) == x.dim(axis),
+              std::string(what) + " of shape " + shapeStr(p.shape()) + " is neither a scalar nor per-axis along axis " +
+                  std::to_string(axis) + " of the input " + shapeStr(x.shape()) +
+                  " (blocked quantization needs the block_size attribute)");
+    return alongAxis(p, axis, x.ndim());
+  }
+  ctx.check(p.ndim() == x.ndim(), std::string(what) + " of shape " + shapeStr(p.shape()) +
+                                      " must have the input's rank for blocked quantization, input " + shapeStr(x.shape()));
+  const int64_t d = x.dim(axis), s = p.dim(axis);
+  for (int i = 0; i < x.ndim(); ++i) {
+    ctx.check(i == axis || p.dim(i) == x.dim(i), std::string(what) + " of shape " + shapeStr(p.shape()) +
+                                                     " differs from the input " + shapeStr(x.shape()) +
+                                                     " outside the blocked axis " + std::to_string(axis));
+  }
+  ctx.check(block <= d + 1 && (d + block - 1) / block == s,
+            "block_size " + std::to_string(block) + " gives ceil(" + std::to_string(d) + " / " + std::to_string(block) +
+                ") blocks along axis " + std::to_string(axis) + ", but " + what + " has " + std::to_string(s));
+  // [.., S, ..] -> [.., S, 1, ..] -> [.., S, B, ..] -> [.., S * B, ..] -> the first D.
+  Shape withBlock = p.shape();
+  withBlock.insert(withBlock.begin() + axis + 1, 1);
+  Shape expanded = withBlock;
+  expanded[static_cast<size_t>(axis) + 1] = block;
+  Shape merged = p.shape();
+  merged[static_cast<size_t>(axis)] = checkedMul(s, block, "the blocked scale");
+  Tensor e = ops::reshape(ops::expand(ops::reshape(p, withBlock), expanded), merged);
+  return ops::slice(e, {0}, {d}, {axis});
+}
+
+// The dtype named by an optional `output_dtype` attribute (0 or absent: none).
+DType outputDtypeAttr(const ConvertContext& ctx, DType dflt) {
+  const int64_t t = ctx.attrs.getInt("output_dtype", 0);
+  return t == 0 ? dflt : dtypeFromOnnx(static_cast<int>(t));
 }
 
 Tensors convertQuantizeLinear(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "x");
   const Tensor& scale = requireInput(ctx, in, 1, "y_scale");
   const Tensor zp = optionalInput(in, 2);
-  const int axis = axisFor(ctx, scale, x);
-  const DType outType = zp.defined() ? zp.dtype() : DType::kUInt8;
-  // Divide in the input's own float type (as ONNX does), then round half to even.
-  const DType ft = isFloating(x.dtype()) ? x.dtype() : DType::kFloat32;
-  Tensor q = ops::div(castTo(x, ft), castTo(alongAxis(scale, axis, x.ndim()), ft));
-  std::vector<double> v = doublesOf(q);
-  for (double& d : v) d = std::nearbyint(d);
-  Tensor r = fromDoubles(v, q.shape(), DType::kFloat64);
-  if (zp.defined()) r = ops::add(r, castTo(alongAxis(zp, axis, x.ndim()), DType::kFloat64));
-  return one(requantize(doublesOf(r), r.shape(), outType, x.device()));
+  const DType outType = outputDtypeAttr(ctx, zp.defined() ? zp.dtype() : DType::kUInt8);
+  if (zp.defined()) {
+    ctx.check(zp.dtype() == outType, std::string("output_dtype ") + dtypeName(outType) + " differs from y_zero_point's " +
+                                         dtypeName(zp.dtype()));
+    ctx.check(zp.shape() == scale.shape() || (zp.numel() == 1 && scale.numel() == 1),
+              "y_zero_point of shape " + shapeStr(zp.shape()) + " differs from y_scale's " + shapeStr(scale.shape()));
+  }
+  ctx.check(outType != DType::kFloat8E8M0 && !isFloating(outType) && outType != DType::kBool &&
+                outType != DType::kInt64 && outType != DType::kUInt32 && outType != DType::kUInt64,
+            std::string("cannot quantize to ") + dtypeName(outType));
+  // x / y_scale in the precision attribute's type, else y_scale's (float32 for a float8e8m0 scale),
+  // rounded once from the exact quotient; then round half to even (integers) or Cast's rounding.
+  DType precision = scale.dtype() == DType::kFloat8E8M0 || !isFloating(scale.dtype()) ? DType::kFloat32 : scale.dtype();
+  if (ctx.attrs.getInt("precision", 0) != 0) precision = dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("precision")));
+  ctx.check(isFloating(precision), std::string("precision ") + dtypeName(precision) + " is not a float type");
+  const std::vector<double> xv = doublesOf(x);
+  const std::vector<double> sv = doublesOf(ops::expand(paramLayout(ctx, scale, x, "y_scale"), x.shape()));
+  std::vector<double> q(xv.size());
+  for (size_t i = 0; i < q.size(); ++i) q[i] = xv[i] / sv[i];
+  q = doublesOf(castTo(fromDoubles(q, x.shape(), DType::kFloat64), precision));
+  std::vector<double> zv(q.size(), 0.0);
+  if (zp.defined()) zv = doublesOf(ops::expand(paramLayout(ctx, zp, x, "y_zero_point"), x.shape()));
+  if (narrow::isNarrowFloat(outType)) {
+    for (size_t i = 0; i < q.size(); ++i) q[i] += zv[i];
+    CastParams cp;
+    cp.saturate = ctx.attrs.getInt("saturate", 1) != 0;
+    return one(ops::cast(fromDoubles(q, x.shape(), DType::kFloat64), outType, cp).to(x.device()));
+  }
+  for (size_t i = 0; i < q.size(); ++i) q[i] = std::nearbyint(q[i]) + zv[i];
+  return one(requantize(q, x.shape(), outType, x.device()));
 }
 
 Tensors convertDequantizeLinear(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "x");
   const Tensor& scale = requireInput(ctx, in, 1, "x_scale");
   const Tensor zp = optionalInput(in, 2);
-  const int axis = axisFor(ctx, scale, x);
+  if (zp.defined()) {
+    ctx.check(zp.dtype() == x.dtype(), std::string("x_zero_point's type ") + dtypeName(zp.dtype()) + " differs from x's " +
+                                           dtypeName(x.dtype()));
+  }
+  const DType outType = outputDtypeAttr(ctx, isFloating(scale.dtype()) ? scale.dtype() : DType::kFloat32);
+  ctx.check(isFloating(outType), std::string("output_dtype ") + dtypeName(outType) + " is not a float type");
+  // (x - x_zero_point) * x_scale: exact in float32 for every narrow and 8/16-bit x, then rounded
+  // once to the output type.
   Tensor d = castTo(x, DType::kFloat32);
-  if (zp.defined()) d = ops::sub(d, castTo(alongAxis(zp, axis, x.ndim()), DType::kFloat32));
-  return one(ops::mul(d, castTo(alongAxis(scale, axis, x.ndim()), DType::kFloat32)));
+  if (zp.defined()) d = ops::sub(d, castTo(paramLayout(ctx, zp, x, "x_zero_point"), DType::kFloat32));
+  Tensor y = ops::mul(d, castTo(paramLayout(ctx, scale, x, "x_scale"), DType::kFloat32));
+  return one(castTo(y, outType));
 }
 
 Tensors convertDynamicQuantizeLinear(const ConvertContext& ctx, const Tensors& in) {

@@ -141,14 +141,26 @@ Tensors convertSize(const ConvertContext& ctx, const Tensors& in) {
   return one(intsTensor({x.numel()}, {}, x.device()));
 }
 
+// Cast's and CastLike's float8 options (opset 19: saturate; opset 24: round_mode for float8e8m0).
+CastParams castParamsOf(const ConvertContext& ctx) {
+  CastParams p;
+  p.saturate = ctx.attrs.getInt("saturate", 1) != 0;
+  const std::string mode = ctx.attrs.getString("round_mode", "up");
+  ctx.check(mode == "up" || mode == "down" || mode == "nearest",
+            "round_mode '" + mode + "' is not one of up, down, nearest");
+  p.e8m0Rounding = mode == "up" ? 0 : mode == "down" ? 1 : 2;
+  return p;
+}
+
 Tensors convertCast(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(ctx.attrs.has("to"), "attribute 'to' is required");
-  return one(ops::cast(x, dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("to")))));
+  return one(ops::cast(x, dtypeFromOnnx(static_cast<int>(ctx.attrs.getInt("to"))), castParamsOf(ctx)));
 }
 
 Tensors convertCastLike(const ConvertContext& ctx, const Tensors& in) {
-  return one(ops::cast(requireInput(ctx, in, 0, "input"), requireInput(ctx, in, 1, "target_type").dtype()));
+  return one(ops::cast(requireInput(ctx, in, 0, "input"), requireInput(ctx, in, 1, "target_type").dtype(),
+                       castParamsOf(ctx)));
 }
 
 Tensors convertConstantOfShape(const ConvertContext& ctx, const Tensors& in) {

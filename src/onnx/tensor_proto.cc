@@ -14,6 +14,7 @@
 
 #include "singa/core/error.h"
 #include "singa/core/file_read.h"
+#include "singa/core/narrow_types.h"
 
 namespace singa::onnxio {
 
@@ -37,6 +38,17 @@ const char* onnxTypeName(int t) {
     case onnx::TensorProto::COMPLEX64: return "COMPLEX64";
     case onnx::TensorProto::COMPLEX128: return "COMPLEX128";
     case onnx::TensorProto::BFLOAT16: return "BFLOAT16";
+    // Newer than the onnx.proto this is built against (1.13): by number.
+    case 17: return "FLOAT8E4M3FN";
+    case 18: return "FLOAT8E4M3FNUZ";
+    case 19: return "FLOAT8E5M2";
+    case 20: return "FLOAT8E5M2FNUZ";
+    case 21: return "UINT4";
+    case 22: return "INT4";
+    case 23: return "FLOAT4E2M1";
+    case 24: return "FLOAT8E8M0";
+    case 25: return "UINT2";
+    case 26: return "INT2";
     default: return "UNDEFINED";
   }
 }
@@ -97,6 +109,34 @@ void copyField(const Field& field, Tensor& t, const onnx::TensorProto& p, const 
   for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(field.Get(static_cast<int>(i)));
 }
 
+
+// A 4- or 2-bit tensor: `units` bytes of raw data (or int32_data entries, each holding as many
+// elements as a byte), the first element in the lowest bits; the unused high bits of the last
+// unit are ignored.
+Tensor fromPackedProto(const onnx::TensorProto& proto, DType dtype, const Shape& shape, uint64_t numel,
+                       uint64_t units, bool external, const std::string& baseDir) {
+  const int bits = narrow::fileBits(dtype);
+  const uint64_t perUnit = static_cast<uint64_t>(8 / bits);
+  std::string ext;
+  if (external) ext = readExternal(proto, baseDir);
+  const bool raw = external || proto.has_raw_data();
+  const uint64_t have = raw ? (external ? ext : proto.raw_data()).size() : static_cast<uint64_t>(proto.int32_data_size());
+  SINGA_CHECK(have == units, IoError,
+              "tensor " << tensorLabel(proto) << " (" << onnxTypeName(proto.data_type()) << " " << shape << ") needs "
+                        << units << (raw ? " bytes" : " int32_data entries") << " (" << perUnit
+                        << " elements each), the file holds " << have);
+  Tensor t(shape, dtype, Device::cpu());
+  uint8_t* out = static_cast<uint8_t*>(t.rawData());
+  const std::string& data = external ? ext : proto.raw_data();
+  for (uint64_t i = 0; i < numel; ++i) {
+    const uint64_t u = i / perUnit;
+    const uint32_t unit = raw ? static_cast<uint8_t>(data[u]) : static_cast<uint32_t>(proto.int32_data(static_cast<int>(u)));
+    const uint8_t v = static_cast<uint8_t>((unit >> (bits * (i % perUnit))) & ((1u << bits) - 1));
+    out[i] = narrow::unpackedByte(dtype, v);
+  }
+  return t;
+}
+
 }  // namespace
 
 DType dtypeFromOnnx(int onnxType) {
@@ -114,10 +154,22 @@ DType dtypeFromOnnx(int onnxType) {
     case onnx::TensorProto::UINT32: return DType::kUInt32;
     case onnx::TensorProto::UINT64: return DType::kUInt64;
     case onnx::TensorProto::BOOL: return DType::kBool;
+    case 17: return DType::kFloat8E4M3FN;
+    case 18: return DType::kFloat8E4M3FNUZ;
+    case 19: return DType::kFloat8E5M2;
+    case 20: return DType::kFloat8E5M2FNUZ;
+    case 21: return DType::kUInt4;
+    case 22: return DType::kInt4;
+    case 23: return DType::kFloat4E2M1;
+    case 24: return DType::kFloat8E8M0;
+    case 25: return DType::kUInt2;
+    case 26: return DType::kInt2;
     default:
       SINGA_THROW(NotSupportedError, "ONNX tensor element type " << onnxTypeName(onnxType) << " ("
                                          << onnxType << ") is not supported; supported: FLOAT, "
-                                         << "DOUBLE, FLOAT16, BFLOAT16, INT8/16/32/64, UINT8/16/32/64, BOOL");
+                                         << "DOUBLE, FLOAT16, BFLOAT16, INT8/16/32/64, UINT8/16/32/64, BOOL, "
+                                         << "and as storage FLOAT8E4M3FN/E4M3FNUZ/E5M2/E5M2FNUZ/E8M0, "
+                                         << "FLOAT4E2M1, INT4/UINT4, INT2/UINT2");
   }
 }
 
@@ -136,6 +188,16 @@ int dtypeToOnnx(DType dtype) {
     case DType::kUInt16: return onnx::TensorProto::UINT16;
     case DType::kUInt32: return onnx::TensorProto::UINT32;
     case DType::kUInt64: return onnx::TensorProto::UINT64;
+    case DType::kFloat8E4M3FN: return 17;
+    case DType::kFloat8E4M3FNUZ: return 18;
+    case DType::kFloat8E5M2: return 19;
+    case DType::kFloat8E5M2FNUZ: return 20;
+    case DType::kUInt4: return 21;
+    case DType::kInt4: return 22;
+    case DType::kFloat4E2M1: return 23;
+    case DType::kFloat8E8M0: return 24;
+    case DType::kUInt2: return 25;
+    case DType::kInt2: return 26;
   }
   SINGA_THROW(NotSupportedError, "dtype " << dtypeName(dtype) << " has no ONNX element type");
 }
@@ -156,6 +218,10 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
   }
   const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
   const bool raw = external || proto.has_raw_data();
+  // 4- and 2-bit types are packed two or four to a byte (and to an int32_data entry).
+  const uint64_t perUnit = static_cast<uint64_t>(8 / narrow::fileBits(dtype));
+  const uint64_t units = (numel + perUnit - 1) / perUnit;
+  if (perUnit > 1) return fromPackedProto(proto, dtype, shape, numel, units, external, baseDir);
   if (!raw) {
     const uint64_t values = static_cast<uint64_t>(std::max({proto.float_data_size(), proto.double_data_size(),
                                                             proto.int64_data_size(), proto.int32_data_size(),
@@ -201,6 +267,16 @@ Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDi
     case DType::kUInt64: copyField<uint64_t>(proto.uint64_data(), t, proto, "uint64_data"); break;
     case DType::kFloat16:
     case DType::kBFloat16: copyField<uint16_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E5M2FNUZ:
+    case DType::kFloat8E8M0: copyField<uint8_t>(proto.int32_data(), t, proto, "int32_data"); break;
+    case DType::kFloat4E2M1:
+    case DType::kInt4:
+    case DType::kUInt4:
+    case DType::kInt2:
+    case DType::kUInt2: break;  // fromPackedProto
   }
   return t;
 }
@@ -213,6 +289,19 @@ void toTensorProto(const Tensor& t, const std::string& name, onnx::TensorProto* 
   for (int64_t d : t.shape()) proto->add_dims(d);
   Tensor c = t.device().isCpu() ? t : t.to(Device::cpu());
   if (!c.isContiguous()) c = c.contiguous();
+  const int bits = narrow::fileBits(t.dtype());
+  if (bits < 8) {  // packed, the first element in the lowest bits
+    const int64_t perByte = 8 / bits;
+    std::string packed(static_cast<size_t>((c.numel() + perByte - 1) / perByte), '\0');
+    const uint8_t* in = static_cast<const uint8_t*>(c.rawData());
+    for (int64_t i = 0; i < c.numel(); ++i) {
+      packed[static_cast<size_t>(i / perByte)] = static_cast<char>(
+          static_cast<uint8_t>(packed[static_cast<size_t>(i / perByte)]) |
+          (narrow::packedBits(t.dtype(), in[i]) << (bits * (i % perByte))));
+    }
+    proto->set_raw_data(std::move(packed));
+    return;
+  }
   proto->set_raw_data(std::string(static_cast<const char*>(c.rawData()), c.nbytes()));
 }
 

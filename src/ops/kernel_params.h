@@ -134,11 +134,19 @@ struct AdamParams {
   int64_t step = 1;
 };
 
+/// Copy as Cast to a float8 type: what lies beyond the largest finite value (saturate: that value;
+/// else infinity or NaN), and how a value rounds to a float8e8m0 power of two. Copy kernels without
+/// parameters use the defaults (ONNX Cast's).
+struct CastParams {
+  bool saturate = true;
+  uint8_t e8m0Rounding = 0;  // narrow::E8M0Rounding: 0 up, 1 down, 2 nearest
+};
+
 /// What KernelContext::params points at: nothing (kernels without options: Copy, Add, MatMul,
 /// Tile, Where, ...), or one op family's parameters.
 using KernelParams =
     std::variant<std::monostate, ConvKernelParams, PoolKernelParams, UnaryParams, ModParams, GemmParams, ReduceParams,
                  ArgReduceParams, AxisParams, PadParams, FillParams, BatchNormParams, DropoutParams, SGDParams,
-                 AdamParams>;
+                 AdamParams, CastParams>;
 
 }  // namespace singa

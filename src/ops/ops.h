@@ -120,6 +120,10 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
 /// ONNX Gather: indices (int32/int64, negative allowed) along `axis`.
 Tensor gather(const Tensor& x, const Tensor& indices, int64_t axis = 0);
 Tensor cast(const Tensor& x, DType dtype);
+/// Cast with ONNX's float8 options: `saturate` (what lies beyond the target's largest finite
+/// value) and the rounding to float8e8m0 (CastParams). The narrow storage types (core/dtype.h)
+/// are reached and left only through Cast.
+Tensor cast(const Tensor& x, DType dtype, const CastParams& params);
 /// Broadcasts x to `shape` (ONNX Expand: bidirectional broadcast).
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor tile(const Tensor& x, const std::vector<int64_t>& repeats);

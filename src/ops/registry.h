@@ -65,7 +65,7 @@ class KernelRegistry {
 
  private:
   static constexpr size_t kDeviceTypes = 2;                                     // kCpu, kCuda
-  static constexpr size_t kDTypes = static_cast<size_t>(DType::kUInt64) + 1;  // every DType
+  static constexpr size_t kDTypes = static_cast<size_t>(DType::kUInt2) + 1;  // every DType (kUInt2 is the last)
   static size_t index(OpId op, DeviceType device, DType dtype) {
     return (static_cast<size_t>(op) * kDeviceTypes + static_cast<size_t>(device)) * kDTypes +
            static_cast<size_t>(dtype);

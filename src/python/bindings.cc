@@ -63,9 +63,10 @@ py::dtype numpyDtypeOf(DType t) {
     case DType::kUInt32: return py::dtype("uint32");
     case DType::kUInt64: return py::dtype("uint64");
     case DType::kBool: return py::dtype("bool");
-    case DType::kBFloat16: break;
+    default: break;
   }
-  throw py::type_error("singa: a bfloat16 tensor has no NumPy dtype; convert it first (astype float32)");
+  throw py::type_error(std::string("singa: a ") + dtypeName(t) +
+                       " tensor has no NumPy dtype; convert it first (astype float32)");
 }
 
 // A CPU tensor over a NumPy array's memory when it is C-contiguous and aligned (no copy; the
@@ -141,7 +142,7 @@ bool dlpackDtype(DType t, DLDataType& out) {
     case DType::kUInt16: out.code = kDLUInt, out.bits = 16; return true;
     case DType::kUInt32: out.code = kDLUInt, out.bits = 32; return true;
     case DType::kUInt64: out.code = kDLUInt, out.bits = 64; return true;
-    case DType::kBool: break;  // DLPack 0.6 has no boolean code
+    default: break;  // bool: DLPack 0.6 has no boolean code; the narrow storage types have none
   }
   return false;
 }

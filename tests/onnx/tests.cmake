@@ -157,6 +157,12 @@ if(EXISTS "${_venv_python}" AND IS_DIRECTORY "${SINGA_ONNX_TESTDATA_DEBIAN}/node
                    "${SINGA_ONNX_TESTDATA_DEBIAN}/node" --min-pass-rate 0.96)
   set_tests_properties(onnx_cli_conformance_debian_node PROPERTIES LABELS conformance TIMEOUT 1800)
 endif()
+# The float8/float4/int4/int2 storage types through Cast, against ml_dtypes and NumPy.
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_narrow_types
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/narrow_types_check.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_narrow_types PROPERTIES LABELS unit TIMEOUT 300)
+endif()
 if(SINGA_ONNX_TESTDATA_PYPI AND EXISTS "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx")
   add_test(NAME onnx_cli_bench COMMAND singa_onnx bench "${SINGA_ONNX_TESTDATA_PYPI}/light/light_squeezenet.onnx"
            --batch 2 --warmup 0 --iters 2)
