@@ -88,6 +88,16 @@ if(EXISTS "${_venv_python}")
            COMMAND singa_onnx test "${_pypi_node}" --quiet --min-pass-rate 0.6 --require-tutorial-ops)
   set_tests_properties(onnx_conformance_pypi_node PROPERTIES LABELS conformance TIMEOUT 900
                        FIXTURES_REQUIRED onnx_pypi_node)
+  # The wheel's cases of the bitwise / extra-math converters and the Mod and Reduce fixes must all
+  # pass from the CLI (one test per case-name prefix).
+  foreach(_family bitwise bitcast cumprod mod_ l1normalization l2normalization lpnormalization mish swish
+                  swiglu reduce_max reduce_min reduce_log_sum_exp_empty group_normalization)
+    add_test(NAME onnx_cli_conformance_pypi_${_family}
+             COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/cli_conformance.py $<TARGET_FILE:singa_onnx>
+                     "${_pypi_node}" --filter test_${_family} --min-pass-rate 1)
+    set_tests_properties(onnx_cli_conformance_pypi_${_family} PROPERTIES LABELS conformance TIMEOUT 300
+                         FIXTURES_REQUIRED onnx_pypi_node)
+  endforeach()
 endif()
 
 # Control flow (If, Loop, Scan, SequenceMap) beyond ONNX's own cases, against onnxruntime.
