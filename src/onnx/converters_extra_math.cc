@@ -3,6 +3,7 @@
 // GroupNormalization. Integer CumProd has no gradient and runs on the CPU. float16/bfloat16 are
 // storage types in the engine: those inputs are computed in float32 and cast back (a cast between
 // float types is differentiable).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -79,8 +80,9 @@ Tensors convertCumProd(const ConvertContext& ctx, const Tensors& in) {
                              " is not supported (ONNX CumProd takes float, int32/64 and uint32/64)");
     }
   }
+  if (x.numel() == 0) return one(ops::identity(x));  // nothing to multiply, whatever n is
   // Float: y[.., k] = prod_j m[k, j], where m[k, j] = x[.., j] for the j that position k takes in
-  // and 1 elsewhere. The [.., n, n] intermediate is bounded like a host buffer.
+  // and 1 elsewhere. The [.., n, n] intermediate is bounded like a host buffer (n <= numel).
   checkHostBuffer(ctx, checkedMul(x.numel(), n, "CumProd: the [.., n, n] product table"), sizeof(float),
                   "the [.., " + std::to_string(n) + ", " + std::to_string(n) + "] product table");
   std::vector<double> take(static_cast<size_t>(n * n), 0.0);
@@ -188,7 +190,7 @@ Tensors convertGroupNormalization(const ConvertContext& ctx, const Tensors& in) 
   ctx.check(ctx.attrs.has("num_groups"), "attribute num_groups is required");
   const int64_t groups = ctx.attrs.getInt("num_groups");
   const int64_t n = x.dim(0), channels = x.dim(1);
-  ctx.check(groups >= 1 && channels % groups == 0,
+  ctx.check(groups >= 1 && groups <= std::max<int64_t>(channels, 1) && channels % groups == 0,
             "num_groups = " + std::to_string(groups) + " must be >= 1 and divide the " + std::to_string(channels) +
                 " channels of X " + shapeStr(x.shape()));
   const double eps = ctx.attrs.getFloat("epsilon", 1e-5);
@@ -204,7 +206,8 @@ Tensors convertGroupNormalization(const ConvertContext& ctx, const Tensors& in) 
   const Tensor g = channelParam(ctx, castTo(scale, x.dtype()), "scale", channels, groups, rank);
   const Tensor b = channelParam(ctx, castTo(bias, x.dtype()), "bias", channels, groups, rank);
   // Stage 1 in the stash type over [N, G, C/G * spatial]; stage 2 in X's type.
-  const int64_t perGroup = n * groups == 0 ? 0 : x.numel() / (n * groups);
+  const int64_t rows = checkedMul(n, groups, "GroupNormalization: N * num_groups");
+  const int64_t perGroup = rows == 0 ? 0 : x.numel() / rows;
   Tensor xs = ops::reshape(castTo(x, stash), {n, groups, perGroup});
   Tensor mean = ops::reduceMean(xs, {2}, true);
   Tensor d = ops::sub(xs, mean);

@@ -193,6 +193,15 @@ TEST(ExtraOps, CumProdGradientsWithZerosAndBothDirections) {
 TEST(ExtraOps, CumProdRejectsBadAxis) {
   OneNode m("CumProd", {{"x", f32({1, 2}, {2})}, {"axis", i64({3}, {})}}, 26);
   expectRejected(m, "CumProd", {"axis"});
+  OneNode none("CumProd", {{"x", f32({1, 2}, {2})}}, 26);
+  expectRejected(none, "CumProd", {"axis"});
+}
+
+TEST(ExtraOps, CumProdOfAnEmptyTensorAllocatesNothing) {
+  // [0, 2^40]: no element, but a long axis; the [n, n] selection table must not be built.
+  Tensor x(Shape{0, int64_t{1} << 40}, DType::kFloat32);
+  OneNode m("CumProd", {{"x", x}, {"axis", i64({1}, {})}}, 26);
+  EXPECT_EQ(m.run().shape(), x.shape());
 }
 
 // ---- LpNormalization, activations -------------------------------------------------------------
@@ -275,7 +284,7 @@ TEST(ExtraOps, GroupNormalizationGradients) {
 }
 
 TEST(ExtraOps, GroupNormalizationRejectsBadGroupsAndScale) {
-  for (int64_t groups : {0, 3, -2}) {
+  for (int64_t groups : {int64_t{0}, int64_t{3}, int64_t{-2}, int64_t{1} << 62}) {
     OneNode m("GroupNormalization", {{"x", f32({1, 2, 3, 4}, {1, 4, 1})}, {"s", f32({1, 1, 1, 1}, {4})},
                                      {"b", f32({0, 0, 0, 0}, {4})}}, 21);
     setInt(m.node, "num_groups", groups);
