@@ -98,6 +98,11 @@ if(EXISTS "${_venv_python}")
     set_tests_properties(onnx_cli_conformance_pypi_${_family} PROPERTIES LABELS conformance TIMEOUT 300
                          FIXTURES_REQUIRED onnx_pypi_node)
   endforeach()
+  # Randomised cases of the same converters against NumPy references (tests/onnx/extra_ops_cases.py).
+  add_test(NAME onnx_cli_extra_ops_cases
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/extra_ops_cases.py $<TARGET_FILE:singa_onnx>
+                   "${CMAKE_CURRENT_BINARY_DIR}/onnx_extra_ops_cases")
+  set_tests_properties(onnx_cli_extra_ops_cases PROPERTIES LABELS conformance TIMEOUT 600)
 endif()
 
 # Control flow (If, Loop, Scan, SequenceMap) beyond ONNX's own cases, against onnxruntime.
