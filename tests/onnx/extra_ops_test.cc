@@ -132,6 +132,30 @@ TEST(ExtraOps, BitwiseRejectsFloatsAndMixedTypes) {
   expectRejected(mixed, "BitwiseOr", {"same type", "int64", "int32"});
 }
 
+// The MemoryError of the allocation ceiling, naming the node.
+void expectMemoryError(OneNode& m, const std::string& op) {
+  try {
+    m.run();
+    ADD_FAILURE() << op << ": no exception";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("would need"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(op), std::string::npos) << msg;
+  }
+}
+
+TEST(ExtraOps, BitwiseBroadcastBeyondTheCeilingIsRefused) {
+  // [2^20, 1] & [1, 2^20] of int8: a 1 TiB result from two 1 MiB inputs.
+  const int64_t n = int64_t{1} << 20;
+  OneNode m("BitwiseAnd", {{"a", Tensor(Shape{n, 1}, DType::kInt8)}, {"b", Tensor(Shape{1, n}, DType::kInt8)}}, 18);
+  expectMemoryError(m, "BitwiseAnd");
+}
+
+TEST(ExtraOps, EmptySetReductionBeyondTheCeilingIsRefused) {
+  OneNode m("ReduceMax", {{"x", Tensor(Shape{0, int64_t{1} << 40}, DType::kFloat32)}, {"axes", i64({0}, {1})}}, 18);
+  expectMemoryError(m, "ReduceMax");
+}
+
 TEST(ExtraOps, BitCastKeepsTheBits) {
   OneNode m("BitCast", {{"x", f32({1.0f, -2.5f, 0.0f}, {3})}}, 26);
   setTo(m.node, onnx::TensorProto::INT32);
