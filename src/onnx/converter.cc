@@ -37,6 +37,8 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerSampleConverters(*r);
     registerTrainingConverters(*r);
     registerAttentionConverters(*r);
+    registerBitwiseConverters(*r);
+    registerExtraMathConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
     return r;

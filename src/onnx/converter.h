@@ -89,6 +89,8 @@ void registerRnnConverters(ConverterRegistry& r);
 void registerSampleConverters(ConverterRegistry& r);
 void registerTrainingConverters(ConverterRegistry& r);
 void registerAttentionConverters(ConverterRegistry& r);
+void registerBitwiseConverters(ConverterRegistry& r);
+void registerExtraMathConverters(ConverterRegistry& r);
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 

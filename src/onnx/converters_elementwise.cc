@@ -79,11 +79,31 @@ Tensors convertDiv(const ConvertContext& ctx, const Tensors& in) {
   return one(ops::div(a, b));
 }
 
+// Mod with fmod=0 on floats takes the sign of the divisor (Python's %): from the truncated
+// remainder r = fmod(a, b), r + b where r is non-zero and its sign differs from b's. Composed from
+// engine ops, so both inputs get gradients; 16-bit floats are computed in float32.
+Tensor floatFloorMod(const Tensor& a, const Tensor& b) {
+  const DType ct = a.dtype() == DType::kFloat16 || a.dtype() == DType::kBFloat16 ? DType::kFloat32 : a.dtype();
+  const Tensor af = castTo(a, ct), bf = castTo(b, ct);
+  const Tensor r = ops::mod(af, bf, true);
+  const Tensor zero = scalarOf(0.0, r);
+  const Tensor rd = r.detach(), bd = bf.detach();
+  const Tensor differ = ops::logicalXor(ops::less(rd, zero), ops::less(bd, zero));
+  const Tensor shift = ops::logicalAnd(differ, ops::logicalNot(ops::equal(rd, zero)));
+  return castTo(ops::where(shift, ops::add(r, bf), r), a.dtype());
+}
+
 Tensors convertMod(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& a = requireInput(ctx, in, 0, "A");
   const Tensor& b = requireInput(ctx, in, 1, "B");
   requireNonZeroDivisor(ctx, a, b);
-  return one(ops::mod(a, b, ctx.attrs.getInt("fmod", 0) != 0));
+  const bool fmod = ctx.attrs.getInt("fmod", 0) != 0;
+  if (!fmod && isFloating(a.dtype())) {
+    ctx.check(a.dtype() == b.dtype(), std::string("A and B must have the same type, got ") + dtypeName(a.dtype()) +
+                                          " and " + dtypeName(b.dtype()));
+    return one(floatFloorMod(a, b));
+  }
+  return one(ops::mod(a, b, fmod));
 }
 
 Tensors convertElu(const ConvertContext& ctx, const Tensors& in) {

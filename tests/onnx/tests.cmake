@@ -16,6 +16,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/transformer_grad_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
+  onnx/extra_ops_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
@@ -87,6 +88,21 @@ if(EXISTS "${_venv_python}")
            COMMAND singa_onnx test "${_pypi_node}" --quiet --min-pass-rate 0.6 --require-tutorial-ops)
   set_tests_properties(onnx_conformance_pypi_node PROPERTIES LABELS conformance TIMEOUT 900
                        FIXTURES_REQUIRED onnx_pypi_node)
+  # The wheel's cases of the bitwise / extra-math converters and the Mod and Reduce fixes must all
+  # pass from the CLI (one test per case-name prefix).
+  foreach(_family bitwise bitcast cumprod mod_ l1normalization l2normalization lpnormalization mish swish
+                  swiglu reduce_max reduce_min reduce_log_sum_exp_empty group_normalization)
+    add_test(NAME onnx_cli_conformance_pypi_${_family}
+             COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/cli_conformance.py $<TARGET_FILE:singa_onnx>
+                     "${_pypi_node}" --filter test_${_family} --min-pass-rate 1)
+    set_tests_properties(onnx_cli_conformance_pypi_${_family} PROPERTIES LABELS conformance TIMEOUT 300
+                         FIXTURES_REQUIRED onnx_pypi_node)
+  endforeach()
+  # Randomised cases of the same converters against NumPy references (tests/onnx/extra_ops_cases.py).
+  add_test(NAME onnx_cli_extra_ops_cases
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/extra_ops_cases.py $<TARGET_FILE:singa_onnx>
+                   "${CMAKE_CURRENT_BINARY_DIR}/onnx_extra_ops_cases")
+  set_tests_properties(onnx_cli_extra_ops_cases PROPERTIES LABELS conformance TIMEOUT 600)
 endif()
 
 # Control flow (If, Loop, Scan, SequenceMap) beyond ONNX's own cases, against onnxruntime.
