@@ -99,7 +99,9 @@ Tensor wrapPad(const ConvertContext& ctx, const Tensor& x, const std::vector<int
   for (int a = 0; a < nd; ++a) {
     const int64_t begin = pads[a], end = pads[a + nd], len = x.dim(a);
     if (begin == 0 && end == 0) continue;
-    const int64_t outLen = checkedAdd(len, checkedAdd(begin, end, "Pad: the output size"), "Pad: the output size");
+    int64_t padTotal = 0, outLen = 0;
+    ctx.check(!__builtin_add_overflow(begin, end, &padTotal) && !__builtin_add_overflow(len, padTotal, &outLen),
+              "pads " + shapeStr(pads) + " overflow a 64-bit size");
     ctx.check(outLen >= 0, "pads " + shapeStr(pads) + " crop more than the input " + shapeStr(x.shape()) + " holds");
     ctx.check(len > 0 || outLen == 0, "mode 'wrap' cannot pad an empty axis " + std::to_string(a));
     checkHostBuffer(ctx, outLen, sizeof(int64_t), "the wrap indices");
