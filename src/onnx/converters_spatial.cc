@@ -3,7 +3,8 @@
 // root), CenterCropPad (Slice + Pad), Col2Im (a grouped ConvTranspose whose one-hot weight puts
 // each column entry back at its window offset: the adjoint of im2col), AffineGrid (a MatMul of
 // the normalised base grid with theta) and TensorScatter (a gather over [cache, update] that
-// picks, for every cache slot, the old value or the written one).
+// picks, for every cache slot, the old value or the written one) and DeformConv (four Gathers of
+// bilinear corners at the offset positions, then a grouped MatMul with the weight).
 #include <algorithm>
 #include <cmath>
 
@@ -276,6 +277,105 @@ Tensors convertTensorScatter(const ConvertContext& ctx, const Tensors& in) {
   return one(takeAlongAxis(ops::concat({cache, update}, axis), idx, cache.shape(), axis));
 }
 
+// ---- DeformConv ------------------------------------------------------------------------------
+
+// One corner of the bilinear sample: x at (h0 + dh, w0 + dw) (flat `base` + h * W + w into the
+// flattened x), weighted by `weight` and by whether the corner lies inside the image.
+Tensor deformCorner(const Tensor& flatX, const Tensor& h0, const Tensor& w0, const Tensor& weight, const Tensor& base,
+                    int64_t dh, int64_t dw, int64_t height, int64_t width) {
+  const Tensor h = ops::add(h0, static_cast<double>(dh));
+  const Tensor w = ops::add(w0, static_cast<double>(dw));
+  const Tensor zero = scalarOf(0.0, h);
+  const Tensor inside = ops::logicalAnd(
+      ops::logicalAnd(ops::greaterOrEqual(h, zero), ops::less(h, scalarOf(static_cast<double>(height), h))),
+      ops::logicalAnd(ops::greaterOrEqual(w, zero), ops::less(w, scalarOf(static_cast<double>(width), w))));
+  const Tensor hc = ops::clip(h, 0.0, static_cast<double>(height - 1));
+  const Tensor wc = ops::clip(w, 0.0, static_cast<double>(width - 1));
+  // [N, G, 1, K, oH, oW] + [N, G, Cg, 1, 1, 1] -> the flat index of every sampled value.
+  const Tensor at = ops::add(ops::unsqueeze(ops::add(ops::mul(hc, static_cast<double>(width)), wc), {2}), base);
+  const Tensor value = ops::gather(flatX, ops::cast(at, DType::kInt64), 0);
+  const Tensor keep = ops::unsqueeze(ops::mul(weight, ops::cast(inside, weight.dtype())), {2});
+  return ops::mul(value, keep);
+}
+
+Tensors convertDeformConv(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& x = requireInput(ctx, in, 0, "X");
+  const Tensor& w = requireInput(ctx, in, 1, "W");
+  const Tensor& offset = requireInput(ctx, in, 2, "offset");
+  ctx.check(x.ndim() == 4 && w.ndim() == 4, "only 2-D deformable convolution is supported: X must be [N, C, H, W] "
+                                            "and W [oC, C / group, kH, kW], got X " + shapeStr(x.shape()) + ", W " +
+                                            shapeStr(w.shape()));
+  const int64_t n = x.dim(0), c = x.dim(1), height = x.dim(2), width = x.dim(3);
+  const int64_t outC = w.dim(0), kh = w.dim(2), kw = w.dim(3), k = kh * kw;
+  const int64_t group = ctx.attrs.getInt("group", 1), offGroup = ctx.attrs.getInt("offset_group", 1);
+  ctx.check(group >= 1 && offGroup >= 1 && c % group == 0 && outC % group == 0 && c % offGroup == 0 &&
+                w.dim(1) * group == c,
+            "group " + std::to_string(group) + " and offset_group " + std::to_string(offGroup) +
+                " must divide the channels of X " + shapeStr(x.shape()) + " and W " + shapeStr(w.shape()) +
+                " (W must be [oC, C / group, kH, kW])");
+  if (ctx.attrs.has("kernel_shape")) {
+    ctx.check(ctx.attrs.getInts("kernel_shape") == std::vector<int64_t>{kh, kw},
+              "kernel_shape " + shapeStr(ctx.attrs.getInts("kernel_shape")) + " does not match W " + shapeStr(w.shape()));
+  }
+  const std::vector<int64_t> strides = perDimAttr(ctx, "strides", 2, 1, 1);
+  const std::vector<int64_t> dilations = perDimAttr(ctx, "dilations", 2, 1, 1);
+  const std::vector<int64_t> pads = perDimAttr(ctx, "pads", 4, 0, 0);
+  ctx.check(kh >= 1 && kw >= 1 && height >= 1 && width >= 1, "X and W need non-empty spatial dims");
+  const char* what = "DeformConv: the output size";
+  const int64_t spanH = checkedAdd(height, checkedAdd(pads[0], pads[2], what), what) - checkedAdd(checkedMul(kh - 1, dilations[0], what), 1, what);
+  const int64_t spanW = checkedAdd(width, checkedAdd(pads[1], pads[3], what), what) - checkedAdd(checkedMul(kw - 1, dilations[1], what), 1, what);
+  ctx.check(spanH >= 0 && spanW >= 0, "the dilated kernel is larger than the padded input " + shapeStr(x.shape()));
+  const int64_t outH = spanH / strides[0] + 1, outW = spanW / strides[1] + 1;
+  ctx.check(offset.shape() == Shape{n, offGroup * k * 2, outH, outW},
+            "offset must be [N, offset_group * kH * kW * 2, oH, oW] = " +
+                shapeStr({n, offGroup * k * 2, outH, outW}) + ", got " + shapeStr(offset.shape()));
+  const Tensor mask = optionalInput(in, 4);
+  ctx.check(!mask.defined() || mask.shape() == Shape{n, offGroup * k, outH, outW},
+            "mask must be [N, offset_group * kH * kW, oH, oW] = " + shapeStr({n, offGroup * k, outH, outW}));
+  const Tensor bias = optionalInput(in, 3);
+  ctx.check(!bias.defined() || bias.shape() == Shape{outC}, "B must be [oC] = [" + std::to_string(outC) + "]");
+  // Every gathered value is one element of the [N, C, K, oH, oW] columns; bound them first.
+  const int64_t columns = countOf({n, c, k, outH, outW}, "DeformConv: the sampled columns");
+  checkHostBuffer(ctx, columns, 4 * sizeof(double), "the sampled columns");
+  ctx.check(checkedMul(n, countOf({c, height, width}, what), what) < (int64_t{1} << 52),
+            "X " + shapeStr(x.shape()) + " has too many elements to index exactly");
+  const DType dt = x.dtype();
+  // Sampling positions [N, G, K, oH, oW]: the kernel tap's place plus the learned offset.
+  const Tensor off = ops::reshape(offset, {n, offGroup, k, 2, outH, outW});
+  std::vector<double> baseH(static_cast<size_t>(k * outH)), baseW(static_cast<size_t>(k * outW));
+  for (int64_t t = 0; t < k; ++t) {
+    for (int64_t o = 0; o < outH; ++o) baseH[t * outH + o] = static_cast<double>(o * strides[0] - pads[0] + (t / kw) * dilations[0]);
+    for (int64_t o = 0; o < outW; ++o) baseW[t * outW + o] = static_cast<double>(o * strides[1] - pads[1] + (t % kw) * dilations[1]);
+  }
+  const Tensor ph = ops::add(ops::squeeze(ops::slice(off, {0}, {1}, {3}), {3}),
+                             fromDoubles(baseH, {1, 1, k, outH, 1}, dt, x.device()));
+  const Tensor pw = ops::add(ops::squeeze(ops::slice(off, {1}, {2}, {3}), {3}),
+                             fromDoubles(baseW, {1, 1, k, 1, outW}, dt, x.device()));
+  // Integer corners in float64 (exact indices); fractions in x's dtype (gradients reach offset).
+  const Tensor h0 = ops::floor(ops::cast(ph.detach(), DType::kFloat64));
+  const Tensor w0 = ops::floor(ops::cast(pw.detach(), DType::kFloat64));
+  const Tensor fh = ops::sub(ph, ops::cast(h0, dt)), fw = ops::sub(pw, ops::cast(w0, dt));
+  const Tensor gh = ops::sub(scalarOf(1.0, fh), fh), gw = ops::sub(scalarOf(1.0, fw), fw);
+  const int64_t perGroup = c / offGroup;
+  std::vector<double> base(static_cast<size_t>(n * c));
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t ch = 0; ch < c; ++ch) base[b * c + ch] = static_cast<double>((b * c + ch) * height * width);
+  }
+  const Tensor baseT = fromDoubles(base, {n, offGroup, perGroup, 1, 1, 1}, DType::kFloat64, x.device());
+  const Tensor flatX = ops::reshape(x, {-1});
+  Tensor sampled = deformCorner(flatX, h0, w0, ops::mul(gh, gw), baseT, 0, 0, height, width);
+  sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(gh, fw), baseT, 0, 1, height, width));
+  sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(fh, gw), baseT, 1, 0, height, width));
+  sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(fh, fw), baseT, 1, 1, height, width));
+  if (mask.defined()) sampled = ops::mul(sampled, ops::unsqueeze(ops::reshape(mask, {n, offGroup, k, outH, outW}), {2}));
+  // [N, G, Cg, K, oH, oW] is [N, C, K, L]: the im2col columns; one batched MatMul per conv group.
+  const Tensor cols = ops::reshape(sampled, {n, group, (c / group) * k, outH * outW});
+  const Tensor weights = ops::reshape(w, {1, group, outC / group, (c / group) * k});
+  Tensor y = ops::reshape(ops::matmul(weights, cols), {n, outC, outH, outW});
+  if (bias.defined()) y = ops::add(y, ops::reshape(bias, {1, outC, 1, 1}));
+  return one(y);
+}
+
 }  // namespace
 
 void registerSpatialConverters(ConverterRegistry& r) {
@@ -284,6 +384,7 @@ void registerSpatialConverters(ConverterRegistry& r) {
   r.add("Col2Im", 18, convertCol2Im);
   r.add("AffineGrid", 20, convertAffineGrid);
   r.add("TensorScatter", 24, convertTensorScatter);
+  r.add("DeformConv", 19, convertDeformConv);
 }
 
 }  // namespace singa::onnxio

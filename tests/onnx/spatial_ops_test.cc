@@ -1,5 +1,5 @@
 // The spatial converters (converters_spatial.cc: LpPool, CenterCropPad, Col2Im, AffineGrid,
-// TensorScatter) and the extended ones (Pad 'wrap', SpaceToDepth CRD, DFT-20 / IRFFT, Resize
+// TensorScatter, DeformConv) and the extended ones (Pad 'wrap', SpaceToDepth CRD, DFT-20 / IRFFT, Resize
 // antialias): forward values against plain reference loops written here from the ONNX spec
 // (cases the conformance data does not cover: LpPool ceil_mode, TensorScatter circular wrap,
 // Col2Im strides with a remainder, wrap pads wider than the axis), gradients against finite
@@ -391,6 +391,33 @@ TEST(SpatialOps, ResizeAntialiasAveragesTheStretchedWindow) {
   EXPECT_EQ(y.shape(), (Shape{1, 2}));
   expectAllNear(y.toVector<double>(), want);
   checkGradients("Resize", ins, 19, attrs);
+}
+
+// ---- DeformConv ----------------------------------------------------------------------------------
+
+TEST(SpatialOps, DeformConvGradientsMatchFiniteDifferences) {
+  // Offsets in (0.2, 0.8): every sample lies strictly between pixels (the bilinear weights have a
+  // kink at whole pixels); a padded border puts some corners outside the image.
+  const Configure attrs = [](onnx::NodeProto* n) {
+    setInts(n, "pads", {1, 0, 0, 1});
+    setInt(n, "offset_group", 2);
+    setInt(n, "group", 2);
+  };
+  checkGradients("DeformConv", {{"x", values({1, 4, 3, 3})}, {"w", values({2, 2, 2, 2}, 0.5)},
+                                {"offset", values({1, 16, 3, 3}, 0.3, 0.5)}, {"b", values({2})},
+                                {"mask", values({1, 8, 3, 3}, 0.5, 1.0)}},
+                 22, attrs);
+}
+
+TEST(SpatialOps, DeformConvRejectsAnOffsetOfTheWrongShape) {
+  expectNames(errorOf("DeformConv", {{"x", values({1, 1, 3, 3})}, {"w", values({1, 1, 2, 2})},
+                                     {"offset", values({1, 4, 2, 2})}},
+                      22, nullptr),
+              "DeformConv", {"offset must be [N, offset_group * kH * kW * 2, oH, oW] = [1, 8, 2, 2]"});
+  expectNames(errorOf("DeformConv", {{"x", values({1, 3, 3, 3})}, {"w", values({1, 3, 2, 2})},
+                                     {"offset", values({1, 8, 2, 2})}},
+                      22, [](onnx::NodeProto* n) { setInt(n, "offset_group", 2); }),
+              "DeformConv", {"offset_group 2 must divide"});
 }
 
 }  // namespace
