@@ -1,6 +1,7 @@
-// Signal-processing ONNX operators (opset 17; DFT also 20, its axis an input): the Hann / Hamming / Blackman windows,
-// MelWeightMatrix, DFT and STFT. A DFT is linear, so it runs as two engine MatMuls with cosine and
-// sine matrices (real and imaginary parts in a trailing dim of 2, as ONNX stores complex values);
+// Signal-processing ONNX operators (opset 17; DFT also 20, its axis an input): the Hann / Hamming /
+// Blackman windows, MelWeightMatrix, DFT (with the inverse one-sided IRFFT) and STFT. A DFT is
+// linear, so it runs as two engine MatMuls with cosine and sine matrices (real and imaginary parts
+// in a trailing dim of 2, as ONNX stores complex values);
 // STFT gathers overlapping frames, applies the window and takes a DFT of each.
 #include <algorithm>
 #include <cmath>
@@ -169,8 +170,9 @@ Tensors convertDft(const ConvertContext& ctx, const Tensors& in) {
   const bool inverseOnesided = inverse && onesided;  // IRFFT: a half spectrum to a real signal
   const int64_t n = hasInput(in, 1) ? scalarInt(ctx, in[1], "dft_length")
                                     : (inverseOnesided ? 2 * (x.dim(axis) - 1) : x.dim(axis));
+  const bool fromOneBin = inverseOnesided && !hasInput(in, 1);
   ctx.check(n >= 1, "dft_length must be >= 1, got " + std::to_string(n) +
-                        (inverseOnesided && !hasInput(in, 1) ? " (from a one-sided input of one bin; give dft_length)" : ""));
+                        (fromOneBin ? " (from a one-sided input of one bin; give dft_length)" : ""));
   const int64_t bins = inverseOnesided ? n : (onesided ? n / 2 + 1 : n);
   checkHostBuffer(ctx, checkedMul(n, bins, "DFT matrix"), 2 * sizeof(double), "the DFT matrices");
   if (inverseOnesided) return one(irfft(x, axis, n));

@@ -42,8 +42,8 @@ int64_t countOf(const std::vector<int64_t>& shape, const char* what) {
 
 Tensors convertLpPool(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
-  ctx.check(x.ndim() >= 3 && x.ndim() <= 5, "X must be [N, C, spatial...] with 1 to 3 spatial dims, got " +
-                                                shapeStr(x.shape()));
+  ctx.check(x.ndim() >= 3 && x.ndim() <= 5,
+            "X must be [N, C, spatial...] with 1 to 3 spatial dims, got " + shapeStr(x.shape()));
   ctx.check(ctx.attrs.has("kernel_shape"), "attribute 'kernel_shape' is required");
   const size_t nd = static_cast<size_t>(x.ndim() - 2);
   const std::vector<int64_t> kernel = perDimAttr(ctx, "kernel_shape", nd, 1, 1);
@@ -145,8 +145,8 @@ Tensors convertCol2Im(const ConvertContext& ctx, const Tensors& in) {
                 " must have the same length, 1 to 3 spatial dims");
   const size_t nd = image.size();
   for (size_t i = 0; i < nd; ++i) {
-    ctx.check(image[i] >= 1 && block[i] >= 1, "image_shape " + shapeStr(image) + " and block_shape " +
-                                                  shapeStr(block) + " must be >= 1");
+    ctx.check(image[i] >= 1 && block[i] >= 1,
+              "image_shape " + shapeStr(image) + " and block_shape " + shapeStr(block) + " must be >= 1");
   }
   const std::vector<int64_t> strides = perDimAttr(ctx, "strides", nd, 1, 1);
   const std::vector<int64_t> dilations = perDimAttr(ctx, "dilations", nd, 1, 1);
@@ -168,7 +168,8 @@ Tensors convertCol2Im(const ConvertContext& ctx, const Tensors& in) {
   }
   ctx.check(countOf(blocks, what) == x.dim(2), "input has " + std::to_string(x.dim(2)) + " blocks but image_shape " +
                                                    shapeStr(image) + " with block_shape " + shapeStr(block) +
-                                                   " gives " + shapeStr(blocks) + "; check strides, pads and dilations");
+                                                   " gives " + shapeStr(blocks) +
+                                                   "; check strides, pads and dilations");
   // One-hot weight [C * K, 1, block...]: input channel c * K + k writes to window offset k.
   std::vector<int64_t> wShape = {x.dim(1), 1};
   wShape.insert(wShape.end(), block.begin(), block.end());
@@ -192,7 +193,8 @@ Tensors convertCol2Im(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertAffineGrid(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& theta = requireInput(ctx, in, 0, "theta");
   const std::vector<int64_t> size = intsOf(requireInput(ctx, in, 1, "size"));
-  ctx.check(size.size() == 4 || size.size() == 5, "size must be [N, C, H, W] or [N, C, D, H, W], got " + shapeStr(size));
+  ctx.check(size.size() == 4 || size.size() == 5,
+            "size must be [N, C, H, W] or [N, C, D, H, W], got " + shapeStr(size));
   const int64_t nd = static_cast<int64_t>(size.size()) - 2;
   ctx.check(theta.ndim() == 3 && theta.dim(0) == size[0] && theta.dim(1) == nd && theta.dim(2) == nd + 1,
             "theta must be [N, " + std::to_string(nd) + ", " + std::to_string(nd + 1) + "] for size " + shapeStr(size) +
@@ -230,15 +232,15 @@ Tensors convertAffineGrid(const ConvertContext& ctx, const Tensors& in) {
 Tensors convertTensorScatter(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& cache = requireInput(ctx, in, 0, "past_cache");
   const Tensor& update = requireInput(ctx, in, 1, "update");
-  ctx.check(cache.ndim() >= 2 && update.ndim() == cache.ndim(),
-            "past_cache " + shapeStr(cache.shape()) + " and update " + shapeStr(update.shape()) +
-                " must have the same rank, at least 2");
+  ctx.check(cache.ndim() >= 2 && update.ndim() == cache.ndim(), "past_cache " + shapeStr(cache.shape()) +
+                                                                    " and update " + shapeStr(update.shape()) +
+                                                                    " must have the same rank, at least 2");
   const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", -2)}, cache.ndim())[0]);
   ctx.check(axis != 0, "axis must not be 0 (the batch dim)");
   for (int d = 0; d < cache.ndim(); ++d) {
-    ctx.check(d == axis || cache.dim(d) == update.dim(d),
-              "update " + shapeStr(update.shape()) + " must match past_cache " + shapeStr(cache.shape()) +
-                  " except along axis " + std::to_string(axis));
+    ctx.check(d == axis || cache.dim(d) == update.dim(d), "update " + shapeStr(update.shape()) +
+                                                              " must match past_cache " + shapeStr(cache.shape()) +
+                                                              " except along axis " + std::to_string(axis));
   }
   ctx.check(cache.dtype() == update.dtype(), "past_cache and update must have the same dtype");
   const std::string mode = ctx.attrs.getString("mode", "linear");
@@ -255,10 +257,10 @@ Tensors convertTensorScatter(const ConvertContext& ctx, const Tensors& in) {
   for (int64_t& w : writeAt) {
     ctx.check(w >= 0, "write_indices must be >= 0, got " + std::to_string(w));
     if (mode == "circular" && maxLen > 0) w %= maxLen;
-    ctx.check(mode == "circular" || w <= maxLen - seqLen,
-              "linear mode needs write_indices + sequence length (" + std::to_string(w) + " + " +
-                  std::to_string(seqLen) + ") <= max_sequence_length " + std::to_string(maxLen) +
-                  "; use mode 'circular' to wrap around");
+    ctx.check(mode == "circular" || w <= maxLen - seqLen, "linear mode needs write_indices + sequence length (" +
+                                                              std::to_string(w) + " + " + std::to_string(seqLen) +
+                                                              ") <= max_sequence_length " + std::to_string(maxLen) +
+                                                              "; use mode 'circular' to wrap around");
   }
   const int64_t total = cache.numel();
   checkHostBuffer(ctx, total, sizeof(int64_t), "the scatter indices");
@@ -302,33 +304,37 @@ Tensors convertDeformConv(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
   const Tensor& w = requireInput(ctx, in, 1, "W");
   const Tensor& offset = requireInput(ctx, in, 2, "offset");
-  ctx.check(x.ndim() == 4 && w.ndim() == 4, "only 2-D deformable convolution is supported: X must be [N, C, H, W] "
-                                            "and W [oC, C / group, kH, kW], got X " + shapeStr(x.shape()) + ", W " +
-                                            shapeStr(w.shape()));
+  ctx.check(x.ndim() == 4 && w.ndim() == 4,
+            "only 2-D deformable convolution is supported: X must be [N, C, H, W] "
+            "and W [oC, C / group, kH, kW], got X " +
+                shapeStr(x.shape()) + ", W " + shapeStr(w.shape()));
   const int64_t n = x.dim(0), c = x.dim(1), height = x.dim(2), width = x.dim(3);
   const int64_t outC = w.dim(0), kh = w.dim(2), kw = w.dim(3), k = kh * kw;
   const int64_t group = ctx.attrs.getInt("group", 1), offGroup = ctx.attrs.getInt("offset_group", 1);
-  ctx.check(group >= 1 && offGroup >= 1 && c % group == 0 && outC % group == 0 && c % offGroup == 0 &&
-                w.dim(1) * group == c,
-            "group " + std::to_string(group) + " and offset_group " + std::to_string(offGroup) +
-                " must divide the channels of X " + shapeStr(x.shape()) + " and W " + shapeStr(w.shape()) +
-                " (W must be [oC, C / group, kH, kW])");
+  ctx.check(
+      group >= 1 && offGroup >= 1 && c % group == 0 && outC % group == 0 && c % offGroup == 0 && w.dim(1) * group == c,
+      "group " + std::to_string(group) + " and offset_group " + std::to_string(offGroup) +
+          " must divide the channels of X " + shapeStr(x.shape()) + " and W " + shapeStr(w.shape()) +
+          " (W must be [oC, C / group, kH, kW])");
   if (ctx.attrs.has("kernel_shape")) {
-    ctx.check(ctx.attrs.getInts("kernel_shape") == std::vector<int64_t>{kh, kw},
-              "kernel_shape " + shapeStr(ctx.attrs.getInts("kernel_shape")) + " does not match W " + shapeStr(w.shape()));
+    ctx.check(
+        ctx.attrs.getInts("kernel_shape") == std::vector<int64_t>{kh, kw},
+        "kernel_shape " + shapeStr(ctx.attrs.getInts("kernel_shape")) + " does not match W " + shapeStr(w.shape()));
   }
   const std::vector<int64_t> strides = perDimAttr(ctx, "strides", 2, 1, 1);
   const std::vector<int64_t> dilations = perDimAttr(ctx, "dilations", 2, 1, 1);
   const std::vector<int64_t> pads = perDimAttr(ctx, "pads", 4, 0, 0);
   ctx.check(kh >= 1 && kw >= 1 && height >= 1 && width >= 1, "X and W need non-empty spatial dims");
   const char* what = "DeformConv: the output size";
-  const int64_t spanH = checkedAdd(height, checkedAdd(pads[0], pads[2], what), what) - checkedAdd(checkedMul(kh - 1, dilations[0], what), 1, what);
-  const int64_t spanW = checkedAdd(width, checkedAdd(pads[1], pads[3], what), what) - checkedAdd(checkedMul(kw - 1, dilations[1], what), 1, what);
+  const int64_t spanH = checkedAdd(height, checkedAdd(pads[0], pads[2], what), what) -
+                        checkedAdd(checkedMul(kh - 1, dilations[0], what), 1, what);
+  const int64_t spanW = checkedAdd(width, checkedAdd(pads[1], pads[3], what), what) -
+                        checkedAdd(checkedMul(kw - 1, dilations[1], what), 1, what);
   ctx.check(spanH >= 0 && spanW >= 0, "the dilated kernel is larger than the padded input " + shapeStr(x.shape()));
   const int64_t outH = spanH / strides[0] + 1, outW = spanW / strides[1] + 1;
   ctx.check(offset.shape() == Shape{n, offGroup * k * 2, outH, outW},
-            "offset must be [N, offset_group * kH * kW * 2, oH, oW] = " +
-                shapeStr({n, offGroup * k * 2, outH, outW}) + ", got " + shapeStr(offset.shape()));
+            "offset must be [N, offset_group * kH * kW * 2, oH, oW] = " + shapeStr({n, offGroup * k * 2, outH, outW}) +
+                ", got " + shapeStr(offset.shape()));
   const Tensor mask = optionalInput(in, 4);
   ctx.check(!mask.defined() || mask.shape() == Shape{n, offGroup * k, outH, outW},
             "mask must be [N, offset_group * kH * kW, oH, oW] = " + shapeStr({n, offGroup * k, outH, outW}));
@@ -344,8 +350,10 @@ Tensors convertDeformConv(const ConvertContext& ctx, const Tensors& in) {
   const Tensor off = ops::reshape(offset, {n, offGroup, k, 2, outH, outW});
   std::vector<double> baseH(static_cast<size_t>(k * outH)), baseW(static_cast<size_t>(k * outW));
   for (int64_t t = 0; t < k; ++t) {
-    for (int64_t o = 0; o < outH; ++o) baseH[t * outH + o] = static_cast<double>(o * strides[0] - pads[0] + (t / kw) * dilations[0]);
-    for (int64_t o = 0; o < outW; ++o) baseW[t * outW + o] = static_cast<double>(o * strides[1] - pads[1] + (t % kw) * dilations[1]);
+    for (int64_t o = 0; o < outH; ++o)
+      baseH[t * outH + o] = static_cast<double>(o * strides[0] - pads[0] + (t / kw) * dilations[0]);
+    for (int64_t o = 0; o < outW; ++o)
+      baseW[t * outW + o] = static_cast<double>(o * strides[1] - pads[1] + (t % kw) * dilations[1]);
   }
   const Tensor ph = ops::add(ops::squeeze(ops::slice(off, {0}, {1}, {3}), {3}),
                              fromDoubles(baseH, {1, 1, k, outH, 1}, dt, x.device()));
@@ -367,7 +375,8 @@ Tensors convertDeformConv(const ConvertContext& ctx, const Tensors& in) {
   sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(gh, fw), baseT, 0, 1, height, width));
   sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(fh, gw), baseT, 1, 0, height, width));
   sampled = ops::add(sampled, deformCorner(flatX, h0, w0, ops::mul(fh, fw), baseT, 1, 1, height, width));
-  if (mask.defined()) sampled = ops::mul(sampled, ops::unsqueeze(ops::reshape(mask, {n, offGroup, k, outH, outW}), {2}));
+  if (mask.defined())
+    sampled = ops::mul(sampled, ops::unsqueeze(ops::reshape(mask, {n, offGroup, k, outH, outW}), {2}));
   // [N, G, Cg, K, oH, oW] is [N, C, K, L]: the im2col columns; one batched MatMul per conv group.
   const Tensor cols = ops::reshape(sampled, {n, group, (c / group) * k, outH * outW});
   const Tensor weights = ops::reshape(w, {1, group, outC / group, (c / group) * k});

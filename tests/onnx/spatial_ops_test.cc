@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "singa/onnx/import.h"
 #include "onnx_model_builder.h"
+#include "singa/onnx/import.h"
 
 namespace singa {
 namespace {
@@ -102,9 +102,7 @@ Tensor values(const Shape& shape, double scale = 1.0, double shift = 0.0) {
   for (size_t i = 0; i < v.size(); ++i) v[i] = scale * std::sin(0.7 * static_cast<double>(i) + 0.3) + shift;
   return Tensor::fromVector(v, shape);
 }
-Tensor ints(const std::vector<int64_t>& v) {
-  return Tensor::fromVector<int64_t>(v, {static_cast<int64_t>(v.size())});
-}
+Tensor ints(const std::vector<int64_t>& v) { return Tensor::fromVector<int64_t>(v, {static_cast<int64_t>(v.size())}); }
 
 void expectAllNear(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-9) {
   ASSERT_EQ(got.size(), want.size());
@@ -157,15 +155,18 @@ TEST(SpatialOps, LpPoolGradientsMatchFiniteDifferences) {
 
 TEST(SpatialOps, LpPoolRejectsHostileAttributes) {
   const Tensor x = values({1, 1, 4, 4});
-  expectNames(errorOf("LpPool", {{"x", x}}, 22, [](onnx::NodeProto* n) { setInts(n, "kernel_shape", {2}); }),
-              "LpPool", {"kernel_shape", "one per spatial dim"});
+  expectNames(errorOf("LpPool", {{"x", x}}, 22, [](onnx::NodeProto* n) { setInts(n, "kernel_shape", {2}); }), "LpPool",
+              {"kernel_shape", "one per spatial dim"});
   expectNames(errorOf("LpPool", {{"x", x}}, 22,
                       [](onnx::NodeProto* n) {
                         setInts(n, "kernel_shape", {2, 2});
                         setInt(n, "p", 0);
                       }),
               "LpPool", {"p must lie in"});
-  expectNames(errorOf("LpPool", {{"x", x}}, 22, [](onnx::NodeProto* n) { setInts(n, "kernel_shape", {9, 2}); }),
+  expectNames(errorOf("LpPool", {{"x", x}}, 22,
+                      [](onnx::NodeProto* n) {
+                        setInts(n, "kernel_shape", {9, 2});
+                      }),
               "LpPool", {"larger than the padded input"});
   expectNames(errorOf("LpPool", {{"x", x}}, 22,
                       [](onnx::NodeProto* n) {
@@ -235,14 +236,14 @@ TEST(SpatialOps, Col2ImMatchesReferenceLoops) {
 }
 
 TEST(SpatialOps, Col2ImRejectsABlockCountThatDoesNotMatch) {
-  expectNames(errorOf("Col2Im", {{"cols", values({1, 4, 5})}, {"image", ints({3, 3}), false},
-                                 {"block", ints({2, 2}), false}},
-                      18, nullptr),
-              "Col2Im", {"input has 5 blocks", "gives [2, 2]"});
-  expectNames(errorOf("Col2Im", {{"cols", values({1, 3, 4})}, {"image", ints({3, 3}), false},
-                                 {"block", ints({2, 2}), false}},
-                      18, nullptr),
-              "Col2Im", {"multiple of prod(block_shape) = 4"});
+  expectNames(
+      errorOf("Col2Im", {{"cols", values({1, 4, 5})}, {"image", ints({3, 3}), false}, {"block", ints({2, 2}), false}},
+              18, nullptr),
+      "Col2Im", {"input has 5 blocks", "gives [2, 2]"});
+  expectNames(
+      errorOf("Col2Im", {{"cols", values({1, 3, 4})}, {"image", ints({3, 3}), false}, {"block", ints({2, 2}), false}},
+              18, nullptr),
+      "Col2Im", {"multiple of prod(block_shape) = 4"});
 }
 
 // ---- AffineGrid ---------------------------------------------------------------------------------
@@ -285,7 +286,8 @@ TEST(SpatialOps, TensorScatterCircularWrapsAroundTheCache) {
   std::vector<double> want = c;
   const int64_t at[2] = {2, 5};
   for (int64_t b = 0; b < 2; ++b) {
-    for (int64_t k = 0; k < 3; ++k) want[static_cast<size_t>(b * 4 + (at[b] + k) % 4)] = u[static_cast<size_t>(b * 3 + k)];
+    for (int64_t k = 0; k < 3; ++k)
+      want[static_cast<size_t>(b * 4 + (at[b] + k) % 4)] = u[static_cast<size_t>(b * 3 + k)];
   }
   const std::vector<In> ins = {{"cache", cache}, {"update", update}, {"at", ints({2, 5}), false}};
   const Configure attrs = [](onnx::NodeProto* n) {
@@ -300,10 +302,10 @@ TEST(SpatialOps, TensorScatterCircularWrapsAroundTheCache) {
 }
 
 TEST(SpatialOps, TensorScatterLinearRejectsWritesPastTheCache) {
-  expectNames(errorOf("TensorScatter", {{"cache", values({2, 4, 3})}, {"update", values({2, 2, 3})},
-                                        {"at", ints({0, 3}), false}},
-                      24, nullptr),
-              "TensorScatter", {"write_indices + sequence length (3 + 2)", "circular"});
+  expectNames(
+      errorOf("TensorScatter",
+              {{"cache", values({2, 4, 3})}, {"update", values({2, 2, 3})}, {"at", ints({0, 3}), false}}, 24, nullptr),
+      "TensorScatter", {"write_indices + sequence length (3 + 2)", "circular"});
 }
 
 // ---- Pad wrap, SpaceToDepth CRD, DFT IRFFT, Resize antialias --------------------------------------
@@ -340,12 +342,14 @@ TEST(SpatialOps, DftIrfftInvertsAOneSidedSpectrum) {
     setInt(n, "inverse", 1);
     setInt(n, "onesided", 1);
   };
-  const Tensor back = runNode("DFT", {{"s", spectrum}, {"len", ints({6}), false}, {"axis", ints({1}), false}}, 20, inverse);
+  const Tensor back =
+      runNode("DFT", {{"s", spectrum}, {"len", ints({6}), false}, {"axis", ints({1}), false}}, 20, inverse);
   EXPECT_EQ(back.shape(), (Shape{1, 6, 1}));
   expectAllNear(back.toVector<double>(), x.toVector<double>(), 1e-9);
   checkGradients("DFT", {{"s", values({1, 4, 2})}, {"len", ints({6}), false}, {"axis", ints({1}), false}}, 20, inverse);
-  expectNames(errorOf("DFT", {{"s", values({1, 1, 2})}, {"len", Tensor(), false}, {"axis", ints({1}), false}}, 20, inverse),
-              "DFT", {"dft_length must be >= 1", "give dft_length"});
+  expectNames(
+      errorOf("DFT", {{"s", values({1, 1, 2})}, {"len", Tensor(), false}, {"axis", ints({1}), false}}, 20, inverse),
+      "DFT", {"dft_length must be >= 1", "give dft_length"});
 }
 
 TEST(SpatialOps, SpaceToDepthCrdOrdersChannelsThenBlocks) {
@@ -386,7 +390,8 @@ TEST(SpatialOps, ResizeAntialiasAveragesTheStretchedWindow) {
     a->set_type(onnx::AttributeProto::STRING);
     a->set_s("linear");
   };
-  const std::vector<In> ins = {{"x", x}, {"roi", Tensor(), false}, {"scales", Tensor::fromVector<double>({1.0, 0.25}, {2}), false}};
+  const std::vector<In> ins = {
+      {"x", x}, {"roi", Tensor(), false}, {"scales", Tensor::fromVector<double>({1.0, 0.25}, {2}), false}};
   const Tensor y = runNode("Resize", ins, 19, attrs);
   EXPECT_EQ(y.shape(), (Shape{1, 2}));
   expectAllNear(y.toVector<double>(), want);
@@ -403,20 +408,23 @@ TEST(SpatialOps, DeformConvGradientsMatchFiniteDifferences) {
     setInt(n, "offset_group", 2);
     setInt(n, "group", 2);
   };
-  checkGradients("DeformConv", {{"x", values({1, 4, 3, 3})}, {"w", values({2, 2, 2, 2}, 0.5)},
-                                {"offset", values({1, 16, 3, 3}, 0.3, 0.5)}, {"b", values({2})},
-                                {"mask", values({1, 8, 3, 3}, 0.5, 1.0)}},
+  checkGradients("DeformConv",
+                 {{"x", values({1, 4, 3, 3})},
+                  {"w", values({2, 2, 2, 2}, 0.5)},
+                  {"offset", values({1, 16, 3, 3}, 0.3, 0.5)},
+                  {"b", values({2})},
+                  {"mask", values({1, 8, 3, 3}, 0.5, 1.0)}},
                  22, attrs);
 }
 
 TEST(SpatialOps, DeformConvRejectsAnOffsetOfTheWrongShape) {
-  expectNames(errorOf("DeformConv", {{"x", values({1, 1, 3, 3})}, {"w", values({1, 1, 2, 2})},
-                                     {"offset", values({1, 4, 2, 2})}},
-                      22, nullptr),
+  expectNames(errorOf("DeformConv",
+                      {{"x", values({1, 1, 3, 3})}, {"w", values({1, 1, 2, 2})}, {"offset", values({1, 4, 2, 2})}}, 22,
+                      nullptr),
               "DeformConv", {"offset must be [N, offset_group * kH * kW * 2, oH, oW] = [1, 8, 2, 2]"});
-  expectNames(errorOf("DeformConv", {{"x", values({1, 3, 3, 3})}, {"w", values({1, 3, 2, 2})},
-                                     {"offset", values({1, 8, 2, 2})}},
-                      22, [](onnx::NodeProto* n) { setInt(n, "offset_group", 2); }),
+  expectNames(errorOf("DeformConv",
+                      {{"x", values({1, 3, 3, 3})}, {"w", values({1, 3, 2, 2})}, {"offset", values({1, 8, 2, 2})}}, 22,
+                      [](onnx::NodeProto* n) { setInt(n, "offset_group", 2); }),
               "DeformConv", {"offset_group 2 must divide"});
 }
 
