@@ -89,7 +89,9 @@ Tensors convertSlice(const ConvertContext& ctx, const Tensors& in) {
 }
 
 // Pad mode "wrap": along each axis, output position i reads input (i - begin) mod len, a Gather
-// (so gradients flow); a negative pad crops.
+// (so gradients flow): periodic also for pads wider than the axis (as onnxruntime; NumPy's pad,
+// which the ONNX reference calls, repeats differently there); a negative pad crops that periodic
+// extension.
 Tensor wrapPad(const ConvertContext& ctx, const Tensor& x, const std::vector<int64_t>& pads) {
   const int nd = x.ndim();
   ctx.check(pads.size() == 2 * static_cast<size_t>(nd), "pads has " + std::to_string(pads.size()) +

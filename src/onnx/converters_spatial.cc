@@ -205,6 +205,8 @@ Tensors convertAffineGrid(const ConvertContext& ctx, const Tensors& in) {
   const int64_t points = countOf(spatial, "AffineGrid: the grid");
   checkHostBuffer(ctx, checkedMul(points, nd + 1, "AffineGrid: the grid"), sizeof(double), "the base grid");
   auto coord = [&](int64_t i, int64_t len) {
+    // align_corners with a dim of one position: -1, as the ONNX reference (PyTorch puts it at 0,
+    // onnxruntime at 1).
     if (alignCorners) return len == 1 ? -1.0 : -1.0 + 2.0 * static_cast<double>(i) / static_cast<double>(len - 1);
     return (2.0 * static_cast<double>(i) + 1.0) / static_cast<double>(len) - 1.0;
   };
