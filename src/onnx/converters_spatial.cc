@@ -95,7 +95,13 @@ Tensors convertLpPool(const ConvertContext& ctx, const Tensors& in) {
   const Tensor a = ops::abs(x);
   const Tensor powered = p == 1 ? a : (p == 2 ? ops::mul(a, a) : ops::pow(a, static_cast<double>(p)));
   const Tensor sum = ops::conv(powered, ones, Tensor(), cp);
-  return one(p == 1 ? sum : (p == 2 ? ops::sqrt(sum) : ops::pow(sum, 1.0 / static_cast<double>(p))));
+  if (p == 1) return one(sum);
+  // The p-th root has an infinite slope at 0: a window of zeros (after a ReLU, or all padding)
+  // gives 0 with a zero gradient instead of NaN.
+  const Tensor positive = ops::greater(sum, scalarOf(0.0, sum));
+  const Tensor safe = ops::where(positive, sum, scalarOf(1.0, sum));
+  const Tensor root = p == 2 ? ops::sqrt(safe) : ops::pow(safe, 1.0 / static_cast<double>(p));
+  return one(ops::where(positive, root, scalarOf(0.0, root)));
 }
 
 // ---- CenterCropPad ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include "gradcheck.h"
 #include "onnx_model_builder.h"
 #include "singa/onnx/import.h"
+#include "singa/ops/ops.h"
 
 namespace singa {
 namespace {
@@ -151,6 +152,23 @@ TEST(SpatialOps, LpPoolGradientsMatchFiniteDifferences) {
     setInts(n, "kernel_shape", {2});
     setInt(n, "p", 2);
   });
+}
+
+TEST(SpatialOps, LpPoolWindowOfZerosHasAZeroGradient) {
+  // [0, 0, 0, 1]: the first two windows (kernel 2) hold only zeros, y = 0 there, and the
+  // gradient is finite: 0 for the zeros, 1 for the one (d/dx (x^3)^(1/3) = 1 at x = 1).
+  for (int64_t p : {2, 3}) {
+    const std::vector<In> ins = {{"x", Tensor::fromVector<double>({0, 0, 0, 1}, {1, 1, 4})}};
+    auto model = nodeModel("LpPool", ins, 22, [p](onnx::NodeProto* n) {
+      setInts(n, "kernel_shape", {2});
+      setInt(n, "p", p);
+    });
+    Tensor x = ins[0].value.clone().setRequiresGrad(true);
+    const Tensor y = model->run({x})[0];
+    expectAllNear(y.toVector<double>(), {0.0, 0.0, 1.0});
+    ops::reduceSum(y).backward();
+    expectAllNear(x.grad().toVector<double>(), {0.0, 0.0, 0.0, 1.0});
+  }
 }
 
 TEST(SpatialOps, LpPoolRejectsHostileAttributes) {
