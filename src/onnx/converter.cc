@@ -39,6 +39,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerAttentionConverters(*r);
     registerBitwiseConverters(*r);
     registerExtraMathConverters(*r);
+    registerSpatialConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
     return r;

@@ -91,6 +91,7 @@ void registerTrainingConverters(ConverterRegistry& r);
 void registerAttentionConverters(ConverterRegistry& r);
 void registerBitwiseConverters(ConverterRegistry& r);
 void registerExtraMathConverters(ConverterRegistry& r);
+void registerSpatialConverters(ConverterRegistry& r);
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 

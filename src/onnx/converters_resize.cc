@@ -4,6 +4,7 @@
 // are computed on the CPU following the ONNX reference (coordinate transformation, nearest
 // rounding, edge clamping, exclude_outside, tf_crop_and_resize extrapolation); the data path is
 // engine ops, so gradients reach the input.
+#include <algorithm>
 #include <cmath>
 
 #include "singa/onnx/converter.h"
@@ -22,7 +23,18 @@ struct ResizeMode {
   double cubicA = -0.75;
   bool excludeOutside = false;
   double extrapolation = 0.0;
+  bool antialias = false;  // linear / cubic: stretch the filter by 1 / scale when downsampling
 };
+
+// The linear (triangle) or cubic (Keys, coefficient a) filter at distance d.
+double filterAt(const ResizeMode& m, double d) {
+  d = std::fabs(d);
+  if (m.mode == "linear") return std::max(0.0, 1.0 - d);
+  const double a = m.cubicA;
+  if (d <= 1.0) return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0;
+  if (d < 2.0) return ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a;
+  return 0.0;
+}
 
 // Taps of one output position: input indices (unclamped) and weights.
 struct Taps {
@@ -63,7 +75,21 @@ Taps tapsFor(const ResizeMode& m, int64_t x, int64_t inSize, int64_t outSize, do
   // The reference prefers the left neighbour: ratio lies in (0, 1].
   const int64_t base = static_cast<int64_t>(fl) - (integral ? 1 : 0);
   const double ratio = integral ? 1.0 : ori - fl;
-  if (m.mode == "nearest") {
+  if (m.antialias && m.mode != "nearest" && scale < 1.0) {
+    // Antialiasing: the filter (support 1 for linear, 2 for cubic) stretched by 1 / scale, over
+    // every input position within that reach, with the weights normalised to sum to 1.
+    const double support = (m.mode == "linear" ? 1.0 : 2.0) / scale;
+    const int64_t first = static_cast<int64_t>(std::floor(-support)) + 1;
+    double sum = 0.0;
+    for (int64_t i = first; i <= 1 - first; ++i) {
+      t.idx.push_back(base + i);
+      t.w.push_back(filterAt(m, (static_cast<double>(i) - ratio) * scale));
+      sum += t.w.back();
+    }
+    if (sum != 0.0) {
+      for (double& w : t.w) w /= sum;
+    }
+  } else if (m.mode == "nearest") {
     bool right = true;
     if (!integral) {
       if (m.nearest == "round_prefer_floor") right = ratio > 0.5;
@@ -99,12 +125,19 @@ Taps tapsFor(const ResizeMode& m, int64_t x, int64_t inSize, int64_t outSize, do
 }
 
 // Resamples `x` along `axis` to `outSize`.
-Tensor resizeAxis(const ResizeMode& m, const Tensor& x, int axis, int64_t outSize, double scale, double roiStart,
-                  double roiEnd) {
+Tensor resizeAxis(const ConvertContext& ctx, const ResizeMode& m, const Tensor& x, int axis, int64_t outSize,
+                  double scale, double roiStart, double roiEnd) {
   const int64_t inSize = x.dim(axis);
   std::vector<Taps> taps;
   bool identity = inSize == outSize;
   bool anyExtrapolation = false;
+  if (m.antialias && m.mode != "nearest" && scale < 1.0) {
+    const double reach = std::ceil((m.mode == "linear" ? 2.0 : 4.0) / scale) + 2.0;
+    ctx.check(reach < 1.0e9, "scale " + std::to_string(scale) + " of dim " + std::to_string(axis) +
+                                 " is too small for an antialiasing filter");
+    checkHostBuffer(ctx, checkedMul(outSize, static_cast<int64_t>(reach), "Resize: the filter taps"),
+                    sizeof(int64_t) + sizeof(double), "the antialiasing filter taps of dim " + std::to_string(axis));
+  }
   for (int64_t o = 0; o < outSize; ++o) {
     taps.push_back(tapsFor(m, o, inSize, outSize, scale, roiStart, roiEnd));
     const Taps& t = taps.back();
@@ -118,7 +151,21 @@ Tensor resizeAxis(const ResizeMode& m, const Tensor& x, int axis, int64_t outSiz
   Shape wShape(static_cast<size_t>(x.ndim()), 1);
   wShape[axis] = outSize;
   Tensor out;
-  for (size_t k = 0; k < kTaps; ++k) {
+  if (kTaps > 4) {
+    // An antialiased downsampling filter spans up to 4 / scale inputs: one MatMul with the
+    // [in, out] weight matrix (clamped taps accumulate), not one Gather per tap.
+    checkHostBuffer(ctx, checkedMul(inSize, outSize, "Resize: the weight matrix"), sizeof(double),
+                    "the antialiasing weight matrix of dim " + std::to_string(axis));
+    std::vector<double> w(static_cast<size_t>(inSize * outSize), 0.0);
+    for (int64_t o = 0; o < outSize; ++o) {
+      const Taps& t = taps[static_cast<size_t>(o)];
+      for (size_t k = 0; k < kTaps; ++k) w[static_cast<size_t>(t.idx[k] * outSize + o)] += t.w[k];
+    }
+    const int last = x.ndim() - 1;
+    out = moveAxis(ops::matmul(moveAxis(x, axis, last), fromDoubles(w, {inSize, outSize}, x.dtype(), x.device())),
+                   last, axis);
+  }
+  for (size_t k = 0; k < kTaps && kTaps <= 4; ++k) {
     std::vector<int64_t> idx;
     std::vector<double> w;
     for (const Taps& t : taps) {
@@ -182,7 +229,7 @@ Tensor resizeAll(const ConvertContext& ctx, const ResizeMode& m, const Tensor& x
   }
   checkOutput(ctx, x, sizes);
   Tensor y = x;
-  for (int d = 0; d < r; ++d) y = resizeAxis(m, y, d, sizes[d], scales[d], roi[d], roi[r + d]);
+  for (int d = 0; d < r; ++d) y = resizeAxis(ctx, m, y, d, sizes[d], scales[d], roi[d], roi[r + d]);
   return y;
 }
 
@@ -204,7 +251,7 @@ ResizeMode modeOf(const ConvertContext& ctx) {
   m.cubicA = ctx.attrs.getFloat("cubic_coeff_a", -0.75);
   m.excludeOutside = ctx.attrs.getInt("exclude_outside", 0) != 0;
   m.extrapolation = ctx.attrs.getFloat("extrapolation_value", 0.0);
-  ctx.check(ctx.attrs.getInt("antialias", 0) == 0, "antialias=1 is not supported");
+  m.antialias = ctx.attrs.getInt("antialias", 0) != 0;
   return m;
 }
 
@@ -273,7 +320,7 @@ Tensors convertResize(const ConvertContext& ctx, const Tensors& in) {
     scales.assign(static_cast<size_t>(x.ndim()), 1.0);
     for (int64_t a : axes) scales[a] = s;
     Tensor y = x;
-    for (int d = 0; d < x.ndim(); ++d) y = resizeAxis(m, y, d, sizes[d], scales[d], roi.size() > 0 ? roi[d] : 0.0,
+    for (int d = 0; d < x.ndim(); ++d) y = resizeAxis(ctx, m, y, d, sizes[d], scales[d], roi.size() > 0 ? roi[d] : 0.0,
                                                       roi.size() > 0 ? roi[x.ndim() + d] : 1.0);
     return one(y);
   }

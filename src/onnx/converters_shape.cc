@@ -88,6 +88,32 @@ Tensors convertSlice(const ConvertContext& ctx, const Tensors& in) {
                         intsOf(optionalInput(in, 3)), intsOf(optionalInput(in, 4))));
 }
 
+// Pad mode "wrap": along each axis, output position i reads input (i - begin) mod len, a Gather
+// (so gradients flow): periodic also for pads wider than the axis (as onnxruntime; NumPy's pad,
+// which the ONNX reference calls, repeats differently there); a negative pad crops that periodic
+// extension.
+Tensor wrapPad(const ConvertContext& ctx, const Tensor& x, const std::vector<int64_t>& pads) {
+  const int nd = x.ndim();
+  ctx.check(pads.size() == 2 * static_cast<size_t>(nd), "pads has " + std::to_string(pads.size()) +
+                                                            " values; it needs 2 per input dim (" +
+                                                            std::to_string(2 * nd) + ")");
+  Tensor y = x;
+  for (int a = 0; a < nd; ++a) {
+    const int64_t begin = pads[a], end = pads[a + nd], len = x.dim(a);
+    if (begin == 0 && end == 0) continue;
+    int64_t padTotal = 0, outLen = 0;
+    ctx.check(!__builtin_add_overflow(begin, end, &padTotal) && !__builtin_add_overflow(len, padTotal, &outLen),
+              "pads " + shapeStr(pads) + " overflow a 64-bit size");
+    ctx.check(outLen >= 0, "pads " + shapeStr(pads) + " crop more than the input " + shapeStr(x.shape()) + " holds");
+    ctx.check(len > 0 || outLen == 0, "mode 'wrap' cannot pad an empty axis " + std::to_string(a));
+    checkHostBuffer(ctx, outLen, sizeof(int64_t), "the wrap indices");
+    std::vector<int64_t> idx(static_cast<size_t>(outLen));
+    for (int64_t i = 0; i < outLen; ++i) idx[static_cast<size_t>(i)] = (((i - begin) % len) + len) % len;
+    y = ops::gather(y, intsTensor(idx, {outLen}, x.device()), a);
+  }
+  return y;
+}
+
 Tensors convertPad(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "data");
   const std::string mode = ctx.attrs.getString("mode", "constant");
@@ -111,6 +137,7 @@ Tensors convertPad(const ConvertContext& ctx, const Tensors& in) {
       pads = full;
     }
   }
+  if (mode == "wrap") return one(wrapPad(ctx, x, pads));
   return one(ops::pad(x, pads, mode, value));
 }
 
@@ -227,13 +254,14 @@ Tensors convertSpaceToDepth(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   ctx.check(x.ndim() == 4, "needs a 4-D input, got " + shapeStr(x.shape()));
   const int64_t b = blocksizeOf(ctx);
-  ctx.check(ctx.attrs.getString("mode", "DCR") == "DCR",
-            "mode '" + ctx.attrs.getString("mode", "DCR") + "' is not supported (only DCR)");
+  const std::string mode = ctx.attrs.getString("mode", "DCR");
+  ctx.check(mode == "DCR" || mode == "CRD", "mode must be DCR or CRD, got '" + mode + "'");
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   ctx.check(h % b == 0 && w % b == 0, "spatial dims must be divisible by blocksize");
   checkedMul(c, b * b, "SpaceToDepth output channels");
   Tensor t = ops::reshape(x, {n, c, h / b, b, w / b, b});
-  t = ops::transpose(t, {0, 3, 5, 1, 2, 4});
+  // Output channel: DCR (bh * b + bw) * c + ch, CRD (ch * b + bh) * b + bw.
+  t = mode == "CRD" ? ops::transpose(t, {0, 1, 3, 5, 2, 4}) : ops::transpose(t, {0, 3, 5, 1, 2, 4});
   return one(ops::reshape(t, {n, c * b * b, h / b, w / b}));
 }
 

@@ -1,7 +1,9 @@
-// Signal-processing ONNX operators (opset 17): the Hann / Hamming / Blackman windows,
-// MelWeightMatrix, DFT and STFT. A DFT is linear, so it runs as two engine MatMuls with cosine and
-// sine matrices (real and imaginary parts in a trailing dim of 2, as ONNX stores complex values);
+// Signal-processing ONNX operators (opset 17; DFT also 20, its axis an input): the Hann / Hamming /
+// Blackman windows, MelWeightMatrix, DFT (with the inverse one-sided IRFFT) and STFT. A DFT is
+// linear, so it runs as two engine MatMuls with cosine and sine matrices (real and imaginary parts
+// in a trailing dim of 2, as ONNX stores complex values);
 // STFT gathers overlapping frames, applies the window and takes a DFT of each.
+#include <algorithm>
 #include <cmath>
 
 #include "singa/onnx/converter.h"
@@ -127,18 +129,53 @@ Tensor dft(const Tensor& x, int axis, int64_t n, int64_t k, bool inverse) {
   return ops::concat({ops::unsqueeze(yr, {last}), ops::unsqueeze(yi, {last})}, last);
 }
 
+// Inverse of a one-sided spectrum `x` ([..., k, ..., 2] along `axis`) to a real signal of length
+// `n` ([..., n, ..., 1]), as NumPy's irfft: bins past n/2 are dropped, missing ones are zero, and
+// the other half of the spectrum is the conjugate mirror, so y[t] = (1/n) sum_j w_j (re_j cos(2pi
+// jt/n) - im_j sin(2pi jt/n)) with w_j = 2 for the mirrored bins 0 < j < n/2, else 1.
+Tensor irfft(const Tensor& x, int axis, int64_t n) {
+  const int last = x.ndim() - 1;
+  const bool complex = x.dim(last) == 2;
+  const int64_t k = std::min<int64_t>(x.dim(axis), n / 2 + 1);
+  Tensor re = ops::squeeze(ops::slice(x, {0}, {1}, {last}), {last});
+  Tensor im = complex ? ops::squeeze(ops::slice(x, {1}, {2}, {last}), {last}) : Tensor();
+  const int sigLast = re.ndim() - 1;
+  auto prepare = [&](Tensor t) { return ops::slice(moveAxis(t, axis, sigLast), {0}, {k}, {sigLast}); };
+  re = prepare(re);
+  std::vector<double> c(static_cast<size_t>(k * n)), s(static_cast<size_t>(k * n));
+  for (int64_t j = 0; j < k; ++j) {
+    const double w = (j == 0 || 2 * j == n) ? 1.0 : 2.0;
+    for (int64_t t = 0; t < n; ++t) {
+      const double a = 2.0 * M_PI * static_cast<double>((j * t) % n) / static_cast<double>(n);
+      c[static_cast<size_t>(j * n + t)] = w * std::cos(a) / static_cast<double>(n);
+      s[static_cast<size_t>(j * n + t)] = -w * std::sin(a) / static_cast<double>(n);
+    }
+  }
+  Tensor y = ops::matmul(re, fromDoubles(c, {k, n}, x.dtype(), x.device()));
+  if (im.defined()) y = ops::add(y, ops::matmul(prepare(im), fromDoubles(s, {k, n}, x.dtype(), x.device())));
+  return ops::unsqueeze(moveAxis(y, sigLast, axis), {last});
+}
+
 Tensors convertDft(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
-  const int axis = static_cast<int>(normalizeAxes(ctx, {ctx.attrs.getInt("axis", 1)}, x.ndim())[0]);
+  ctx.check(x.ndim() >= 2, "input must have a signal dim and the complex dim, got " + shapeStr(x.shape()));
+  // Opset 20 takes the axis as input 2 (default -2); earlier opsets as an attribute (default 1).
+  const int64_t axisValue = ctx.opset >= 20 ? (hasInput(in, 2) ? scalarInt(ctx, in[2], "axis") : -2)
+                                            : ctx.attrs.getInt("axis", 1);
+  const int axis = static_cast<int>(normalizeAxes(ctx, {axisValue}, x.ndim())[0]);
   ctx.check(axis != x.ndim() - 1, "axis must not be the last (complex) dim");
   const bool inverse = ctx.attrs.getInt("inverse", 0) != 0;
   const bool onesided = ctx.attrs.getInt("onesided", 0) != 0;
-  ctx.check(!(inverse && onesided), "inverse with onesided=1 (IRFFT) is not supported");
   ctx.check(x.dim(-1) == 1 || x.dim(-1) == 2, "the last dim must be 1 (real) or 2 (complex)");
-  const int64_t n = hasInput(in, 1) ? scalarInt(ctx, in[1], "dft_length") : x.dim(axis);
-  ctx.check(n >= 1, "dft_length must be >= 1, got " + std::to_string(n));
-  const int64_t bins = onesided ? n / 2 + 1 : n;
+  const bool inverseOnesided = inverse && onesided;  // IRFFT: a half spectrum to a real signal
+  const int64_t n = hasInput(in, 1) ? scalarInt(ctx, in[1], "dft_length")
+                                    : (inverseOnesided ? 2 * (x.dim(axis) - 1) : x.dim(axis));
+  const bool fromOneBin = inverseOnesided && !hasInput(in, 1);
+  ctx.check(n >= 1, "dft_length must be >= 1, got " + std::to_string(n) +
+                        (fromOneBin ? " (from a one-sided input of one bin; give dft_length)" : ""));
+  const int64_t bins = inverseOnesided ? n : (onesided ? n / 2 + 1 : n);
   checkHostBuffer(ctx, checkedMul(n, bins, "DFT matrix"), 2 * sizeof(double), "the DFT matrices");
+  if (inverseOnesided) return one(irfft(x, axis, n));
   return one(dft(x, axis, n, bins, inverse));
 }
 
@@ -180,7 +217,7 @@ void registerSignalConverters(ConverterRegistry& r) {
   r.add("BlackmanWindow", 17, convertWindow<Window::kBlackman>);
   r.add("MelWeightMatrix", 17, convertMelWeightMatrix);
   r.add("DFT", 17, convertDft);
-  r.add("DFT", 20, nullptr);  // DFT-20 takes the axis as an input: not implemented
+  r.add("DFT", 20, convertDft);  // the axis becomes input 2
   r.add("STFT", 17, convertStft);
 }
 

@@ -13,6 +13,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/import_sequence_test.cc
   onnx/import_control_test.cc
   onnx/hostile_ops_test.cc
+  onnx/spatial_ops_test.cc
   onnx/transformer_grad_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
@@ -209,3 +210,11 @@ if(EXISTS "${_venv_python}")
 endif()
 gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_transformer_models
                      DISCOVERY_TIMEOUT 60)
+
+# The spatial operators (LpPool, Col2Im, DeformConv, Resize antialias, ...) against onnxruntime on
+# attribute combinations the node cases leave out (tests/onnx/spatial_ort_check.py).
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_spatial_ort COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/spatial_ort_check.py
+                                         $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_spatial_ort PROPERTIES LABELS interop TIMEOUT 300)
+endif()
