@@ -37,6 +37,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerSampleConverters(*r);
     registerTrainingConverters(*r);
     registerAttentionConverters(*r);
+    registerSeqModelConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
     return r;

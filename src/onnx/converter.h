@@ -89,6 +89,7 @@ void registerRnnConverters(ConverterRegistry& r);
 void registerSampleConverters(ConverterRegistry& r);
 void registerTrainingConverters(ConverterRegistry& r);
 void registerAttentionConverters(ConverterRegistry& r);
+void registerSeqModelConverters(ConverterRegistry& r);  // CausalConvWithState, LinearAttention, FlexAttention
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 

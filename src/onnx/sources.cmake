@@ -26,6 +26,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_sample.cc
     src/onnx/converters_training.cc
     src/onnx/converters_attention.cc
+    src/onnx/converters_seqmodel.cc
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
     src/onnx/backend_test.cc
