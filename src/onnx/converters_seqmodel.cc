@@ -30,12 +30,11 @@ DType wideOf(DType t) { return isHalf(t) ? DType::kFloat32 : t; }
 // `t` rounded to `dtype` and computed on in its wide type (a 16-bit rounding step).
 Tensor roundThrough(const Tensor& t, DType dtype) { return castTo(castTo(t, dtype), wideOf(dtype)); }
 
-void checkFloatTypes(const ConvertContext& ctx, const Tensor& x, bool allowDouble, const char* what) {
-  const DType t = x.dtype();
-  ctx.check(t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 ||
-                (allowDouble && t == DType::kFloat64),
-            std::string(what) + " must be float32, float16 or bfloat16" + (allowDouble ? " or float64" : "") +
-                ", got " + dtypeName(t));
+// float32, float16, bfloat16 or float64 (the last beyond CausalConvWithState's and LinearAttention's
+// type lists: computed natively, it lets their gradients be checked in double precision).
+void checkFloatType(const ConvertContext& ctx, const Tensor& x, const char* what) {
+  ctx.check(isFloating(x.dtype()), std::string(what) + " must be float32, float16, bfloat16 or float64, got " +
+                                       dtypeName(x.dtype()));
 }
 
 // ---- CausalConvWithState -----------------------------------------------------------------------
@@ -45,7 +44,7 @@ void checkFloatTypes(const ConvertContext& ctx, const Tensor& x, bool allowDoubl
 Tensors convertCausalConvWithState(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "input");
   const Tensor& w = requireInput(ctx, in, 1, "weight");
-  checkFloatTypes(ctx, x, false, "input");
+  checkFloatType(ctx, x, "input");
   ctx.check(w.dtype() == x.dtype(), "weight must have input's dtype " + std::string(dtypeName(x.dtype())));
   ctx.check(x.ndim() == 3, "input must be [batch, channels, length], got " + shapeStr(x.shape()));
   const int64_t batch = x.dim(0), channels = x.dim(1), length = x.dim(2);
@@ -104,13 +103,13 @@ UpdateRule updateRuleOf(const ConvertContext& ctx) {
 //   S = exp(g_t) * S                        (gated rules)
 //   v = beta_t * (v_t - k_t^T S)            (delta rules; else v = v_t)
 //   S = S + k_t v^T;  o_t = scale * q_t^T S
-// The state is [B, Hkv, dk, dv] in float32; q_t is [B, Hkv, G, dk] so one MatMul reads every
+// The state is [B, Hkv, dk, dv] in float32 (float64 for float64 inputs); q_t is [B, Hkv, G, dk] so one MatMul reads every
 // query head of a group from its KV head's state.
 Tensors convertLinearAttention(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& q = requireInput(ctx, in, 0, "query");
   const Tensor& k = requireInput(ctx, in, 1, "key");
   const Tensor& v = requireInput(ctx, in, 2, "value");
-  checkFloatTypes(ctx, q, false, "query");
+  checkFloatType(ctx, q, "query");
   const DType dtype = q.dtype();
   ctx.check(k.dtype() == dtype && v.dtype() == dtype, "query, key and value must have one dtype");
   ctx.check(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3,
@@ -135,20 +134,20 @@ Tensors convertLinearAttention(const ConvertContext& ctx, const Tensors& in) {
                                             : "decay is given but update_rule 'linear' / 'delta' does not use it");
   ctx.check(hasInput(in, 5) == delta, delta ? "this update_rule requires the beta input"
                                             : "beta is given but update_rule 'linear' / 'gated' does not use it");
-  const DType wide = DType::kFloat32;
+  const DType wide = wideOf(dtype);
   const Shape stateShape{batch, hkv, dk, dv};
   DType stateType = dtype;
   Tensor state;
   if (hasInput(in, 3)) {
     const Tensor& past = in[3];
-    checkFloatTypes(ctx, past, false, "past_state");
+    checkFloatType(ctx, past, "past_state");
     ctx.check(past.shape() == stateShape, "past_state must be [batch, kv_heads, d_k, d_v] = " + shapeStr(stateShape) +
                                               ", got " + shapeStr(past.shape()));
     stateType = past.dtype();
     state = castTo(past, wide);
   } else {
     checkHostBuffer(ctx, checkedMul(checkedMul(batch, hkv, "state"), checkedMul(dk, dv, "state"), "state"),
-                    sizeof(float), "the LinearAttention state");
+                    dtypeSize(wide), "the LinearAttention state");
     state = Tensor::zeros(stateShape, wide, ctx.device);
   }
   Tensor decay, beta;  // [B, T, Hkv, dk or 1, 1] (exp applied), [B, T, Hkv or 1, 1, 1]
@@ -249,7 +248,7 @@ Tensors convertFlexAttention(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& q = requireInput(ctx, in, 0, "Q");
   const Tensor& k = requireInput(ctx, in, 1, "K");
   const Tensor& v = requireInput(ctx, in, 2, "V");
-  checkFloatTypes(ctx, q, true, "Q");
+  checkFloatType(ctx, q, "Q");
   const DType dtype = q.dtype(), wide = wideOf(dtype);
   ctx.check(k.dtype() == dtype && v.dtype() == dtype, "Q, K and V must have one dtype");
   ctx.check(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4,

@@ -14,6 +14,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/import_control_test.cc
   onnx/hostile_ops_test.cc
   onnx/transformer_grad_test.cc
+  onnx/seqmodel_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
 )
