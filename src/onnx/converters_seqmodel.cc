@@ -103,8 +103,8 @@ UpdateRule updateRuleOf(const ConvertContext& ctx) {
 //   S = exp(g_t) * S                        (gated rules)
 //   v = beta_t * (v_t - k_t^T S)            (delta rules; else v = v_t)
 //   S = S + k_t v^T;  o_t = scale * q_t^T S
-// The state is [B, Hkv, dk, dv] in float32 (float64 for float64 inputs); q_t is [B, Hkv, G, dk] so one MatMul reads every
-// query head of a group from its KV head's state.
+// The state is [B, Hkv, dk, dv] in float32 (float64 for float64 inputs); q_t is [B, Hkv, G, dk],
+// so one MatMul reads every query head of a group from its KV head's state.
 Tensors convertLinearAttention(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& q = requireInput(ctx, in, 0, "query");
   const Tensor& k = requireInput(ctx, in, 1, "key");
@@ -248,6 +248,10 @@ Tensors convertFlexAttention(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& q = requireInput(ctx, in, 0, "Q");
   const Tensor& k = requireInput(ctx, in, 1, "K");
   const Tensor& v = requireInput(ctx, in, 2, "V");
+  // The outer-scope values the modifiers read follow the node's own inputs (subgraph.h).
+  const size_t explicitInputs = ctx.graphs != nullptr ? ctx.graphs->explicitInputs : in.size();
+  ctx.check(explicitInputs == 3, "FlexAttention takes exactly 3 inputs (Q, K, V), got " +
+                                     num(static_cast<int64_t>(explicitInputs)));
   checkFloatType(ctx, q, "Q");
   const DType dtype = q.dtype(), wide = wideOf(dtype);
   ctx.check(k.dtype() == dtype && v.dtype() == dtype, "Q, K and V must have one dtype");

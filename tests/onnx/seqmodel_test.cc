@@ -255,8 +255,8 @@ void checkLinearAttention(const LinearAttentionCase& c, const char* rule) {
                       {"k", values({c.B, c.T, c.hkv * c.dk}, 0.5, 0.1, 1.1)},
                       {"v", values({c.B, c.T, c.hkv * c.dv}, 0.9, -0.1, 0.4)},
                       {c.past ? "past" : "", c.past ? values({c.B, c.hkv, c.dk, c.dv}, 0.4, 0.0, 0.9) : Tensor()},
-                      {c.gated ? "g" : "", c.gated ? values({c.B, c.T, c.hkv * (c.perHeadDecay ? 1 : c.dk)}, 0.3, -0.4, 0.5)
-                                               : Tensor()},
+                      {c.gated ? "g" : "",
+                       c.gated ? values({c.B, c.T, c.hkv * (c.perHeadDecay ? 1 : c.dk)}, 0.3, -0.4, 0.5) : Tensor()},
                       {c.delta ? "beta" : "", c.delta ? values({c.B, c.T, c.scalarBeta ? 1 : c.hkv}, 0.3, 0.5, 0.8)
                                                   : Tensor()}};
   while (!ins.empty() && ins.back().name.empty()) ins.pop_back();
@@ -297,9 +297,8 @@ TEST(OnnxSeqModel, LinearAttentionEveryRuleMatchesTheRecurrence) {
 
 TEST(OnnxSeqModel, LinearAttentionHostileAttributesAreRejected) {
   auto model = [](int64_t hq, int64_t hkv, const char* rule) {
-    auto m = std::make_unique<SeqModel>(
-        "LinearAttention", std::vector<In>{{"q", values({1, 2, 8})}, {"k", values({1, 2, 8})}, {"v", values({1, 2, 8})}},
-        27, 2);
+    const std::vector<In> qkv{{"q", values({1, 2, 8})}, {"k", values({1, 2, 8})}, {"v", values({1, 2, 8})}};
+    auto m = std::make_unique<SeqModel>("LinearAttention", qkv, 27, 2);
     setInt(m->node, "q_num_heads", hq);
     setInt(m->node, "kv_num_heads", hkv);
     setString(m->node, "update_rule", rule);
@@ -383,7 +382,8 @@ std::vector<double> flexReference(const Tensor& qT, const Tensor& kT, const Tens
 }
 
 TEST(OnnxSeqModel, FlexAttentionScoreModGroupedQueryMatchesLoopsAndGradients) {
-  const Tensor q = values({1, 4, 3, 2}, 0.9), k = values({1, 2, 5, 2}, 0.8, 0.1, 1.1), v = values({1, 2, 5, 3}, 1.0, 0, 0.4);
+  const Tensor q = values({1, 4, 3, 2}, 0.9), k = values({1, 2, 5, 2}, 0.8, 0.1, 1.1);
+  const Tensor v = values({1, 2, 5, 3}, 1.0, 0, 0.4);
   SeqModel m("FlexAttention", {{"Q", q}, {"K", k}, {"V", v}}, 26, 1, kPreview);
   setFloat(m.node, "scale", 0.75f);
   addModifier(m.node, "score_mod", "softcap", 0.5);
@@ -409,6 +409,12 @@ TEST(OnnxSeqModel, FlexAttentionHostileInputsAreRejected) {
     expectNames(m.error(), "FlexAttention", {"query head count 3", "key/value head count 2"});
   }
   const std::vector<In> ok{{"Q", values({1, 2, 2, 2})}, {"K", values({1, 2, 2, 2})}, {"V", values({1, 2, 2, 2})}};
+  {
+    std::vector<In> four = ok;
+    four.push_back({"extra", values({1})});
+    SeqModel m("FlexAttention", four, 26, 1, kPreview);
+    expectNames(m.error(), "FlexAttention", {"exactly 3 inputs", "got 4"});
+  }
   {
     SeqModel m("FlexAttention", ok, 26, 1, kPreview);
     setInt(m.node, "softmax_precision", 7);
