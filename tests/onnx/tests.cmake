@@ -188,3 +188,10 @@ if(EXISTS "${_venv_python}")
 endif()
 gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_transformer_models
                      DISCOVERY_TIMEOUT 60)
+
+# CausalConvWithState and LinearAttention (opset 27) against onnxruntime on random, larger inputs.
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_seqmodel_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/seqmodel_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_seqmodel_ort PROPERTIES LABELS interop TIMEOUT 300)
+endif()
