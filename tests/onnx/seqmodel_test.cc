@@ -1,7 +1,7 @@
 // The sequence-model operators (converters_seqmodel.cc): CausalConvWithState, LinearAttention and
 // FlexAttention. Forward values against plain double-precision loops written from the operators'
 // formulas here; gradients of every float input against finite differences (float64, every
-// float input a graph input, subgraph initializers included in FlexAttention's modifiers); and
+// float input a graph input); export of the traced model and re-import (same outputs); and
 // hostile attributes and shapes, which must fail with a message naming the node and the fix.
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "singa/onnx/export.h"
 #include "singa/onnx/import.h"
 #include "onnx_model_builder.h"
 
@@ -22,6 +23,8 @@ namespace {
 using namespace singa::test;
 
 constexpr const char* kPreview = "ai.onnx.preview";
+
+std::vector<double> vec(const Tensor& t) { return t.to(DType::kFloat64).toVector<double>(); }
 
 struct In {
   std::string name;  // empty: an absent optional input
@@ -74,6 +77,20 @@ struct SeqModel {
         },
         xs, 1e-6, 1e-5, 1e-4);
   }
+  // Traced and exported (as the engine ops the converter composed), re-imported: same outputs.
+  void checkExportRoundTrip() {
+    auto model = onnxio::prepare(proto);
+    const std::vector<Tensor> want = model->run(values);
+    const onnx::ModelProto exported =
+        onnxio::exportFunction([&](const std::vector<Tensor>& xs) { return model->run(xs); }, values);
+    const std::vector<Tensor> got = onnxio::prepare(exported)->run(values);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].shape(), want[i].shape());
+      const std::vector<double> g = vec(got[i]), w = vec(want[i]);
+      for (size_t j = 0; j < g.size(); ++j) EXPECT_NEAR(g[j], w[j], 1e-12) << "output " << i << " element " << j;
+    }
+  }
   // The message of the error running the model throws (a test failure when none).
   std::string error() {
     try {
@@ -104,8 +121,6 @@ Tensor values(const Shape& shape, double scale = 1.0, double shift = 0.0, double
   for (size_t i = 0; i < v.size(); ++i) v[i] = scale * std::sin(freq * static_cast<double>(i) + 0.3) + shift;
   return Tensor::fromVector(v, shape);
 }
-
-std::vector<double> vec(const Tensor& t) { return t.to(DType::kFloat64).toVector<double>(); }
 
 void expectNear(const Tensor& got, const std::vector<double>& want, const Shape& shape, double tol = 1e-9) {
   ASSERT_EQ(got.shape(), shape);
@@ -157,6 +172,7 @@ TEST(OnnxSeqModel, CausalConvWithStateMatchesLoopsAndGradients) {
     expectNear(ys[0], out, {2, 3, 5});
     expectNear(ys[1], present, {2, 3, 3});
     m.checkGradients();  // input, weight, bias and past_state
+    m.checkExportRoundTrip();
   }
 }
 
@@ -271,6 +287,7 @@ void checkLinearAttention(const LinearAttentionCase& c, const char* rule) {
   expectNear(ys[0], out, {c.B, c.T, c.hq * c.dv});
   expectNear(ys[1], state, {c.B, c.hkv, c.dk, c.dv});
   m.checkGradients();  // query, key, value, past_state, decay and beta
+  m.checkExportRoundTrip();
 }
 
 TEST(OnnxSeqModel, LinearAttentionGatedDeltaGroupedQueryWithPast) {
@@ -390,6 +407,7 @@ TEST(OnnxSeqModel, FlexAttentionScoreModGroupedQueryMatchesLoopsAndGradients) {
   // sqrt(scale) is taken in float32 (the definition), so the product carries float32 rounding.
   expectNear(m.run()[0], flexReference(q, k, v, 0.75, 0.5), {1, 4, 3, 3}, 1e-6);
   m.checkGradients();
+  m.checkExportRoundTrip();  // the score_mod subgraph's ops inlined
 }
 
 TEST(OnnxSeqModel, FlexAttentionProbModGradients) {
