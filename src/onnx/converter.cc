@@ -40,6 +40,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerBitwiseConverters(*r);
     registerExtraMathConverters(*r);
     registerSpatialConverters(*r);
+    registerSeqModelConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
     return r;

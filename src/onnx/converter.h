@@ -92,6 +92,7 @@ void registerAttentionConverters(ConverterRegistry& r);
 void registerBitwiseConverters(ConverterRegistry& r);
 void registerExtraMathConverters(ConverterRegistry& r);
 void registerSpatialConverters(ConverterRegistry& r);
+void registerSeqModelConverters(ConverterRegistry& r);  // CausalConvWithState, LinearAttention, FlexAttention
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 

@@ -29,6 +29,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_bitwise.cc
     src/onnx/converters_extra_math.cc
     src/onnx/converters_spatial.cc
+    src/onnx/converters_seqmodel.cc
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
     src/onnx/backend_test.cc

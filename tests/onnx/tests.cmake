@@ -15,6 +15,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/hostile_ops_test.cc
   onnx/spatial_ops_test.cc
   onnx/transformer_grad_test.cc
+  onnx/seqmodel_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
   onnx/extra_ops_test.cc
@@ -217,4 +218,10 @@ if(EXISTS "${_venv_python}")
   add_test(NAME onnx_spatial_ort COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/spatial_ort_check.py
                                          $<TARGET_FILE:singa_onnx>)
   set_tests_properties(onnx_spatial_ort PROPERTIES LABELS interop TIMEOUT 300)
+endif()
+# CausalConvWithState and LinearAttention (opset 27) against onnxruntime on random, larger inputs.
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_seqmodel_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/seqmodel_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_seqmodel_ort PROPERTIES LABELS interop TIMEOUT 300)
 endif()
