@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # CI's second build: AddressSanitizer + UndefinedBehaviorSanitizer with clang-14, CPU only
 # (-DSINGA_USE_CUDA=OFF, the configuration the CUDA issue asks CI to check), running the unit
-# tests and then each libFuzzer target for SINGA_FUZZ_SECONDS (default 45) from its seed corpus.
+# tests and then each libFuzzer target for SINGA_FUZZ_SECONDS (default 30) from its seed corpus.
 #   tests/sanitize_and_fuzz.sh            (ASAN_BUILD_DIR defaults to build-asan)
 # Needs clang-14 and libclang-rt-14-dev (launch/setup.sh --tests installs them).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build_dir=${ASAN_BUILD_DIR:-build-asan}
-seconds=${SINGA_FUZZ_SECONDS:-45}
+seconds=${SINGA_FUZZ_SECONDS:-30}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fsanitize=fuzzer-no-link -g1"
 t0=$(date +%s)
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
