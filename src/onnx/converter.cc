@@ -39,6 +39,8 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerAttentionConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
+    registerTextConverters(*r);
+    registerMlConverters(*r);
     return r;
   }();
   return *registry;

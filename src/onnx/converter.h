@@ -91,5 +91,7 @@ void registerTrainingConverters(ConverterRegistry& r);
 void registerAttentionConverters(ConverterRegistry& r);
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
+void registerTextConverters(ConverterRegistry& r);      // TfIdfVectorizer
+void registerMlConverters(ConverterRegistry& r);        // ai.onnx.ml operators, ImageDecoder
 
 }  // namespace singa::onnxio

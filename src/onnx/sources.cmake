@@ -28,6 +28,11 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_attention.cc
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
+    src/onnx/converters_text.cc
+    src/onnx/converters_ml.cc
+    src/onnx/converters_ml_tree.cc
+    src/onnx/converters_image.cc
+    src/onnx/converters_ml.h
     src/onnx/backend_test.cc
     # internal header (not installed)
     src/onnx/export_rewrites.h
@@ -40,5 +45,5 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/import.h
     src/onnx/backend_test.h
   PUBLIC singa_nn onnx_proto protobuf::libprotobuf
-  PRIVATE onnx
+  PRIVATE onnx singa_data
 )

@@ -187,3 +187,12 @@ if(EXISTS "${_venv_python}")
 endif()
 gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_transformer_models
                      DISCOVERY_TIMEOUT 60)
+
+# ai.onnx.ml operators, TfIdfVectorizer and ImageDecoder on models written with onnx.helper:
+# onnxruntime (and Pillow for images) are the references; hostile attributes must be refused
+# with a clear error (tests/onnx/ml_ops_ort.py).
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_ml_ops_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/ml_ops_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_ml_ops_ort PROPERTIES LABELS interop TIMEOUT 300)
+endif()
