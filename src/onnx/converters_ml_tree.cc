@@ -186,10 +186,10 @@ Tensors convertTreeEnsemble(const ConvertContext& ctx, const Tensors& in) {
   return one(fromDoubles(out, {x.ndim() == 2 ? x.shape()[0] : 1, e.targets}, x.dtype(), x.device()));
 }
 
-// TreeEnsembleRegressor (opset 1 / 3): nodes named by (tree id, node id), leaves are LEAF nodes
-// and target_* lists the weights each leaf adds.
-Tensors convertTreeEnsembleRegressor(const ConvertContext& ctx, const Tensors& in) {
-  const Tensor& x = requireInput(ctx, in, 0, "X");
+// The trees of TreeEnsembleRegressor / TreeEnsembleClassifier (opset 1 / 3): nodes named by
+// (tree id, node id), leaves are LEAF nodes and <prefix>_* (target_* or class_*) lists the
+// weights each leaf adds to which target or class.
+Ensemble legacyTrees(const ConvertContext& ctx, const std::string& prefix) {
   const std::vector<int64_t> treeIds = intsAttr(ctx, "nodes_treeids"), nodeIds = intsAttr(ctx, "nodes_nodeids");
   const size_t n = treeIds.size();
   const std::vector<int64_t> features = intsAttr(ctx, "nodes_featureids");
@@ -249,23 +249,81 @@ Tensors convertTreeEnsembleRegressor(const ConvertContext& ctx, const Tensors& i
   for (const auto& [key, ref] : refOf) {
     if (children.count(key) == 0 && treesWithRoot.insert(key.first).second) e.roots.push_back(ref);
   }
-  const std::vector<int64_t> tTrees = intsAttr(ctx, "target_treeids"), tNodes = intsAttr(ctx, "target_nodeids");
-  const std::vector<int64_t> tIds = intsAttr(ctx, "target_ids");
-  const std::vector<double> tWeights = floatsOrTensor(ctx, "target_weights");
+  const std::vector<int64_t> tTrees = intsAttr(ctx, prefix + "_treeids"), tNodes = intsAttr(ctx, prefix + "_nodeids");
+  const std::vector<int64_t> tIds = intsAttr(ctx, prefix + "_ids");
+  const std::vector<double> tWeights = floatsOrTensor(ctx, prefix + "_weights");
   ctx.check(tNodes.size() == tTrees.size() && tIds.size() == tTrees.size() && tWeights.size() == tTrees.size(),
-            "target_treeids, target_nodeids, target_ids and target_weights must have the same length");
+            prefix + "_treeids, " + prefix + "_nodeids, " + prefix + "_ids and " + prefix +
+                "_weights must have the same length");
   for (size_t i = 0; i < tTrees.size(); ++i) {
     auto it = refOf.find({tTrees[i], tNodes[i]});
-    ctx.check(it != refOf.end() && it->second < 0, "target entry " + std::to_string(i) + " names no LEAF node");
+    ctx.check(it != refOf.end() && it->second < 0, prefix + " entry " + std::to_string(i) + " names no LEAF node");
     e.leaves[static_cast<size_t>(-it->second - 1)].push_back({tIds[i], tWeights[i]});
   }
+  e.post = ctx.attrs.getString("post_transform", "NONE");
+  e.base = floatsOrTensor(ctx, "base_values");
+  return e;
+}
+
+Tensors convertTreeEnsembleRegressor(const ConvertContext& ctx, const Tensors& in) {
+  const Tensor& x = requireInput(ctx, in, 0, "X");
+  Ensemble e = legacyTrees(ctx, "target");
   e.targets = ctx.attrs.getInt("n_targets", 1);
   ctx.check(e.targets >= 1, "n_targets must be >= 1");
   e.aggregate = ctx.attrs.getString("aggregate_function", "SUM");
-  e.post = ctx.attrs.getString("post_transform", "NONE");
-  e.base = floatsOrTensor(ctx, "base_values");
   const std::vector<double> out = evaluate(ctx, e, mlRows(ctx, x));
   return one(fromDoubles(out, {x.ndim() == 2 ? x.shape()[0] : 1, e.targets}, DType::kFloat32, x.device()));
+}
+
+// TreeEnsembleClassifier (opset 1 / 3): class scores summed over the trees, plus base values;
+// the label is the class of the highest score. Two classes whose leaves weigh one class only
+// (onnxruntime's conventions, checked against it): weights on class 0 are the one score s of a
+// binary model, written [1 - s, s] (all weights positive: probabilities) or [-s, s], with only
+// LOGISTIC / PROBIT applied to s; weights on class 1 keep the scores [0, s] (post transform per
+// class). Either way the label is the second class when s > 0.5 (positive weights) or s > 0.
+Tensors convertTreeEnsembleClassifier(const ConvertContext& ctx, const Tensors& in) {
+  refuseStrings(ctx, {"classlabels_strings"});
+  const Tensor& x = requireInput(ctx, in, 0, "X");
+  const std::vector<int64_t> labels = intsAttr(ctx, "classlabels_int64s");
+  ctx.check(!labels.empty(), "classlabels_int64s is missing (string labels are not supported)");
+  Ensemble e = legacyTrees(ctx, "class");
+  const std::string post = e.post;
+  const auto classes = static_cast<int64_t>(labels.size());
+  std::set<int64_t> used;
+  bool allPositive = true;
+  for (const auto& leaf : e.leaves) {
+    for (const auto& [c, w] : leaf) {
+      used.insert(c);
+      allPositive = allPositive && w >= 0.0;
+    }
+  }
+  const bool oneScore = classes == 2 && used.size() == 1;
+  const bool binary = oneScore && *used.begin() == 0;
+  e.post = "NONE";  // applied below, after the labels are taken from the raw scores
+  e.targets = classes;
+  const MlRows rows = mlRows(ctx, x);
+  std::vector<double> scores = evaluate(ctx, e, rows);
+  std::vector<int64_t> outLabels(static_cast<size_t>(rows.rows));
+  for (int64_t i = 0; i < rows.rows; ++i) {
+    double* row = scores.data() + i * classes;
+    if (oneScore) {
+      const double s = binary ? row[0] : row[1];
+      outLabels[static_cast<size_t>(i)] = labels[(allPositive ? s > 0.5 : s > 0.0) ? 1 : 0];
+    } else {
+      outLabels[static_cast<size_t>(i)] = labels[static_cast<size_t>(std::max_element(row, row + classes) - row)];
+    }
+    if (binary) {
+      double s = row[0];
+      const bool transformed = post == "LOGISTIC" || post == "PROBIT";
+      if (transformed) postTransform(ctx, post, &s, 1);
+      row[0] = allPositive || transformed ? 1.0 - s : -s;
+      row[1] = s;
+    } else {
+      postTransform(ctx, post, row, classes);
+    }
+  }
+  return {fromInts(outLabels, {rows.rows}, DType::kInt64, x.device()),
+          fromDoubles(scores, {rows.rows, classes}, DType::kFloat32, x.device())};
 }
 
 }  // namespace
@@ -273,6 +331,7 @@ Tensors convertTreeEnsembleRegressor(const ConvertContext& ctx, const Tensors& i
 void registerMlTreeConverters(ConverterRegistry& r) {
   r.add("ai.onnx.ml:TreeEnsemble", 5, convertTreeEnsemble, false);
   r.add("ai.onnx.ml:TreeEnsembleRegressor", 1, convertTreeEnsembleRegressor, false);
+  r.add("ai.onnx.ml:TreeEnsembleClassifier", 1, convertTreeEnsembleClassifier, false);
 }
 
 }  // namespace singa::onnxio

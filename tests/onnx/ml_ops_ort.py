@@ -142,6 +142,19 @@ def ort_cases():
             [xi], [y], {"X": X})
     add("tree_ensemble_regressor_logistic",
         ml("TreeEnsembleRegressor", [xi], [y], post_transform="LOGISTIC", **reg), [xi], [y], {"X": X})
+    # Classifiers on the same trees: 3 classes, and a binary model whose leaves weigh class 1 only.
+    cls = {k.replace("target_", "class_"): v for k, v in reg.items() if k != "n_targets"}
+    for post in ("NONE", "SOFTMAX", "LOGISTIC"):
+        c3 = dict(cls, class_ids=[0, 2, 1, 1, 0, 2])
+        add(f"tree_ensemble_classifier_{post}",
+            ml("TreeEnsembleClassifier", [xi], [lab, y], classlabels_int64s=[4, 5, 6], post_transform=post,
+               base_values=[0.1, 0.0, -0.1], **c3), [xi], [lab, y], {"X": X})
+    for name, weights in (("probabilities", [0.2, 0.9, 0.6, 0.1, 0.7, 0.4]), ("signed", [1.0, -2.0, 0.5, -1.0, 3.0, -4.0])):
+        for post, cid in (("NONE", 0), ("LOGISTIC", 0), ("NONE", 1), ("LOGISTIC", 1)):
+            c2 = dict(cls, class_ids=[cid] * 6, class_weights=weights)
+            add(f"tree_ensemble_classifier_binary_{name}_{post}_class{cid}",
+                ml("TreeEnsembleClassifier", [xi], [lab, y], classlabels_int64s=[0, 1], post_transform=post, **c2),
+                [xi], [lab, y], {"X": X})
     # TfIdfVectorizer in every mode, with weights and a non-identity ngram_indexes.
     tok = vi("T", TP.INT64, [2, 7])
     toks = np.array([[1, 2, 3, 2, 3, 4, 1], [4, 4, 2, 3, 1, 2, 3]], np.int64)
