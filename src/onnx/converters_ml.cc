@@ -392,6 +392,7 @@ void registerMlConverters(ConverterRegistry& r) {
   r.add(ml + "OneHotEncoder", 1, convertOneHotEncoder, false);
   r.add(ml + "Scaler", 1, convertScaler, false);
   registerMlTreeConverters(r);
+  registerMlSvmConverters(r);
   registerImageDecoderConverter(r);
 }
 

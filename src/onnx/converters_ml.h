@@ -27,6 +27,7 @@ void refuseStrings(const ConvertContext& ctx, std::initializer_list<const char*>
 void postTransform(const ConvertContext& ctx, const std::string& kind, double* row, int64_t n);
 
 void registerMlTreeConverters(ConverterRegistry& r);      // TreeEnsemble, TreeEnsembleRegressor/Classifier
+void registerMlSvmConverters(ConverterRegistry& r);       // SVMRegressor, SVMClassifier
 void registerImageDecoderConverter(ConverterRegistry& r);  // ImageDecoder (ai.onnx, opset 20)
 
 }  // namespace singa::onnxio

@@ -31,6 +31,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_text.cc
     src/onnx/converters_ml.cc
     src/onnx/converters_ml_tree.cc
+    src/onnx/converters_ml_svm.cc
     src/onnx/converters_image.cc
     src/onnx/converters_ml.h
     src/onnx/backend_test.cc

@@ -155,6 +155,27 @@ def ort_cases():
             add(f"tree_ensemble_classifier_binary_{name}_{post}_class{cid}",
                 ml("TreeEnsembleClassifier", [xi], [lab, y], classlabels_int64s=[0, 1], post_transform=post, **c2),
                 [xi], [lab, y], {"X": X})
+    # Support vector machines: every kernel; a 3-class and a 2-class one-vs-one classifier.
+    sv = RNG.standard_normal((6, 4)).round(2)
+    for kernel in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+        params = [0.3, 0.5, 2.0]
+        add(f"svm_regressor_{kernel}",
+            ml("SVMRegressor", [xi], [y], kernel_type=kernel, kernel_params=params, n_supports=6,
+               support_vectors=list(sv.ravel()), coefficients=list(RNG.standard_normal(6).round(2)), rho=[0.2]),
+            [xi], [y], {"X": X})
+        add(f"svm_classifier3_{kernel}",
+            ml("SVMClassifier", [xi], [lab, y], kernel_type=kernel, kernel_params=params, classlabels_ints=[1, 2, 3],
+               vectors_per_class=[2, 3, 1], support_vectors=list(sv.ravel()),
+               coefficients=list(RNG.standard_normal(12).round(2)), rho=[0.1, -0.2, 0.3]),
+            [xi], [lab, y], {"X": X})
+        add(f"svm_classifier2_{kernel}",
+            ml("SVMClassifier", [xi], [lab, y], kernel_type=kernel, kernel_params=params, classlabels_ints=[0, 1],
+               vectors_per_class=[4, 2], support_vectors=list(sv.ravel()),
+               coefficients=list(RNG.standard_normal(6).round(2)), rho=[0.1]),
+            [xi], [lab, y], {"X": X})
+    add("svm_regressor_linear_one_class",
+        ml("SVMRegressor", [xi], [y], kernel_type="LINEAR", kernel_params=[0.0, 0.0, 0.0], n_supports=0, coefficients=[0.5, -1.0, 0.25, 2.0], rho=[0.1], one_class=1),
+        [xi], [y], {"X": X})
     # TfIdfVectorizer in every mode, with weights and a non-identity ngram_indexes.
     tok = vi("T", TP.INT64, [2, 7])
     toks = np.array([[1, 2, 3, 2, 3, 4, 1], [4, 4, 2, 3, 1, 2, 3]], np.int64)
@@ -195,6 +216,14 @@ def hostile_cases():
         [xi], [y], {"X": X}, "string tensors", ml_opset=2)
     add("linear_regressor_coefficients", ml("LinearRegressor", [xi], [y], coefficients=[1.0, 2.0], targets=1),
         [xi], [y], {"X": X}, "coefficients has 2 values")
+    add("svm_bad_kernel", ml("SVMRegressor", [xi], [y], kernel_type="CUBIC", n_supports=0, coefficients=[1.0] * 4,
+                             rho=[0.0]), [xi], [y], {"X": X}, "kernel_type must be")
+    add("svm_support_vectors", ml("SVMRegressor", [xi], [y], n_supports=3, coefficients=[1.0] * 3,
+                                  support_vectors=[1.0] * 5, rho=[0.0]), [xi], [y], {"X": X}, "support_vectors needs")
+    add("svm_probabilities", ml("SVMClassifier", [xi], [vi("L", TP.INT64, None), y], classlabels_ints=[0, 1],
+                                vectors_per_class=[1, 1], support_vectors=[1.0] * 8, coefficients=[1.0, 1.0], rho=[0.0],
+                                prob_a=[1.0], prob_b=[0.0]), [xi], [vi("L", TP.INT64, None), y], {"X": X},
+        "probability outputs")
     # Node 0 (the root) -> node 1 -> node 2 -> node 1 ...: every split is taken (x <= 100).
     cyc = dict(nodes_treeids=[0, 0, 0, 0], nodes_nodeids=[0, 1, 2, 3], nodes_featureids=[0, 0, 0, 0],
                nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ", "BRANCH_LEQ", "LEAF"], nodes_values=[100.0] * 4,
