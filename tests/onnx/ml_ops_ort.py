@@ -235,9 +235,19 @@ def hostile_cases():
         "feature id 99")
     enc = vi("E", TP.UINT8, [None])
     img = vi("Y", TP.UINT8, None)
-    bmp = np.frombuffer(b"BM" + bytes(60), np.uint8).copy()
-    cases.append(("image_decoder_bmp", model_of(helper.make_node("ImageDecoder", ["E"], ["Y"]), [enc], [img], opset=20),
-                  {"E": bmp}, "BMP images are not supported"))
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buf, format="BMP")
+    truncated = np.frombuffer(buf.getvalue()[:1000], np.uint8).copy()
+    cases.append(("image_decoder_truncated_bmp", model_of(helper.make_node("ImageDecoder", ["E"], ["Y"]), [enc], [img], opset=20),
+                  {"E": truncated}, "BMP pixel data is truncated"))
+    huge = bytearray(buf.getvalue())
+    huge[18:26] = (1 << 30).to_bytes(4, "little") + (1 << 30).to_bytes(4, "little")
+    cases.append(("image_decoder_huge_bmp", model_of(helper.make_node("ImageDecoder", ["E"], ["Y"]), [enc], [img], opset=20),
+                  {"E": np.frombuffer(bytes(huge), np.uint8).copy()}, "exceed"))
+    webp = np.frombuffer(b"RIFF\0\0\0\0WEBPVP8 " + bytes(40), np.uint8).copy()
+    cases.append(("image_decoder_webp", model_of(helper.make_node("ImageDecoder", ["E"], ["Y"]), [enc], [img], opset=20),
+                  {"E": webp}, "WebP images are not supported"))
     junk = np.frombuffer(bytes(range(64)), np.uint8).copy()
     cases.append(("image_decoder_junk", model_of(helper.make_node("ImageDecoder", ["E"], ["Y"]), [enc], [img], opset=20),
                   {"E": junk}, "ImageDecoder"))
@@ -253,9 +263,12 @@ def image_cases():
     rgb = np.stack([xx * 7, yy * 9, (xx + yy) * 4], -1).astype(np.uint8)
     rgb[5:9, 10:20] = rng.integers(0, 256, (4, 10, 3), dtype=np.uint8)
     cases = []
-    for fmt, tol in (("PNG", 0), ("JPEG", 2)):
+    gray = rgb[..., 1].copy()
+    encodings = [("PNG", rgb, 0), ("JPEG", rgb, 2), ("BMP", rgb, 0), ("PPM", rgb, 0), ("TIFF", rgb, 0),
+                 ("BMP", gray, 0), ("PPM", gray, 0), ("TIFF", gray, 0)]
+    for fmt, pixels, tol in encodings:
         buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format=fmt)
+        Image.fromarray(pixels).save(buf, format=fmt)
         data = np.frombuffer(buf.getvalue(), np.uint8).copy()
         decoded = Image.open(io.BytesIO(buf.getvalue()))
         for pf in ("RGB", "BGR", "Grayscale"):
@@ -267,7 +280,7 @@ def image_cases():
                     want = want[..., ::-1]
             node = helper.make_node("ImageDecoder", ["E"], ["Y"], pixel_format=pf)
             m = model_of(node, [vi("E", TP.UINT8, [None])], [vi("Y", TP.UINT8, None)], opset=20)
-            cases.append((f"image_decoder_{fmt.lower()}_{pf}", m, {"E": data}, np.ascontiguousarray(want), tol))
+            cases.append((f"image_decoder_{fmt.lower()}{pixels.ndim}d_{pf}", m, {"E": data}, np.ascontiguousarray(want), tol))
     return cases
 
 
