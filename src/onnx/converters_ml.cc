@@ -277,7 +277,8 @@ Tensors convertOneHotEncoder(const ConvertContext& ctx, const Tensors& in) {
   const std::vector<double> v = doublesOf(x);
   std::vector<double> out(static_cast<size_t>(x.numel() * depth), 0.0);
   for (size_t i = 0; i < v.size(); ++i) {
-    auto it = std::isfinite(v[i]) ? position.find(static_cast<int64_t>(v[i])) : position.end();
+    const bool representable = std::abs(v[i]) < 9.2e18;  // NaN and values past int64 match no category
+    auto it = representable ? position.find(static_cast<int64_t>(v[i])) : position.end();
     if (it == position.end()) {
       ctx.check(zeros, "value " + std::to_string(v[i]) + " is not among cats_int64s and zeros is 0");
       continue;

@@ -19,6 +19,10 @@ namespace {
 
 using Tensors = std::vector<Tensor>;
 
+// Node visits one ensemble may take over a whole input (a hostile model of many deep trees fails
+// with an error instead of running for hours).
+constexpr int64_t kMaxTreeSteps = int64_t{1} << 32;
+
 enum class Mode { kLeq, kLt, kGte, kGt, kEq, kNeq, kMember };
 
 struct TreeNode {
@@ -85,6 +89,7 @@ std::vector<double> evaluate(const ConvertContext& ctx, const Ensemble& e, const
   std::vector<double> out(static_cast<size_t>(x.rows) * t);
   std::vector<double> acc(t);
   std::vector<int64_t> hits(t);
+  int64_t work = 0;
   for (int64_t r = 0; r < x.rows; ++r) {
     const double* row = x.values.data() + r * x.cols;
     std::fill(acc.begin(), acc.end(), 0.0);
@@ -92,6 +97,8 @@ std::vector<double> evaluate(const ConvertContext& ctx, const Ensemble& e, const
     for (int64_t ref : e.roots) {
       for (size_t steps = 0; ref >= 0; ++steps) {
         ctx.check(steps < e.nodes.size(), "a tree has a cycle (a branch leads back to an earlier node)");
+        ctx.check(++work <= kMaxTreeSteps, "evaluating the trees takes more than " + std::to_string(kMaxTreeSteps) +
+                                               " node visits; the ensemble is too deep or too large for this input");
         const TreeNode& n = e.nodes[static_cast<size_t>(ref)];
         ref = n.next[takesTrue(n, row[n.feature]) ? 1 : 0];
       }

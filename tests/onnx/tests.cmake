@@ -194,5 +194,5 @@ gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_RE
 if(EXISTS "${_venv_python}")
   add_test(NAME onnx_ml_ops_ort
            COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/ml_ops_ort.py $<TARGET_FILE:singa_onnx>)
-  set_tests_properties(onnx_ml_ops_ort PROPERTIES LABELS interop TIMEOUT 300)
+  set_tests_properties(onnx_ml_ops_ort PROPERTIES LABELS interop TIMEOUT 600)
 endif()
