@@ -1,7 +1,7 @@
 // Classic machine-learning ONNX operators (domain ai.onnx.ml, registered as "ai.onnx.ml:OpType")
 // on numeric tensors: ArrayFeatureExtractor, Binarizer, FeatureVectorizer, Imputer, LabelEncoder,
 // LinearRegressor, LinearClassifier, Normalizer, OneHotEncoder, Scaler. Tree ensembles are in
-// converters_ml_tree.cc. These are inference-only: the models are fitted elsewhere, and the
+// converters_ml_tree.cc, support vector machines in converters_ml_svm.cc. These are inference-only: the models are fitted elsewhere, and the
 // values are computed on the host in double precision from attributes read once per node.
 // String tensors (string keys, labels or inputs) and map / sequence-of-map outputs (ZipMap) are
 // not supported: the engine has no string or map tensors, and such nodes get an error saying so.

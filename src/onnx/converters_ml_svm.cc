@@ -4,8 +4,11 @@
 // tanh(gamma <x, s> + coef0). The classifier is one-vs-one (libsvm's layout): for classes i < j
 // the decision value is the sum of the kernels against the support vectors of both classes,
 // weighted by the coefficients each holds for the other, plus rho of that pair; a positive value
-// votes for i, and the label is the class with the most votes. Probability outputs (prob_a /
-// prob_b, Platt scaling with pairwise coupling) are not supported and are refused.
+// votes for i, and the label is the class with the most votes. With prob_a / prob_b the scores
+// are class probabilities: each pair's decision value goes through Platt's sigmoid
+// 1 / (1 + exp(A d + B)), and the pairwise probabilities are coupled into one distribution by the
+// fixed-point iteration of Wu, Lin and Weng (2004, "method 2", as libsvm uses); the label stays
+// the one the votes chose (as onnxruntime reports it), not necessarily the most probable class.
 #include <algorithm>
 #include <cmath>
 
@@ -45,6 +48,51 @@ Kernel kernelOf(const ConvertContext& ctx) {
   if (p.size() > 1) k.coef0 = p[1];
   if (p.size() > 2) k.degree = p[2];
   return k;
+}
+
+// Platt's sigmoid of a decision value, kept away from 0 and 1.
+double plattProbability(double d, double a, double b) {
+  const double z = d * a + b;
+  const double p = z >= 0.0 ? std::exp(-z) / (1.0 + std::exp(-z)) : 1.0 / (1.0 + std::exp(z));
+  return std::clamp(p, 1e-7, 1.0 - 1e-7);
+}
+
+// Couples pairwise probabilities r[i][j] (class i beats j) into class probabilities p by the
+// fixed-point iteration minimising sum_{i != j} (r[j][i] p_i - r[i][j] p_j)^2 with sum p = 1.
+void coupleProbabilities(const std::vector<std::vector<double>>& r, double* p) {
+  const size_t k = r.size();
+  std::vector<std::vector<double>> q(k, std::vector<double>(k, 0.0));
+  std::vector<double> qp(k);
+  for (size_t t = 0; t < k; ++t) {
+    p[t] = 1.0 / static_cast<double>(k);
+    for (size_t j = 0; j < k; ++j) {
+      if (j == t) continue;
+      q[t][t] += r[j][t] * r[j][t];
+      q[t][j] = -r[j][t] * r[t][j];
+    }
+  }
+  const size_t maxIter = std::max<size_t>(100, k);
+  const double eps = 0.005 / static_cast<double>(k);
+  for (size_t iter = 0; iter < maxIter; ++iter) {
+    double pqp = 0.0;
+    for (size_t t = 0; t < k; ++t) {
+      qp[t] = 0.0;
+      for (size_t j = 0; j < k; ++j) qp[t] += q[t][j] * p[j];
+      pqp += p[t] * qp[t];
+    }
+    double worst = 0.0;
+    for (size_t t = 0; t < k; ++t) worst = std::max(worst, std::abs(qp[t] - pqp));
+    if (worst < eps) break;
+    for (size_t t = 0; t < k; ++t) {
+      const double diff = (pqp - qp[t]) / q[t][t];
+      p[t] += diff;
+      pqp = (pqp + diff * (diff * q[t][t] + 2.0 * qp[t])) / ((1.0 + diff) * (1.0 + diff));
+      for (size_t j = 0; j < k; ++j) {
+        qp[j] = (qp[j] + diff * q[t][j]) / (1.0 + diff);
+        p[j] /= 1.0 + diff;
+      }
+    }
+  }
 }
 
 std::vector<double> floats(const ConvertContext& ctx, const char* name) {
@@ -91,7 +139,6 @@ Tensors convertSVMClassifier(const ConvertContext& ctx, const Tensors& in) {
   const Tensor& x = requireInput(ctx, in, 0, "X");
   const MlRows r = mlRows(ctx, x);
   const Kernel kernel = kernelOf(ctx);
-  ctx.check(!ctx.attrs.has("prob_a"), "probability outputs (prob_a, prob_b) are not supported");
   const std::vector<int64_t> labels = ctx.attrs.getInts("classlabels_ints", {});
   ctx.check(labels.size() >= 2, "classlabels_ints needs at least 2 labels (string labels are not supported)");
   const auto classes = static_cast<int64_t>(labels.size());
@@ -111,9 +158,17 @@ Tensors convertSVMClassifier(const ConvertContext& ctx, const Tensors& in) {
   ctx.check(static_cast<int64_t>(coef.size()) == checkedMul(classes - 1, total, "SVMClassifier coefficients"),
             "coefficients needs (classes - 1) * (sum of vectors_per_class) values");
   ctx.check(static_cast<int64_t>(rho.size()) == pairs, "rho needs one value per pair of classes (" + std::to_string(pairs) + ")");
+  const std::vector<double> probA = floats(ctx, "prob_a"), probB = floats(ctx, "prob_b");
+  const bool probabilities = !probA.empty();
+  ctx.check(!probabilities || (static_cast<int64_t>(probA.size()) == pairs && probB.size() == probA.size()),
+            "prob_a and prob_b need one value per pair of classes (" + std::to_string(pairs) + ")");
   const std::string post = ctx.attrs.getString("post_transform", "NONE");
-  checkHostBuffer(ctx, checkedMul(r.rows, pairs, "SVMClassifier scores"), sizeof(double), "the SVMClassifier scores");
-  const int64_t width = classes == 2 ? 2 : pairs;
+  checkHostBuffer(ctx, checkedMul(r.rows, pairs + classes, "SVMClassifier scores"), sizeof(double), "the SVMClassifier scores");
+  const int64_t width = probabilities || classes == 2 ? classes : pairs;
+  // The pairwise probabilities and the coupling matrix: two classes x classes matrices.
+  if (probabilities) checkHostBuffer(ctx, checkedMul(classes, classes, "SVMClassifier coupling"), 2 * sizeof(double), "the probability coupling matrices");
+  std::vector<std::vector<double>> pairProb(static_cast<size_t>(probabilities ? classes : 0),
+                                            std::vector<double>(static_cast<size_t>(classes)));
   std::vector<double> scores(static_cast<size_t>(r.rows * width));
   std::vector<int64_t> outLabels(static_cast<size_t>(r.rows));
   std::vector<double> k(static_cast<size_t>(total));
@@ -138,7 +193,17 @@ Tensors convertSVMClassifier(const ConvertContext& ctx, const Tensors& in) {
     }
     outLabels[static_cast<size_t>(n)] = labels[static_cast<size_t>(std::max_element(votes.begin(), votes.end()) - votes.begin())];
     double* row = scores.data() + n * width;
-    if (classes == 2) {
+    if (probabilities) {
+      pair = 0;
+      for (size_t i = 0; i < static_cast<size_t>(classes); ++i) {
+        for (size_t j = i + 1; j < static_cast<size_t>(classes); ++j, ++pair) {
+          pairProb[i][j] = plattProbability(decisions[static_cast<size_t>(pair)], probA[static_cast<size_t>(pair)],
+                                            probB[static_cast<size_t>(pair)]);
+          pairProb[j][i] = 1.0 - pairProb[i][j];
+        }
+      }
+      coupleProbabilities(pairProb, row);
+    } else if (classes == 2) {
       row[0] = -decisions[0];
       row[1] = decisions[0];
     } else {

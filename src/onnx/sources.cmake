@@ -33,9 +33,9 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_ml_tree.cc
     src/onnx/converters_ml_svm.cc
     src/onnx/converters_image.cc
-    src/onnx/converters_ml.h
     src/onnx/backend_test.cc
     # internal header (not installed)
+    src/onnx/converters_ml.h
     src/onnx/export_rewrites.h
     src/onnx/subgraph.h
   HEADERS

@@ -173,6 +173,17 @@ def ort_cases():
                vectors_per_class=[4, 2], support_vectors=list(sv.ravel()),
                coefficients=list(RNG.standard_normal(6).round(2)), rho=[0.1]),
             [xi], [lab, y], {"X": X})
+    for kernel in ("RBF", "LINEAR"):
+        add(f"svm_classifier3_probabilities_{kernel}",
+            ml("SVMClassifier", [xi], [lab, y], kernel_type=kernel, kernel_params=[0.3, 0.5, 2.0], classlabels_ints=[1, 2, 3],
+               vectors_per_class=[2, 3, 1], support_vectors=list(sv.ravel()),
+               coefficients=list(RNG.standard_normal(12).round(2)), rho=[0.1, -0.2, 0.3],
+               prob_a=[-1.5, -0.8, -2.0], prob_b=[0.1, -0.2, 0.05]), [xi], [lab, y], {"X": X})
+        add(f"svm_classifier2_probabilities_{kernel}",
+            ml("SVMClassifier", [xi], [lab, y], kernel_type=kernel, kernel_params=[0.3, 0.5, 2.0], classlabels_ints=[0, 1],
+               vectors_per_class=[4, 2], support_vectors=list(sv.ravel()),
+               coefficients=list(RNG.standard_normal(6).round(2)), rho=[0.1], prob_a=[-1.2], prob_b=[0.3]),
+            [xi], [lab, y], {"X": X})
     add("svm_regressor_linear_one_class",
         ml("SVMRegressor", [xi], [y], kernel_type="LINEAR", kernel_params=[0.0, 0.0, 0.0], n_supports=0, coefficients=[0.5, -1.0, 0.25, 2.0], rho=[0.1], one_class=1),
         [xi], [y], {"X": X})
@@ -220,10 +231,10 @@ def hostile_cases():
                              rho=[0.0]), [xi], [y], {"X": X}, "kernel_type must be")
     add("svm_support_vectors", ml("SVMRegressor", [xi], [y], n_supports=3, coefficients=[1.0] * 3,
                                   support_vectors=[1.0] * 5, rho=[0.0]), [xi], [y], {"X": X}, "support_vectors needs")
-    add("svm_probabilities", ml("SVMClassifier", [xi], [vi("L", TP.INT64, None), y], classlabels_ints=[0, 1],
-                                vectors_per_class=[1, 1], support_vectors=[1.0] * 8, coefficients=[1.0, 1.0], rho=[0.0],
-                                prob_a=[1.0], prob_b=[0.0]), [xi], [vi("L", TP.INT64, None), y], {"X": X},
-        "probability outputs")
+    add("svm_probabilities", ml("SVMClassifier", [xi], [vi("L", TP.INT64, None), y], classlabels_ints=[0, 1, 2],
+                                vectors_per_class=[1, 1, 1], support_vectors=[1.0] * 12, coefficients=[1.0] * 6,
+                                rho=[0.0] * 3, prob_a=[1.0], prob_b=[0.0]), [xi], [vi("L", TP.INT64, None), y], {"X": X},
+        "prob_a and prob_b need one value per pair")
     # Node 0 (the root) -> node 1 -> node 2 -> node 1 ...: every split is taken (x <= 100).
     cyc = dict(nodes_treeids=[0, 0, 0, 0], nodes_nodeids=[0, 1, 2, 3], nodes_featureids=[0, 0, 0, 0],
                nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ", "BRANCH_LEQ", "LEAF"], nodes_values=[100.0] * 4,
