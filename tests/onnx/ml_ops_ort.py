@@ -244,6 +244,14 @@ def hostile_cases():
     bad_feature = dict(cyc, nodes_featureids=[99, 0, 0, 0], nodes_truenodeids=[3, 3, 3, 0])
     add("tree_bad_feature", ml("TreeEnsembleRegressor", [xi], [y], **bad_feature), [xi], [y], {"X": X},
         "feature id 99")
+    # ZipMap's sequence of maps has no engine type: refused before anything runs, naming both.
+    zmap = helper.make_value_info("Z", helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TP.INT64, helper.make_tensor_type_proto(TP.FLOAT, []))))
+    zipmap = model_of(ml("LinearClassifier", [xi], [vi("L", TP.INT64, None), vi("P", TP.FLOAT, None)],
+                         coefficients=[1.0] * 8, classlabels_ints=[0, 1]), [xi], [vi("L", TP.INT64, None), zmap])
+    zipmap.graph.node.append(helper.make_node("ZipMap", ["P"], ["Z"], domain=ML, classlabels_int64s=[0, 1]))
+    cases.append(("zipmap", zipmap, {"X": X}, "ZipMap 'ZipMap#1' [domain ai.onnx.ml] (opset 3): operator not supported"))
+    cases.append(("zipmap_output", zipmap, {"X": X}, "maps and sparse tensors are not supported"))
     enc = vi("E", TP.UINT8, [None])
     img = vi("Y", TP.UINT8, None)
     from PIL import Image
