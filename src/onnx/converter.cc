@@ -43,6 +43,8 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerSeqModelConverters(*r);
     registerSequenceConverters(*r);
     registerControlConverters(*r);
+    registerTextConverters(*r);
+    registerMlConverters(*r);
     return r;
   }();
   return *registry;

@@ -95,5 +95,7 @@ void registerSpatialConverters(ConverterRegistry& r);
 void registerSeqModelConverters(ConverterRegistry& r);  // CausalConvWithState, LinearAttention, FlexAttention
 void registerSequenceConverters(ConverterRegistry& r);  // after the others (Identity's value form)
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
+void registerTextConverters(ConverterRegistry& r);      // TfIdfVectorizer
+void registerMlConverters(ConverterRegistry& r);        // ai.onnx.ml operators, ImageDecoder
 
 }  // namespace singa::onnxio

@@ -220,6 +220,14 @@ bool isOpDifferentiable(const std::string& opType, int opset) {
 
 namespace {
 
+// True when some converter is registered for `domain` (as "domain:OpType").
+bool knowsDomain(const ConverterRegistry& reg, const std::string& domain) {
+  for (const std::string& t : reg.opTypes()) {
+    if (t.size() > domain.size() && t.compare(0, domain.size() + 1, domain + ":") == 0) return true;
+  }
+  return false;
+}
+
 // The nodes of `g` and of its subgraphs (to kMaxSubgraphDepth; prepare() rejects deeper ones)
 // without a converter.
 void findUnsupportedNodes(const onnx::ModelProto& model, const onnx::GraphProto& g, int depth,
@@ -237,7 +245,8 @@ void findUnsupportedNodes(const onnx::ModelProto& model, const onnx::GraphProto&
     const std::string key = registryKey(n.domain(), n.op_type());
     if (reg.find(key, nodeOpset) == nullptr) {
       u.reason = reg.knows(key)                   ? "no converter for this opset"
-                 : !isDefaultDomain(n.domain()) ? "operator domain '" + n.domain() + "' is not supported"
+                 : !isDefaultDomain(n.domain()) && !knowsDomain(reg, n.domain())
+                     ? "operator domain '" + n.domain() + "' is not supported"
                                                 : "operator not supported";
     }
     if (!u.reason.empty()) out.push_back(u);

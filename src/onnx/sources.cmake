@@ -32,8 +32,14 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_seqmodel.cc
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
+    src/onnx/converters_text.cc
+    src/onnx/converters_ml.cc
+    src/onnx/converters_ml_tree.cc
+    src/onnx/converters_ml_svm.cc
+    src/onnx/converters_image.cc
     src/onnx/backend_test.cc
     # internal header (not installed)
+    src/onnx/converters_ml.h
     src/onnx/export_rewrites.h
     src/onnx/subgraph.h
   HEADERS
@@ -44,5 +50,5 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/import.h
     src/onnx/backend_test.h
   PUBLIC singa_nn onnx_proto protobuf::libprotobuf
-  PRIVATE onnx
+  PRIVATE onnx singa_data
 )

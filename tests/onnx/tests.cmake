@@ -225,3 +225,11 @@ if(EXISTS "${_venv_python}")
            COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/seqmodel_ort.py $<TARGET_FILE:singa_onnx>)
   set_tests_properties(onnx_seqmodel_ort PROPERTIES LABELS interop TIMEOUT 300)
 endif()
+# ai.onnx.ml operators, TfIdfVectorizer and ImageDecoder on models written with onnx.helper:
+# onnxruntime (and Pillow for images) are the references; hostile attributes must be refused
+# with a clear error (tests/onnx/ml_ops_ort.py).
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_ml_ops_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/ml_ops_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_ml_ops_ort PROPERTIES LABELS interop TIMEOUT 600)
+endif()
