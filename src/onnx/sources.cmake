@@ -28,10 +28,13 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_attention.cc
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
+    src/onnx/converters_string.cc
+    src/onnx/string_tensor.cc
     src/onnx/backend_test.cc
     # internal header (not installed)
     src/onnx/export_rewrites.h
     src/onnx/subgraph.h
+    src/onnx/string_tensor.h
   HEADERS
     src/onnx/tensor_proto.h
     src/onnx/value_file.h
