@@ -290,7 +290,8 @@ Values stringNormalizer(const ConvertContext& ctx, const Values& in) {
 
 // ---- StringSplit -------------------------------------------------------------------------------
 
-// Python's str.split(delimiter, maxsplit) (maxsplit < 0: no limit; empty delimiter: whitespace runs).
+// Python's str.split(delimiter, maxsplit) (maxsplit < 0: no limit; empty delimiter: runs of ASCII
+// whitespace, tab included), except that the unsplit rest loses its trailing whitespace as the spec says.
 std::vector<std::string> splitOne(const std::string& s, const std::string& delim, int64_t maxsplit) {
   std::vector<std::string> parts;
   if (delim.empty()) {
@@ -299,7 +300,9 @@ std::vector<std::string> splitOne(const std::string& s, const std::string& delim
       while (i < s.size() && isSpace(s[i])) ++i;
       if (i == s.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-        parts.push_back(s.substr(i));
+        size_t e = s.size();  // the spec: leading and trailing whitespace is removed
+        while (e > i && isSpace(s[e - 1])) --e;
+        parts.push_back(s.substr(i, e - i));
         break;
       }
       size_t j = i;

@@ -187,3 +187,10 @@ if(EXISTS "${_venv_python}")
 endif()
 gtest_discover_tests(onnx_transformer_test PROPERTIES LABELS interop FIXTURES_REQUIRED onnx_transformer_models
                      DISCOVERY_TIMEOUT 60)
+# String tensors (Cast to/from STRING, StringNormalizer/Split/Concat, RegexFullMatch, Equal, layout
+# ops): small models through `singa_onnx run` against onnxruntime on the same inputs.
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_string_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/string_ops_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_string_ort PROPERTIES LABELS interop TIMEOUT 120)
+endif()
