@@ -16,6 +16,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/transformer_grad_test.cc
   onnx/save_model_test.cc
   onnx/value_file_test.cc
+  onnx/string_ops_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
