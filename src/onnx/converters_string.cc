@@ -1,9 +1,10 @@
 // String-tensor operators (inference only). The engine's Tensor holds raw bytes, so ONNX STRING
 // tensors flow through the graph as Value::Kind::kStrings (shape + row-major std::strings) and
 // these converters work on them on the host: Cast / CastLike to and from STRING, Equal on
-// strings, StringNormalizer, StringConcat, StringSplit, RegexFullMatch, and the layout operators
-// (Reshape, Squeeze, Unsqueeze, Concat, Gather) on string tensors. Identity passes any value
-// through already (converters_sequence.cc). Nothing here is differentiable.
+// strings, StringNormalizer, StringConcat, StringSplit, RegexFullMatch, the layout operators
+// (Reshape, Squeeze, Unsqueeze, Concat, Gather) on string tensors, and ai.onnx.ml LabelEncoder (a
+// repeated key: the last wins, as the spec says). Identity passes any value through already
+// (converters_sequence.cc). Nothing here is differentiable.
 //
 // What is supported where ONNX leaves room:
 //  - numbers print as the shortest text that reads back to the same value (float32 as float32,
@@ -19,8 +20,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <regex>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "singa/core/error.h"
@@ -638,6 +641,110 @@ Values gatherStrings(const ConvertContext& ctx, const Values& in) {
   return {Value::ofStrings(shape, std::move(out))};
 }
 
+// ---- LabelEncoder (ai.onnx.ml) -----------------------------------------------------------------
+
+// One side of the mapping (keys or values): strings, or numbers with their dtype.
+struct LabelList {
+  bool present = false;
+  bool isString = false;
+  std::vector<std::string> text;
+  std::vector<double> numbers;
+  DType dtype = DType::kInt64;
+  size_t size() const { return isString ? text.size() : numbers.size(); }
+};
+
+LabelList labelList(const ConvertContext& ctx, const std::string& side) {
+  LabelList l;
+  const auto& all = ctx.attrs.all();
+  int found = 0;
+  if (all.count(side + "_strings")) {
+    l = {true, true, stringsAttr(ctx.attrs, side + "_strings"), {}, DType::kInt64};
+    ++found;
+  }
+  if (all.count(side + "_int64s")) {
+    const auto& v = ctx.attrs.getInts(side + "_int64s");
+    l = {true, false, {}, std::vector<double>(v.begin(), v.end()), DType::kInt64};
+    ++found;
+  }
+  if (all.count(side + "_floats")) {
+    l = {true, false, {}, ctx.attrs.getFloats(side + "_floats"), DType::kFloat32};
+    ++found;
+  }
+  auto t = all.find(side + "_tensor");
+  if (t != all.end()) {
+    if (const auto* tensor = std::get_if<Tensor>(&t->second)) {
+      l = {true, false, {}, doublesOf(*tensor), tensor->dtype()};
+    } else {
+      l = {true, true, stringsAttr(ctx.attrs, side + "_tensor"), {}, DType::kInt64};
+    }
+    ++found;
+  }
+  ctx.check(found == 1, "exactly one " + side + "_* attribute must be set, got " + std::to_string(found));
+  return l;
+}
+
+Values labelEncoder(const ConvertContext& ctx, const Values& in) {
+  ctx.check(!in.empty() && (in[0].isStrings() || (in[0].isTensor() && in[0].tensor.defined())),
+            "input 0 (X) must be a tensor or a string tensor");
+  const LabelList keys = labelList(ctx, "keys"), values = labelList(ctx, "values");
+  ctx.check(keys.size() == values.size(), "keys and values differ in length (" + std::to_string(keys.size()) +
+                                              " and " + std::to_string(values.size()) + ")");
+  const Value& x = in[0];
+  ctx.check(x.isStrings() == keys.isString, std::string("the keys are ") + (keys.isString ? "strings" : "numbers") +
+                                                 " but X is a " + x.describe());
+  // The default: default_tensor (one element), else default_<type of the values>.
+  std::string defaultText = ctx.attrs.getString("default_string", "_Unused");
+  double defaultNumber = values.dtype == DType::kInt64 ? static_cast<double>(ctx.attrs.getInt("default_int64", -1))
+                                                       : ctx.attrs.getFloat("default_float", -0.0);
+  auto d = ctx.attrs.all().find("default_tensor");
+  if (d != ctx.attrs.all().end()) {
+    if (const auto* t = std::get_if<Tensor>(&d->second)) {
+      ctx.check(!values.isString && t->numel() == 1, "default_tensor must hold one value of the values' type");
+      defaultNumber = doublesOf(*t)[0];
+    } else {
+      const std::vector<std::string> v = stringsAttr(ctx.attrs, "default_tensor");
+      ctx.check(values.isString && v.size() == 1, "default_tensor must hold one value of the values' type");
+      defaultText = v[0];
+    }
+  }
+  // index[i]: which value element i maps to, or -1 for the default. A repeated key: the last wins.
+  std::vector<int64_t> index;
+  if (keys.isString) {
+    std::unordered_map<std::string, int64_t> lookup;
+    for (size_t k = 0; k < keys.size(); ++k) lookup[keys.text[k]] = static_cast<int64_t>(k);
+    for (const std::string& s : x.strings) {
+      auto it = lookup.find(s);
+      index.push_back(it == lookup.end() ? -1 : it->second);
+    }
+  } else {
+    std::map<double, int64_t> lookup;
+    int64_t nanIndex = -1;  // NaN keys match any NaN
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (keys.numbers[k] != keys.numbers[k]) {
+        nanIndex = static_cast<int64_t>(k);
+      } else {
+        lookup[keys.numbers[k]] = static_cast<int64_t>(k);
+      }
+    }
+    for (double v : doublesOf(x.tensor)) {
+      auto it = lookup.find(v);
+      index.push_back(v != v ? nanIndex : it == lookup.end() ? -1 : it->second);
+    }
+  }
+  const Shape shape = x.isStrings() ? x.stringShape : x.tensor.shape();
+  if (values.isString) {
+    std::vector<std::string> out;
+    int64_t bytes = 0;
+    for (int64_t k : index) bytes += static_cast<int64_t>((k < 0 ? defaultText : values.text[k]).size());
+    checkStringBudget(static_cast<int64_t>(index.size()), bytes, "LabelEncoder: the output " + shapeStr(shape));
+    for (int64_t k : index) out.push_back(k < 0 ? defaultText : values.text[k]);
+    return {Value::ofStrings(shape, std::move(out))};
+  }
+  std::vector<double> out;
+  for (int64_t k : index) out.push_back(k < 0 ? defaultNumber : values.numbers[k]);
+  return {Value(fromDoubles(out, shape, values.dtype, ctx.device))};
+}
+
 }  // namespace
 
 void registerStringConverters(ConverterRegistry& r) {
@@ -653,6 +760,8 @@ void registerStringConverters(ConverterRegistry& r) {
   r.addValueOp("StringConcat", 20, stringConcat, false);
   r.addValueOp("StringSplit", 20, stringSplit, false);
   r.addValueOp("RegexFullMatch", 20, regexFullMatch, false);
+  // ai.onnx.ml LabelEncoder, every key and value type (strings or numbers; tensors since ml opset 4).
+  r.addValueOp("ai.onnx.ml:LabelEncoder", 1, labelEncoder, false);
 }
 
 }  // namespace singa::onnxio

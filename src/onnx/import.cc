@@ -106,7 +106,13 @@ bool convertAttr(const onnx::AttributeProto& a, const std::string& baseDir, Attr
     case A::FLOAT: *out = static_cast<double>(a.f()); return true;
     case A::INT: *out = static_cast<int64_t>(a.i()); return true;
     case A::STRING: *out = a.s(); return true;
-    case A::TENSOR: *out = fromTensorProto(a.t(), baseDir); return true;
+    case A::TENSOR:
+      if (a.t().data_type() == onnx::TensorProto::STRING) {  // e.g. LabelEncoder keys_tensor: its strings
+        *out = stringsFromTensorProto(a.t(), "attribute '" + a.name() + "'").strings;
+        return true;
+      }
+      *out = fromTensorProto(a.t(), baseDir);
+      return true;
     case A::FLOATS: *out = std::vector<double>(a.floats().begin(), a.floats().end()); return true;
     case A::INTS: *out = std::vector<int64_t>(a.ints().begin(), a.ints().end()); return true;
     case A::STRINGS: *out = std::vector<std::string>(a.strings().begin(), a.strings().end()); return true;

@@ -10,7 +10,7 @@ Covers what the ONNX node cases leave out: Cast to STRING of float32/float64/int
 (including NaN, infinities, large and tiny magnitudes), Cast from STRING of scientific notation,
 "INF"/"-inf"/"NaN" and padded text, StringNormalizer case-insensitive LOWER, StringSplit on
 whitespace with maxsplit, StringConcat and Equal with broadcasting, RegexFullMatch with groups and
-bounded repetition, the layout operators on strings, a STRING initializer and a Constant of
+bounded repetition, the layout operators on strings, ai.onnx.ml LabelEncoder, a STRING initializer and a Constant of
 strings. Exits 1 when any model differs.
 """
 import os
@@ -26,10 +26,11 @@ from onnx import TensorProto, helper, numpy_helper
 S = TensorProto.STRING
 
 
-def model(nodes, inputs, outputs, inits=(), opset=20):
+def model(nodes, inputs, outputs, inits=(), opset=20, ml=None):
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
                           [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], list(inits))
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("ai.onnx.ml", ml)] if ml else [])
+    return helper.make_model(g, opset_imports=opsets, ir_version=9)
 
 
 def strings(values, shape=None):
@@ -88,6 +89,14 @@ CASES = [
                   numpy_helper.from_array(np.array([0], dtype=np.int64), "ax")]
            + [helper.make_tensor("k", S, [1, 2], [b"k0", b"k1"])], opset=13),
      [strings(["a", "b", "c", "d", "e", "f"])]),
+    ("label_encoder_strings",
+     model([helper.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml", keys_strings=["a", "b"],
+                             values_floats=[1.5, -2.0], default_float=0.25),
+            helper.make_node("LabelEncoder", ["n"], ["z"], domain="ai.onnx.ml", keys_int64s=[3, 1],
+                             values_strings=["three", "one"], default_string="?")],
+           [("x", S, [2, 2]), ("n", TensorProto.INT64, [4])], [("y", TensorProto.FLOAT, [2, 2]), ("z", S, [4])],
+           ml=2),
+     [strings(["a", "b", "c", "a"], (2, 2)), np.array([1, 2, 3, 3], dtype=np.int64)]),
     ("constant_strings",
      model([helper.make_node("Constant", [], ["k"], value_strings=["x", "y"]),
             helper.make_node("StringConcat", ["k", "x"], ["y"])], [("x", S, [2])], [("y", S, [2])]),

@@ -125,6 +125,25 @@ TEST(OnnxStrings, HostileAttributesAndText) {
     addOutput(m, "n");
     expectError<ValueError>(m, {x}, "maxsplit must be >= 0");
   }
+  {  // LabelEncoder: keys and values of different lengths, and two keys_* attributes
+    onnx::ModelProto m = makeModel(20);
+    auto* ml = m.add_opset_import();
+    ml->set_domain("ai.onnx.ml");
+    ml->set_version(2);
+    addInput(m, "x", {2}, kString);
+    auto* n = addNode(m, "LabelEncoder", {"x"}, {"y"});
+    n->set_domain("ai.onnx.ml");
+    auto* keys = n->add_attribute();
+    keys->set_name("keys_strings");
+    keys->set_type(onnx::AttributeProto::STRINGS);
+    keys->add_strings("a");
+    keys->add_strings("b");
+    setInts(n, "values_int64s", {1});
+    addOutput(m, "y");
+    expectError<ValueError>(m, {x}, "keys and values differ in length (2 and 1)");
+    setInts(n, "keys_int64s", {1});
+    expectError<ValueError>(m, {x}, "exactly one keys_* attribute must be set, got 2");
+  }
   {  // a float tensor where the graph declares strings, and strings fed to a tensor operator
     onnx::ModelProto m = makeModel(20);
     addInput(m, "x", {2}, kString);
