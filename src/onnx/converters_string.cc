@@ -15,6 +15,8 @@
 //    with non-ASCII bytes under a case change or a case-insensitive comparison is an error.
 //  - RegexFullMatch runs RE2 patterns through std::regex (ECMAScript) after translating them; the
 //    constructs whose meaning differs or that std::regex lacks are rejected (see translateRe2).
+#include <pthread.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -219,6 +221,7 @@ Values castValue(const ConvertContext& ctx, const Values& in) {
   }
   if (x.isStrings()) return {toString ? x : Value(parseNumbers(ctx, x, to))};
   ctx.check(toString && x.tensor.defined(), "input 0 is required");
+  checkStringBudget(x.tensor.numel(), 0, ctx.opType + ": the output " + shapeStr(x.tensor.shape()));
   std::vector<std::string> text = formatNumbers(x.tensor);
   checkStringBudget(static_cast<int64_t>(text.size()), totalBytes(text), ctx.opType + ": the output");
   return {Value::ofStrings(x.tensor.shape(), std::move(text))};
@@ -295,8 +298,14 @@ Values stringNormalizer(const ConvertContext& ctx, const Values& in) {
 
 // Python's str.split(delimiter, maxsplit) (maxsplit < 0: no limit; empty delimiter: runs of ASCII
 // whitespace, tab included), except that the unsplit rest loses its trailing whitespace as the spec says.
-std::vector<std::string> splitOne(const std::string& s, const std::string& delim, int64_t maxsplit) {
+// At most `budget` pieces (more throws MemoryError: a short string of delimiters must not become
+// millions of strings before the output's size is checked).
+std::vector<std::string> splitOne(const std::string& s, const std::string& delim, int64_t maxsplit, int64_t budget) {
   std::vector<std::string> parts;
+  auto grow = [&] {
+    SINGA_CHECK(static_cast<int64_t>(parts.size()) < budget, MemoryError,
+                "StringSplit: the output would hold more than " << kMaxStringElements << " strings");
+  };
   if (delim.empty()) {
     size_t i = 0;
     while (true) {
@@ -310,6 +319,7 @@ std::vector<std::string> splitOne(const std::string& s, const std::string& delim
       }
       size_t j = i;
       while (j < s.size() && !isSpace(s[j])) ++j;
+      grow();
       parts.push_back(s.substr(i, j - i));
       i = j;
     }
@@ -323,6 +333,7 @@ std::vector<std::string> splitOne(const std::string& s, const std::string& delim
       parts.push_back(s.substr(start));
       return parts;
     }
+    grow();
     parts.push_back(s.substr(start, at - start));
     start = at + delim.size();
   }
@@ -337,8 +348,10 @@ Values stringSplit(const ConvertContext& ctx, const Values& in) {
   parts.reserve(x.strings.size());
   int64_t width = 0;
   std::vector<int64_t> counts;
+  int64_t pieces = 0;
   for (const std::string& s : x.strings) {
-    parts.push_back(splitOne(s, delim, maxsplit));
+    parts.push_back(splitOne(s, delim, maxsplit, kMaxStringElements - pieces));
+    pieces += static_cast<int64_t>(parts.back().size());
     counts.push_back(static_cast<int64_t>(parts.back().size()));
     width = std::max(width, counts.back());
   }
@@ -358,7 +371,7 @@ Values stringSplit(const ConvertContext& ctx, const Values& in) {
 // ---- RegexFullMatch ----------------------------------------------------------------------------
 
 constexpr size_t kMaxPatternBytes = 4096;
-constexpr size_t kMaxMatchBytes = 1 << 16;  // std::regex matches recursively: bound the depth
+constexpr size_t kMaxMatchBytes = 1 << 16;  // std::regex matches recursively: bound the depth (see runMatches)
 
 // An RE2 pattern as an equivalent ECMAScript one. RE2 and ECMAScript agree on literals, groups,
 // alternation, greedy and lazy quantifiers, bounded repetition, \d \w \b and their negations, and
@@ -391,6 +404,16 @@ std::string translateRe2(const ConvertContext& ctx, const std::string& p, bool* 
   };
   std::string out;
   bool quantifiable = false;  // the previous item can take a quantifier
+  // Per open group: whether it holds a repetition; closedRepeats: the group just closed did. A
+  // repeated group that itself repeats ("(a+)*") can take exponential time in std::regex's
+  // backtracking (RE2 is linear): rejected.
+  std::vector<bool> groupRepeats;
+  bool closedRepeats = false;
+  auto repeat = [&](char q) {
+    if (!quantifiable) reject(std::string("a repetition '") + q + "' with nothing to repeat");
+    if (closedRepeats) reject("a repeated group that itself holds a repetition (exponential backtracking)");
+    if (!groupRepeats.empty()) groupRepeats.back() = true;
+  };
   for (size_t i = 0; i < p.size(); ++i) {
     const char c = p[i];
     if (c == '\\') {
@@ -435,9 +458,11 @@ std::string translateRe2(const ConvertContext& ctx, const std::string& p, bool* 
       } else {
         out += '(';
       }
+      groupRepeats.push_back(false);
       quantifiable = false;
+      continue;
     } else if (c == '*' || c == '+' || c == '?') {
-      if (!quantifiable) reject(std::string("a repetition '") + c + "' with nothing to repeat");
+      repeat(c);
       out += c;
       if (i + 1 < p.size() && p[i + 1] == '?') out += p[++i];  // lazy
       quantifiable = false;
@@ -448,9 +473,10 @@ std::string translateRe2(const ConvertContext& ctx, const std::string& p, bool* 
       if (!repetition) {
         out += "\\{";
         quantifiable = true;
+        closedRepeats = false;
         continue;
       }
-      if (!quantifiable) reject("a repetition '{' with nothing to repeat");
+      repeat('{');
       const std::string body = p.substr(i + 1, j - i - 1);
       for (const char* part = body.c_str(); *part;) {
         char* end = nullptr;
@@ -469,12 +495,45 @@ std::string translateRe2(const ConvertContext& ctx, const std::string& p, bool* 
       out += "[^\\n]";
       *byteWise = true;
       quantifiable = true;
+    } else if (c == ')') {
+      if (groupRepeats.empty()) reject("an unmatched ')'");
+      const bool inner = groupRepeats.back();
+      groupRepeats.pop_back();
+      if (inner && !groupRepeats.empty()) groupRepeats.back() = true;
+      out += c;
+      quantifiable = true;
+      closedRepeats = inner;
+      continue;
     } else {
       out += c;
       quantifiable = c != '|' && c != '^' && c != '$';
     }
+    closedRepeats = false;
   }
+  if (!groupRepeats.empty()) reject("an unclosed '('");
   return out;
+}
+
+// std::regex matches recursively, a few hundred bytes of stack per input byte and more with
+// nesting: the matching runs on a thread of its own with a large stack (reserved, touched only
+// as deep as it goes), so a long string cannot overflow the caller's stack.
+constexpr size_t kMatchStackBytes = size_t{1} << 29;
+
+struct MatchJob {
+  const std::vector<std::string>* items;
+  const std::regex* re;
+  std::vector<int64_t> match;
+  std::string error;
+};
+
+void* runMatches(void* arg) {
+  auto* job = static_cast<MatchJob*>(arg);
+  try {
+    for (size_t i = 0; i < job->items->size(); ++i) job->match[i] = std::regex_match((*job->items)[i], *job->re);
+  } catch (const std::exception& e) {
+    job->error = e.what();
+  }
+  return nullptr;
 }
 
 Values regexFullMatch(const ConvertContext& ctx, const Values& in) {
@@ -488,7 +547,6 @@ Values regexFullMatch(const ConvertContext& ctx, const Values& in) {
   } catch (const std::regex_error& e) {
     ctx.check(false, "pattern '" + excerpt(ctx.attrs.getString("pattern")) + "' does not compile: " + e.what());
   }
-  std::vector<int64_t> match(x.strings.size());
   for (size_t i = 0; i < x.strings.size(); ++i) {
     const std::string& s = x.strings[i];
     ctx.check(s.size() <= kMaxMatchBytes, "element " + std::to_string(i) + " is " + std::to_string(s.size()) +
@@ -497,13 +555,19 @@ Values regexFullMatch(const ConvertContext& ctx, const Values& in) {
     ctx.check(!byteWise || isAscii(s), "element " + std::to_string(i) + " '" + excerpt(s) +
                                            "' holds non-ASCII bytes and the pattern has '.', a negated class or " +
                                            "\\W \\D \\S, which std::regex applies to bytes, RE2 to characters");
-    try {
-      match[i] = std::regex_match(s, re);
-    } catch (const std::regex_error& e) {
-      ctx.check(false, "matching element " + std::to_string(i) + " failed: " + e.what());
-    }
   }
-  return {Value(fromInts(match, x.stringShape, DType::kBool, ctx.device))};
+  MatchJob job{&x.strings, &re, std::vector<int64_t>(x.strings.size()), ""};
+  pthread_attr_t attr;
+  pthread_t thread;
+  SINGA_CHECK(pthread_attr_init(&attr) == 0, MemoryError, "RegexFullMatch: cannot set up the matching thread");
+  const bool started = pthread_attr_setstacksize(&attr, kMatchStackBytes) == 0 &&
+                       pthread_create(&thread, &attr, runMatches, &job) == 0;
+  pthread_attr_destroy(&attr);
+  SINGA_CHECK(started, MemoryError, "RegexFullMatch: cannot start the matching thread (its stack is "
+                                        << (kMatchStackBytes >> 20) << " MiB of address space)");
+  pthread_join(thread, nullptr);
+  ctx.check(job.error.empty(), "matching failed: " + job.error);
+  return {Value(fromInts(job.match, x.stringShape, DType::kBool, ctx.device))};
 }
 
 // ---- layout operators on string tensors --------------------------------------------------------
@@ -562,11 +626,13 @@ Values unsqueezeStrings(const ConvertContext& ctx, const Values& in) {
   const std::vector<int64_t> raw = axesOf(ctx, in);
   const int nd = static_cast<int>(x.stringShape.size() + raw.size());
   std::vector<int64_t> axes = normalizeAxes(ctx, raw, nd);
+  std::vector<int64_t> sorted = axes;
+  std::sort(sorted.begin(), sorted.end());
+  ctx.check(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "an axis is listed twice");
   Shape shape;
   for (int d = 0, k = 0; d < nd; ++d) {
-    const auto c = std::count(axes.begin(), axes.end(), d);
-    ctx.check(c <= 1, "axis " + std::to_string(d) + " is listed twice");
-    shape.push_back(c ? 1 : x.stringShape[k++]);
+    const bool added = std::binary_search(sorted.begin(), sorted.end(), d);
+    shape.push_back(added ? 1 : x.stringShape[k++]);
   }
   return {Value::ofStrings(shape, x.strings)};
 }
@@ -623,7 +689,9 @@ Values gatherStrings(const ConvertContext& ctx, const Values& in) {
   Shape shape(x.stringShape.begin(), x.stringShape.begin() + axis);
   shape.insert(shape.end(), idx.shape().begin(), idx.shape().end());
   shape.insert(shape.end(), x.stringShape.begin() + axis + 1, x.stringShape.end());
-  const int64_t n = numelOf(shape);
+  const int64_t n = checkedMul(checkedMul(outer, static_cast<int64_t>(indices.size()), "Gather output"), inner,
+                               "Gather output");
+  checkStringBudget(n, 0, "Gather: the output " + shapeStr(shape));
   int64_t bytes = 0;
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i : indices) {

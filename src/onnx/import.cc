@@ -132,6 +132,9 @@ bool stringConstantOf(const onnx::NodeProto& n, Value* out) {
     checkStringBudget(1, static_cast<int64_t>(a.s().size()), what);
     *out = Value::ofStrings({}, {a.s()});
   } else if (a.name() == "value_strings") {
+    int64_t bytes = 0;
+    for (const std::string& s : a.strings()) bytes += static_cast<int64_t>(s.size());
+    checkStringBudget(a.strings_size(), bytes, what);
     *out = Value::ofStrings({a.strings_size()}, {a.strings().begin(), a.strings().end()});
   } else {
     return false;

@@ -87,6 +87,20 @@ TEST(OnnxStrings, NormalizerAndRegex) {
   EXPECT_EQ(out[1].tensor.to(DType::kInt64).toVector<int64_t>(), (std::vector<int64_t>{0, 1, 0, 1}));
 }
 
+// std::regex recurses per input byte: a 64 KiB string (the most RegexFullMatch takes) must match
+// without overflowing the stack, and a longer one is a clear error.
+TEST(OnnxStrings, RegexOnLongStrings) {
+  onnx::ModelProto m = makeModel(20);
+  addInput(m, "x", {1}, kString);
+  setString(addNode(m, "RegexFullMatch", {"x"}, {"y"}), "pattern", "(a|b)*");
+  addOutput(m, "y");
+  auto model = onnxio::prepare(m);
+  std::vector<Value> out = model->runValues({Value::ofStrings({1}, {std::string(size_t{1} << 16, 'a')})});
+  EXPECT_EQ(out[0].tensor.to(DType::kInt64).toVector<int64_t>(), std::vector<int64_t>{1});
+  expectError<ValueError>(m, {Value::ofStrings({1}, {std::string((size_t{1} << 16) + 1, 'a')})},
+                          "singa matches strings of at most 65536 bytes");
+}
+
 TEST(OnnxStrings, HostileAttributesAndText) {
   const Value x = Value::ofStrings({2}, {"a", "b"});
   {
@@ -96,7 +110,7 @@ TEST(OnnxStrings, HostileAttributesAndText) {
     addOutput(m, "y");
     expectError<ValueError>(m, {x}, "case_change_action must be NONE, LOWER or UPPER");
   }
-  for (const char* pattern : {"(?i)abc", "(a)\\1", "\\pL+", "[[:alpha:]]", "(?P<n>a)"}) {
+  for (const char* pattern : {"(?i)abc", "(a)\\1", "\\pL+", "[[:alpha:]]", "(?P<n>a)", "(a+)*", "(x(ab?))+"}) {
     onnx::ModelProto m = makeModel(20);
     addInput(m, "x", {2}, kString);
     setString(addNode(m, "RegexFullMatch", {"x"}, {"y"}), "pattern", pattern);
