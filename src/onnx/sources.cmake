@@ -29,6 +29,7 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_sequence.cc
     src/onnx/converters_control.cc
     src/onnx/converters_string.cc
+    src/onnx/converters_string_regex.cc
     src/onnx/string_tensor.cc
     src/onnx/backend_test.cc
     # internal header (not installed)

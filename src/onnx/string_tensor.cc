@@ -1,9 +1,13 @@
-// String tensors read from and written to TensorProto (see string_tensor.h).
+// String tensors read from and written to TensorProto, and the string converters' shared helpers
+// (see string_tensor.h).
 #include "singa/onnx/string_tensor.h"
 
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+
 #include "singa/core/error.h"
+#include "singa/onnx/converter.h"
 
 namespace singa::onnxio {
 
@@ -47,6 +51,19 @@ void stringsToTensorProto(const Value& value, const std::string& name, onnx::Ten
   proto->set_data_type(onnx::TensorProto::STRING);
   for (int64_t d : value.stringShape) proto->add_dims(d);
   for (const std::string& s : value.strings) proto->add_string_data(s);
+}
+
+std::string excerpt(const std::string& s) { return s.size() <= 40 ? s : s.substr(0, 40) + "..."; }
+
+bool isAscii(const std::string& s) {
+  return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+const Value& stringInput(const ConvertContext& ctx, const std::vector<Value>& in, size_t i, const char* what) {
+  ctx.check(i < in.size() && in[i].isStrings(), std::string("input ") + std::to_string(i) + " (" + what +
+                                                    ") must be a string tensor, got " +
+                                                    (i < in.size() ? "a " + in[i].describe() : "none"));
+  return in[i];
 }
 
 }  // namespace singa::onnxio

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "singa/onnx/import.h"
 
@@ -15,6 +16,8 @@ class TensorProto;
 }
 
 namespace singa::onnxio {
+
+struct ConvertContext;
 
 /// The most elements and the most bytes (all strings together) one string tensor may hold.
 constexpr int64_t kMaxStringElements = int64_t{1} << 26;
@@ -31,5 +34,14 @@ void stringsToTensorProto(const Value& value, const std::string& name, onnx::Ten
 /// Throws MemoryError naming `what` when `count` strings of `bytes` bytes in all exceed the
 /// limits above (converters call it before building an output).
 void checkStringBudget(int64_t count, int64_t bytes, const std::string& what);
+
+/// Helpers of the string converters (converters_string*.cc).
+/// The first 40 bytes of `s`, for error messages.
+std::string excerpt(const std::string& s);
+bool isAscii(const std::string& s);
+/// in[i] as a string tensor; a ValueError naming the node, the input and what it got otherwise.
+const Value& stringInput(const ConvertContext& ctx, const std::vector<Value>& in, size_t i, const char* what);
+/// RegexFullMatch (converters_string_regex.cc).
+std::vector<Value> convertRegexFullMatch(const ConvertContext& ctx, const std::vector<Value>& in);
 
 }  // namespace singa::onnxio
