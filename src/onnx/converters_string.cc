@@ -593,6 +593,12 @@ Values labelEncoder(const ConvertContext& ctx, const Values& in) {
   return {Value(fromDoubles(out, shape, values.dtype, ctx.device))};
 }
 
+// LabelEncoder nodes whose outputs are strings (values_strings, or a STRING values_tensor).
+bool writesStrings(const Attrs& attrs) {
+  auto t = attrs.all().find("values_tensor");
+  return attrs.has("values_strings") || (t != attrs.all().end() && !std::holds_alternative<Tensor>(t->second));
+}
+
 }  // namespace
 
 void registerStringConverters(ConverterRegistry& r) {
@@ -609,7 +615,14 @@ void registerStringConverters(ConverterRegistry& r) {
   r.addValueOp("StringSplit", 20, stringSplit, false);
   r.addValueOp("RegexFullMatch", 20, convertRegexFullMatch, false);  // converters_string_regex.cc
   // ai.onnx.ml LabelEncoder, every key and value type (strings or numbers; tensors since ml opset 4).
-  r.addValueOp("ai.onnx.ml:LabelEncoder", 1, labelEncoder, false);
+  // When a numeric tensor converter is registered already, this becomes its value form: taken for
+  // string inputs, and for nodes whose values are strings.
+  const std::string labelEncoderKey = "ai.onnx.ml:LabelEncoder";
+  if (r.knows(labelEncoderKey)) {
+    r.setValueForm(labelEncoderKey, labelEncoder, writesStrings);
+  } else {
+    r.addValueOp(labelEncoderKey, 1, labelEncoder, false);
+  }
 }
 
 }  // namespace singa::onnxio
