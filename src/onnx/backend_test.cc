@@ -103,6 +103,13 @@ namespace {
 std::string compareValues(const Value& actual, const Value& expected, double rtol, double atol) {
   if (actual.kind != expected.kind) return "got a " + actual.describe() + ", expected a " + expected.describe();
   if (actual.isTensor()) return compareTensors(actual.tensor, expected.tensor, rtol, atol);
+  if (actual.isStrings()) {
+    if (actual.stringShape != expected.stringShape) return "got a " + actual.describe() + ", expected a " + expected.describe();
+    for (size_t i = 0; i < actual.strings.size(); ++i) {
+      if (actual.strings[i] != expected.strings[i]) return "string " + std::to_string(i) + " differs";
+    }
+    return "";
+  }
   if (actual.sequence.size() != expected.sequence.size()) {
     return "got a " + actual.describe() + ", expected a " + expected.describe();
   }

@@ -45,6 +45,7 @@ const ConverterRegistry& ConverterRegistry::instance() {
     registerControlConverters(*r);
     registerTextConverters(*r);
     registerMlConverters(*r);
+    registerStringConverters(*r);
     return r;
   }();
   return *registry;
@@ -69,6 +70,13 @@ void ConverterRegistry::addValueOp(const std::string& opType, int sinceVersion, 
 void ConverterRegistry::setValueForm(const std::string& opType, ValueConvertFn fn) {
   for (ConverterEntry& e : entries_[opType]) {
     if (e.fn != nullptr) e.valueFn = fn;
+  }
+}
+
+void ConverterRegistry::setValueForm(const std::string& opType, ValueConvertFn fn, bool (*when)(const Attrs&)) {
+  setValueForm(opType, fn);
+  for (ConverterEntry& e : entries_[opType]) {
+    if (e.fn != nullptr) e.valueWhen = when;
   }
 }
 

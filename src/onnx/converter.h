@@ -52,6 +52,9 @@ struct ConverterEntry {
   /// False for converters computed outside autograd (integer/index results, or values built on
   /// the CPU): gradients do not flow through them. `singa_onnx info` reports these.
   bool differentiable = true;
+  /// When set, a node whose attributes make it return true runs through `valueFn` even with tensor
+  /// inputs (Cast to STRING: a tensor in, a string tensor out).
+  bool (*valueWhen)(const Attrs& attrs) = nullptr;
 };
 
 class ConverterRegistry {
@@ -63,6 +66,8 @@ class ConverterRegistry {
   void addValueOp(const std::string& opType, int sinceVersion, ValueConvertFn fn, bool differentiable = true);
   /// Gives every registered version of `opType` a value form (for non-tensor inputs).
   void setValueForm(const std::string& opType, ValueConvertFn fn);
+  /// setValueForm, and `when` picks nodes that take it even with tensor inputs.
+  void setValueForm(const std::string& opType, ValueConvertFn fn, bool (*when)(const Attrs&));
   /// The entry for `opType` at model opset `opset`, or nullptr when unsupported there.
   const ConverterEntry* find(const std::string& opType, int opset) const;
   bool knows(const std::string& opType) const { return entries_.count(opType) != 0; }
@@ -97,5 +102,6 @@ void registerSequenceConverters(ConverterRegistry& r);  // after the others (Ide
 void registerControlConverters(ConverterRegistry& r);   // If, Loop, Scan, SequenceMap
 void registerTextConverters(ConverterRegistry& r);      // TfIdfVectorizer
 void registerMlConverters(ConverterRegistry& r);        // ai.onnx.ml operators, ImageDecoder
+void registerStringConverters(ConverterRegistry& r);    // string tensors; after the others (value forms)
 
 }  // namespace singa::onnxio

@@ -62,6 +62,14 @@ void checkInput(const ValueInfo& vi, const Value& v) {
   }
   SINGA_CHECK(vi.sequence == (v.kind == Value::Kind::kSequence), TypeError,
               what << vi.name << "' expects " << vi.str() << ", got a " << v.describe());
+  SINGA_CHECK(v.isStrings() ? !vi.hasType : !vi.isString, TypeError,
+              what << vi.name << "' expects " << vi.str() << ", got a " << v.describe());
+  if (v.isStrings()) {
+    bool ok = !vi.hasShape || vi.dims.size() == v.stringShape.size();
+    for (size_t d = 0; ok && vi.hasShape && d < vi.dims.size(); ++d) ok = vi.dims[d] < 0 || vi.dims[d] == v.stringShape[d];
+    SINGA_CHECK(ok, ShapeError, what << vi.name << "' expects shape " << vi.str() << ", got a " << v.describe());
+    return;
+  }
   std::vector<Tensor> items = v.kind == Value::Kind::kSequence ? v.sequence : std::vector<Tensor>{v.tensor};
   for (const Tensor& t : items) {
     SINGA_CHECK(t.defined(), ValueError, what << vi.name << "' is undefined");
@@ -87,6 +95,15 @@ Value Value::ofSequence(std::vector<Tensor> items, DType elemType) {
   return v;
 }
 
+Value Value::ofStrings(Shape shape, std::vector<std::string> items) {
+  SINGA_ASSERT(static_cast<int64_t>(items.size()) == numelOf(shape));
+  Value v;
+  v.kind = Kind::kStrings;
+  v.stringShape = std::move(shape);
+  v.strings = std::move(items);
+  return v;
+}
+
 Value Value::none() {
   Value v;
   v.kind = Kind::kNone;
@@ -102,6 +119,7 @@ std::string Value::describe() const {
       break;
     case Kind::kSequence: os << "sequence of " << sequence.size() << " tensor(s)"; break;
     case Kind::kNone: os << "empty optional"; break;
+    case Kind::kStrings: os << "string tensor" << stringShape; break;
   }
   return os.str();
 }
@@ -224,6 +242,7 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
   // Tensors live in `env`; sequences and empty optionals in `others`.
   std::unordered_map<std::string, Tensor> env;
   std::unordered_map<std::string, Value> others;
+  for (const auto& [name, v] : stringConstants_) others[name] = v;
   for (size_t i = 0; i < inputs.size(); ++i) {
     checkInput(inputs_[i], inputs[i]);
     Value v = inputs[i];
@@ -262,7 +281,8 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     const auto* entry = static_cast<const ConverterEntry*>(node.entry);
     const bool valueInputs = std::any_of(node.inputs.begin(), node.inputs.end(),
                                          [&](const std::string& n) { return others.count(n) != 0; });
-    const bool asValues = entry->valueFn != nullptr && (entry->fn == nullptr || valueInputs);
+    const bool asValues = entry->valueFn != nullptr &&
+                          (entry->fn == nullptr || valueInputs || (entry->valueWhen && entry->valueWhen(node.attrs)));
     // Conv -> Relu or BatchNormalization -> Relu where the Relu is the only reader of the first
     // node's output (and nobody asked for that output): one node (ops::convRelu and
     // ops::batchNormRelu decide at run time whether they can fuse).

@@ -20,6 +20,7 @@
 #include "singa/core/error.h"
 #include "singa/onnx/converter.h"
 #include "singa/onnx/model_io.h"
+#include "singa/onnx/string_tensor.h"
 #include "singa/onnx/subgraph.h"
 #include "singa/onnx/tensor_proto.h"
 
@@ -68,7 +69,9 @@ ValueInfo toValueInfo(const onnx::ValueInfoProto& v, std::string* problem) {
     return vi;
   }
   const auto& tt = type->tensor_type();
-  if (tt.elem_type() != 0) {
+  if (tt.elem_type() == onnx::TensorProto::STRING) {
+    vi.isString = true;  // a string tensor (Value::Kind::kStrings)
+  } else if (tt.elem_type() != 0) {
     try {
       vi.dtype = dtypeFromOnnx(tt.elem_type());
       vi.hasType = true;
@@ -103,12 +106,40 @@ bool convertAttr(const onnx::AttributeProto& a, const std::string& baseDir, Attr
     case A::FLOAT: *out = static_cast<double>(a.f()); return true;
     case A::INT: *out = static_cast<int64_t>(a.i()); return true;
     case A::STRING: *out = a.s(); return true;
-    case A::TENSOR: *out = fromTensorProto(a.t(), baseDir); return true;
+    case A::TENSOR:
+      if (a.t().data_type() == onnx::TensorProto::STRING) {  // e.g. LabelEncoder keys_tensor: its strings
+        *out = stringsFromTensorProto(a.t(), "attribute '" + a.name() + "'").strings;
+        return true;
+      }
+      *out = fromTensorProto(a.t(), baseDir);
+      return true;
     case A::FLOATS: *out = std::vector<double>(a.floats().begin(), a.floats().end()); return true;
     case A::INTS: *out = std::vector<int64_t>(a.ints().begin(), a.ints().end()); return true;
     case A::STRINGS: *out = std::vector<std::string>(a.strings().begin(), a.strings().end()); return true;
     default: return false;
   }
+}
+
+// A Constant node whose value is a string tensor (`value` of type STRING, `value_string`,
+// `value_strings`): its value in *out. Such nodes become string constants of the graph.
+bool stringConstantOf(const onnx::NodeProto& n, Value* out) {
+  if (n.op_type() != "Constant" || !n.domain().empty() || n.attribute_size() != 1) return false;
+  const onnx::AttributeProto& a = n.attribute(0);
+  const std::string what = "Constant node '" + n.name() + "' attribute '" + a.name() + "'";
+  if (a.name() == "value" && a.has_t() && a.t().data_type() == onnx::TensorProto::STRING) {
+    *out = stringsFromTensorProto(a.t(), what);
+  } else if (a.name() == "value_string") {
+    checkStringBudget(1, static_cast<int64_t>(a.s().size()), what);
+    *out = Value::ofStrings({}, {a.s()});
+  } else if (a.name() == "value_strings") {
+    int64_t bytes = 0;
+    for (const std::string& s : a.strings()) bytes += static_cast<int64_t>(s.size());
+    checkStringBudget(a.strings_size(), bytes, what);
+    *out = Value::ofStrings({a.strings_size()}, {a.strings().begin(), a.strings().end()});
+  } else {
+    return false;
+  }
+  return true;
 }
 
 std::vector<std::string> splitDots(const std::string& s) {
@@ -188,7 +219,7 @@ void orderNodes(std::vector<Node> pending, const std::set<std::string>& initName
 
 std::string ValueInfo::str() const {
   std::ostringstream os;
-  os << (hasType ? dtypeName(dtype) : "?");
+  os << (hasType ? dtypeName(dtype) : isString ? "string" : "?");
   if (!hasShape) {
     os << "[?]";
   } else {
@@ -263,6 +294,7 @@ std::vector<UnsupportedNode> findUnsupported(const onnx::ModelProto& model) {
   std::set<std::string> inits;
   for (const auto& t : g.initializer()) {
     inits.insert(t.name());
+    if (t.data_type() == onnx::TensorProto::STRING) continue;  // a string tensor constant
     try {
       dtypeFromOnnx(t.data_type());
     } catch (const NotSupportedError& e) {
@@ -518,6 +550,10 @@ size_t GraphBuilder::build(const onnx::GraphProto& g, ImportedModel& mr, int dep
   std::set<std::string> initNames;
   for (const auto& init : g.initializer()) {
     initNames.insert(init.name());
+    if (init.data_type() == onnx::TensorProto::STRING) {
+      m->stringConstants_[init.name()] = stringsFromTensorProto(init, "initializer '" + init.name() + "'");
+      continue;
+    }
     Tensor t = fromTensorProto(init, options.baseDir);
     if (!(device == Device::cpu())) t = t.to(device);
     const bool isFloat = t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64;
@@ -564,6 +600,11 @@ size_t GraphBuilder::build(const onnx::GraphProto& g, ImportedModel& mr, int dep
   for (int i = 0; i < g.node_size(); ++i) {
     if (dropNode[i]) continue;  // an Identity whose output is now an initializer of its own
     const auto& n = g.node(i);
+    if (Value strings; !n.output().empty() && stringConstantOf(n, &strings)) {  // a Constant of STRING type
+      initNames.insert(n.output(0));
+      m->stringConstants_[n.output(0)] = std::move(strings);
+      continue;
+    }
     ImportedModel::Node node;
     node.name = nodeLabel(n, i);
     node.opType = n.op_type();

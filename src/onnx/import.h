@@ -49,21 +49,27 @@ struct PrepareOptions {
 };
 
 /// A value flowing through an imported graph: a tensor, a sequence of tensors (ONNX sequence
-/// type), or the empty optional. An optional that holds a value is that value.
+/// type), the empty optional, or a string tensor (ONNX STRING: the engine's Tensor holds raw
+/// bytes, so strings live here, for inference only). An optional that holds a value is that value.
 struct Value {
-  enum class Kind { kTensor, kSequence, kNone };
+  enum class Kind { kTensor, kSequence, kNone, kStrings };
   Kind kind = Kind::kTensor;
   Tensor tensor;                 // kTensor
   std::vector<Tensor> sequence;  // kSequence
   DType elemType = DType::kFloat32;  // kSequence: the element dtype (fixed even when empty)
+  Shape stringShape;                 // kStrings: the dims
+  std::vector<std::string> strings;  // kStrings: the elements, row-major
 
   Value() = default;
   Value(Tensor t) : tensor(std::move(t)) {}  // NOLINT(google-explicit-constructor): a tensor is a value
   /// A sequence; its element dtype is the items' (elemType when there are none).
   static Value ofSequence(std::vector<Tensor> items, DType elemType = DType::kFloat32);
   static Value none();
+  /// A string tensor; items.size() must be the product of the dims.
+  static Value ofStrings(Shape shape, std::vector<std::string> items);
   bool isTensor() const { return kind == Kind::kTensor; }
-  /// "tensor float32[2, 3]", "sequence of 4 tensors", "empty optional".
+  bool isStrings() const { return kind == Kind::kStrings; }
+  /// "tensor float32[2, 3]", "sequence of 4 tensors", "empty optional", "string tensor[2]".
   std::string describe() const;
 };
 
@@ -77,6 +83,8 @@ struct ValueInfo {
   bool optional = false;  // optional(tensor) or optional(sequence(tensor))
   bool hasType = false;
   DType dtype = DType::kFloat32;
+  /// The element type is STRING (hasType stays false: no DType holds strings).
+  bool isString = false;
   bool hasShape = false;
   /// Dims; -1 where symbolic or unknown (dimNames holds the symbol, e.g. "N").
   std::vector<int64_t> dims;
@@ -182,6 +190,7 @@ class ImportedModel : public Module {
   std::vector<ValueInfo> inputs_;   // non-initializer graph inputs
   std::vector<ValueInfo> outputs_;
   std::unordered_map<std::string, Tensor> constants_;  // initializers and their handles
+  std::unordered_map<std::string, Value> stringConstants_;  // STRING initializers and Constant nodes
   std::map<std::string, std::string> stateNames_;
   std::unordered_map<std::string, size_t> lastUse_;    // value -> last node index reading it
   /// True when node i is a Conv or BatchNormalization whose only output is read by nothing but node i + 1, a Relu

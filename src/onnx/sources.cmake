@@ -37,11 +37,15 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/converters_ml_tree.cc
     src/onnx/converters_ml_svm.cc
     src/onnx/converters_image.cc
+    src/onnx/converters_string.cc
+    src/onnx/converters_string_regex.cc
+    src/onnx/string_tensor.cc
     src/onnx/backend_test.cc
     # internal header (not installed)
     src/onnx/converters_ml.h
     src/onnx/export_rewrites.h
     src/onnx/subgraph.h
+    src/onnx/string_tensor.h
   HEADERS
     src/onnx/tensor_proto.h
     src/onnx/value_file.h

@@ -19,6 +19,7 @@
 
 #include "singa/core/error.h"
 #include "singa/core/file_read.h"
+#include "singa/onnx/string_tensor.h"
 #include "singa/onnx/tensor_proto.h"
 
 namespace singa::onnxio {
@@ -170,6 +171,13 @@ Tensor tensorFrom(const onnx::TensorProto& p, const std::string& path, const std
   }
 }
 
+// A tensor file's value: a string tensor for STRING data, else tensorFrom.
+Value tensorValueFrom(const onnx::TensorProto& p, const std::string& path, const std::string& where,
+                      const ValueInfo& vi) {
+  if (p.data_type() == onnx::TensorProto::STRING) return stringsFromTensorProto(p, "'" + path + "'" + where);
+  return tensorFrom(p, path, where, vi);
+}
+
 const char* elemTypeName(int t) {
   switch (t) {
     case onnx::SequenceProto::UNDEFINED: return "UNDEFINED";
@@ -226,7 +234,7 @@ Value readSequence(const std::string& bytes, const FieldScan& scan, const std::s
 
 Value readOptional(const std::string& bytes, const FieldScan& scan, const std::string& path, const ValueInfo& vi) {
   onnx::TensorProto tensor;
-  if (isTensorMessage(bytes, &tensor)) return tensorFrom(tensor, path, "", vi);  // a bare tensor: the optional holding it
+  if (isTensorMessage(bytes, &tensor)) return tensorValueFrom(tensor, path, "", vi);  // a bare tensor: the optional holding it
   // Several tensors: a bare SequenceProto (an OptionalProto holds one value).
   if (scan.count[3] > 1) {
     SINGA_CHECK(vi.sequence, IoError,
@@ -267,26 +275,26 @@ Value readOptional(const std::string& bytes, const FieldScan& scan, const std::s
       onnx::SequenceProto sp;
       if (parseClean(bytes, &sp)) return sequenceFrom(sp, path, vi);
     }
-    return tensorFrom(op.tensor_value(), path, "", vi);
+    return tensorValueFrom(op.tensor_value(), path, "", vi);
   }
   return Value::none();
 }
 
 Value readTensor(const std::string& bytes, const FieldScan& scan, const std::string& path, const ValueInfo& vi) {
   onnx::TensorProto p;
-  if (isTensorMessage(bytes, &p)) return tensorFrom(p, path, "", vi);
+  if (isTensorMessage(bytes, &p)) return tensorValueFrom(p, path, "", vi);
   if (isSequenceMessage(bytes, scan)) wrongKind(path, "a SequenceProto or OptionalProto", vi);
   if (looksLikeMap(scan)) wrongKind(path, "a MapProto (maps are not supported)", vi);
   // Not recognisably anything else: report it as the TensorProto it was meant to be.
   SINGA_CHECK(p.ParseFromString(bytes), IoError,
               "tensor file '" << path << "' is not a serialized ONNX TensorProto (truncated or another format)");
-  return tensorFrom(p, path, "", vi);
+  return tensorValueFrom(p, path, "", vi);
 }
 
 // No declared type: the first kind the bytes make sense as.
 Value readUndeclared(const std::string& bytes, const FieldScan& scan, const std::string& path, const ValueInfo& vi) {
   onnx::TensorProto p;
-  if (isTensorMessage(bytes, &p)) return tensorFrom(p, path, "", vi);
+  if (isTensorMessage(bytes, &p)) return tensorValueFrom(p, path, "", vi);
   if (isSequenceMessage(bytes, scan)) {
     ValueInfo asSequence = vi;
     asSequence.sequence = true;
@@ -351,6 +359,10 @@ void writeValueFile(const Value& value, const ValueInfo& declared, const std::st
         toTensorProto(value.tensor, "", op.mutable_tensor_value());
         op.mutable_tensor_value()->clear_name();
         break;
+      case Value::Kind::kStrings:
+        op.set_elem_type(onnx::OptionalProto::TENSOR);
+        stringsToTensorProto(value, "", op.mutable_tensor_value());
+        break;
       case Value::Kind::kSequence:
         op.set_elem_type(onnx::OptionalProto::SEQUENCE);
         fillSequence(value.sequence, op.mutable_sequence_value());
@@ -364,6 +376,12 @@ void writeValueFile(const Value& value, const ValueInfo& declared, const std::st
     sp.set_name(declared.name);
     fillSequence(value.sequence, &sp);
     writeMessage(sp, path);
+    return;
+  }
+  if (value.isStrings()) {
+    onnx::TensorProto p;
+    stringsToTensorProto(value, declared.name, &p);
+    writeMessage(p, path);
     return;
   }
   writeTensorFile(value.tensor, path, declared.name);

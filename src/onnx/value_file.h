@@ -17,7 +17,8 @@ namespace singa::onnxio {
 constexpr int64_t kMaxSequenceItems = int64_t{1} << 20;
 
 /// Reads the value file `path` for a graph value declared as `declared`:
-///  - a tensor: a TensorProto (as readTensorFile);
+///  - a tensor: a TensorProto (as readTensorFile); a STRING one is a string Value
+///    (Value::Kind::kStrings, string_tensor.h: its sizes are checked before anything is built);
 ///  - sequence(tensor): a SequenceProto of tensors (elem_type TENSOR, tensor_values);
 ///  - optional(...): an OptionalProto (tensor_value, sequence_value, or neither: the empty
 ///    optional); a bare TensorProto or SequenceProto is taken as the optional holding it.
@@ -34,7 +35,7 @@ Value readValueFile(const std::string& path, const ValueInfo& declared);
 /// of their tensors is looked for (next to it). At most kMaxProtoBytes.
 Value parseValueFile(const std::string& bytes, const std::string& path, const ValueInfo& declared);
 
-/// Writes `value` as the message its declared type calls for: an OptionalProto for an optional
+/// Writes `value` as the message its declared type calls for (a string Value: a STRING TensorProto): an OptionalProto for an optional
 /// (elem_type TENSOR or SEQUENCE; no value for the empty optional), a SequenceProto for a sequence,
 /// a TensorProto otherwise. `declared.name` names the message.
 void writeValueFile(const Value& value, const ValueInfo& declared, const std::string& path);

@@ -19,6 +19,7 @@ singa_add_gtest(NAME onnx_import_test LABELS unit SOURCES
   onnx/save_model_test.cc
   onnx/value_file_test.cc
   onnx/extra_ops_test.cc
+  onnx/string_ops_test.cc
 )
 target_link_libraries(onnx_import_test PRIVATE onnx_proto protobuf::libprotobuf)
 
@@ -232,4 +233,11 @@ if(EXISTS "${_venv_python}")
   add_test(NAME onnx_ml_ops_ort
            COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/ml_ops_ort.py $<TARGET_FILE:singa_onnx>)
   set_tests_properties(onnx_ml_ops_ort PROPERTIES LABELS interop TIMEOUT 600)
+endif()
+# String tensors (Cast to/from STRING, StringNormalizer/Split/Concat, RegexFullMatch, Equal, layout
+# ops): small models through `singa_onnx run` against onnxruntime on the same inputs.
+if(EXISTS "${_venv_python}")
+  add_test(NAME onnx_string_ort
+           COMMAND "${_venv_python}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/string_ops_ort.py $<TARGET_FILE:singa_onnx>)
+  set_tests_properties(onnx_string_ort PROPERTIES LABELS interop TIMEOUT 120)
 endif()
