@@ -203,7 +203,7 @@ DType dtypeFromSafetensors(const std::string& name, const std::string& what) {
     if (name == d.name) return d.dtype;
   }
   SINGA_THROW(IoError, what << " has dtype '" << printable(name, 32)
-                            << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 U16 U32 U64 BOOL)");
+                            << "', which singa does not read (F32 F64 F16 BF16 I8 I16 I32 I64 U8 U16 U32 U64 BOOL F8_E4M3 F8_E5M2)");
 }
 
 std::string encodeSafetensors(const std::map<std::string, Tensor>& tensors,

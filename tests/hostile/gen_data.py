@@ -166,7 +166,7 @@ def make_arrays():
         "st_truncated": cut[: len(cut) - 100],
         "st_missing_labels": safetensors(good[:1])[0],
         "st_label_negative": safetensors([good[0], ("labels", "I64", [64], struct.pack("<64q", *range(-1, 63)))])[0],
-        "st_unknown_dtype": safetensors([("images", "F8_E4M3", [64, 1, 28, 28], px), good[1]])[0],
+        "st_unknown_dtype": safetensors([("images", "C64", [64, 1, 28, 28], px), good[1]])[0],
     }
     for name, blob in st_cases.items():
         write(os.path.join(base, name, "d.safetensors"), blob)
