@@ -9,7 +9,6 @@ singa_add_layer(NAME singa_data
     src/data/npy.cc
     src/data/array_split.cc
     src/data/safetensors.cc
-    src/data/image_decode.cc
     src/data/resample.cc
     src/data/transforms.cc
     src/data/source.cc
@@ -22,11 +21,10 @@ singa_add_layer(NAME singa_data
     src/data/npy.h
     src/data/array_split.h
     src/data/safetensors.h
-    src/data/image.h
     src/data/resample.h
     src/data/transforms.h
     src/data/source.h
     src/data/image_folder.h
-  PUBLIC singa_core
-  PRIVATE ZLIB::ZLIB PkgConfig::TURBOJPEG PkgConfig::SPNG
+  PUBLIC singa_core singa_image
+  PRIVATE ZLIB::ZLIB
 )

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "singa/core/rng.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 
 namespace singa {
 

@@ -1,5 +1,5 @@
 // ImageDecoder (ai.onnx opset 20): decodes an encoded image (a 1-D uint8 tensor holding the file's
-// bytes) into uint8 pixels [H, W, C]. JPEG and PNG go to the project's decoders (src/data/image.h:
+// bytes) into uint8 pixels [H, W, C]. JPEG and PNG go to the project's decoders (src/image/image.h:
 // libjpeg-turbo and libspng); the uncompressed formats are read here: BMP (24/32-bit BI_RGB and
 // 8-bit palette), binary PNM (P5 gray, P6 RGB, maxval 255) and baseline TIFF (uncompressed 8-bit
 // gray / RGB strips). Every header is validated against the data's length and the dimensions are
@@ -11,7 +11,7 @@
 #include <map>
 
 #include "singa/core/shape.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 #include "singa/onnx/converter_util.h"
 #include "singa/onnx/converters_ml.h"
 

@@ -54,5 +54,5 @@ singa_add_layer(NAME singa_onnxio
     src/onnx/import.h
     src/onnx/backend_test.h
   PUBLIC singa_nn onnx_proto protobuf::libprotobuf
-  PRIVATE onnx singa_data
+  PRIVATE onnx singa_image
 )

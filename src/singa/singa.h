@@ -22,7 +22,7 @@
 #include "singa/optim/sgd.h"
 #include "singa/data/dataset.h"
 #include "singa/data/idx.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 #include "singa/data/image_folder.h"
 #include "singa/data/loader.h"
 #include "singa/data/source.h"

@@ -26,6 +26,8 @@ LAYERS = {
                  ["singa/optim/optimizer.h", "singa/onnx/import.h"]),
     "singa_optim": ("src/optim/sgd.cc", ["singa/optim/sgd.h", "singa/nn/module.h"],
                     ["singa/checkpoint/checkpoint.h", "singa/comm/communicator.h"]),
+    "singa_image": ("src/image/image_decode.cc", ["singa/image/image.h", "singa/core/tensor.h"],
+                    ["singa/data/dataset.h", "singa/ops/ops.h"]),
     "singa_data": ("src/data/idx.cc", ["singa/data/idx.h", "singa/core/tensor.h"],
                    ["singa/ops/ops.h", "singa/nn/module.h"]),
     "singa_onnxio": ("src/onnx/export.cc", ["singa/onnx/export.h", "singa/nn/module.h"],

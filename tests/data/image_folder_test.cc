@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "singa/core/error.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 #include "singa/data/image_folder.h"
 #include "singa/data/loader.h"
 #include "singa/data/source.h"

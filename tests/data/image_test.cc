@@ -17,7 +17,7 @@
 #include "data/image_samples.h"
 #include "singa/core/durable_io.h"
 #include "singa/core/error.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 #include "tests/data/scratch_dir.h"
 
 namespace singa {

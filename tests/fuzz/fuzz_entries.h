@@ -28,7 +28,7 @@
 #include "singa/optim/adam.h"
 #include "singa/optim/sgd.h"
 #include "singa/data/idx.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 #include "singa/data/npy.h"
 #include "singa/data/safetensors.h"
 #include "singa/data/transforms.h"

@@ -15,7 +15,7 @@
 #include "singa/core/error.h"
 #include "singa/core/file_read.h"
 #include "singa/core/memory_limit.h"
-#include "singa/data/image.h"
+#include "singa/image/image.h"
 
 namespace singa {
 namespace {
