@@ -1,6 +1,7 @@
 #include "singa/core/dtype.h"
 
 #include "singa/core/half_convert.h"
+#include "singa/core/onnx_dtype.h"
 
 namespace singa {
 
@@ -101,6 +102,35 @@ bool isNarrow(DType t) {
     case DType::kUInt2: return true;
     default: return false;
   }
+}
+
+int onnxElementType(DType t) {
+  switch (t) {
+    case DType::kFloat32: return 1;
+    case DType::kUInt8: return 2;
+    case DType::kInt8: return 3;
+    case DType::kUInt16: return 4;
+    case DType::kInt16: return 5;
+    case DType::kInt32: return 6;
+    case DType::kInt64: return 7;
+    case DType::kBool: return 9;
+    case DType::kFloat16: return 10;
+    case DType::kFloat64: return 11;
+    case DType::kUInt32: return 12;
+    case DType::kUInt64: return 13;
+    case DType::kBFloat16: return 16;
+    case DType::kFloat8E4M3FN: return 17;
+    case DType::kFloat8E4M3FNUZ: return 18;
+    case DType::kFloat8E5M2: return 19;
+    case DType::kFloat8E5M2FNUZ: return 20;
+    case DType::kUInt4: return 21;
+    case DType::kInt4: return 22;
+    case DType::kFloat4E2M1: return 23;
+    case DType::kFloat8E8M0: return 24;
+    case DType::kUInt2: return 25;
+    case DType::kInt2: return 26;
+  }
+  SINGA_THROW(NotSupportedError, "dtype " << dtypeName(t) << " has no ONNX element type");
 }
 
 // IEEE 754 binary16 and bfloat16 <-> binary32, round to nearest even: the arithmetic lives in

@@ -20,6 +20,7 @@ singa_add_layer(NAME singa_core
     src/core/dtype.h
     src/core/half_convert.h
     src/core/narrow_types.h
+    src/core/onnx_dtype.h
     src/core/shape.h
     src/core/memory_limit.h
     src/core/file_read.h

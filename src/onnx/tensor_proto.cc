@@ -15,6 +15,7 @@
 #include "singa/core/error.h"
 #include "singa/core/file_read.h"
 #include "singa/core/narrow_types.h"
+#include "singa/core/onnx_dtype.h"
 
 namespace singa::onnxio {
 
@@ -173,34 +174,7 @@ DType dtypeFromOnnx(int onnxType) {
   }
 }
 
-int dtypeToOnnx(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return onnx::TensorProto::FLOAT;
-    case DType::kFloat64: return onnx::TensorProto::DOUBLE;
-    case DType::kFloat16: return onnx::TensorProto::FLOAT16;
-    case DType::kBFloat16: return onnx::TensorProto::BFLOAT16;
-    case DType::kInt8: return onnx::TensorProto::INT8;
-    case DType::kInt16: return onnx::TensorProto::INT16;
-    case DType::kInt32: return onnx::TensorProto::INT32;
-    case DType::kInt64: return onnx::TensorProto::INT64;
-    case DType::kUInt8: return onnx::TensorProto::UINT8;
-    case DType::kBool: return onnx::TensorProto::BOOL;
-    case DType::kUInt16: return onnx::TensorProto::UINT16;
-    case DType::kUInt32: return onnx::TensorProto::UINT32;
-    case DType::kUInt64: return onnx::TensorProto::UINT64;
-    case DType::kFloat8E4M3FN: return 17;
-    case DType::kFloat8E4M3FNUZ: return 18;
-    case DType::kFloat8E5M2: return 19;
-    case DType::kFloat8E5M2FNUZ: return 20;
-    case DType::kUInt4: return 21;
-    case DType::kInt4: return 22;
-    case DType::kFloat4E2M1: return 23;
-    case DType::kFloat8E8M0: return 24;
-    case DType::kUInt2: return 25;
-    case DType::kInt2: return 26;
-  }
-  SINGA_THROW(NotSupportedError, "dtype " << dtypeName(dtype) << " has no ONNX element type");
-}
+int dtypeToOnnx(DType dtype) { return onnxElementType(dtype); }
 
 Tensor fromTensorProto(const onnx::TensorProto& proto, const std::string& baseDir) {
   const DType dtype = dtypeFromOnnx(proto.data_type());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "singa/core/onnx_dtype.h"
 #include "singa/ops/ops.h"
 #include "singa/ops/op_util.h"
 
@@ -400,44 +401,13 @@ Tensor gather(const Tensor& x, const Tensor& indices, int64_t axis) {
   });
 }
 
-namespace {
-int64_t onnxTypeCode(DType t) {
-  switch (t) {
-    case DType::kFloat32: return 1;
-    case DType::kUInt8: return 2;
-    case DType::kInt8: return 3;
-    case DType::kInt16: return 5;
-    case DType::kInt32: return 6;
-    case DType::kInt64: return 7;
-    case DType::kBool: return 9;
-    case DType::kFloat16: return 10;
-    case DType::kFloat64: return 11;
-    case DType::kBFloat16: return 16;
-    case DType::kUInt16: return 4;
-    case DType::kUInt32: return 12;
-    case DType::kUInt64: return 13;
-    case DType::kFloat8E4M3FN: return 17;
-    case DType::kFloat8E4M3FNUZ: return 18;
-    case DType::kFloat8E5M2: return 19;
-    case DType::kFloat8E5M2FNUZ: return 20;
-    case DType::kUInt4: return 21;
-    case DType::kInt4: return 22;
-    case DType::kFloat4E2M1: return 23;
-    case DType::kFloat8E8M0: return 24;
-    case DType::kUInt2: return 25;
-    case DType::kInt2: return 26;
-  }
-  return 0;
-}
-}  // namespace
-
 Tensor cast(const Tensor& x, DType dtype) { return cast(x, dtype, CastParams{}); }
 
 Tensor cast(const Tensor& x, DType dtype, const CastParams& params) {
   detail::requireDefined("Cast", x, "input");
   SINGA_CHECK(params.e8m0Rounding <= 2, ValueError,
               "Cast: e8m0Rounding " << int{params.e8m0Rounding} << " is not 0 (up), 1 (down) or 2 (nearest)");
-  Attrs attrs{{"to", onnxTypeCode(dtype)}};
+  Attrs attrs{{"to", int64_t{onnxElementType(dtype)}}};
   if (!params.saturate) attrs.set("saturate", int64_t{0});
   static const char* const kRounding[] = {"up", "down", "nearest"};
   if (params.e8m0Rounding != 0) attrs.set("round_mode", std::string(kRounding[params.e8m0Rounding]));

@@ -12,7 +12,8 @@ value, the midpoints between neighbours, random values over the range, the type'
 saturate=0 equal ml_dtypes' conversion (round to nearest even, overflow to inf or NaN), and with
 saturate=1 equal ml_dtypes' conversion of the input clipped to +-max; float8e8m0 rounds up, down
 and to nearest as NumPy's log2 says; integers wrap to the width; and a Cast to the type written
-back to a file (Identity) reads back bit-identical, packed as the onnx package packs it.
+back to a file (Identity) reads back bit-identical, packed as the onnx package packs it. Crafted files (packed data of the wrong
+length, 2^40 declared elements) and attributes (block_size, round_mode) end in a clear error.
 """
 import os
 import subprocess
@@ -185,9 +186,47 @@ def check_int(singa, name, failures):
         failures.append(f"FLOAT -> {name}: got {got}, expected {expected} (truncated, then wrapped)")
 
 
+def expect_error(singa, what, nodes, inputs, in_infos, out_infos, text, failures):
+    """A crafted file or attribute must end in a one-line error containing `text`."""
+    try:
+        run(singa, nodes, inputs, in_infos, out_infos)
+        failures.append(f"{what}: ran, expected an error containing {text!r}")
+    except RuntimeError as e:
+        if text not in str(e):
+            failures.append(f"{what}: error {str(e)[:200]!r} does not contain {text!r}")
+
+
+def check_hostile(singa, failures):
+    cast = [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)]
+    info = [helper.make_tensor_value_info("x", TensorProto.INT4, [5])]
+    out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])]
+    # 5 int4 values need 3 packed bytes (or 3 int32_data entries).
+    short = TensorProto(name="x", data_type=TensorProto.INT4, dims=[5], raw_data=b"\x01\x02")
+    expect_error(singa, "int4 raw_data too short", cast, [short], info, out, "needs 3 bytes", failures)
+    long = TensorProto(name="x", data_type=TensorProto.INT4, dims=[5], int32_data=[1, 2, 3, 4])
+    expect_error(singa, "int4 int32_data too long", cast, [long], info, out, "needs 3 int32_data entries", failures)
+    huge = TensorProto(name="x", data_type=TensorProto.INT4, dims=[1 << 40], raw_data=b"\x01")
+    expect_error(singa, "int4 of 2^40 elements", cast, [huge],
+                 [helper.make_tensor_value_info("x", TensorProto.INT4, [1 << 40])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1 << 40])], "needs", failures)
+    # Blocked quantization whose block_size does not give the scale's block count.
+    x = numpy_helper.from_array(np.zeros((3, 4), np.float32), "x")
+    scale = numpy_helper.from_array(np.ones((3, 2), np.float32), "s")
+    q = [helper.make_node("QuantizeLinear", ["x", "s"], ["y"], axis=1, block_size=1 << 40)]
+    expect_error(singa, "QuantizeLinear block_size 2^40", q, [x, scale],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4]),
+                  helper.make_tensor_value_info("s", TensorProto.FLOAT, [3, 2])],
+                 [helper.make_tensor_value_info("y", TensorProto.UINT8, [3, 4])], "block_size", failures)
+    cast_bad = [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT8E8M0, round_mode="sideways")]
+    expect_error(singa, "Cast round_mode", cast_bad, [numpy_helper.from_array(np.ones(2, np.float32), "x")],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT8E8M0, [2])], "round_mode 'sideways'", failures)
+
+
 def main():
     singa = sys.argv[1]
     failures = []
+    check_hostile(singa, failures)
     for name in FLOATS:
         check_float(singa, name, failures)
     check_e8m0(singa, failures)
