@@ -198,7 +198,7 @@ void depthwiseForward(const T* x, const T* w, const T* bias, T* y, int64_t N, in
 }
 
 template <class T>
-void convForward(KernelContext& ctx) {
+void convForwardUnclipped(KernelContext& ctx) {
   if constexpr (std::is_same_v<T, float>) {
     if (dnnlConvForward(ctx)) return;
   }
@@ -269,6 +269,21 @@ void convForward(KernelContext& ctx) {
       for (int64_t i = b; i < e; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);  // as the Relu kernel: NaN -> 0
     });
   }
+}
+
+// Conv, with a fused Clip (ops::convClip) applied to the output as the Clip kernel would: one
+// pass over the output while it is still in cache, no second tensor or op.
+template <class T>
+void convForward(KernelContext& ctx) {
+  convForwardUnclipped<T>(ctx);
+  const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>("Conv");
+  if (!cp.fuseClip) return;
+  Tensor& y = ctx.out(0);
+  T* yp = y.data<T>();
+  const T lo = static_cast<T>(cp.clipLo), hi = static_cast<T>(cp.clipHi);
+  parallelFor(y.numel(), 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) yp[i] = std::min(std::max(yp[i], lo), hi);  // as Clip: NaN stays, lo > hi gives hi
+  });
 }
 
 template <class T>

@@ -59,7 +59,8 @@ struct Geometry {
 Geometry geometryOf(const Shape& image, const Shape& out, const Shape& weight, const KernelContext& ctx,
                     const char* kernel) {
   const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>(kernel);
-  SINGA_CHECK(!cp.fuseRelu, NotSupportedError, kernel << " on CUDA: a fused Relu is a CPU-only form (ops::convRelu)");
+  SINGA_CHECK(!cp.fuseRelu && !cp.fuseClip, NotSupportedError,
+              kernel << " on CUDA: a fused Relu or Clip is a CPU-only form (ops::convRelu, ops::convClip)");
   const ops::ConvParams& a = cp.window;
   Geometry g;
   g.nd = static_cast<int>(image.size()) - 2;

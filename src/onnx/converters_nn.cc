@@ -41,6 +41,7 @@ Tensors convertConv(const ConvertContext& ctx, const Tensors& in) {
   checkKernelShape(ctx, w);
   ops::ConvParams p;
   fillConvParams(ctx, p);
+  if (ctx.fuseClip) return one(ops::convClip(x, w, optionalInput(in, 2), p, ctx.clipMin, ctx.clipMax));
   return one(ctx.fuseRelu ? ops::convRelu(x, w, optionalInput(in, 2), p) : ops::conv(x, w, optionalInput(in, 2), p));
 }
 

@@ -2,13 +2,14 @@
 // resolved (import.cc). Each node's converter gets the tensors (or, for the Sequence* and
 // Optional* operators, the Values) its inputs name; a value is freed after its last reader unless
 // the caller asked for it; a Conv or BatchNormalization whose only reader is the next node, a Relu,
-// runs fused with it, as does Sigmoid(x) -> Mul(x, .) (SiLU);
+// runs fused with it, as do Conv -> Clip with constant bounds and Sigmoid(x) -> Mul(x, .) (SiLU);
 // a converter without a 16-bit float kernel runs widened to float32; and every error names the
 // node it came from.
 #include "singa/onnx/import.h"
 
 #include <algorithm>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_set>
@@ -16,6 +17,7 @@
 #include "singa/autograd/node.h"
 #include "singa/core/error.h"
 #include "singa/onnx/converter.h"
+#include "singa/onnx/converter_util.h"
 #include "singa/ops/ops.h"
 
 namespace singa::onnxio {
@@ -205,6 +207,23 @@ bool ImportedModel::reluFollows(size_t i) const {
   return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == conv.outputs[0]; });
 }
 
+bool ImportedModel::clipFollows(size_t i) const {
+  if (i + 1 >= nodes_.size()) return false;
+  const Node& conv = nodes_[i];
+  const Node& clip = nodes_[i + 1];
+  if (conv.opType != "Conv" || conv.outputs.size() != 1 || conv.outputs[0].empty()) return false;
+  if (clip.opType != "Clip" || clip.inputs.empty() || clip.inputs.size() > 3 || clip.inputs[0] != conv.outputs[0] ||
+      clip.outputs.size() != 1) {
+    return false;
+  }
+  for (size_t k = 1; k < clip.inputs.size(); ++k) {
+    if (clip.inputs[k] == conv.outputs[0]) return false;
+  }
+  auto lu = lastUse_.find(conv.outputs[0]);
+  if (lu == lastUse_.end() || lu->second != i + 1) return false;
+  return std::none_of(outputs_.begin(), outputs_.end(), [&](const ValueInfo& v) { return v.name == conv.outputs[0]; });
+}
+
 bool ImportedModel::siluFollows(size_t i) const {
   if (i + 1 >= nodes_.size()) return false;
   const Node& sig = nodes_[i];
@@ -276,6 +295,29 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     return Value(lookup(name, node));
   };
 
+  // A Clip's bounds, when each is absent or a one-element float tensor known now (opset < 11:
+  // attributes); false leaves the Clip to run as its own node.
+  auto clipBounds = [&](const Node& clip, std::optional<double>* lo, std::optional<double>* hi) {
+    if (opset_ < 11) {
+      if (clip.attrs.has("min")) *lo = clip.attrs.getFloat("min");
+      if (clip.attrs.has("max")) *hi = clip.attrs.getFloat("max");
+      return true;
+    }
+    for (size_t k = 1; k < clip.inputs.size(); ++k) {
+      const std::string& name = clip.inputs[k];
+      if (name.empty()) continue;
+      Tensor t;
+      if (auto e = env.find(name); e != env.end()) {
+        t = e->second;
+      } else if (auto c = constants_.find(name); c != constants_.end()) {
+        t = c->second;
+      }
+      if (!t.defined() || t.numel() != 1 || !isFloating(t.dtype())) return false;
+      (k == 1 ? *lo : *hi) = doublesOf(t)[0];
+    }
+    return true;
+  };
+
   for (size_t i = 0; i < stopAfter; ++i) {
     const Node& node = nodes_[i];
     const auto* entry = static_cast<const ConverterEntry*>(node.entry);
@@ -297,8 +339,13 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
       fuseSilu = xt != env.end() && (xt->second.dtype() == DType::kFloat32 || xt->second.dtype() == DType::kFloat64) &&
                  !autograd::needsGrad({xt->second});
     }
-    ConvertContext ctx{node.name, node.opType, opset_, node.attrs, node.outputs.size(), isTraining(), device_,
-                       fuseRelu, node.graphs.get()};
+    // Conv -> Clip with scalar bounds known now (the Constant nodes writing them were moved before
+    // the Conv at import): one node (ops::convClip decides at run time whether it can fuse).
+    std::optional<double> clipMin, clipMax;
+    const bool fuseClip = !fuseRelu && i + 1 < stopAfter && clipFollows(i) && !keep.count(node.outputs[0]) &&
+                          clipBounds(nodes_[i + 1], &clipMin, &clipMax);
+    ConvertContext ctx{node.name, node.opType, opset_,   node.attrs, node.outputs.size(), isTraining(), device_,
+                       fuseRelu,  node.graphs.get(), fuseClip, clipMin,    clipMax};
     std::vector<Value> outs;
     const std::string where = "node '" + node.name + "' (" + node.opType + "): ";
     try {
@@ -336,7 +383,7 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
     } catch (const std::out_of_range&) {
       SINGA_THROW(ValueError, where << "a required input or attribute is missing or out of range");
     }
-    if (fuseRelu || fuseSilu) {  // the second node's output is what this one returned; skip that node
+    if (fuseRelu || fuseSilu || fuseClip) {  // the second node's output is what this one returned; skip that node
       const Node& next = nodes_[i + 1];
       if (!next.outputs[0].empty() && outs[0].isTensor() && outs[0].tensor.defined()) env[next.outputs[0]] = outs[0].tensor;
       for (const std::string& name : node.inputs) {  // a SiLU's x is read by both nodes

@@ -154,6 +154,26 @@ std::vector<std::string> splitDots(const std::string& s) {
   return parts;
 }
 
+// Conv, Constant..., Clip reading the Conv's output: the Constant nodes (no inputs; exporters
+// write Clip's bounds that way) move before the Conv, so the Clip follows it directly and the
+// executor can run the two as one (ImportedModel::clipFollows). Values have one producer each
+// (orderNodes checks), so a node without inputs may run earlier.
+template <class Node>  // ImportedModel::Node (private to the class; deduced here)
+void hoistConstantsBeforeClip(std::vector<Node>* nodes) {
+  for (size_t i = 0; i + 2 < nodes->size(); ++i) {
+    if ((*nodes)[i].opType != "Conv" || (*nodes)[i].outputs.empty()) continue;
+    size_t j = i + 1;
+    while (j < nodes->size() && (*nodes)[j].opType == "Constant" && (*nodes)[j].inputs.empty()) ++j;
+    if (j == i + 1 || j == nodes->size() || (*nodes)[j].opType != "Clip" || (*nodes)[j].inputs.empty() ||
+        (*nodes)[j].inputs[0] != (*nodes)[i].outputs[0]) {
+      continue;
+    }
+    std::rotate(nodes->begin() + static_cast<std::ptrdiff_t>(i), nodes->begin() + static_cast<std::ptrdiff_t>(i + 1),
+                nodes->begin() + static_cast<std::ptrdiff_t>(j));
+    i = j - 1;
+  }
+}
+
 // Orders `pending` topologically in O(nodes + edges) (Kahn's algorithm, stable: a node is placed
 // as early as the file's order allows, so a file that already is in order stays as it is). A
 // quadratic rescan took hours on a 100k-node chain listed in reverse. Every value has one
@@ -646,6 +666,7 @@ size_t GraphBuilder::build(const onnx::GraphProto& g, ImportedModel& mr, int dep
     for (const ValueInfo& v : m->outputs_) addOuter(v.name);
   }
   orderNodes(std::move(pending), initNames, m->inputs_, &m->nodes_);
+  hoistConstantsBeforeClip(&m->nodes_);
   std::unordered_set<std::string> known(initNames.begin(), initNames.end());
   for (const ValueInfo& v : m->inputs_) known.insert(v.name);
   for (const ImportedModel::Node& node : m->nodes_) known.insert(node.outputs.begin(), node.outputs.end());

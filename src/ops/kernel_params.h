@@ -40,10 +40,14 @@ namespace singa {
 
 /// Conv, ConvGradInput, ConvGradWeight, ConvGradBias and ConvTranspose: the resolved window
 /// (every field one value per spatial dim, pads [begin..., end...], autoPad NOTSET; the kernel
-/// size is the weight's) and, for Conv, whether to apply Relu as the output is stored.
+/// size is the weight's) and, for Conv, whether to apply Relu or Clip as the output is stored.
 struct ConvKernelParams {
   ops::ConvParams window;
   bool fuseRelu = false;
+  /// Conv only (ops::convClip): y = min(max(y, clipLo), clipHi) as the Clip kernel computes it
+  /// (NaN stays NaN; an absent bound is -inf / +inf).
+  bool fuseClip = false;
+  double clipLo = 0.0, clipHi = 0.0;
 };
 
 /// MaxPool, MaxPoolGrad, AveragePool, AveragePoolGrad: the resolved ops::PoolParams (kernel,

@@ -3,6 +3,7 @@
 // pads and output sizes, dispatch, and backward rules built from the gradient kernels of
 // kernels/cpu/conv.cc and pool.cc. Traces always carry explicit pads (auto_pad resolved).
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "singa/ops/op_util.h"
@@ -236,6 +237,20 @@ Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvPar
   if (!fused) return relu(conv(x, w, b, p));
   const auto [win, outShape] = checkConv(x, w, b, p);
   const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, true);
+  const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), kp.get());
+}
+
+Tensor convClip(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p, std::optional<double> min,
+                std::optional<double> max) {
+  const bool fused = x.defined() && x.device().type == DeviceType::kCpu && autograd::activeTracer() == nullptr &&
+                     !autograd::needsGrad({x, w, b});
+  if (!fused) return clip(conv(x, w, b, p), min, max);
+  const auto [win, outShape] = checkConv(x, w, b, p);
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto kp = std::make_shared<const KernelParams>(
+      ConvKernelParams{ConvParams{win.strides, win.pads, win.dilations, p.group, "NOTSET"}, false, true,
+                       min.value_or(-inf), max.value_or(inf)});
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), kp.get());
 }

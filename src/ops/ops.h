@@ -140,6 +140,11 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
 /// and the tensors are on the CPU, the convolution kernel applies the ReLU as it stores its
 /// output (one pass instead of two, inference of imported models); otherwise the two ops.
 Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p);
+/// clip(conv(x, w, b), min, max) (ONNX Clip's bounds: absent is unbounded). Like convRelu, one
+/// kernel that clips as it stores when nothing needs gradients, no trace is recording and the
+/// tensors are on the CPU (mobilenet's Conv -> Clip(0, 6) in inference); else the two ops.
+Tensor convClip(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p, std::optional<double> min,
+                std::optional<double> max);
 
 struct ConvTransposeParams : ConvParams {
   std::vector<int64_t> outputPadding;

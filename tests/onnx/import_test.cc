@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "singa/autograd/node.h"
@@ -130,6 +132,119 @@ TEST(OnnxImport, ConvFollowedByReluRunsFusedUnlessItsOutputIsWanted) {
   expectNear(outs[0], net.logits());
   const std::vector<float> convOut = outs[1].toVector<float>();
   for (size_t i = 0; i < convOut.size(); ++i) EXPECT_NEAR(convOut[i], preRelu[i], 1e-6) << "at " << i;
+}
+
+TEST(OnnxImport, ConvFollowedByClipRunsFusedWithTheSameResults) {
+  // Conv -> Clip (mobilenet's ReLU6) runs as one op in inference: with the bounds as Constant
+  // nodes between the two (as torch.onnx writes them), as initializers (one bound absent), or as
+  // attributes (opset 6). Values against direct loops in double; asking for the Conv's own output,
+  // or wanting gradients, runs the two nodes with the same results.
+  const Shape xs{2, 3, 6, 6}, ws{4, 3, 3, 3};
+  const std::vector<float> xv = seq(2 * 3 * 36, 0.61f, 0.05f), wv = seq(4 * 27, 1.17f, -0.02f);
+  const std::vector<float> bv = {0.3f, -0.4f, 0.05f, 0.0f};
+  std::vector<double> convRef;  // pads 1, stride 1: [2, 4, 6, 6]
+  for (int n = 0; n < 2; ++n) {
+    for (int o = 0; o < 4; ++o) {
+      for (int i = 0; i < 6; ++i) {
+        for (int j = 0; j < 6; ++j) {
+          double acc = bv[o];
+          for (int c = 0; c < 3; ++c) {
+            for (int ki = 0; ki < 3; ++ki) {
+              for (int kj = 0; kj < 3; ++kj) {
+                const int r = i + ki - 1, q = j + kj - 1;
+                if (r < 0 || r >= 6 || q < 0 || q >= 6) continue;
+                acc += static_cast<double>(xv[((n * 3 + c) * 6 + r) * 6 + q]) * wv[((o * 3 + c) * 3 + ki) * 3 + kj];
+              }
+            }
+          }
+          convRef.push_back(acc);
+        }
+      }
+    }
+  }
+  auto constantNode = [](onnx::ModelProto& m, const std::string& out, float v) {
+    auto* a = addNode(m, "Constant", {}, {out})->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    onnxio::toTensorProto(Tensor::fromVector<float>({v}, {}), "", a->mutable_t());
+  };
+  enum Form { kConstantNodes, kInitializers, kAttributes };
+  for (Form form : {kConstantNodes, kInitializers, kAttributes}) {
+    for (bool wantConv : {false, true}) {
+      for (bool withGrad : {false, true}) {
+        SCOPED_TRACE(std::string(form == kConstantNodes ? "Constant nodes" : form == kInitializers ? "initializers"
+                                                                                                     : "attributes") +
+                     (wantConv ? ", conv output wanted" : "") + (withGrad ? ", gradients" : ""));
+        const double lo = form == kInitializers ? -std::numeric_limits<double>::infinity() : -0.5, hi = 1.5;
+        onnx::ModelProto m = makeModel(form == kAttributes ? 6 : 13);
+        addInput(m, "x", {-1, 3, 6, 6});
+        addInit(m, "w", Tensor::fromVector(wv, ws));
+        addInit(m, "b", Tensor::fromVector(bv, {4}));
+        setInts(addNode(m, "Conv", {"x", "w", "b"}, {"conv_out"}), "pads", {1, 1, 1, 1});
+        if (form == kConstantNodes) {
+          constantNode(m, "lo", -0.5f);
+          constantNode(m, "hi", 1.5f);
+          addNode(m, "Clip", {"conv_out", "lo", "hi"}, {"y"});
+        } else if (form == kInitializers) {
+          addInit(m, "hi", Tensor::fromVector<float>({1.5f}, {}));
+          addNode(m, "Clip", {"conv_out", "", "hi"}, {"y"});
+        } else {
+          auto* clip = addNode(m, "Clip", {"conv_out"}, {"y"});
+          setFloat(clip, "min", -0.5f);
+          setFloat(clip, "max", 1.5f);
+        }
+        addOutput(m, "y");
+        if (wantConv) addOutput(m, "conv_out");
+        auto model = prepare(m);
+        Tensor x = Tensor::fromVector(xv, xs);
+        if (withGrad) x.setRequiresGrad();
+        const std::vector<Tensor> outs = model->run({x});
+        ASSERT_EQ(outs.size(), wantConv ? 2u : 1u);
+        const std::vector<float> y = outs[0].toVector<float>();
+        ASSERT_EQ(y.size(), convRef.size());
+        int atLo = 0, atHi = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+          EXPECT_NEAR(y[i], std::min(std::max(convRef[i], lo), hi), 1e-4) << "at " << i;
+          atLo += y[i] == static_cast<float>(lo);
+          atHi += y[i] == static_cast<float>(hi);
+        }
+        EXPECT_GT(atHi, 0);
+        if (form != kInitializers) {
+          EXPECT_GT(atLo, 0);
+        }
+        if (wantConv) {
+          const std::vector<float> c = outs[1].toVector<float>();
+          for (size_t i = 0; i < c.size(); ++i) EXPECT_NEAR(c[i], convRef[i], 1e-4) << "at " << i;
+        }
+        if (withGrad) {  // d sum(y) / dx: the weights summed over the outputs strictly inside the bounds
+          ops::reduceSum(outs[0]).backward();
+          std::vector<double> dx(xv.size(), 0.0);
+          for (int n = 0; n < 2; ++n) {
+            for (int o = 0; o < 4; ++o) {
+              for (int i = 0; i < 6; ++i) {
+                for (int j = 0; j < 6; ++j) {
+                  const double v = convRef[((n * 4 + o) * 6 + i) * 6 + j];
+                  if (!(v > lo && v < hi)) continue;
+                  for (int c = 0; c < 3; ++c) {
+                    for (int ki = 0; ki < 3; ++ki) {
+                      for (int kj = 0; kj < 3; ++kj) {
+                        const int r = i + ki - 1, q = j + kj - 1;
+                        if (r < 0 || r >= 6 || q < 0 || q >= 6) continue;
+                        dx[((n * 3 + c) * 6 + r) * 6 + q] += wv[((o * 3 + c) * 3 + ki) * 3 + kj];
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+          const std::vector<float> g = x.grad().toVector<float>();
+          ASSERT_EQ(g.size(), dx.size());
+          for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], dx[i], 1e-4) << "at " << i;
+        }
+      }
+    }
+  }
 }
 
 TEST(OnnxImport, MatMulWithBiasAddIsOneLayer) {

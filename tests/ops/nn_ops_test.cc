@@ -2,9 +2,13 @@
 // finite-difference gradients, traces and error paths.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "gradcheck.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
 #include "singa/kernels/cpu/conv_packed.h"
 #include "ops/nn_test_util.h"
 #include "singa/singa.h"
@@ -299,6 +303,87 @@ TEST(Conv, ConvReluEqualsReluOfConvAndFallsBackWhenRecorded) {
   EXPECT_EQ(tracer.records()[0].opType, "Conv");
   EXPECT_FALSE(tracer.records()[0].attrs.has("activation"));
   EXPECT_EQ(tracer.records()[1].opType, "Relu");
+}
+
+TEST(Conv, ConvClipEqualsClipOfConvAndFallsBackWhenRecorded) {
+  // ops::convClip (mobilenet's Conv -> Clip(0, 6) in inference) must give exactly
+  // clip(conv(x)) on every CPU path (oneDNN, packed, OpenBLAS; the depthwise loops), float32
+  // and float64, one and two threads: both bounds reached, one bound absent, NaN kept as Clip
+  // keeps it, and the sign of a zero output as Clip leaves it.
+  const int saved = numThreads();
+  const bool wasEnabled = cpu::packedConvEnabled();
+  const bool wasDnnl = cpu::dnnlConvEnabled();
+  const std::vector<ConvCase> cases = {
+      {"convclip", {0, 37, 9, 10}, {13, 37, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},
+      {"depthwise", {0, 6, 9, 10}, {12, 1, 3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, 6, true},
+      {"pointwise", {0, 16, 7, 7}, {24, 16, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, true},
+  };
+  const std::vector<std::pair<std::optional<double>, std::optional<double>>> bounds = {
+      {0.0, 6.0}, {-0.5, 0.7}, {std::nullopt, 0.3}, {-0.2, std::nullopt}};
+  for (const ConvCase& c : cases) {
+    for (int path = 0; path < 3; ++path) {  // oneDNN, packed AVX-512, im2col + OpenBLAS
+      if (path == 0 && !cpu::dnnlConvAvailable()) continue;
+      if (path == 1 && !cpu::packedConvSupported()) continue;
+      cpu::setDnnlConvEnabled(path == 0);
+      cpu::setPackedConvEnabled(path == 1);
+      for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+        for (int threads : {1, 2}) {
+          for (const auto& [lo, hi] : bounds) {
+            SCOPED_TRACE(std::string(c.name) + " path " + std::to_string(path) + " " + dtypeName(dt) + " threads " +
+                         std::to_string(threads) + " bounds " + (lo ? std::to_string(*lo) : "none") + ", " +
+                         (hi ? std::to_string(*hi) : "none"));
+            setNumThreads(threads);
+            Shape xs = c.x;
+            xs[0] = 2;
+            std::vector<double> xv = test::valuesOf(test::randomTensor(xs, 95));
+            for (double& v : xv) v *= 4;  // so that a depthwise 3x3 output can pass 6
+            xv[5] = std::nan("");  // poisons the outputs whose windows read it
+            const Tensor x = Tensor::fromVector(xv, xs).to(dt);
+            const Tensor w = test::randomTensor(c.w, 96).to(dt), b = test::randomTensor({c.w[0]}, 97).to(dt);
+            const Tensor fusedT = ops::convClip(x, w, b, paramsOf(c), lo, hi);
+            const Tensor twoOpsT = ops::clip(ops::conv(x, w, b, paramsOf(c)), lo, hi);
+            ASSERT_EQ(fusedT.shape(), twoOpsT.shape());
+            ASSERT_EQ(fusedT.dtype(), dt);
+            const std::vector<double> fused = test::valuesOf(fusedT), twoOps = test::valuesOf(twoOpsT);
+            auto asDtype = [dt](double v) { return dt == DType::kFloat32 ? static_cast<double>(static_cast<float>(v)) : v; };
+            int atLo = 0, atHi = 0, nan = 0;
+            for (size_t i = 0; i < fused.size(); ++i) {
+              if (std::isnan(twoOps[i])) {
+                EXPECT_TRUE(std::isnan(fused[i])) << "at " << i;
+                ++nan;
+                continue;
+              }
+              EXPECT_EQ(fused[i], twoOps[i]) << "at " << i;
+              EXPECT_EQ(std::signbit(fused[i]), std::signbit(twoOps[i])) << "at " << i;
+              atLo += lo && fused[i] == asDtype(*lo);
+              atHi += hi && fused[i] == asDtype(*hi);
+            }
+            EXPECT_GT(nan, 0);
+            if (lo) {
+              EXPECT_GT(atLo, 0) << "the low bound clipped nothing";
+            }
+            if (hi) {
+              EXPECT_GT(atHi, 0) << "the high bound clipped nothing";
+            }
+          }
+        }
+      }
+    }
+  }
+  cpu::setPackedConvEnabled(wasEnabled);
+  cpu::setDnnlConvEnabled(wasDnnl);
+  setNumThreads(saved);
+  // With a gradient wanted, or under the export tracer, it is the two recorded ops.
+  Tensor x = test::randomTensor({2, 3, 6, 6}, 98).setRequiresGrad();
+  Tensor w = test::randomTensor({4, 3, 3, 3}, 99);
+  test::expectGradientsMatch(
+      [](const std::vector<Tensor>& in) { return ops::convClip(in[0], in[1], Tensor(), {}, -0.4, 0.5); },
+      {x, w.setRequiresGrad()});
+  autograd::Tracer tracer;
+  ops::convClip(x.detach(), w.detach(), Tensor(), {}, 0.0, 6.0);
+  ASSERT_EQ(tracer.records().size(), 2u);
+  EXPECT_EQ(tracer.records()[0].opType, "Conv");
+  EXPECT_EQ(tracer.records()[1].opType, "Clip");
 }
 
 TEST(Conv, AutoPad) {
