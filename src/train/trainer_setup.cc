@@ -221,7 +221,9 @@ BenchmarkResult Trainer::benchmark(std::shared_ptr<const Dataset> train) {
     Tensor loss;
     for (int64_t i = 0; i < o.benchmarkSteps; ++i) {
       const auto& [x, y] = staged[static_cast<size_t>(i) % staged.size()];
-      loss = optimizerStep(x, y);
+      // Detached: the loss keeps its step's graph, and with it every activation saved for
+      // backward, alive while it lives; held across the next step it doubled the peak memory.
+      loss = optimizerStep(x, y).detach();
     }
     loss.item();  // waits for the last step (and reports any deferred device-side error)
     deviceBackend(device_.type).synchronize(device_.index);

@@ -152,5 +152,41 @@ TEST(Trainer, KeepsTheCheckpointOfTheBestEpoch) {
   EXPECT_EQ(checkpoint::readCheckpoint(manager.list()[0]).state.epoch, 4);
 }
 
+// A wide hidden layer (8 x 65,536 floats, 2 MiB per activation) that notes the CPU bytes in use
+// each time a forward pass starts.
+class WideNet : public Module {
+ public:
+  WideNet() {
+    a = registerModule("a", std::make_shared<Linear>(4, 65536));
+    b = registerModule("b", std::make_shared<Linear>(65536, 4));
+  }
+  Tensor forward(const Tensor& x) override {
+    inUseAtForward.push_back(cpuBytesInUse());
+    return b->forward(ops::relu(a->forward(ops::flatten(x, 1))));
+  }
+  std::shared_ptr<Linear> a, b;
+  std::vector<size_t> inUseAtForward;
+};
+
+TEST(Trainer, BenchmarkStepsDoNotKeepThePreviousStepsGraph) {
+  // Each timed step starts with the same tensors alive: the previous step's loss, and the
+  // activations its graph saved for backward (4 MiB here), are gone. Holding that loss across the
+  // next step had doubled the benchmark's peak memory.
+  manualSeed(4);
+  auto model = std::make_shared<WideNet>();
+  TrainerOptions o = quietOptions();
+  o.momentum = 0.9;
+  o.benchmarkWarmupSteps = 1;
+  o.benchmarkSteps = 4;
+  Trainer trainer(model, o);
+  trainer.benchmark(syntheticData(64));
+  const std::vector<size_t>& seen = model->inUseAtForward;
+  ASSERT_EQ(seen.size(), 5u);  // one warm-up step, four timed steps
+  for (size_t i = 2; i < seen.size(); ++i) {
+    EXPECT_LE(seen[i], seen[1] + (size_t{64} << 10)) << "timed step " << i << " started with "
+                                                     << (seen[i] - seen[1]) << " more bytes in use than the first";
+  }
+}
+
 }  // namespace
 }  // namespace singa
