@@ -233,6 +233,25 @@ enum class Route { kNative, kPlain, kBlocked };
 //  - other: blocked for forward (resnet18's 3x3 layers summed: 392 / 438 / 333) and for
 //    backward data when both sides have 32 channels per group or more (372 / 464 / 295; the
 //    CNN's 20->50 5x5: 1.70 / 2.08 / 2.83); our kernels for weights (395 / 440 / 438).
+// Weights on oneDNN's AVX-512 kernels (Intel family 6 model 167, 2 threads, same command):
+// blocked is faster where the outputs have 32 channels per group or more and the inputs too, or
+// are an image's few channels (resnet18 summed: 289 / 341 / 216; its 3->64 7x7 first layer
+// 27.6 / 37.8 / 18.8; mobilenet_v2's 3->32 first layer 5.3 / 7.6 / 3.1), and slower on narrow
+// layers (the CNN's 20->50 5x5: 1.22 / 1.79 / 1.81); 1x1 weights stay ours (16->96 @112: 9.2 /
+// 12.0 / 14.4).
+bool avx512Kernels() {
+  static const bool v = [] {
+    switch (dnnl::get_effective_cpu_isa()) {
+      case dnnl::cpu_isa::avx512_core:
+      case dnnl::cpu_isa::avx512_core_vnni:
+      case dnnl::cpu_isa::avx512_core_bf16:
+      case dnnl::cpu_isa::avx512_core_amx: return true;
+      default: return false;
+    }
+  }();
+  return v;
+}
+
 Route routeOf(Direction dir, const Geometry& g) {
   switch (currentLayout()) {
     case DnnlConvLayout::kPlain: return Route::kPlain;
@@ -245,7 +264,9 @@ Route routeOf(Direction dir, const Geometry& g) {
     case Direction::kForward: return Route::kBlocked;
     case Direction::kBackwardData:
       return g.inPerGroup >= 32 && g.outPerGroup >= 32 ? Route::kBlocked : Route::kNative;
-    case Direction::kBackwardWeights: return Route::kNative;
+    case Direction::kBackwardWeights:
+      return avx512Kernels() && g.outPerGroup >= 32 && (g.inPerGroup >= 32 || g.inPerGroup <= 4) ? Route::kBlocked
+                                                                                                 : Route::kNative;
   }
   return Route::kNative;
 }
