@@ -9,7 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build_dir=${ASAN_BUILD_DIR:-build-asan}
 seconds=${SINGA_FUZZ_SECONDS:-30}
-flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fsanitize=fuzzer-no-link -g1"
+# Coverage for the fuzzers everywhere but the kernels' per-element loops (see the ignore list).
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fsanitize=fuzzer-no-link"
+flags="$flags -fsanitize-coverage-ignorelist=$root/tests/fuzz/coverage_ignorelist.txt -g1"
 t0=$(date +%s)
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS="$flags" \

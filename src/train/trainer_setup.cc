@@ -205,16 +205,18 @@ BenchmarkResult Trainer::benchmark(std::shared_ptr<const Dataset> train) {
     }
   } else {
     // The training work alone, as a peer framework's benchmark times it: batches transformed
-    // (resized) and copied to the device beforehand (up to 64 of them, about 1 GiB at most,
-    // reused in turn), then the timed steps back to back with no host wait between them (the
-    // host queues work while the GPU runs), and one wait for the device at the end.
+    // (resized) and copied to the device beforehand (up to 64 of them while they take under
+    // 32 MiB together, at least one; reused in turn, so the peak memory is the training's, as a
+    // peer holding one batch measures it), then the timed steps back to back with no host wait
+    // between them (the host queues work while the GPU runs), and one wait for the device at the end.
     std::vector<std::pair<Tensor, Tensor>> staged;
-    size_t stagedBytes = 0;
+    size_t stagedBytes = 0, batchBytes = 0;
     while (static_cast<int64_t>(staged.size()) < std::min<int64_t>(o.benchmarkSteps, 64) &&
-           (staged.empty() || stagedBytes < (size_t{1} << 30))) {
+           (staged.empty() || stagedBytes + batchBytes <= (size_t{32} << 20))) {
       nextBatch();
       staged.emplace_back(input(b.images), b.labels.to(device_));
-      stagedBytes += staged.back().first.numel() * dtypeSize(staged.back().first.dtype());
+      batchBytes = staged.back().first.numel() * dtypeSize(staged.back().first.dtype());
+      stagedBytes += batchBytes;
     }
     deviceBackend(device_.type).synchronize(device_.index);
     const auto t0 = std::chrono::steady_clock::now();
