@@ -123,9 +123,8 @@ void checkConvWeights(const char* op, const Tensor& x, const Tensor& w, const Te
 
 /// The typed parameters of the Conv-family kernels (shared by the forward and its backward rule).
 std::shared_ptr<const KernelParams> convKernelParams(const Ints& strides, const Ints& pads, const Ints& dilations,
-                                                     int64_t group, bool fuseRelu = false) {
-  return std::make_shared<const KernelParams>(
-      ConvKernelParams{ConvParams{strides, pads, dilations, group, "NOTSET"}, fuseRelu});
+                                                     int64_t group) {
+  return std::make_shared<const KernelParams>(ConvKernelParams{ConvParams{strides, pads, dilations, group, "NOTSET"}});
 }
 
 Attrs convAttrs(const Window& win, int64_t group) {
@@ -231,28 +230,40 @@ std::pair<Window, Shape> checkConv(const Tensor& x, const Tensor& w, const Tenso
 
 }  // namespace
 
-Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+namespace {
+
+// conv(x, w, b) with the activation in `act` (fuseRelu, or fuseClip and its bounds) applied by the
+// kernel as it stores the output; undefined when the ops must run apart: a gradient is wanted, the
+// export tracer records, or the tensors are not on the CPU.
+Tensor fusedConv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p, ConvKernelParams act) {
   const bool fused = x.defined() && x.device().type == DeviceType::kCpu && autograd::activeTracer() == nullptr &&
                      !autograd::needsGrad({x, w, b});
-  if (!fused) return relu(conv(x, w, b, p));
+  if (!fused) return Tensor();
   const auto [win, outShape] = checkConv(x, w, b, p);
-  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, true);
+  act.window = ConvParams{win.strides, win.pads, win.dilations, p.group, "NOTSET"};
+  const KernelParams kp = act;
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), kp.get());
+  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), &kp);
+}
+
+}  // namespace
+
+Tensor convRelu(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+  ConvKernelParams act;
+  act.fuseRelu = true;
+  Tensor y = fusedConv(x, w, b, p, act);
+  return y.defined() ? y : relu(conv(x, w, b, p));
 }
 
 Tensor convClip(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p, std::optional<double> min,
                 std::optional<double> max) {
-  const bool fused = x.defined() && x.device().type == DeviceType::kCpu && autograd::activeTracer() == nullptr &&
-                     !autograd::needsGrad({x, w, b});
-  if (!fused) return clip(conv(x, w, b, p), min, max);
-  const auto [win, outShape] = checkConv(x, w, b, p);
   const double inf = std::numeric_limits<double>::infinity();
-  const auto kp = std::make_shared<const KernelParams>(
-      ConvKernelParams{ConvParams{win.strides, win.pads, win.dilations, p.group, "NOTSET"}, false, true,
-                       min.value_or(-inf), max.value_or(inf)});
-  const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), kp.get());
+  ConvKernelParams act;
+  act.fuseClip = true;
+  act.clipLo = min.value_or(-inf);
+  act.clipHi = max.value_or(inf);
+  Tensor y = fusedConv(x, w, b, p, act);
+  return y.defined() ? y : clip(conv(x, w, b, p), min, max);
 }
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
