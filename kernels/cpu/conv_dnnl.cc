@@ -84,6 +84,7 @@ DnnlConvLayout currentLayout() {
   return fromEnv;
 }
 std::atomic<uint64_t> gDnnlRuns{0};
+std::atomic<uint64_t> gDnnlPacks{0};
 
 }  // namespace
 
@@ -111,6 +112,7 @@ DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout) {
 }
 
 uint64_t dnnlConvRuns() { return gDnnlRuns.load(); }
+uint64_t dnnlWeightPacks() { return gDnnlPacks.load(); }
 
 std::string cpuKernelsDescription() { return cpuAndGemmDescription() + "; conv: " + convBackendDescription(); }
 
@@ -397,8 +399,10 @@ PrimitiveCache& cache() {
 }
 
 // Runs p on the tensors at `data` (one pointer per operand, in order): inputs reordered into the
-// primitive's layouts, outputs out of them, every buffer from the CPU allocator.
-void execute(const Primitive& p, const std::vector<void*>& data, const char* what) {
+// primitive's layouts, outputs out of them, every buffer from the CPU allocator. Operand
+// `prepared` (if any) is already in the primitive's layout.
+void execute(const Primitive& p, const std::vector<void*>& data, const char* what,
+             size_t prepared = std::numeric_limits<size_t>::max()) {
   // The calling thread's buffers, one slot per operand and the scratchpad, grown as needed and
   // kept: allocating them per call cost more than some convolutions (blocks past glibc's mmap
   // threshold come back as fresh pages to fault in and zero on every call).
@@ -420,8 +424,8 @@ void execute(const Primitive& p, const std::vector<void*>& data, const char* wha
     std::vector<std::pair<memory, memory>> outputs;  // (primitive's, ours) to reorder after
     for (size_t i = 0; i < p.operands.size(); ++i) {
       const Operand& o = p.operands[i];
-      memory user(o.user, engine(), data[i]);
-      if (!o.reorder) {
+      memory user(i == prepared ? o.inner : o.user, engine(), data[i]);
+      if (!o.reorder || i == prepared) {
         args.emplace(o.arg, user);
         continue;
       }
@@ -447,6 +451,57 @@ void execute(const Primitive& p, const std::vector<void*>& data, const char* wha
     SINGA_THROW(Error, "oneDNN " << what << " failed: " << e.what() << " (status " << static_cast<int>(e.status)
                                  << "); SINGA_CONV=native runs the built-in convolution kernels instead");
   }
+}
+
+// Inference weights reordered once (ConvKernelParams::cacheWeights): the forward primitive's
+// weights, kept with the weight tensor's storage (Storage::derived) and reused while its
+// version() stands, so a batch-1 run reads them once instead of reading the plain ones and
+// writing and reading a reordered copy (a third of resnet18's time at batch 1). At most a few
+// layouts per storage (views at other offsets, other shapes choosing other layouts); entries
+// of an older version are dropped when a new one is made, and all of them when the weights run
+// in a training forward.
+struct PackedWeights {
+  struct Entry {
+    int64_t offset = 0;  // the view's offset in the storage (elements)
+    memory::desc layout;
+    uint64_t version = 0;
+    std::shared_ptr<Storage> packed;
+  };
+  std::vector<Entry> entries;  // immutable once stored: replaced whole
+};
+constexpr size_t kPackedPerStorage = 4;
+const char kPackedTag = 0;  // Storage::derived owner
+
+// w reordered into o's layout, from the cache or made now and cached; null when the storage is
+// not tracked (memory shared with NumPy, DLPack or borrowed: it can change unseen).
+std::shared_ptr<Storage> packedWeights(const Tensor& w, const Operand& o) {
+  const Storage& st = *w.impl().storage;
+  const std::optional<uint64_t> version = st.version();  // read before the data
+  if (!version) return nullptr;
+  const auto cached = std::static_pointer_cast<const PackedWeights>(st.derived(&kPackedTag));
+  if (cached) {
+    for (const PackedWeights::Entry& e : cached->entries) {
+      if (e.version == *version && e.offset == w.offset() && e.layout == o.inner) return e.packed;
+    }
+  }
+  auto packed = std::make_shared<Storage>(o.inner.get_size(), Device::cpu());
+  {
+    dnnl::stream s(engine());
+    memory user(o.user, engine(), const_cast<float*>(w.readData<float>()));  // read only: the reorder's source
+    memory inner(o.inner, engine(), packed->data());
+    o.reorder->execute(s, user, inner);
+    s.wait();
+  }
+  auto next = std::make_shared<PackedWeights>();
+  next->entries.push_back({w.offset(), o.inner, *version, packed});
+  if (cached) {
+    for (const PackedWeights::Entry& e : cached->entries) {
+      if (e.version == *version && next->entries.size() < kPackedPerStorage) next->entries.push_back(e);
+    }
+  }
+  st.setDerived(&kPackedTag, std::move(next));
+  gDnnlPacks.fetch_add(1, std::memory_order_relaxed);
+  return packed;
 }
 
 const Tensor* optionalInput(const KernelContext& ctx, size_t i) {
@@ -491,10 +546,17 @@ bool dnnlConvForward(KernelContext& ctx) {
   if (!geometryOf(x.shape(), y.shape(), w.shape(), cp.window, g)) return false;
   const std::shared_ptr<Primitive> p = cache().get(Direction::kForward, g, b != nullptr);
   if (!p) return false;
-  std::vector<void*> data{ptr(x), ptr(w)};
-  if (b) data.push_back(ptr(*b));
+  const Operand& wo = p->operands[1];
+  std::shared_ptr<Storage> packed;
+  if (cp.cacheWeights && wo.reorder) {
+    packed = packedWeights(w, wo);
+  } else if (!cp.cacheWeights && w.impl().storage->derived(&kPackedTag)) {
+    w.impl().storage->setDerived(&kPackedTag, nullptr);  // training: the weights will change; free the copies
+  }
+  std::vector<void*> data{ptr(x), packed ? packed->data() : const_cast<float*>(w.readData<float>())};
+  if (b) data.push_back(const_cast<float*>(b->readData<float>()));
   data.push_back(y.data<float>());
-  execute(*p, data, "convolution forward");
+  execute(*p, data, "convolution forward", packed ? 1 : std::numeric_limits<size_t>::max());
   if (cp.fuseRelu) {
     float* yp = y.data<float>();
     parallelFor(y.numel(), 16384, [&](int64_t lo, int64_t hi) {

@@ -1,5 +1,5 @@
 // Float32 CPU convolution on oneDNN (libdnnl, the library PyTorch's CPU convolutions run on):
-// forward (bias, fused ReLU), backward data (also ConvTranspose's forward, + bias per channel of
+// forward (bias, fused ReLU or Clip, inference weights reordered once and kept), backward data (also ConvTranspose's forward, + bias per channel of
 // dx) and backward weights (+ db), 1-D to 3-D, groups, strides, dilations, asymmetric pads.
 //
 // The kernels in conv.cc ask these first for float32 and run their own im2col + OpenBLAS code
@@ -33,6 +33,9 @@ DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout);
 
 /// How many convolutions oneDNN has run in this process (tests check that it, not a fallback, ran).
 uint64_t dnnlConvRuns();
+/// How many times an inference forward reordered weights into oneDNN's layout and kept them
+/// (ConvKernelParams::cacheWeights); calls that found them kept do not count.
+uint64_t dnnlWeightPacks();
 
 /// Which kernels run float32 convolutions: "oneDNN 2.6.3 avx2", "packed AVX-512 + im2col +
 /// OpenBLAS" or "im2col + OpenBLAS".

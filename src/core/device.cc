@@ -8,6 +8,7 @@
 #include <cstring>
 #include <malloc.h>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "singa/core/error.h"
@@ -270,7 +271,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::Storage(void* data, size_t bytes, Device device, std::function<void(void*)> release)
-    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {
+    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)), untracked_(true) {
   SINGA_CHECK(release_ != nullptr, ValueError,
               "Storage over borrowed memory needs a release function (the device allocator did not allocate it)");
 }
@@ -281,6 +282,26 @@ Storage::~Storage() {
   } else if (data_ != nullptr) {
     deviceBackend(device_.type).deallocate(data_, bytes_, device_.index);
   }
+}
+
+std::shared_ptr<void> Storage::derived(const void* owner) const {
+  std::lock_guard<std::mutex> lock(derivedMutex_);
+  for (const auto& [o, d] : derived_) {
+    if (o == owner) return d;
+  }
+  return nullptr;
+}
+
+void Storage::setDerived(const void* owner, std::shared_ptr<void> d) const {
+  std::shared_ptr<void> old;  // freed after the lock is released
+  std::lock_guard<std::mutex> lock(derivedMutex_);
+  for (auto it = derived_.begin(); it != derived_.end(); ++it) {
+    if (it->first != owner) continue;
+    old = std::exchange(it->second, std::move(d));
+    if (!it->second) derived_.erase(it);
+    return;
+  }
+  if (d) derived_.emplace_back(owner, std::move(d));
 }
 
 size_t cpuBytesInUse() { return gCpuInUse.load(); }

@@ -4,10 +4,16 @@
 // in through DeviceBackend (see kernels/cuda) so core code never includes CUDA headers.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace singa {
 
@@ -65,15 +71,45 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  void* data() const { return data_; }
+  /// The memory, to read or write. Every call counts as a write: version() moves, so data
+  /// derived from the contents (derived()) is stale from then on. A writer re-acquires the
+  /// pointer for each update (as every kernel does) instead of keeping it across other work.
+  void* data() const {
+    writes_.fetch_add(1);
+    return data_;
+  }
+  /// The memory, to read only (version() does not move). Nothing may be written through it.
+  const void* readData() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+
+  /// How many times data() has handed the memory out: equal readings bracket a span with no
+  /// write through the engine. nullopt for memory that can change behind the engine's back:
+  /// borrowed memory (the constructor below) and memory handed to a writer outside it
+  /// (untrack(): a NumPy array or DLPack consumer over the tensor).
+  std::optional<uint64_t> version() const {
+    if (untracked_.load()) return std::nullopt;
+    return writes_.load();
+  }
+  /// The memory has escaped to a writer the engine does not see; version() is nullopt from now on.
+  void untrack() const { untracked_.store(true); }
+
+  /// Caches of data computed from the contents (e.g. convolution weights reordered for a
+  /// kernel), kept with the block and freed with it, one per owner: `owner` is the address of a
+  /// tag object of the code that stores it, which alone knows the type. The owner records the
+  /// version() it computed at and checks it before use. Thread-safe; a null `d` drops the entry.
+  std::shared_ptr<void> derived(const void* owner) const;
+  void setDerived(const void* owner, std::shared_ptr<void> d) const;
 
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
   std::function<void(void*)> release_;
+  mutable std::atomic<uint64_t> writes_{0};
+  mutable std::atomic<bool> untracked_{false};
+  mutable std::mutex derivedMutex_;
+  mutable std::vector<std::pair<const void*, std::shared_ptr<void>>> derived_;
 };
 
 /// Bytes currently held in Storage blocks on the CPU, and the most ever held (for benchmarks).

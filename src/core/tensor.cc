@@ -87,6 +87,11 @@ void* Tensor::rawData() const {
   return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(dtypeSize(t.dtype));
 }
 
+const void* Tensor::rawReadData() const {
+  const TensorImpl& t = impl();
+  return static_cast<const char*>(t.storage->readData()) + t.offset * static_cast<int64_t>(dtypeSize(t.dtype));
+}
+
 Tensor makeView(const Tensor& base, const Shape& shape, const std::vector<int64_t>& strides,
                 int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
@@ -129,7 +134,7 @@ double Tensor::at(int64_t flatIndex) const {
     off += (rem % d) * c.strides()[i];
     rem /= d;
   }
-  const char* base = static_cast<const char*>(c.impl().storage->data());
+  const char* base = static_cast<const char*>(c.impl().storage->readData());
   double v = 0;
   SINGA_DISPATCH_ALL(c.dtype(), T,
                      v = static_cast<double>(reinterpret_cast<const T*>(base)[c.offset() + off]));

@@ -76,10 +76,17 @@ class Tensor {
   /// True when both handles view the same storage.
   bool sharesStorage(const Tensor& other) const;
 
-  /// Typed pointer to the first element (checks dtype; CPU or device pointer).
+  /// Typed pointer to the first element (checks dtype; CPU or device pointer), to read or write:
+  /// counts as a write to the storage (Storage::version()).
   template <class T>
   T* data() const;
   void* rawData() const;
+  /// The same pointer, to read only: the storage's version does not move, so caches derived
+  /// from the contents (reordered convolution weights) stay valid. Nothing may be written
+  /// through it.
+  template <class T>
+  const T* readData() const;
+  const void* rawReadData() const;
 
   // ---- copies, views and conversion (recorded by autograd where differentiable) -------------
   /// Same data, contiguous row-major layout (a copy only when needed).
@@ -180,6 +187,15 @@ T* Tensor::data() const {
                                                        << " but the tensor is " << dtypeName(dtype()));
   }
   return static_cast<T*>(rawData());
+}
+
+template <class T>
+const T* Tensor::readData() const {
+  if (DTypeOf<T>::value != dtype()) {
+    SINGA_THROW(TypeError, "tensor data requested as " << dtypeName(DTypeOf<T>::value)
+                                                       << " but the tensor is " << dtypeName(dtype()));
+  }
+  return static_cast<const T*>(rawReadData());
 }
 
 template <class T>

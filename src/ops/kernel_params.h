@@ -48,6 +48,11 @@ struct ConvKernelParams {
   /// (NaN stays NaN; an absent bound is -inf / +inf).
   bool fuseClip = false;
   double clipLo = 0.0, clipHi = 0.0;
+  /// Conv only, set in inference (no gradient recorded): a kernel that reorders the weights into
+  /// its own layout may keep the result with the weights' storage for the next call
+  /// (Storage::derived, checked against Storage::version), as weights rarely change between
+  /// inference calls.
+  bool cacheWeights = false;
 };
 
 /// MaxPool, MaxPoolGrad, AveragePool, AveragePoolGrad: the resolved ops::PoolParams (kernel,

@@ -123,8 +123,10 @@ void checkConvWeights(const char* op, const Tensor& x, const Tensor& w, const Te
 
 /// The typed parameters of the Conv-family kernels (shared by the forward and its backward rule).
 std::shared_ptr<const KernelParams> convKernelParams(const Ints& strides, const Ints& pads, const Ints& dilations,
-                                                     int64_t group) {
-  return std::make_shared<const KernelParams>(ConvKernelParams{ConvParams{strides, pads, dilations, group, "NOTSET"}});
+                                                     int64_t group, bool cacheWeights = false) {
+  ConvKernelParams kp{ConvParams{strides, pads, dilations, group, "NOTSET"}};
+  kp.cacheWeights = cacheWeights;
+  return std::make_shared<const KernelParams>(kp);
 }
 
 Attrs convAttrs(const Window& win, int64_t group) {
@@ -241,6 +243,7 @@ Tensor fusedConv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvPa
   if (!fused) return Tensor();
   const auto [win, outShape] = checkConv(x, w, b, p);
   act.window = ConvParams{win.strides, win.pads, win.dilations, p.group, "NOTSET"};
+  act.cacheWeights = true;
   const KernelParams kp = act;
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   return detail::runOp1(OpId::kConv, x.dtype(), convInputs(xc, wc, bc), outShape, x.dtype(), Attrs(), &kp);
@@ -269,9 +272,10 @@ Tensor convClip(const Tensor& x, const Tensor& w, const Tensor& b, const ConvPar
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
   const auto [win, outShape] = checkConv(x, w, b, p);
   const Attrs attrs = convAttrs(win, p.group);  // for the trace only
-  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group);
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
+  const bool inference = autograd::activeTracer() == nullptr && !autograd::needsGrad(inputs);
+  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, inference);
   const DType dt = x.dtype();
   Tensor y = detail::runOp1(OpId::kConv, dt, inputs, outShape, dt, Attrs(), kp.get());
   return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, kp](const std::vector<Tensor>& g) {

@@ -118,6 +118,7 @@ py::array toNumpy(const Tensor& input) {
     strides[i] = stride;
     stride *= std::max<py::ssize_t>(shape[i], 1);
   }
+  t.impl().storage->untrack();  // NumPy may write through the array: caches of the contents go stale
   auto* keep = new Tensor(t);
   py::capsule owner(keep, [](void* p) { delete static_cast<Tensor*>(p); });
   return py::array(dt, shape, strides, t.rawData(), owner);
@@ -185,6 +186,7 @@ py::capsule toDlpack(const Tensor& t) {
   owner->shape.assign(t.shape().begin(), t.shape().end());
   owner->strides = t.strides();
   auto m = std::make_unique<DLManagedTensor>();
+  t.impl().storage->untrack();  // the consumer may write: caches of the contents go stale
   m->dl_tensor.data = t.rawData();
   m->dl_tensor.device = DLDevice{t.device().isCuda() ? kDLCUDA : kDLCPU, t.device().isCuda() ? t.device().index : 0};
   m->dl_tensor.ndim = static_cast<int32_t>(owner->shape.size());

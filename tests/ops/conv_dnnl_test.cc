@@ -279,6 +279,84 @@ TEST_F(DnnlConvMisc, BitIdenticalAcrossRunsWithTheSameThreads) {
   }
 }
 
+TEST_F(DnnlConvMisc, InferenceKeepsReorderedWeightsUntilTheyChange) {
+  // In inference the blocked forward reorders the weights once and keeps them with their
+  // storage; every write through the engine (data()) makes them stale, memory shared with a
+  // writer outside the engine is never cached, and a training forward drops the copies.
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
+  const Case c{"cache", {1, 16, 9, 9}, {32, 16, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true};
+  const Tensor x64 = test::randomTensor(c.x, 31), b64 = test::randomTensor({32}, 33);
+  Tensor w64 = test::randomTensor(c.w, 32);
+  const Tensor x = x64.to(DType::kFloat32), b = b64.to(DType::kFloat32);
+  Tensor w = w64.to(DType::kFloat32);
+  auto expectConvOf = [&](const Tensor& y, const Tensor& wRef) {
+    test::expectTensorNear(y, test::refConv(x64, wRef, b64, windowOf(c), 1), 1e-4, 1e-4);
+  };
+  const uint64_t packs = cpu::dnnlWeightPacks(), runs = cpu::dnnlConvRuns();
+  const Tensor y1 = ops::conv(x, w, b, paramsOf(c));
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 1);
+  const Tensor y2 = ops::conv(x, w, b, paramsOf(c));
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 1) << "the second call reordered the weights again";
+  EXPECT_EQ(cpu::dnnlConvRuns(), runs + 2);
+  expectConvOf(y1, w64);
+  ASSERT_EQ(y1.nbytes(), y2.nbytes());
+  EXPECT_EQ(std::memcmp(y1.data<float>(), y2.data<float>(), y1.nbytes()), 0);
+
+  // A write through the engine: the next call sees the new weights.
+  w.data<float>()[5] += 3.0f;
+  std::vector<double> wv(static_cast<size_t>(w.numel()));
+  for (size_t i = 0; i < wv.size(); ++i) wv[i] = static_cast<double>(w.readData<float>()[i]);
+  const Tensor wNew = Tensor::fromVector(wv, c.w);
+  expectConvOf(ops::conv(x, w, b, paramsOf(c)), wNew);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 2);
+  // An in-place op writes through data() too.
+  w.copyFrom(w64.to(DType::kFloat32));
+  expectConvOf(ops::conv(x, w, b, paramsOf(c)), w64);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 3);
+
+  // Two views of one storage at different offsets keep one copy each.
+  const Tensor both = ops::concat({w, wNew.to(DType::kFloat32)}, 0);
+  const Tensor first = both.slice(0, 0, 32), second = both.slice(0, 32, 64);
+  ASSERT_TRUE(first.sharesStorage(second));
+  for (int round = 0; round < 2; ++round) {
+    expectConvOf(ops::conv(x, first, b, paramsOf(c)), w64);
+    expectConvOf(ops::conv(x, second, b, paramsOf(c)), wNew);
+  }
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 5);
+
+  // Borrowed memory (a NumPy array's, a shared mapping's) can change unseen: never cached.
+  std::vector<float> outside(w.numel());
+  std::memcpy(outside.data(), w.readData<float>(), w.nbytes());
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(outside.data(), w.nbytes(), Device::cpu(), [](void*) {});
+  impl->shape = c.w;
+  impl->strides = contiguousStrides(c.w);
+  impl->dtype = DType::kFloat32;
+  const Tensor borrowed(impl);
+  expectConvOf(ops::conv(x, borrowed, b, paramsOf(c)), w64);
+  outside[5] += 3.0f;  // behind the engine's back
+  expectConvOf(ops::conv(x, borrowed, b, paramsOf(c)), wNew);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 5);
+  // So is the engine's own memory once handed to such a writer (to_numpy, __dlpack__ untrack it).
+  const Tensor shared = w64.to(DType::kFloat32);
+  expectConvOf(ops::conv(x, shared, b, paramsOf(c)), w64);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 6);
+  shared.impl().storage->untrack();
+  float* escaped = shared.data<float>();
+  expectConvOf(ops::conv(x, shared, b, paramsOf(c)), w64);
+  escaped[5] += 3.0f;
+  expectConvOf(ops::conv(x, shared, b, paramsOf(c)), wNew);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 6);
+
+  // A training forward drops the copies: the next inference call reorders again.
+  Tensor wTrain = w.detach().setRequiresGrad();
+  ops::conv(x, wTrain, b, paramsOf(c));
+  ops::conv(x, w, b, paramsOf(c));
+  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 7);
+}
+
 TEST_F(DnnlConvMisc, BuffersComeUnderTheMemoryLimit) {
   // The blocked layout reorders x (9 MiB) into a buffer of the same size, which comes from the
   // CPU allocator: with the limit set below it, that is a MemoryError naming the limit, as for
