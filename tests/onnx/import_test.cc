@@ -495,10 +495,10 @@ TEST(OnnxImport, BatchNormFollowedByReluRunsFusedWithTheSameResults) {
   }
 }
 
-TEST(OnnxImport, SigmoidTimesItsInputRunsAsOneSiluWithoutGradients) {
-  // Sigmoid(x) -> Mul(x, s) (either operand order) runs as ops::silu when no gradient is wanted
-  // and s itself is not; with gradients, or s wanted, as the two nodes. Values and gradients
-  // against the formula in double.
+TEST(OnnxImport, SigmoidTimesItsInputRunsAsOneSilu) {
+  // Sigmoid(x) -> Mul(x, s) (either operand order) runs as ops::silu, with or without gradients,
+  // when s itself is not wanted; with s wanted, as the two nodes. Values and gradients against
+  // the formula in double.
   auto build = [](bool wantSigmoid, bool swapped) {
     onnx::ModelProto m = makeModel(13);
     addInput(m, "x", {-1, 6});
@@ -524,7 +524,7 @@ TEST(OnnxImport, SigmoidTimesItsInputRunsAsOneSiluWithoutGradients) {
           outs = m->run({x});
           std::vector<std::string> ops;
           for (const auto& r : tracer.records()) ops.push_back(r.opType);
-          const bool fused = !withGrad && !wantSigmoid;
+          const bool fused = !wantSigmoid;
           EXPECT_EQ(ops, fused ? (std::vector<std::string>{"Silu"}) : (std::vector<std::string>{"Sigmoid", "Mul"}));
         }
         const std::vector<float> y = outs[0].toVector<float>();

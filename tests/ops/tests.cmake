@@ -10,6 +10,7 @@ singa_add_gtest(NAME ops_shape_test LABELS unit SOURCES
 # Elementwise ops (unary, binary, comparison/logic, Where, variadic) and the Tensor operators.
 singa_add_gtest(NAME ops_elementwise_test LABELS unit SOURCES
   ops/elementwise_test.cc
+  ops/vec_math_test.cc
 )
 
 # Neural-network ops: Conv, ConvTranspose, pooling, BatchNormalization, Dropout, Softmax, losses;
