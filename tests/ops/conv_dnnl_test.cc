@@ -357,10 +357,32 @@ TEST_F(DnnlConvMisc, InferenceKeepsReorderedWeightsUntilTheyChange) {
   EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 7);
 }
 
+TEST_F(DnnlConvMisc, BuffersAreFreedWhenTheCallReturns) {
+  // The reordered operands and the scratchpad live for the call only: after a training forward
+  // and backward the memory in use has grown by the output and the gradients alone.
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
+  const Tensor x = test::randomTensor({2, 16, 20, 20}, 41).to(DType::kFloat32).setRequiresGrad();
+  const Tensor w = test::randomTensor({32, 16, 3, 3}, 42).to(DType::kFloat32).setRequiresGrad();
+  const size_t before = cpuBytesInUse();
+  const uint64_t runs = cpu::dnnlConvRuns();
+  {
+    Tensor y = ops::conv(x, w, Tensor(), {});
+    EXPECT_EQ(cpuBytesInUse() - before, y.nbytes()) << "the forward kept buffers beyond its output";
+  }
+  EXPECT_EQ(cpuBytesInUse(), before);
+  Tensor y = ops::conv(x, w, Tensor(), {});
+  y.backward(Tensor::ones(y.shape()));
+  EXPECT_EQ(cpu::dnnlConvRuns() - runs, 4u) << "forward twice, backward data and weights on oneDNN";
+  y = Tensor();
+  EXPECT_EQ(cpuBytesInUse() - before, x.grad().nbytes() + w.grad().nbytes());
+}
+
 TEST_F(DnnlConvMisc, BuffersComeUnderTheMemoryLimit) {
   // The blocked layout reorders x (9 MiB) into a buffer of the same size, which comes from the
   // CPU allocator: with the limit set below it, that is a MemoryError naming the limit, as for
-  // any tensor. A fresh thread, so no buffer kept from an earlier call serves it.
+  // any tensor. (A fresh thread: nothing a thread kept from an earlier call could serve it.)
   SKIP_WITHOUT_DNNL();
   cpu::setDnnlConvEnabled(true);
   cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
