@@ -313,9 +313,43 @@ static void checkBlasSizes(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t
                                    << kMax << " that BLAS indexes");
 }
 
+// One row or one column of C: a matrix-vector product. GEMM would pack the whole matrix operand
+// into its panels first (a batch-1 classifier's 1280 x 1000 weights on every call); GEMV reads
+// it once. C is zeroed first when beta is 0: BLAS scales it by beta, and 0 * NaN (uninitialised
+// memory) is NaN.
+template <class T, class Gemv>
+bool asGemv(Gemv gemv, bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+            const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if ((m != 1 && n != 1) || k == 0) return false;
+  if (m == 1) {
+    // c[0, :] = op(B)^T x with x the row of op(A): a[i] (A is 1 x k) or a[i * lda] (A is k x 1)
+    if (beta == T(0)) std::fill(c, c + n, T(0));
+    if (transB) {  // B is n x k
+      gemv(CblasRowMajor, CblasNoTrans, n, k, alpha, b, ldb, a, transA ? lda : 1, beta, c, 1);
+    } else {  // B is k x n
+      gemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, a, transA ? lda : 1, beta, c, 1);
+    }
+    return true;
+  }
+  // n == 1: c[:, 0] = op(A) y with y the column of op(B): b[i * ldb] (B is k x 1) or b[i] (B is 1 x k)
+  for (int64_t i = 0; i < m && beta == T(0); ++i) c[i * ldc] = T(0);
+  if (transA) {  // A is k x m
+    gemv(CblasRowMajor, CblasTrans, k, m, alpha, a, lda, b, transB ? 1 : ldb, beta, c, ldc);
+  } else {  // A is m x k
+    gemv(CblasRowMajor, CblasNoTrans, m, k, alpha, a, lda, b, transB ? 1 : ldb, beta, c, ldc);
+  }
+  return true;
+}
+
 void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   checkBlasSizes(m, n, k, lda, ldb, ldc);
+  auto gemv = [](CBLAS_ORDER o, CBLAS_TRANSPOSE t, int64_t rows, int64_t cols, float al, const float* x, int64_t ld,
+                 const float* v, int64_t inc, float be, float* y, int64_t incy) {
+    cblas_sgemv(o, t, static_cast<blasint>(rows), static_cast<blasint>(cols), al, x, static_cast<blasint>(ld), v,
+                static_cast<blasint>(inc), be, y, static_cast<blasint>(incy));
+  };
+  if (asGemv(gemv, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
@@ -324,6 +358,12 @@ void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float a
 void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   checkBlasSizes(m, n, k, lda, ldb, ldc);
+  auto gemv = [](CBLAS_ORDER o, CBLAS_TRANSPOSE t, int64_t rows, int64_t cols, double al, const double* x, int64_t ld,
+                 const double* v, int64_t inc, double be, double* y, int64_t incy) {
+    cblas_dgemv(o, t, static_cast<blasint>(rows), static_cast<blasint>(cols), al, x, static_cast<blasint>(ld), v,
+                static_cast<blasint>(inc), be, y, static_cast<blasint>(incy));
+  };
+  if (asGemv(gemv, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));

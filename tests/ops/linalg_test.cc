@@ -8,7 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <cmath>
+#include <limits>
+
 #include "gradcheck.h"
+#include "singa/kernels/cpu/im2col.h"
 #include "singa/singa.h"
 
 namespace singa {
@@ -89,6 +93,53 @@ TEST(MatMul, MatchesNaiveWithPromotionAndBroadcast) {
   checkMatmul({1, 4}, {4, 1});
   checkMatmul({3, 0}, {0, 2});  // K = 0: zeros
   checkMatmul({2, 3, 4}, {2, 4, 5}, DType::kFloat32, 1e-5);
+}
+
+// blasGemm's one-row and one-column products go to GEMV: every transpose flag, leading
+// dimensions past the matrices' widths, beta 0 over a NaN-filled C (not read) and beta 0.5 over
+// values, against a double loop.
+template <class T>
+void checkThinBlasGemm() {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 37, 19}, {23, 1, 17}, {1, 1, 9}, {1, 40, 1}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        for (double beta : {0.0, 0.5}) {
+          SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + (ta ? " A^T" : "") +
+                       (tb ? " B^T" : "") + " beta " + std::to_string(beta));
+          // op(A) is m x k: A stored m x k (lda >= k) or k x m (lda >= m); likewise B.
+          const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
+          std::vector<T> a(static_cast<size_t>((ta ? k : m) * lda)), b(static_cast<size_t>((tb ? n : k) * ldb));
+          std::vector<T> c(static_cast<size_t>(m * ldc));
+          for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>(std::sin(0.7 * static_cast<double>(i) + 0.1));
+          for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>(std::cos(0.3 * static_cast<double>(i) + 0.2));
+          for (size_t i = 0; i < c.size(); ++i) c[i] = beta == 0 ? static_cast<T>(nan) : static_cast<T>(0.01 * i);
+          const std::vector<T> c0 = c;
+          cpu::blasGemm(ta, tb, m, n, k, T(2), a.data(), lda, b.data(), ldb, static_cast<T>(beta), c.data(), ldc);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+              double want = 0;
+              for (int64_t p = 0; p < k; ++p) {
+                want += static_cast<double>(ta ? a[p * lda + i] : a[i * lda + p]) *
+                        static_cast<double>(tb ? b[j * ldb + p] : b[p * ldb + j]);
+              }
+              want = 2 * want + (beta == 0 ? 0.0 : beta * static_cast<double>(c0[i * ldc + j]));
+              EXPECT_NEAR(static_cast<double>(c[i * ldc + j]), want, 1e-4 * (1 + std::fabs(want))) << i << "," << j;
+            }
+            for (int64_t j = n; j < ldc && j < static_cast<int64_t>(c.size()) - i * ldc; ++j) {
+              const T got = c[i * ldc + j], was = c0[i * ldc + j];
+              EXPECT_TRUE(got == was || (std::isnan(got) && std::isnan(was))) << "wrote past the row at " << i << "," << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MatMul, OneRowOrColumnProductsOnBlas) {
+  checkThinBlasGemm<float>();
+  checkThinBlasGemm<double>();
 }
 
 TEST(MatMul, StridedOperands) {
