@@ -274,8 +274,9 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
   const Attrs attrs = convAttrs(win, p.group);  // for the trace only
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   const std::vector<Tensor> inputs = convInputs(xc, wc, bc);
-  const bool inference = autograd::activeTracer() == nullptr && !autograd::needsGrad(inputs);
-  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, inference);
+  // No gradient recorded: the kernel may keep its reordered weights for the next call (the
+  // export tracer, if any, records the same Conv either way).
+  const auto kp = convKernelParams(win.strides, win.pads, win.dilations, p.group, !autograd::needsGrad(inputs));
   const DType dt = x.dtype();
   Tensor y = detail::runOp1(OpId::kConv, dt, inputs, outShape, dt, Attrs(), kp.get());
   return detail::finish1("Conv", attrs, inputs, y, [xc, wc, bc, kp](const std::vector<Tensor>& g) {

@@ -195,6 +195,24 @@ def test_every_public_function_has_a_docstring():
     assert "ModelProto" in inspect.getdoc(sonnx.prepare)
 
 
+def test_weights_written_through_numpy_reach_the_next_inference_call():
+    # Inference convolutions (no_grad) keep their weights reordered between calls; a NumPy view
+    # of the weight changes it behind the engine's back, so every call must see the new values
+    # (PyTorch on the same numbers as the reference).
+    torch = _torch()
+    conv = autograd.Conv2d(32, 32, 3, padding=1)
+    x = np.random.default_rng(0).standard_normal((1, 32, 9, 9)).astype(np.float32)
+    w, b = conv.get_params()["weight"], conv.get_params()["bias"]
+    view = tensor.to_numpy(w)
+    for step in range(3):
+        with autograd.no_grad():
+            y = tensor.to_numpy(conv(tensor.from_numpy(x)))
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(view.copy()),
+                                         torch.from_numpy(tensor.to_numpy(b).copy()), padding=1).numpy()
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+        view[step, 0, 1, 1] += 5.0  # through the array: no engine call sees it
+
+
 def test_dlpack_shares_memory_with_numpy_and_pytorch():
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
     t = tensor.from_dlpack(a)  # NumPy's __dlpack__: no copy
