@@ -481,12 +481,15 @@ std::shared_ptr<Storage> packedWeights(const Tensor& w, const Operand& o) {
     }
   }
   auto packed = std::make_shared<Storage>(o.inner.get_size(), Device::cpu());
-  {
+  try {
     dnnl::stream s(engine());
     memory user(o.user, engine(), const_cast<float*>(w.readData<float>()));  // read only: the reorder's source
     memory inner(o.inner, engine(), packed->data());
     o.reorder->execute(s, user, inner);
     s.wait();
+  } catch (const dnnl::error& e) {
+    SINGA_THROW(Error, "oneDNN weight reorder failed: " << e.what() << " (status " << static_cast<int>(e.status)
+                                                       << "); SINGA_CONV=native runs the built-in convolution kernels instead");
   }
   auto next = std::make_shared<PackedWeights>();
   next->entries.push_back({w.offset(), o.inner, *version, packed});

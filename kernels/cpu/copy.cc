@@ -107,11 +107,12 @@ void copyNarrow(const Tensor& in, Tensor& out, const CastParams& p) {
     });
   };
   const DType from = in.dtype(), to = out.dtype();
+  void* const dst = out.rawData();  // once: each call counts as a write (Storage::version)
   auto store = [&](int64_t i, const Wide& w) {
     if (isNarrow(to)) {
-      static_cast<uint8_t*>(out.rawData())[i] = narrowOf(to, w, p);
+      static_cast<uint8_t*>(dst)[i] = narrowOf(to, w, p);
     } else {
-      SINGA_DISPATCH_ALL(to, D, out.data<D>()[i] = regularOf<D>(w));
+      SINGA_DISPATCH_ALL(to, D, static_cast<D*>(dst)[i] = regularOf<D>(w));
     }
   };
   if (isNarrow(from)) {

@@ -23,18 +23,14 @@ inline float bitsToFloat(uint32_t u) {
   return f;
 }
 
-inline uint32_t floatToBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
 inline float expVec(float x) {
   x = std::min(std::max(x, -104.0f), 89.0f);  // std::max/min return their first operand for NaN
   // n = round(x / ln2): adding 1.5 * 2^23 leaves n in the low mantissa bits (|x / ln2| < 2^22).
   const float shifted = x * 1.44269504088896341f + 12582912.0f;
   const float fn = shifted - 12582912.0f;
-  const int32_t n = static_cast<int32_t>(floatToBits(shifted) - 0x4B400000u);  // NaN: any n, result NaN
+  int32_t bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  const int32_t n = bits - 0x4B400000;  // shifted is within 2^23 +- 2^22 (or NaN: any n, result NaN)
   float r = x - fn * 0.693359375f;
   r = r - fn * -2.12194440e-4f;
   float p = 1.9875691500e-4f;

@@ -284,6 +284,13 @@ Storage::~Storage() {
   }
 }
 
+void Storage::untrack() const {
+  untracked_.store(true);
+  std::vector<std::pair<const void*, std::shared_ptr<void>>> old;  // freed after the lock is released
+  std::lock_guard<std::mutex> lock(derivedMutex_);
+  old.swap(derived_);
+}
+
 std::shared_ptr<void> Storage::derived(const void* owner) const {
   std::lock_guard<std::mutex> lock(derivedMutex_);
   for (const auto& [o, d] : derived_) {

@@ -75,7 +75,7 @@ class Storage {
   /// derived from the contents (derived()) is stale from then on. A writer re-acquires the
   /// pointer for each update (as every kernel does) instead of keeping it across other work.
   void* data() const {
-    writes_.fetch_add(1);
+    writes_.fetch_add(1, std::memory_order_relaxed);  // ordering comes from whatever orders the write
     return data_;
   }
   /// The memory, to read only (version() does not move). Nothing may be written through it.
@@ -91,8 +91,9 @@ class Storage {
     if (untracked_.load()) return std::nullopt;
     return writes_.load();
   }
-  /// The memory has escaped to a writer the engine does not see; version() is nullopt from now on.
-  void untrack() const { untracked_.store(true); }
+  /// The memory has escaped to a writer the engine does not see; version() is nullopt from now on
+  /// and the derived caches are dropped.
+  void untrack() const;
 
   /// Caches of data computed from the contents (e.g. convolution weights reordered for a
   /// kernel), kept with the block and freed with it, one per owner: `owner` is the address of a

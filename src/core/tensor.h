@@ -77,7 +77,10 @@ class Tensor {
   bool sharesStorage(const Tensor& other) const;
 
   /// Typed pointer to the first element (checks dtype; CPU or device pointer), to read or write:
-  /// counts as a write to the storage (Storage::version()).
+  /// counts as a write to the storage (Storage::version()), so caches derived from the contents
+  /// (reordered convolution weights) are rebuilt. Ask again for each update rather than keeping
+  /// the pointer across other engine calls, and do not write while another thread runs ops that
+  /// read the tensor: a cache made in between would keep the old values.
   template <class T>
   T* data() const;
   void* rawData() const;

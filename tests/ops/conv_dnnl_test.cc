@@ -343,18 +343,26 @@ TEST_F(DnnlConvMisc, InferenceKeepsReorderedWeightsUntilTheyChange) {
   const Tensor shared = w64.to(DType::kFloat32);
   expectConvOf(ops::conv(x, shared, b, paramsOf(c)), w64);
   EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 6);
+  const size_t inUse = cpuBytesInUse();
   shared.impl().storage->untrack();
+  EXPECT_LT(cpuBytesInUse(), inUse) << "untrack() kept the reordered copy";
   float* escaped = shared.data<float>();
   expectConvOf(ops::conv(x, shared, b, paramsOf(c)), w64);
   escaped[5] += 3.0f;
   expectConvOf(ops::conv(x, shared, b, paramsOf(c)), wNew);
   EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 6);
 
-  // A training forward drops the copies: the next inference call reorders again.
-  Tensor wTrain = w.detach().setRequiresGrad();
-  ops::conv(x, wTrain, b, paramsOf(c));
+  // A training forward drops the copies: the next inference call reorders again. (concat above
+  // read w through data(), so its copy is made afresh first.)
+  const uint64_t fresh = cpu::dnnlWeightPacks();
   ops::conv(x, w, b, paramsOf(c));
-  EXPECT_EQ(cpu::dnnlWeightPacks(), packs + 7);
+  ops::conv(x, w, b, paramsOf(c));
+  EXPECT_EQ(cpu::dnnlWeightPacks(), fresh + 1);
+  Tensor wTrain = w.detach().setRequiresGrad();
+  ASSERT_TRUE(wTrain.sharesStorage(w));
+  ops::conv(x, wTrain, b, paramsOf(c));
+  expectConvOf(ops::conv(x, w, b, paramsOf(c)), w64);
+  EXPECT_EQ(cpu::dnnlWeightPacks(), fresh + 2) << "the training forward did not drop the copy";
 }
 
 TEST_F(DnnlConvMisc, BuffersAreFreedWhenTheCallReturns) {
