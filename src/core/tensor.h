@@ -90,6 +90,13 @@ class Tensor {
   template <class T>
   const T* readData() const;
   const void* rawReadData() const;
+  /// TypeError unless the tensor's dtype is `requested` (data<T>() and readData<T>() check it).
+  void checkDataType(DType requested) const {
+    if (requested != dtype()) {
+      SINGA_THROW(TypeError, "tensor data requested as " << dtypeName(requested) << " but the tensor is "
+                                                         << dtypeName(dtype()));
+    }
+  }
 
   // ---- copies, views and conversion (recorded by autograd where differentiable) -------------
   /// Same data, contiguous row-major layout (a copy only when needed).
@@ -185,19 +192,13 @@ void normalizeBools(Tensor& t);
 
 template <class T>
 T* Tensor::data() const {
-  if (DTypeOf<T>::value != dtype()) {
-    SINGA_THROW(TypeError, "tensor data requested as " << dtypeName(DTypeOf<T>::value)
-                                                       << " but the tensor is " << dtypeName(dtype()));
-  }
+  checkDataType(DTypeOf<T>::value);
   return static_cast<T*>(rawData());
 }
 
 template <class T>
 const T* Tensor::readData() const {
-  if (DTypeOf<T>::value != dtype()) {
-    SINGA_THROW(TypeError, "tensor data requested as " << dtypeName(DTypeOf<T>::value)
-                                                       << " but the tensor is " << dtypeName(dtype()));
-  }
+  checkDataType(DTypeOf<T>::value);
   return static_cast<const T*>(rawReadData());
 }
 
