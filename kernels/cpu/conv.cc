@@ -199,9 +199,6 @@ void depthwiseForward(const T* x, const T* w, const T* bias, T* y, int64_t N, in
 
 template <class T>
 void convForwardUnclipped(KernelContext& ctx) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (dnnlConvForward(ctx)) return;
-  }
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(1);
   const Tensor* b = optionalInput(ctx, 2);
@@ -275,6 +272,9 @@ void convForwardUnclipped(KernelContext& ctx) {
 // pass over the output while it is still in cache, no second tensor or op.
 template <class T>
 void convForward(KernelContext& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dnnlConvForward(ctx)) return;  // with the fused Relu or Clip
+  }
   convForwardUnclipped<T>(ctx);
   const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>("Conv");
   if (!cp.fuseClip) return;

@@ -14,7 +14,14 @@
 // held with the weights' storage. The only memory oneDNN allocates itself is its generated code
 // and descriptors (small, bounded by the cache).
 //
-// ReLU: a fused Relu (ConvKernelParams::fuseRelu) runs as our own pass over the output, not as
+// Inference chains: with no gradient recorded (ConvKernelParams::cacheWeights) a forward runs
+// blocked and leaves its output in the primitive's layout (BlockedLayout, attached to the output's
+// Storage): the next convolution takes that buffer as its input, and Add / Relu of such tensors
+// run on the buffers (laid_out.h), so a chain of convolutions reorders nothing; anything else
+// reading the tensor has the plain memory written first (Storage::readData). mobilenet_v2 batch
+// 1, 2 threads, Intel family 6 model 167: 5.38 -> 3.81 ms; resnet18 11.3 -> 10.7 ms.
+//
+// ReLU and Clip: a fused Relu (ConvKernelParams::fuseRelu) runs as our own pass over the output, not as
 // oneDNN's eltwise_relu post-op: ours maps NaN to 0 like the Relu kernel, while oneDNN's relu,
 // by its documented formula s > 0 ? s : alpha * s, keeps NaN. The fused form only runs in inference.
 //
@@ -23,6 +30,7 @@
 // size equals the tensor's (the smallest non-negative one when several give it).
 #include "singa/kernels/cpu/conv_dnnl.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +49,7 @@
 #include "singa/core/parallel.h"
 #include "singa/kernels/cpu/conv_packed.h"
 #include "singa/kernels/cpu/im2col.h"
+#include "singa/kernels/cpu/laid_out.h"
 
 #ifdef SINGA_USE_DNNL
 #include <oneapi/dnnl/dnnl.hpp>
@@ -86,6 +95,9 @@ DnnlConvLayout currentLayout() {
 }
 std::atomic<uint64_t> gDnnlRuns{0};
 std::atomic<uint64_t> gDnnlPacks{0};
+std::atomic<uint64_t> gBlockedOutputs{0};
+std::atomic<uint64_t> gBlockedInputs{0};
+std::atomic<bool> gKeepBlocked{true};
 
 }  // namespace
 
@@ -112,8 +124,12 @@ DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout) {
   return old;
 }
 
+bool setDnnlKeepBlocked(bool on) { return gKeepBlocked.exchange(on); }
+
 uint64_t dnnlConvRuns() { return gDnnlRuns.load(); }
 uint64_t dnnlWeightPacks() { return gDnnlPacks.load(); }
+uint64_t dnnlBlockedOutputs() { return gBlockedOutputs.load(); }
+uint64_t dnnlBlockedInputs() { return gBlockedInputs.load(); }
 
 std::string cpuKernelsDescription() { return cpuAndGemmDescription() + "; conv: " + convBackendDescription(); }
 
@@ -255,13 +271,15 @@ bool avx512Kernels() {
   return v;
 }
 
-Route routeOf(Direction dir, const Geometry& g) {
+// `chained`: an inference forward whose input comes blocked from the convolution before it (or
+// whose output may stay blocked for the next one), so the blocked layout costs no reorders.
+Route routeOf(Direction dir, const Geometry& g, bool chained) {
   switch (currentLayout()) {
     case DnnlConvLayout::kPlain: return Route::kPlain;
     case DnnlConvLayout::kBlocked: return Route::kBlocked;
     case DnnlConvLayout::kAuto: break;
   }
-  if (g.depthwise) return Route::kBlocked;
+  if (g.depthwise || (dir == Direction::kForward && chained)) return Route::kBlocked;
   if (g.oneByOne) return dir == Direction::kBackwardWeights ? Route::kNative : Route::kPlain;
   switch (dir) {
     case Direction::kForward: return Route::kBlocked;
@@ -348,8 +366,8 @@ std::shared_ptr<Primitive> create(Direction dir, const Geometry& g, bool withBia
 // The LRU cache of primitives; a null entry records a refusal.
 class PrimitiveCache {
  public:
-  std::shared_ptr<Primitive> get(Direction dir, const Geometry& g, bool withBias) {
-    const Route route = routeOf(dir, g);
+  std::shared_ptr<Primitive> get(Direction dir, const Geometry& g, bool withBias, bool chained = false) {
+    const Route route = routeOf(dir, g, chained);
     if (route == Route::kNative) return nullptr;
     const bool blocked = route == Route::kBlocked;
     const std::string key = keyOf(dir, g, withBias, blocked);
@@ -400,10 +418,10 @@ PrimitiveCache& cache() {
 }
 
 // Runs p on the tensors at `data` (one pointer per operand, in order): inputs reordered into the
-// primitive's layouts, outputs out of them, every buffer from the CPU allocator. Operand
-// `prepared` (if any) is already in the primitive's layout.
-void execute(const Primitive& p, const std::vector<void*>& data, const char* what,
-             size_t prepared = std::numeric_limits<size_t>::max()) {
+// primitive's layouts, outputs out of them, every buffer from the CPU allocator. The operands
+// whose bit is set in `prepared` are already in the primitive's layout (inputs) or stay in it
+// (outputs).
+void execute(const Primitive& p, const std::vector<void*>& data, const char* what, uint32_t prepared = 0) {
   // This call's buffers (reordered operands, scratchpad), freed when it returns. Blocks of 32 MiB
   // and more come back from the CPU allocator's cache with their pages mapped, smaller ones from
   // the C heap, so a call does not fault pages in; and a block freed here serves the next
@@ -420,8 +438,9 @@ void execute(const Primitive& p, const std::vector<void*>& data, const char* wha
     std::vector<std::pair<memory, memory>> outputs;  // (primitive's, ours) to reorder after
     for (size_t i = 0; i < p.operands.size(); ++i) {
       const Operand& o = p.operands[i];
-      memory user(i == prepared ? o.inner : o.user, engine(), data[i]);
-      if (!o.reorder || i == prepared) {
+      const bool ready = (prepared >> i) & 1u;
+      memory user(ready ? o.inner : o.user, engine(), data[i]);
+      if (!o.reorder || ready) {
         args.emplace(o.arg, user);
         continue;
       }
@@ -436,7 +455,7 @@ void execute(const Primitive& p, const std::vector<void*>& data, const char* wha
     if (p.scratchpad.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad, engine(), buffer(p.scratchpad)));
     p.prim.execute(s, args);
     for (size_t i = 0, k = 0; i < p.operands.size(); ++i) {
-      if (p.operands[i].output && p.operands[i].reorder) {
+      if (p.operands[i].output && p.operands[i].reorder && !((prepared >> i) & 1u)) {
         p.operands[i].reorder->execute(s, outputs[k].first, outputs[k].second);
         ++k;
       }
@@ -503,6 +522,68 @@ std::shared_ptr<Storage> packedWeights(const Tensor& w, const Operand& o) {
   return packed;
 }
 
+// A convolution's output held in the primitive's layout (inference, setDnnlKeepBlocked): the
+// next convolution takes the buffer as its input when its primitive wants that layout; anything
+// else reading the tensor gets it reordered into the plain memory first (Storage::readData).
+class BlockedLayout final : public StorageLayout {
+ public:
+  BlockedLayout(std::shared_ptr<Storage> buffer, memory::desc inner, memory::desc plain, dnnl::reorder toPlain)
+      : StorageLayout(std::move(buffer)), inner_(std::move(inner)), plain_(std::move(plain)), reorder_(std::move(toPlain)) {}
+
+  const memory::desc& inner() const { return inner_; }
+
+  void toPlain(void* plain) const override {
+    try {
+      dnnl::stream s(engine());
+      memory src(inner_, engine(), const_cast<void*>(buffer().readData()));  // read only: the reorder's source
+      memory dst(plain_, engine(), plain);
+      reorder_.execute(s, src, dst);
+      s.wait();
+    } catch (const dnnl::error& e) {
+      SINGA_THROW(Error, "oneDNN reorder of a convolution's output failed: "
+                             << e.what() << " (status " << static_cast<int>(e.status)
+                             << "); SINGA_CONV=native runs the built-in convolution kernels instead");
+    }
+  }
+  bool sameAs(const StorageLayout& other) const override {
+    const auto* o = dynamic_cast<const BlockedLayout*>(&other);
+    return o != nullptr && o->inner_ == inner_ && o->plain_ == plain_;
+  }
+  std::shared_ptr<const StorageLayout> over(std::shared_ptr<Storage> buffer) const override {
+    return std::make_shared<BlockedLayout>(std::move(buffer), inner_, plain_, reorder_);
+  }
+
+ private:
+  memory::desc inner_, plain_;
+  dnnl::reorder reorder_;
+};
+
+std::shared_ptr<const BlockedLayout> blockedLayoutOf(const Tensor& t) {
+  if (!isWhole(t)) return nullptr;
+  return std::dynamic_pointer_cast<const BlockedLayout>(t.impl().storage->layout());
+}
+
+// The fused activation maps 0 to 0, so it may run over a blocked buffer's zero padding.
+bool epilogueKeepsZero(const ConvKernelParams& cp) {
+  if (!cp.fuseClip) return true;  // none, or Relu
+  const float lo = static_cast<float>(cp.clipLo), hi = static_cast<float>(cp.clipHi);
+  return lo <= 0.0f && hi >= 0.0f;
+}
+
+// The fused Relu or Clip, as their own kernels compute them.
+void applyEpilogue(float* y, int64_t n, const ConvKernelParams& cp) {
+  if (cp.fuseRelu) {
+    parallelFor(n, 16384, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;  // as the Relu kernel: NaN -> 0
+    });
+  } else if (cp.fuseClip) {
+    const float lo = static_cast<float>(cp.clipLo), hi = static_cast<float>(cp.clipHi);
+    parallelFor(n, 16384, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = std::min(std::max(y[i], lo), hi);  // as Clip: NaN stays, lo > hi gives hi
+    });
+  }
+}
+
 const Tensor* optionalInput(const KernelContext& ctx, size_t i) {
   return ctx.inputs.size() > i && ctx.in(i).defined() ? &ctx.in(i) : nullptr;
 }
@@ -543,8 +624,24 @@ bool dnnlConvForward(KernelContext& ctx) {
   const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>("Conv");
   Geometry g;
   if (!geometryOf(x.shape(), y.shape(), w.shape(), cp.window, g)) return false;
-  const std::shared_ptr<Primitive> p = cache().get(Direction::kForward, g, b != nullptr);
+  // Inference: the input may come blocked from the convolution before, and the output may stay
+  // blocked for the next one (an activation that keeps the padding's zeros zero).
+  const bool inference = cp.cacheWeights;
+  const std::shared_ptr<const BlockedLayout> xBlocked = inference ? blockedLayoutOf(x) : nullptr;
+  const bool keep = inference && gKeepBlocked.load(std::memory_order_relaxed) && epilogueKeepsZero(cp) &&
+                    isWhole(y) && y.impl().storage->version().has_value();
+  const std::shared_ptr<Primitive> p = cache().get(Direction::kForward, g, b != nullptr, keep || xBlocked);
   if (!p) return false;
+  uint32_t prepared = 0;
+  const Operand& xo = p->operands[0];
+  const void* src = nullptr;
+  if (xBlocked && xo.inner == xBlocked->inner()) {
+    src = xBlocked->buffer().readData();
+    prepared |= 1u;
+    gBlockedInputs.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    src = x.readData<float>();  // writes the plain tensor first if it is held blocked
+  }
   const Operand& wo = p->operands[1];
   std::shared_ptr<Storage> packed;
   if (cp.cacheWeights && wo.reorder) {
@@ -552,15 +649,27 @@ bool dnnlConvForward(KernelContext& ctx) {
   } else if (!cp.cacheWeights && w.impl().storage->derived(&kPackedTag)) {
     w.impl().storage->setDerived(&kPackedTag, nullptr);  // training: the weights will change; free the copies
   }
-  std::vector<void*> data{ptr(x), packed ? packed->data() : const_cast<float*>(w.readData<float>())};
+  if (packed) prepared |= 2u;
+  std::vector<void*> data{const_cast<void*>(src), packed ? packed->data() : const_cast<float*>(w.readData<float>())};
   if (b) data.push_back(const_cast<float*>(b->readData<float>()));
-  data.push_back(y.data<float>());
-  execute(*p, data, "convolution forward", packed ? 1 : std::numeric_limits<size_t>::max());
-  if (cp.fuseRelu) {
-    float* yp = y.data<float>();
-    parallelFor(y.numel(), 16384, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) yp[i] = yp[i] > 0.0f ? yp[i] : 0.0f;  // as the Relu kernel: NaN -> 0
-    });
+  const size_t yi = data.size();
+  const Operand& yo = p->operands[yi];
+  std::shared_ptr<Storage> yBlocked;
+  if (keep && yo.reorder) {
+    yBlocked = std::make_shared<Storage>(yo.inner.get_size(), Device::cpu());
+    prepared |= 1u << yi;
+    data.push_back(yBlocked->data());
+  } else {
+    data.push_back(y.data<float>());
+  }
+  execute(*p, data, "convolution forward", prepared);
+  if (yBlocked) {
+    // The activation runs over the padding too (zero in, zero out: epilogueKeepsZero).
+    applyEpilogue(static_cast<float*>(yBlocked->data()), static_cast<int64_t>(yo.inner.get_size() / sizeof(float)), cp);
+    y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(yBlocked), yo.inner, yo.user, *yo.reorder));
+    gBlockedOutputs.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    applyEpilogue(y.data<float>(), y.numel(), cp);
   }
   return true;
 }

@@ -31,11 +31,21 @@ enum class DnnlConvLayout { kAuto, kPlain, kBlocked };
 /// Sets the layout choice; returns the old one.
 DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout);
 
+/// Inference (ConvKernelParams::cacheWeights) keeps a convolution's output in oneDNN's blocked
+/// layout (Storage::setLayout), for the next convolution to take as it is; the plain tensor is
+/// written on first use by anything else. On by default; off: every output is reordered at once
+/// (for A/B runs and tests). Returns the old state.
+bool setDnnlKeepBlocked(bool on);
+
 /// How many convolutions oneDNN has run in this process (tests check that it, not a fallback, ran).
 uint64_t dnnlConvRuns();
 /// How many times an inference forward reordered weights into oneDNN's layout and kept them
 /// (ConvKernelParams::cacheWeights); calls that found them kept do not count.
 uint64_t dnnlWeightPacks();
+/// How many inference convolutions left their output blocked, and how many took their input
+/// blocked from the one before.
+uint64_t dnnlBlockedOutputs();
+uint64_t dnnlBlockedInputs();
 
 /// Which kernels run float32 convolutions: "oneDNN 2.6.3 avx2", "packed AVX-512 + im2col +
 /// OpenBLAS" or "im2col + OpenBLAS".

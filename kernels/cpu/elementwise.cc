@@ -19,6 +19,7 @@
 
 #include "singa/core/parallel.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/laid_out.h"
 #include "singa/kernels/cpu/strided.h"
 
 namespace singa::cpu {
@@ -98,6 +99,9 @@ void mapBinary(KernelContext& ctx, F f) {
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
   Tensor& out = ctx.out(0);
+  if constexpr (std::is_same_v<TI, float> && std::is_same_v<TO, float>) {
+    if (mapLaidOut<2>({&a, &b}, out, f)) return;  // two convolution outputs held blocked (inference)
+  }
   const TI* pa = a.data<TI>();
   const TI* pb = b.data<TI>();
   TO* po = out.data<TO>();

@@ -16,6 +16,7 @@
 
 #include "singa/core/parallel.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/laid_out.h"
 #include "singa/kernels/cpu/strided.h"
 #include "singa/kernels/cpu/vec_math.h"
 #include "singa/kernels/unary_math.h"
@@ -48,6 +49,9 @@ T boundTo(double v, bool given, bool low) {
 template <class T, class F>
 void mapUnary(KernelContext& ctx, F f) {
   const Tensor& x = ctx.in(0);
+  if constexpr (std::is_same_v<T, float>) {
+    if (mapLaidOut<1>({&x}, ctx.out(0), f)) return;  // a convolution output held blocked (inference)
+  }
   const T* px = x.data<T>();
   T* po = ctx.out(0).data<T>();
   const int64_t n = x.numel();

@@ -284,7 +284,30 @@ Storage::~Storage() {
   }
 }
 
+void Storage::setLayout(std::shared_ptr<const StorageLayout> layout) const {
+  SINGA_CHECK(layout != nullptr && device_.isCpu() && !untracked_.load(), ValueError,
+              "Storage::setLayout needs a layout and a tracked CPU storage");
+  std::shared_ptr<const StorageLayout> old;  // freed after the lock is released
+  {
+    std::lock_guard<std::mutex> lock(layoutMutex_);
+    old = std::exchange(layout_, std::move(layout));
+    hasLayout_.store(true, std::memory_order_release);
+  }
+  writes_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Storage::writePlain() const {
+  std::shared_ptr<const StorageLayout> done;  // freed after the lock is released
+  std::lock_guard<std::mutex> lock(layoutMutex_);
+  if (!layout_) return;  // another thread wrote it meanwhile
+  layout_->toPlain(data_);
+  done = std::move(layout_);
+  layout_.reset();
+  hasLayout_.store(false, std::memory_order_release);
+}
+
 void Storage::untrack() const {
+  settle();  // the memory is about to be seen outside the engine
   untracked_.store(true);
   std::vector<std::pair<const void*, std::shared_ptr<void>>> old;  // freed after the lock is released
   std::lock_guard<std::mutex> lock(derivedMutex_);

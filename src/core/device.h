@@ -60,6 +60,30 @@ std::string deviceUnavailableReason(DeviceType type);
 /// Recorded by a backend's installer when it finds its device unusable.
 void setDeviceUnavailableReason(DeviceType type, const std::string& reason);
 
+class Storage;
+
+/// The contents of a CPU Storage held in another arrangement of the same elements: oneDNN's
+/// channel-blocked layout, kept between two convolutions in inference so that neither reorders
+/// (kernels/cpu/conv_dnnl.cc). Immutable once attached (Storage::setLayout); the plain memory
+/// is written from it on the first data() / readData() call.
+class StorageLayout {
+ public:
+  explicit StorageLayout(std::shared_ptr<Storage> buffer) : buffer_(std::move(buffer)) {}
+  virtual ~StorageLayout() = default;
+  /// The elements in this arrangement. Positions that hold no element (padding) hold zeros.
+  const Storage& buffer() const { return *buffer_; }
+  /// Writes the contents, plainly laid out, to `plain` (the owning storage's memory).
+  virtual void toPlain(void* plain) const = 0;
+  /// Whether `other` places the same elements at the same positions of its buffer, so an
+  /// elementwise function of equal-shaped tensors may run on the buffers directly.
+  virtual bool sameAs(const StorageLayout& other) const = 0;
+  /// This arrangement over another buffer of the same size (an elementwise result).
+  virtual std::shared_ptr<const StorageLayout> over(std::shared_ptr<Storage> buffer) const = 0;
+
+ private:
+  std::shared_ptr<Storage> buffer_;
+};
+
 /// A block of device memory, freed when the last tensor viewing it goes away.
 class Storage {
  public:
@@ -75,11 +99,15 @@ class Storage {
   /// derived from the contents (derived()) is stale from then on. A writer re-acquires the
   /// pointer for each update (as every kernel does) instead of keeping it across other work.
   void* data() const {
+    settle();
     writes_.fetch_add(1, std::memory_order_relaxed);  // ordering comes from whatever orders the write
     return data_;
   }
   /// The memory, to read only (version() does not move). Nothing may be written through it.
-  const void* readData() const { return data_; }
+  const void* readData() const {
+    settle();
+    return data_;
+  }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
 
@@ -102,6 +130,17 @@ class Storage {
   std::shared_ptr<void> derived(const void* owner) const;
   void setDerived(const void* owner, std::shared_ptr<void> d) const;
 
+  /// The contents are `layout`'s from now on (a write: version() moves); the memory is written
+  /// from it by the next data() or readData(). Only for a tracked CPU storage whose memory
+  /// nothing outside the engine sees (a kernel's fresh output).
+  void setLayout(std::shared_ptr<const StorageLayout> layout) const;
+  /// The other arrangement the contents are held in, or null when the memory holds them.
+  std::shared_ptr<const StorageLayout> layout() const {
+    if (!hasLayout_.load(std::memory_order_acquire)) return nullptr;
+    std::lock_guard<std::mutex> lock(layoutMutex_);
+    return layout_;
+  }
+
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
@@ -111,6 +150,14 @@ class Storage {
   mutable std::atomic<bool> untracked_{false};
   mutable std::mutex derivedMutex_;
   mutable std::vector<std::pair<const void*, std::shared_ptr<void>>> derived_;
+  mutable std::atomic<bool> hasLayout_{false};
+  mutable std::mutex layoutMutex_;
+  mutable std::shared_ptr<const StorageLayout> layout_;
+
+  void settle() const {
+    if (hasLayout_.load(std::memory_order_acquire)) writePlain();
+  }
+  void writePlain() const;
 };
 
 /// Bytes currently held in Storage blocks on the CPU, and the most ever held (for benchmarks).

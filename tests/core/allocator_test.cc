@@ -1,9 +1,13 @@
-// The CPU allocator's cache of large blocks (device.h): reuse, limits and the memory ceiling.
+// The CPU allocator's cache of large blocks (device.h): reuse, limits and the memory ceiling; a
+// Storage's contents held in another layout (Storage::setLayout).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "singa/core/device.h"
 #include "singa/core/error.h"
@@ -115,6 +119,81 @@ TEST_F(CpuCache, CachedBlocksGiveWayUnderTheMemoryLimit) {
     }
   }
   EXPECT_EQ(cpuCacheStats().cachedBytes, 70 * kMiB);
+}
+
+// A test layout: the elements reversed, after one zero of padding.
+class Reversed final : public StorageLayout {
+ public:
+  using StorageLayout::StorageLayout;
+  void toPlain(void* plain) const override {
+    ++calls;
+    const auto* src = static_cast<const float*>(buffer().readData()) + 1;
+    const size_t n = buffer().bytes() / sizeof(float) - 1;
+    for (size_t i = 0; i < n; ++i) static_cast<float*>(plain)[i] = src[n - 1 - i];
+  }
+  bool sameAs(const StorageLayout& o) const override { return dynamic_cast<const Reversed*>(&o) != nullptr; }
+  std::shared_ptr<const StorageLayout> over(std::shared_ptr<Storage> b) const override {
+    return std::make_shared<Reversed>(std::move(b));
+  }
+  mutable std::atomic<int> calls{0};
+};
+
+std::shared_ptr<Reversed> reversedOf(const std::vector<float>& v) {
+  auto buf = std::make_shared<Storage>((v.size() + 1) * sizeof(float), Device::cpu());
+  auto* p = static_cast<float*>(buf->data());
+  p[0] = 0.0f;
+  for (size_t i = 0; i < v.size(); ++i) p[1 + i] = v[v.size() - 1 - i];
+  return std::make_shared<Reversed>(buf);
+}
+
+TEST(StorageLayout, ThePlainMemoryIsWrittenOnFirstUse) {
+  const std::vector<float> want{1.5f, -2.0f, 3.25f, 4.0f};
+  Tensor t({4}, DType::kFloat32);
+  const Storage& st = *t.impl().storage;
+  const uint64_t before = *st.version();
+  auto layout = reversedOf(want);
+  st.setLayout(layout);
+  EXPECT_GT(*st.version(), before) << "new contents must move the version (derived caches go stale)";
+  EXPECT_EQ(st.layout(), layout);
+  EXPECT_EQ(layout->calls.load(), 0);
+  EXPECT_EQ(t.toVector<float>(), want);  // a read writes the plain memory once
+  EXPECT_EQ(layout->calls.load(), 1);
+  EXPECT_EQ(st.layout(), nullptr);
+  EXPECT_EQ(t.toVector<float>(), want);
+  EXPECT_EQ(layout->calls.load(), 1);
+
+  // A writer gets the contents first, then its write stands.
+  st.setLayout(reversedOf(want));
+  t.data<float>()[0] = 9.0f;
+  EXPECT_EQ(t.toVector<float>(), (std::vector<float>{9.0f, -2.0f, 3.25f, 4.0f}));
+
+  // Memory handed outside the engine (untrack) is written first; an untracked storage takes no layout.
+  st.setLayout(reversedOf(want));
+  st.untrack();
+  EXPECT_EQ(st.layout(), nullptr);
+  EXPECT_EQ(std::memcmp(st.readData(), want.data(), 16), 0);
+  EXPECT_THROW(st.setLayout(reversedOf(want)), ValueError);
+}
+
+TEST(StorageLayout, ConcurrentReadersWriteThePlainMemoryOnce) {
+  std::vector<float> want(4096);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<float>(i) * 0.5f;
+  for (int round = 0; round < 20; ++round) {
+    Tensor t({4096}, DType::kFloat32);
+    auto layout = reversedOf(want);
+    t.impl().storage->setLayout(layout);
+    std::vector<std::thread> readers;
+    std::vector<int> ok(4, 0);
+    for (int r = 0; r < 4; ++r) {
+      readers.emplace_back([&, r] {
+        const auto* p = static_cast<const float*>(t.impl().storage->readData());
+        ok[r] = std::memcmp(p, want.data(), want.size() * sizeof(float)) == 0;
+      });
+    }
+    for (auto& th : readers) th.join();
+    EXPECT_EQ(layout->calls.load(), 1);
+    for (int r = 0; r < 4; ++r) EXPECT_TRUE(ok[r]) << "reader " << r << " saw the memory before it was written";
+  }
 }
 
 }  // namespace

@@ -365,6 +365,128 @@ TEST_F(DnnlConvMisc, InferenceKeepsReorderedWeightsUntilTheyChange) {
   EXPECT_EQ(cpu::dnnlWeightPacks(), fresh + 2) << "the training forward did not drop the copy";
 }
 
+ops::ConvParams convParams(std::vector<int64_t> strides, std::vector<int64_t> pads, int64_t group) {
+  ops::ConvParams p;
+  p.strides = std::move(strides);
+  p.pads = std::move(pads);
+  p.dilations = {1, 1};
+  p.group = group;
+  return p;
+}
+
+// Nonzero floats in n values at p.
+size_t nonzeros(const float* p, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; ++i) k += p[i] != 0.0f;
+  return k;
+}
+
+TEST_F(DnnlConvMisc, InferenceChainStaysBlockedAndMatchesReorderingEveryOutput) {
+  // A mobilenet-like chain in inference: 1x1 16->24 + Clip(0, 6), depthwise 3x3 + Relu, 1x1
+  // 24->24, residual Add, Relu, 3x3 stride 2 24->40. Kept blocked, every convolution after the
+  // first takes its input as the one before left it and nothing is reordered until read; the
+  // results are bit-identical to reordering every output at once (same primitives), and match
+  // float64 direct loops.
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
+  const Tensor x64 = test::randomTensor({1, 16, 12, 12}, 41), w164 = test::randomTensor({24, 16, 1, 1}, 42),
+               b164 = test::randomTensor({24}, 43), wd64 = test::randomTensor({24, 1, 3, 3}, 44),
+               w364 = test::randomTensor({24, 24, 1, 1}, 45), w464 = test::randomTensor({40, 24, 3, 3}, 46),
+               b464 = test::randomTensor({40}, 47);
+  const ops::ConvParams one = convParams({1, 1}, {0, 0, 0, 0}, 1), dw = convParams({1, 1}, {1, 1, 1, 1}, 24),
+                        s2 = convParams({2, 2}, {1, 1, 1, 1}, 1);
+  auto chain = [&](DType dt) {
+    const Tensor x = x64.to(dt), w1 = w164.to(dt), b1 = b164.to(dt), wd = wd64.to(dt), w3 = w364.to(dt),
+                 w4 = w464.to(dt), b4 = b464.to(dt);
+    const Tensor y1 = ops::convClip(x, w1, b1, one, 0.0, 6.0);
+    const Tensor y2 = ops::convRelu(y1, wd, Tensor(), dw);
+    const Tensor y3 = ops::conv(y2, w3, Tensor(), one);
+    const Tensor s = ops::add(y3, y1);
+    const Tensor r = ops::relu(s);
+    const Tensor y4 = ops::conv(r, w4, b4, s2);
+    return std::vector<Tensor>{y1, y2, y3, s, r, y4};
+  };
+  const bool wasKeeping = cpu::setDnnlKeepBlocked(false);
+  const uint64_t outs0 = cpu::dnnlBlockedOutputs(), ins0 = cpu::dnnlBlockedInputs();
+  const std::vector<Tensor> plain = chain(DType::kFloat32);
+  EXPECT_EQ(cpu::dnnlBlockedOutputs(), outs0);
+  for (const Tensor& t : plain) EXPECT_EQ(t.impl().storage->layout(), nullptr);
+
+  cpu::setDnnlKeepBlocked(true);
+  const std::vector<Tensor> kept = chain(DType::kFloat32);
+  cpu::setDnnlKeepBlocked(wasKeeping);
+  EXPECT_EQ(cpu::dnnlBlockedOutputs(), outs0 + 4) << "y1, y2, y3 and y4 stay blocked";
+  EXPECT_EQ(cpu::dnnlBlockedInputs(), ins0 + 3) << "y2, y3 and y4 take their inputs blocked";
+  for (const Tensor& t : kept) EXPECT_NE(t.impl().storage->layout(), nullptr) << "nothing was reordered back";
+
+  // y1's 24 channels fill 32 in 16-channel blocks: the padding holds zeros (only the real
+  // elements are nonzero), as the Add and Relu running over the buffers need.
+  const auto y1Layout = kept[0].impl().storage->layout();
+  const size_t padded = y1Layout->buffer().bytes() / sizeof(float);
+  EXPECT_GT(padded, static_cast<size_t>(kept[0].numel()));
+  const size_t bufferNonzeros = nonzeros(static_cast<const float*>(y1Layout->buffer().readData()), padded);
+  EXPECT_EQ(bufferNonzeros, nonzeros(kept[0].readData<float>(), static_cast<size_t>(kept[0].numel())));
+  EXPECT_EQ(kept[0].impl().storage->layout(), nullptr) << "the read wrote the plain tensor";
+
+  for (size_t i = 0; i < kept.size(); ++i) {
+    ASSERT_EQ(kept[i].nbytes(), plain[i].nbytes());
+    EXPECT_EQ(std::memcmp(kept[i].readData<float>(), plain[i].readData<float>(), kept[i].nbytes()), 0)
+        << "output " << i << " differs from the one reordered at once";
+  }
+  const std::vector<Tensor> ref = chain(DType::kFloat64);  // float64: the direct loops
+  for (size_t i = 0; i < kept.size(); ++i) test::expectTensorNear(kept[i], ref[i], 1e-4, 1e-4);
+}
+
+TEST_F(DnnlConvMisc, BlockedOutputsAreReadWrittenAndPassedOverCorrectly) {
+  SKIP_WITHOUT_DNNL();
+  cpu::setDnnlConvEnabled(true);
+  cpu::setDnnlConvLayout(cpu::DnnlConvLayout::kBlocked);
+  const bool wasKeeping = cpu::setDnnlKeepBlocked(true);
+  const Tensor x64 = test::randomTensor({2, 8, 7, 7}, 51), w64 = test::randomTensor({24, 8, 3, 3}, 52),
+               v64 = test::randomTensor({16, 24, 1, 1}, 53);
+  const Tensor x = x64.to(DType::kFloat32), w = w64.to(DType::kFloat32), v = v64.to(DType::kFloat32);
+  const ops::ConvParams p = convParams({1, 1}, {1, 1, 1, 1}, 1), one = convParams({1, 1}, {0, 0, 0, 0}, 1);
+  const test::RefWindow win{{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}};
+  const Tensor ref = test::refConv(x64, w64, Tensor(), win, 1);
+
+  // A view reads it (reshape shares the storage): the plain memory is written first.
+  const Tensor y = ops::conv(x, w, Tensor(), p);
+  ASSERT_NE(y.impl().storage->layout(), nullptr);
+  test::expectTensorNear(ops::reshape(y, {2, 24 * 49}).reshape(y.shape()), ref, 1e-4, 1e-4);
+  EXPECT_EQ(y.impl().storage->layout(), nullptr);
+
+  // A write lands in the plain memory and the next convolution sees it.
+  const Tensor z = ops::conv(x, w, Tensor(), p);
+  ASSERT_NE(z.impl().storage->layout(), nullptr);
+  z.data<float>()[3] = 100.0f;
+  const Tensor zCopy = Tensor::fromVector(z.toVector<float>(), z.shape());  // a fresh plain tensor
+  const Tensor fromZ = ops::conv(z, v, Tensor(), one), fromCopy = ops::conv(zCopy, v, Tensor(), one);
+  EXPECT_EQ(std::memcmp(fromZ.readData<float>(), fromCopy.readData<float>(), fromZ.nbytes()), 0);
+
+  // An activation that turns the padding's zeros into something else is not kept blocked.
+  const uint64_t outs = cpu::dnnlBlockedOutputs();
+  const Tensor clipped = ops::convClip(x, w, Tensor(), p, 0.25, 6.0);
+  EXPECT_EQ(cpu::dnnlBlockedOutputs(), outs);
+  test::expectTensorNear(clipped, ops::clip(ref, 0.25, 6.0), 1e-4, 1e-4);
+  // Nor is an output whose gradient is wanted (training).
+  const Tensor wg = w.detach().setRequiresGrad();
+  const Tensor trained = ops::conv(x, wg, Tensor(), p);
+  EXPECT_EQ(cpu::dnnlBlockedOutputs(), outs);
+  EXPECT_EQ(trained.impl().storage->layout(), nullptr);
+
+  // Elementwise ops over a blocked and a plain operand, a broadcast operand, or a function that
+  // does not keep zero: the plain path, on the written plain tensors.
+  const Tensor a = ops::conv(x, w, Tensor(), p), plainRef = ref.to(DType::kFloat32);
+  test::expectTensorNear(ops::add(a, plainRef), ops::add(ref, ref), 1e-4, 1e-4);
+  const Tensor c = ops::conv(x, w, Tensor(), p);
+  const Tensor bias = test::randomTensor({1, 24, 1, 1}, 54);
+  test::expectTensorNear(ops::add(c, bias.to(DType::kFloat32)), ops::add(ref, bias), 1e-4, 1e-4);
+  const Tensor d = ops::conv(x, w, Tensor(), p);
+  test::expectTensorNear(ops::sigmoid(d), ops::sigmoid(ref), 1e-4, 1e-4);
+  cpu::setDnnlKeepBlocked(wasKeeping);
+}
+
 TEST_F(DnnlConvMisc, BuffersAreFreedWhenTheCallReturns) {
   // The reordered operands and the scratchpad live for the call only: after a training forward
   // and backward the memory in use has grown by the output and the gradients alone.
