@@ -1,6 +1,8 @@
 // Float32 CPU convolution on oneDNN (libdnnl, the library PyTorch's CPU convolutions run on):
-// forward (bias, fused ReLU or Clip, inference weights reordered once and kept), backward data (also ConvTranspose's forward, + bias per channel of
-// dx) and backward weights (+ db), 1-D to 3-D, groups, strides, dilations, asymmetric pads.
+// forward (bias, fused ReLU or Clip; in inference oneDNN's forward_inference kernels, weights
+// reordered once and kept, outputs left in oneDNN's layout for the next layer), backward data
+// (also ConvTranspose's forward, + bias per channel of dx) and backward weights (+ db), 1-D to
+// 3-D, groups, strides, dilations, asymmetric pads.
 //
 // The kernels in conv.cc ask these first for float32 and run their own im2col + OpenBLAS code
 // when they return false: oneDNN turned off, a build without it, an empty tensor, a geometry
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "singa/ops/registry.h"
@@ -36,6 +39,24 @@ DnnlConvLayout setDnnlConvLayout(DnnlConvLayout layout);
 /// written on first use by anything else. On by default; off: every output is reordered at once
 /// (for A/B runs and tests). Returns the old state.
 bool setDnnlKeepBlocked(bool on);
+
+/// A 4-D float32 tensor held channel-blocked, as an inference convolution leaves its output
+/// (Storage::layout()): channel c of pixel (n, h, w) at
+/// ((n * ceil(C / block) + c / block) * H * W + h * W + w) * block + c % block, the channels past
+/// C zero. oneDNN's nChw16c and nChw8c, and channels-last (NHWC) with block = C.
+struct ChannelBlocked {
+  enum Format { kBlock16, kBlock8, kChannelsLast };
+  const float* data = nullptr;  // null: not held so
+  int64_t block = 0;            // 16, 8, or C (channels last)
+  Format format = kBlock16;
+};
+/// t's buffer when t views its whole storage and that is held channel-blocked.
+ChannelBlocked channelBlockedOf(const Tensor& t);
+/// The bytes of a buffer for `shape` (4-D) in `like`'s format (its data and block unused).
+size_t channelBlockedBytes(const Shape& shape, const ChannelBlocked& like);
+/// Makes `buffer` (channelBlockedBytes(y.shape(), like) bytes in `like`'s format) the contents of
+/// y: a fresh 4-D float32 tensor viewing its whole, tracked storage. Throws in a build without oneDNN.
+void setChannelBlocked(Tensor& y, std::shared_ptr<Storage> buffer, const ChannelBlocked& like);
 
 /// How many convolutions oneDNN has run in this process (tests check that it, not a fallback, ran).
 uint64_t dnnlConvRuns();

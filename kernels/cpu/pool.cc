@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -22,7 +23,9 @@
 #endif
 
 #include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_dnnl.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
+#include "singa/kernels/cpu/laid_out.h"
 #include "singa/kernels/cpu/im2col.h"
 
 namespace singa::cpu {
@@ -290,6 +293,109 @@ void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* buf) {
   }
 }
 
+// One window of maxPoolChannelBlocked over B channels: taps in the generic loop's order, with its
+// tie and NaN rules per channel; lowest() for a window with no tap in the image.
+// best = v > best || v is NaN ? v : best, per lane (the generic loop's rule), for n lanes
+// (B when B > 0: the count known when compiling).
+template <int64_t B>
+inline void maxLanes(const float* v, float* best, int64_t n) {
+  if constexpr (B > 0) n = B;
+  int64_t c = 0;
+#if defined(__SSE2__)
+  for (; c + 4 <= n; c += 4) {
+    const __m128 a = _mm_loadu_ps(v + c), b = _mm_loadu_ps(best + c);
+    const __m128 take = _mm_or_ps(_mm_cmpgt_ps(a, b), _mm_cmpunord_ps(a, a));
+    _mm_storeu_ps(best + c, _mm_or_ps(_mm_and_ps(take, a), _mm_andnot_ps(take, b)));
+  }
+#endif
+  for (; c < n; ++c) best[c] = (v[c] > best[c]) | std::isnan(v[c]) ? v[c] : best[c];
+}
+
+// The valid taps [lo, hi) and first input index (base) of each output position along one
+// spatial dim (validRange, as forEachWindow computes them per window).
+struct TapRanges {
+  std::vector<int64_t> lo, hi, base;
+};
+TapRanges tapRanges(const WindowGeom& g, int d) {
+  TapRanges r;
+  for (int64_t o = 0; o < g.out[d]; ++o) {
+    int64_t lo = 0, hi = 0;
+    const int64_t base = o * g.stride[d] - g.pad[d];
+    validRange(g.k[d], g.in[d], g.dil[d], base, lo, hi);
+    r.lo.push_back(lo);
+    r.hi.push_back(hi);
+    r.base.push_back(base);
+  }
+  return r;
+}
+
+// Output rows [ohBegin, ohEnd) of one plane (image and channel block) of maxPoolChannelBlocked,
+// `block` channels per pixel (B
+// when B > 0), the first `real` of them channels: taps in the generic loop's (row-major) order
+// with its tie and NaN rules; lowest() where a window has no tap in the image.
+template <int64_t B>
+void maxRowsBlocked(const float* xs, const WindowGeom& g, const TapRanges& rows, const TapRanges& cols, float* ys,
+                    int64_t block, int64_t real, int64_t ohBegin, int64_t ohEnd) {
+  if constexpr (B > 0) block = B;
+  const int64_t W = g.in[2];
+  for (int64_t oh = ohBegin; oh < ohEnd; ++oh) {
+    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+      float* out = ys + (oh * g.out[2] + ow) * block;
+      bool any = false;
+      for (int64_t kh = rows.lo[oh]; kh < rows.hi[oh]; ++kh) {
+        const float* row = xs + ((rows.base[oh] + kh * g.dil[1]) * W + cols.base[ow]) * block;
+        for (int64_t kw = cols.lo[ow]; kw < cols.hi[ow]; ++kw) {
+          const float* v = row + kw * g.dil[2] * block;
+          if (any) {
+            maxLanes<B>(v, out, block);
+          } else {
+            std::copy(v, v + block, out);
+            any = true;
+          }
+        }
+      }
+      if (!any) std::fill(out, out + block, std::numeric_limits<float>::lowest());
+      std::fill(out + real, out + block, 0.0f);  // padding channels stay zero
+    }
+  }
+}
+
+// Values-only MaxPool of a 2-D image held channel-blocked (a convolution's output in inference,
+// conv_dnnl.h): a block of channels per pixel at once, the output left in the same layout for the
+// next convolution. False (nothing done) when x is not held so or y cannot take it.
+bool maxPoolChannelBlocked(const Tensor& x, Tensor& y, const WindowGeom& g) {
+  const ChannelBlocked xb = channelBlockedOf(x);
+  if (xb.data == nullptr || y.ndim() != 4 || y.dim(1) != x.dim(1) || !isWhole(y) || !y.impl().storage->version()) {
+    return false;
+  }
+  const int64_t block = xb.block, C = x.dim(1), blocks = (C + block - 1) / block;
+  const int64_t inPlane = g.inSize() * block, outPlane = g.outSize() * block;
+  const int64_t lanes = C - (blocks - 1) * block;  // real channels in the last block
+  const TapRanges rows = tapRanges(g, 1), cols = tapRanges(g, 2);
+  auto buffer = std::make_shared<Storage>(channelBlockedBytes(y.shape(), xb), Device::cpu());
+  float* yp = static_cast<float*>(buffer->data());
+  // Parallel over output rows of every plane (channels-last at batch 1 is a single plane).
+  const int64_t OH = g.out[1];
+  parallelFor(x.dim(0) * blocks * OH, planeGrain(g.out[2] * g.kSize() * block), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e;) {
+      const int64_t pl = r / OH, oh0 = r % OH, oh1 = std::min(OH, oh0 + (e - r));
+      const int64_t real = pl % blocks == blocks - 1 ? lanes : block;
+      const float* xs = xb.data + pl * inPlane;
+      float* ys = yp + pl * outPlane;
+      if (block == 16) {
+        maxRowsBlocked<16>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+      } else if (block == 8) {
+        maxRowsBlocked<8>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+      } else {
+        maxRowsBlocked<0>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+      }
+      r += oh1 - oh0;
+    }
+  });
+  setChannelBlocked(y, std::move(buffer), xb);
+  return true;
+}
+
 // MaxPool (x) -> (y[, argmax]): without the second output (inference) only the values.
 template <class T>
 void maxPoolForward(KernelContext& ctx) {
@@ -297,6 +403,9 @@ void maxPoolForward(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const bool withIndex = ctx.outputs.size() > 1;
   const WindowGeom g = poolGeom(x, y, ctx.paramsAs<PoolKernelParams>("MaxPool"));
+  if constexpr (std::is_same_v<T, float>) {
+    if (!withIndex && maxPoolChannelBlocked(x, y, g)) return;
+  }
   const int64_t planes = x.dim(0) * x.dim(1), inSize = g.inSize(), outSize = g.outSize();
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
