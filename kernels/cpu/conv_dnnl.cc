@@ -282,15 +282,16 @@ bool avx512Kernels() {
   return v;
 }
 
-// `chained`: an inference forward whose input comes blocked from the convolution before it (or
-// whose output may stay blocked for the next one), so the blocked layout costs no reorders.
-Route routeOf(Direction dir, const Geometry& g, bool chained) {
+// An inference forward always runs in the layout oneDNN picks: its input usually comes in it from
+// the layer before and its output stays in it for the next (so the choice does not depend on
+// whether it does: keeping outputs on or off gives the same bits).
+Route routeOf(Direction dir, const Geometry& g) {
   switch (currentLayout()) {
     case DnnlConvLayout::kPlain: return Route::kPlain;
     case DnnlConvLayout::kBlocked: return Route::kBlocked;
     case DnnlConvLayout::kAuto: break;
   }
-  if (g.depthwise || (dir == Direction::kInference && chained)) return Route::kBlocked;
+  if (g.depthwise || dir == Direction::kInference) return Route::kBlocked;
   if (g.oneByOne) return dir == Direction::kBackwardWeights ? Route::kNative : Route::kPlain;
   switch (dir) {
     case Direction::kForward:
@@ -380,8 +381,8 @@ std::shared_ptr<Primitive> create(Direction dir, const Geometry& g, bool withBia
 // The LRU cache of primitives; a null entry records a refusal.
 class PrimitiveCache {
  public:
-  std::shared_ptr<Primitive> get(Direction dir, const Geometry& g, bool withBias, bool chained = false) {
-    const Route route = routeOf(dir, g, chained);
+  std::shared_ptr<Primitive> get(Direction dir, const Geometry& g, bool withBias) {
+    const Route route = routeOf(dir, g);
     if (route == Route::kNative) return nullptr;
     const bool blocked = route == Route::kBlocked;
     const std::string key = keyOf(dir, g, withBias, blocked);
@@ -684,7 +685,8 @@ void setChannelBlocked(Tensor& y, std::shared_ptr<Storage> buffer, const Channel
   SINGA_CHECK(y.dtype() == DType::kFloat32 && isWhole(y) && buffer && buffer->bytes() == inner.get_size(), ValueError,
               "setChannelBlocked: a whole 4-D float32 tensor and a buffer of its blocked size");
   const memory::desc plain = plainDesc(dimsOf(y.shape()));
-  y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(buffer), inner, plain, blockedToPlain(inner, plain)));
+  y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(buffer), inner, plain, blockedToPlain(inner, plain)),
+                              true);
 }
 
 std::string convBackendDescription() {
@@ -712,7 +714,7 @@ bool dnnlConvForward(KernelContext& ctx) {
   const std::shared_ptr<const BlockedLayout> xBlocked = inference ? blockedLayoutOf(x) : nullptr;
   const bool keep = inference && gKeepBlocked.load(std::memory_order_relaxed) && epilogueKeepsZero(cp) &&
                     isWhole(y) && y.impl().storage->version().has_value();
-  const std::shared_ptr<Primitive> p = cache().get(inference ? Direction::kInference : Direction::kForward, g, b != nullptr, keep || xBlocked);
+  const std::shared_ptr<Primitive> p = cache().get(inference ? Direction::kInference : Direction::kForward, g, b != nullptr);
   if (!p) return false;
   uint32_t prepared = 0;
   const Operand& xo = p->operands[0];
@@ -748,7 +750,9 @@ bool dnnlConvForward(KernelContext& ctx) {
   if (yBlocked) {
     // The activation runs over the padding too (zero in, zero out: epilogueKeepsZero).
     applyEpilogue(static_cast<float*>(yBlocked->data()), static_cast<int64_t>(yo.inner.get_size() / sizeof(float)), cp);
-    y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(yBlocked), yo.inner, yo.user, *yo.reorder));
+    // y is the Conv op's fresh output (runOp): its plain memory is allocated only if read.
+    y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(yBlocked), yo.inner, yo.user, *yo.reorder),
+                                true);
     gBlockedOutputs.fetch_add(1, std::memory_order_relaxed);
   } else {
     applyEpilogue(y.data<float>(), y.numel(), cp);

@@ -55,7 +55,8 @@ ChannelBlocked channelBlockedOf(const Tensor& t);
 /// The bytes of a buffer for `shape` (4-D) in `like`'s format (its data and block unused).
 size_t channelBlockedBytes(const Shape& shape, const ChannelBlocked& like);
 /// Makes `buffer` (channelBlockedBytes(y.shape(), like) bytes in `like`'s format) the contents of
-/// y: a fresh 4-D float32 tensor viewing its whole, tracked storage. Throws in a build without oneDNN.
+/// y: a fresh 4-D float32 tensor viewing its whole, tracked storage, whose memory is released
+/// until read (Storage::setLayout). Throws in a build without oneDNN.
 void setChannelBlocked(Tensor& y, std::shared_ptr<Storage> buffer, const ChannelBlocked& like);
 
 /// How many convolutions oneDNN has run in this process (tests check that it, not a fallback, ran).

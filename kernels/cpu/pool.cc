@@ -330,31 +330,49 @@ TapRanges tapRanges(const WindowGeom& g, int d) {
 }
 
 // Output rows [ohBegin, ohEnd) of one plane (image and channel block) of maxPoolChannelBlocked,
-// `block` channels per pixel (B
-// when B > 0), the first `real` of them channels: taps in the generic loop's (row-major) order
-// with its tie and NaN rules; lowest() where a window has no tap in the image.
+// `block` channels per pixel (B when B > 0), the first `real` of them channels, with the tie and
+// NaN rules of the plain kernel that the same geometry runs on (so the bits match, signed zeros
+// and NaN payloads included): columnFirst, as its separable 2-D path, folds each window column
+// over its rows and then the columns; else the taps in row-major order, as its other paths.
+// lowest() where a window has no tap in the image. `scratch` holds `block` floats.
 template <int64_t B>
 void maxRowsBlocked(const float* xs, const WindowGeom& g, const TapRanges& rows, const TapRanges& cols, float* ys,
-                    int64_t block, int64_t real, int64_t ohBegin, int64_t ohEnd) {
+                    int64_t block, int64_t real, int64_t ohBegin, int64_t ohEnd, bool columnFirst, float* scratch) {
   if constexpr (B > 0) block = B;
   const int64_t W = g.in[2];
+  auto at = [&](int64_t iy, int64_t ix) { return xs + (iy * W + ix) * block; };  // a valid tap
   for (int64_t oh = ohBegin; oh < ohEnd; ++oh) {
     for (int64_t ow = 0; ow < g.out[2]; ++ow) {
       float* out = ys + (oh * g.out[2] + ow) * block;
-      bool any = false;
-      for (int64_t kh = rows.lo[oh]; kh < rows.hi[oh]; ++kh) {
-        const float* row = xs + ((rows.base[oh] + kh * g.dil[1]) * W + cols.base[ow]) * block;
+      if (rows.lo[oh] >= rows.hi[oh] || cols.lo[ow] >= cols.hi[ow]) {
+        std::fill(out, out + block, std::numeric_limits<float>::lowest());
+      } else if (columnFirst) {
         for (int64_t kw = cols.lo[ow]; kw < cols.hi[ow]; ++kw) {
-          const float* v = row + kw * g.dil[2] * block;
-          if (any) {
-            maxLanes<B>(v, out, block);
-          } else {
-            std::copy(v, v + block, out);
-            any = true;
+          const int64_t ix = cols.base[ow] + kw * g.dil[2];
+          float* colMax = kw == cols.lo[ow] ? out : scratch;
+          for (int64_t kh = rows.lo[oh]; kh < rows.hi[oh]; ++kh) {
+            const float* v = at(rows.base[oh] + kh * g.dil[1], ix);
+            if (kh == rows.lo[oh]) {
+              std::copy(v, v + block, colMax);
+            } else {
+              maxLanes<B>(v, colMax, block);
+            }
+          }
+          if (colMax != out) maxLanes<B>(colMax, out, block);
+        }
+      } else {
+        for (int64_t kh = rows.lo[oh]; kh < rows.hi[oh]; ++kh) {
+          const int64_t iy = rows.base[oh] + kh * g.dil[1];
+          for (int64_t kw = cols.lo[ow]; kw < cols.hi[ow]; ++kw) {
+            const float* v = at(iy, cols.base[ow] + kw * g.dil[2]);
+            if (kh == rows.lo[oh] && kw == cols.lo[ow]) {
+              std::copy(v, v + block, out);
+            } else {
+              maxLanes<B>(v, out, block);
+            }
           }
         }
       }
-      if (!any) std::fill(out, out + block, std::numeric_limits<float>::lowest());
       std::fill(out + real, out + block, 0.0f);  // padding channels stay zero
     }
   }
@@ -372,22 +390,26 @@ bool maxPoolChannelBlocked(const Tensor& x, Tensor& y, const WindowGeom& g) {
   const int64_t inPlane = g.inSize() * block, outPlane = g.outSize() * block;
   const int64_t lanes = C - (blocks - 1) * block;  // real channels in the last block
   const TapRanges rows = tapRanges(g, 1), cols = tapRanges(g, 2);
+  const bool columnFirst = !isPlain2x2(g) && isPlain2d(g);  // maxPoolForward's choice of loop
   auto buffer = std::make_shared<Storage>(channelBlockedBytes(y.shape(), xb), Device::cpu());
   float* yp = static_cast<float*>(buffer->data());
   // Parallel over output rows of every plane (channels-last at batch 1 is a single plane).
   const int64_t OH = g.out[1];
-  parallelFor(x.dim(0) * blocks * OH, planeGrain(g.out[2] * g.kSize() * block), [&](int64_t b, int64_t e) {
+  const double rowWork = static_cast<double>(g.out[2]) * static_cast<double>(g.kSize()) * static_cast<double>(block);
+  const int64_t grain = planeGrain(static_cast<int64_t>(std::min(rowWork, 1e15)));
+  parallelFor(x.dim(0) * blocks * OH, grain, [&](int64_t b, int64_t e) {
+    std::vector<float> scratch(static_cast<size_t>(block));
     for (int64_t r = b; r < e;) {
       const int64_t pl = r / OH, oh0 = r % OH, oh1 = std::min(OH, oh0 + (e - r));
       const int64_t real = pl % blocks == blocks - 1 ? lanes : block;
       const float* xs = xb.data + pl * inPlane;
       float* ys = yp + pl * outPlane;
       if (block == 16) {
-        maxRowsBlocked<16>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+        maxRowsBlocked<16>(xs, g, rows, cols, ys, block, real, oh0, oh1, columnFirst, scratch.data());
       } else if (block == 8) {
-        maxRowsBlocked<8>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+        maxRowsBlocked<8>(xs, g, rows, cols, ys, block, real, oh0, oh1, columnFirst, scratch.data());
       } else {
-        maxRowsBlocked<0>(xs, g, rows, cols, ys, block, real, oh0, oh1);
+        maxRowsBlocked<0>(xs, g, rows, cols, ys, block, real, oh0, oh1, columnFirst, scratch.data());
       }
       r += oh1 - oh0;
     }

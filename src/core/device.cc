@@ -284,15 +284,18 @@ Storage::~Storage() {
   }
 }
 
-void Storage::setLayout(std::shared_ptr<const StorageLayout> layout) const {
+void Storage::setLayout(std::shared_ptr<const StorageLayout> layout, bool releaseMemory) const {
   SINGA_CHECK(layout != nullptr && device_.isCpu() && !untracked_.load(), ValueError,
               "Storage::setLayout needs a layout and a tracked CPU storage");
   std::shared_ptr<const StorageLayout> old;  // freed after the lock is released
+  void* freed = nullptr;
   {
     std::lock_guard<std::mutex> lock(layoutMutex_);
     old = std::exchange(layout_, std::move(layout));
+    if (releaseMemory && !release_) freed = std::exchange(data_, nullptr);
     hasLayout_.store(true, std::memory_order_release);
   }
+  if (freed != nullptr) deviceBackend(device_.type).deallocate(freed, bytes_, device_.index);
   writes_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -300,6 +303,7 @@ void Storage::writePlain() const {
   std::shared_ptr<const StorageLayout> done;  // freed after the lock is released
   std::lock_guard<std::mutex> lock(layoutMutex_);
   if (!layout_) return;  // another thread wrote it meanwhile
+  if (data_ == nullptr && bytes_ > 0) data_ = deviceBackend(device_.type).allocate(bytes_, device_.index);
   layout_->toPlain(data_);
   done = std::move(layout_);
   layout_.reset();

@@ -132,8 +132,10 @@ class Storage {
 
   /// The contents are `layout`'s from now on (a write: version() moves); the memory is written
   /// from it by the next data() or readData(). Only for a tracked CPU storage whose memory
-  /// nothing outside the engine sees (a kernel's fresh output).
-  void setLayout(std::shared_ptr<const StorageLayout> layout) const;
+  /// nothing outside the engine sees (a kernel's output). `releaseMemory`: the storage is a fresh
+  /// output whose pointer nobody holds; its memory is freed now and allocated again (under the
+  /// memory limit: data() / readData() may then throw MemoryError) only if it is ever read.
+  void setLayout(std::shared_ptr<const StorageLayout> layout, bool releaseMemory = false) const;
   /// The other arrangement the contents are held in, or null when the memory holds them.
   std::shared_ptr<const StorageLayout> layout() const {
     if (!hasLayout_.load(std::memory_order_acquire)) return nullptr;
@@ -142,7 +144,7 @@ class Storage {
   }
 
  private:
-  void* data_ = nullptr;
+  mutable void* data_ = nullptr;  // null while a layout holds the contents of a released block
   size_t bytes_ = 0;
   Device device_;
   std::function<void(void*)> release_;

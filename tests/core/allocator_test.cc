@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -127,6 +128,7 @@ class Reversed final : public StorageLayout {
   using StorageLayout::StorageLayout;
   void toPlain(void* plain) const override {
     ++calls;
+    if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // readers arrive meanwhile
     const auto* src = static_cast<const float*>(buffer().readData()) + 1;
     const size_t n = buffer().bytes() / sizeof(float) - 1;
     for (size_t i = 0; i < n; ++i) static_cast<float*>(plain)[i] = src[n - 1 - i];
@@ -136,6 +138,7 @@ class Reversed final : public StorageLayout {
     return std::make_shared<Reversed>(std::move(b));
   }
   mutable std::atomic<int> calls{0};
+  bool slow = false;
 };
 
 std::shared_ptr<Reversed> reversedOf(const std::vector<float>& v) {
@@ -175,17 +178,39 @@ TEST(StorageLayout, ThePlainMemoryIsWrittenOnFirstUse) {
   EXPECT_THROW(st.setLayout(reversedOf(want)), ValueError);
 }
 
+TEST(StorageLayout, AReleasedBlockComesBackOnlyWhenRead) {
+  // A fresh output handed to a layout gives its memory back until something reads it; under a
+  // memory limit that read fails with MemoryError and keeps the contents for a later read.
+  std::vector<float> want(1 << 20);  // 4 MiB
+  for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<float>(i % 1000) - 500.0f;
+  Tensor t({static_cast<int64_t>(want.size())}, DType::kFloat32);
+  auto layout = reversedOf(want);
+  const size_t before = cpuBytesInUse();
+  t.impl().storage->setLayout(layout, true);
+  EXPECT_LE(cpuBytesInUse() + want.size() * sizeof(float), before) << "the plain block was not given back";
+  setMemoryLimit(cpuBytesInUse() + (1 << 20));
+  EXPECT_THROW(t.impl().storage->readData(), MemoryError);
+  EXPECT_NE(t.impl().storage->layout(), nullptr) << "a failed read lost the contents";
+  setMemoryLimit(0);
+  EXPECT_EQ(t.toVector<float>(), want);
+  EXPECT_EQ(layout->calls.load(), 1);
+}
+
 TEST(StorageLayout, ConcurrentReadersWriteThePlainMemoryOnce) {
   std::vector<float> want(4096);
   for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<float>(i) * 0.5f;
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < 5; ++round) {
     Tensor t({4096}, DType::kFloat32);
     auto layout = reversedOf(want);
+    layout->slow = true;
     t.impl().storage->setLayout(layout);
     std::vector<std::thread> readers;
     std::vector<int> ok(4, 0);
+    std::atomic<int> ready{0};
     for (int r = 0; r < 4; ++r) {
       readers.emplace_back([&, r] {
+        ++ready;
+        while (ready.load() < 4) std::this_thread::yield();  // all four ask at once
         const auto* p = static_cast<const float*>(t.impl().storage->readData());
         ok[r] = std::memcmp(p, want.data(), want.size() * sizeof(float)) == 0;
       });

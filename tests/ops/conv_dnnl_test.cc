@@ -486,7 +486,9 @@ TEST_F(DnnlConvMisc, BlockedOutputsAreReadWrittenAndPassedOverCorrectly) {
   const Tensor bias = test::randomTensor({1, 24, 1, 1}, 54);
   test::expectTensorNear(ops::add(c, bias.to(DType::kFloat32)), ops::add(ref, bias), 1e-4, 1e-4);
   const Tensor d = ops::conv(x, w, Tensor(), p);
-  test::expectTensorNear(ops::sigmoid(d), ops::sigmoid(ref), 1e-4, 1e-4);
+  const Tensor sd = ops::sigmoid(d);  // sigmoid(0) is not 0: never run over padding
+  EXPECT_EQ(sd.impl().storage->layout(), nullptr);
+  test::expectTensorNear(sd, ops::sigmoid(ref), 1e-4, 1e-4);
   cpu::setDnnlKeepBlocked(wasKeeping);
 }
 
@@ -509,14 +511,19 @@ std::shared_ptr<Storage> toChannelBlocked(const Tensor& x, const cpu::ChannelBlo
 TEST_F(DnnlConvMisc, MaxPoolOfChannelBlockedTensorsMatchesThePlainKernel) {
   // In inference MaxPool runs on a convolution's output as the convolution left it (16- or
   // 8-channel blocks, or channels last) and leaves its output so: bit-identical to the plain
-  // kernel, ties, NaN (wins), infinities and windows wholly in the padding (lowest()) included,
-  // and the padding channels stay zero.
+  // kernel (which takes a window's taps in a different order per geometry: row-major, or column
+  // maxima first), ties of -0 and +0, NaN (wins), infinities and windows wholly in the padding
+  // (lowest()) included, and the padding channels stay zero.
   SKIP_WITHOUT_DNNL();
   Tensor x = test::randomTensor({2, 20, 9, 11}, 61).to(DType::kFloat32);
   float* xp = x.data<float>();
   const float inf = std::numeric_limits<float>::infinity();
+  const int64_t half = x.numel() / 2;
   for (int64_t i = 0; i < x.numel(); ++i) {
     if (i % 7 == 0) xp[i] = std::round(xp[i] * 2.0f) / 2.0f;  // ties
+    // The second image: nothing positive, many zeros of both signs, so windows whose maximum
+    // is a tie of -0 and +0 (which one wins depends on the order the taps are taken in).
+    if (i >= half) xp[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : -std::fabs(xp[i]);
     if (i % 53 == 5) xp[i] = std::numeric_limits<float>::quiet_NaN();
     if (i % 61 == 9) xp[i] = -inf;
     if (i % 67 == 3) xp[i] = inf;
@@ -524,9 +531,10 @@ TEST_F(DnnlConvMisc, MaxPoolOfChannelBlockedTensorsMatchesThePlainKernel) {
   struct Geo {
     std::vector<int64_t> k, s, pads, d;
   };
-  const std::vector<Geo> geos = {{{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
-                                 {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
-                                 {{3, 2}, {1, 2}, {0, 1, 2, 1}, {2, 1}},
+  const std::vector<Geo> geos = {{{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}},  // the 2x2 kernel: row-major
+                                 {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},  // separable: columns first
+                                 {{2, 3}, {1, 1}, {0, 2, 1, 0}, {1, 1}},  // separable, uneven pads
+                                 {{3, 2}, {1, 2}, {0, 1, 2, 1}, {2, 1}},  // dilated: row-major
                                  {{2, 2}, {1, 1}, {1, 1, 1, 1}, {3, 1}}};
   using CB = cpu::ChannelBlocked;
   for (const CB::Format f : {CB::kBlock16, CB::kBlock8, CB::kChannelsLast}) {

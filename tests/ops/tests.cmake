@@ -45,3 +45,10 @@ find_package(Python3 REQUIRED COMPONENTS Interpreter)
 add_test(NAME kernels_typed_params
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/ops/kernel_params_test.py ${CMAKE_SOURCE_DIR})
 set_tests_properties(kernels_typed_params PROPERTIES LABELS unit TIMEOUT 60)
+
+# The oneDNN tests again with oneDNN held to AVX2 kernels (ONEDNN_MAX_CPU_ISA): on an AVX-512 CPU
+# its inference kernels keep activations channels-last, under AVX2 in 8-channel blocks with zero
+# padding, which the layouts kept between layers (conv_dnnl.cc, laid_out.h, pool.cc) must keep.
+add_test(NAME ops_nn_dnnl_avx2
+         COMMAND ops_nn_test --gtest_filter=DnnlConv*:Cases/DnnlConv*)
+set_tests_properties(ops_nn_dnnl_avx2 PROPERTIES LABELS unit ENVIRONMENT "ONEDNN_MAX_CPU_ISA=AVX2")
