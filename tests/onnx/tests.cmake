@@ -140,14 +140,17 @@ if(IS_DIRECTORY "${_conv_case}")
 endif()
 # Sequence and optional inputs and outputs from the command line: SequenceProto / OptionalProto
 # files in, the kind each graph output declares out.
-foreach(_case test_sequence_insert_at_back test_identity_opt test_optional_has_element_empty)
+# Each case with its number of inputs (test_data_set_0/input_<i>.pb, i < count).
+foreach(_case_inputs test_sequence_insert_at_back:2 test_identity_opt:1 test_optional_has_element_empty:1)
+  string(REPLACE ":" ";" _pair "${_case_inputs}")
+  list(GET _pair 0 _case)
+  list(GET _pair 1 _count)
   set(_dir "${SINGA_ONNX_TESTDATA_DEBIAN}/node/${_case}")
   if(IS_DIRECTORY "${_dir}")
-    file(GLOB _inputs "${_dir}/test_data_set_0/input_*.pb")
-    list(SORT _inputs)
     set(_args "")
-    foreach(_in IN LISTS _inputs)
-      list(APPEND _args --input "${_in}")
+    math(EXPR _last "${_count} - 1")
+    foreach(_i RANGE ${_last})
+      list(APPEND _args --input "${_dir}/test_data_set_0/input_${_i}.pb")
     endforeach()
     add_test(NAME onnx_cli_run_${_case} COMMAND singa_onnx run "${_dir}/model.onnx" ${_args}
              --output-dir "${CMAKE_CURRENT_BINARY_DIR}/onnx_cli_run_${_case}")
