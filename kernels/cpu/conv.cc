@@ -34,6 +34,7 @@
 
 #include "singa/core/error.h"
 #include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_activation.h"
 #include "singa/kernels/cpu/conv_dnnl.h"
 #include "singa/kernels/cpu/conv_packed.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
@@ -261,11 +262,7 @@ void convForwardUnclipped(KernelContext& ctx) {
       toImageMajor(dst, nb, d.Cout, d.P, bias, yp + n0 * d.Cout * d.P, par);
     }
   });
-  if (relu) {
-    parallelFor(y.numel(), 16384, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);  // as the Relu kernel: NaN -> 0
-    });
-  }
+  if (relu) applyConvActivation(yp, y.numel(), cp);
 }
 
 // Conv, with a fused Clip (ops::convClip) applied to the output as the Clip kernel would: one
@@ -277,13 +274,7 @@ void convForward(KernelContext& ctx) {
   }
   convForwardUnclipped<T>(ctx);
   const ConvKernelParams& cp = ctx.paramsAs<ConvKernelParams>("Conv");
-  if (!cp.fuseClip) return;
-  Tensor& y = ctx.out(0);
-  T* yp = y.data<T>();
-  const T lo = static_cast<T>(cp.clipLo), hi = static_cast<T>(cp.clipHi);
-  parallelFor(y.numel(), 16384, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) yp[i] = std::min(std::max(yp[i], lo), hi);  // as Clip: NaN stays, lo > hi gives hi
-  });
+  if (cp.fuseClip) applyConvActivation(ctx.out(0).data<T>(), ctx.out(0).numel(), cp);
 }
 
 template <class T>

@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -51,6 +52,7 @@
 #include "singa/core/device.h"
 #include "singa/core/error.h"
 #include "singa/core/parallel.h"
+#include "singa/kernels/cpu/conv_activation.h"
 #include "singa/kernels/cpu/conv_packed.h"
 #include "singa/kernels/cpu/im2col.h"
 #include "singa/kernels/cpu/laid_out.h"
@@ -578,25 +580,10 @@ std::shared_ptr<const BlockedLayout> blockedLayoutOf(const Tensor& t) {
   return std::dynamic_pointer_cast<const BlockedLayout>(t.impl().storage->layout());
 }
 
-// The fused activation maps 0 to 0, so it may run over a blocked buffer's zero padding.
+// The fused activation maps 0 to +0, so it may run over a blocked buffer's zero padding.
 bool epilogueKeepsZero(const ConvKernelParams& cp) {
-  if (!cp.fuseClip) return true;  // none, or Relu
-  const float lo = static_cast<float>(cp.clipLo), hi = static_cast<float>(cp.clipHi);
-  return lo <= 0.0f && hi >= 0.0f;
-}
-
-// The fused Relu or Clip, as their own kernels compute them.
-void applyEpilogue(float* y, int64_t n, const ConvKernelParams& cp) {
-  if (cp.fuseRelu) {
-    parallelFor(n, 16384, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;  // as the Relu kernel: NaN -> 0
-    });
-  } else if (cp.fuseClip) {
-    const float lo = static_cast<float>(cp.clipLo), hi = static_cast<float>(cp.clipHi);
-    parallelFor(n, 16384, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) y[i] = std::min(std::max(y[i], lo), hi);  // as Clip: NaN stays, lo > hi gives hi
-    });
-  }
+  const float z = convActivationOf(0.0f, cp);
+  return !std::signbit(z) && z == 0.0f;
 }
 
 // The channel-blocked layouts (conv_dnnl.h), in ChannelBlocked::Format's order.
@@ -749,13 +736,13 @@ bool dnnlConvForward(KernelContext& ctx) {
   execute(*p, data, "convolution forward", prepared);
   if (yBlocked) {
     // The activation runs over the padding too (zero in, zero out: epilogueKeepsZero).
-    applyEpilogue(static_cast<float*>(yBlocked->data()), static_cast<int64_t>(yo.inner.get_size() / sizeof(float)), cp);
+    applyConvActivation(static_cast<float*>(yBlocked->data()), static_cast<int64_t>(yo.inner.get_size() / sizeof(float)), cp);
     // y is the Conv op's fresh output (runOp): its plain memory is allocated only if read.
     y.impl().storage->setLayout(std::make_shared<BlockedLayout>(std::move(yBlocked), yo.inner, yo.user, *yo.reorder),
                                 true);
     gBlockedOutputs.fetch_add(1, std::memory_order_relaxed);
   } else {
-    applyEpilogue(y.data<float>(), y.numel(), cp);
+    applyConvActivation(y.data<float>(), y.numel(), cp);
   }
   return true;
 }

@@ -31,13 +31,16 @@ inline bool isWhole(const Tensor& t) {
 template <size_t K, class F>
 bool mapLaidOut(const std::array<const Tensor*, K>& ins, Tensor& out, F f) {
   static_assert(K >= 1);
-  if (out.dtype() != DType::kFloat32 || !isWhole(out) || !out.device().isCpu()) return false;
+  // Every elementwise float32 op passes here: the common case (no layout) is one atomic load.
   std::array<std::shared_ptr<const StorageLayout>, K> layouts;
+  for (size_t k = 0; k < K; ++k) {
+    layouts[k] = ins[k]->impl().storage->layout();
+    if (!layouts[k] || (k > 0 && !layouts[k]->sameAs(*layouts[0]))) return false;
+  }
+  if (out.dtype() != DType::kFloat32 || !isWhole(out) || !out.device().isCpu()) return false;
   for (size_t k = 0; k < K; ++k) {
     const Tensor& t = *ins[k];
     if (t.dtype() != DType::kFloat32 || t.shape() != out.shape() || !isWhole(t)) return false;
-    layouts[k] = t.impl().storage->layout();
-    if (!layouts[k] || (k > 0 && !layouts[k]->sameAs(*layouts[0]))) return false;
   }
   const size_t bytes = layouts[0]->buffer().bytes();
   for (size_t k = 1; k < K; ++k) {

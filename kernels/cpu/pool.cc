@@ -65,8 +65,11 @@ int64_t maxPool2x2GradRowVec(const T*, const int32_t*, int64_t, int32_t, int32_t
 }
 
 #if defined(__SSE2__)
+// The lanes where v replaces best: v > best, or v is NaN (the scalar loops' rule).
+inline __m128 takesOver(__m128 v, __m128 best) { return _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v)); }
+
 inline void takeIfGreater(__m128 v, __m128i vi, __m128& best, __m128i& bi) {
-  const __m128 m = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+  const __m128 m = takesOver(v, best);
   const __m128i mi = _mm_castps_si128(m);
   best = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, best));
   bi = _mm_or_si128(_mm_and_si128(mi, vi), _mm_andnot_si128(mi, bi));
@@ -293,10 +296,7 @@ void maxPool2dPlaneValues(const T* xs, const WindowGeom& g, T* ys, T* buf) {
   }
 }
 
-// One window of maxPoolChannelBlocked over B channels: taps in the generic loop's order, with its
-// tie and NaN rules per channel; lowest() for a window with no tap in the image.
-// best = v > best || v is NaN ? v : best, per lane (the generic loop's rule), for n lanes
-// (B when B > 0: the count known when compiling).
+// best[c] = maxOrNan(best[c], v[c]) for n lanes (B when B > 0: the count known when compiling).
 template <int64_t B>
 inline void maxLanes(const float* v, float* best, int64_t n) {
   if constexpr (B > 0) n = B;
@@ -304,15 +304,17 @@ inline void maxLanes(const float* v, float* best, int64_t n) {
 #if defined(__SSE2__)
   for (; c + 4 <= n; c += 4) {
     const __m128 a = _mm_loadu_ps(v + c), b = _mm_loadu_ps(best + c);
-    const __m128 take = _mm_or_ps(_mm_cmpgt_ps(a, b), _mm_cmpunord_ps(a, a));
+    const __m128 take = takesOver(a, b);
     _mm_storeu_ps(best + c, _mm_or_ps(_mm_and_ps(take, a), _mm_andnot_ps(take, b)));
   }
 #endif
-  for (; c < n; ++c) best[c] = (v[c] > best[c]) | std::isnan(v[c]) ? v[c] : best[c];
+  for (; c < n; ++c) best[c] = maxOrNan(best[c], v[c]);
 }
 
 // The valid taps [lo, hi) and first input index (base) of each output position along one
-// spatial dim (validRange, as forEachWindow computes them per window).
+// spatial dim (validRange, as forEachWindow computes them per window), once per call: the
+// blocked MaxPool below does little work per window, and forEachWindow's divisions per window
+// showed in its profile.
 struct TapRanges {
   std::vector<int64_t> lo, hi, base;
 };

@@ -305,8 +305,7 @@ void Storage::writePlain() const {
   if (!layout_) return;  // another thread wrote it meanwhile
   if (data_ == nullptr && bytes_ > 0) data_ = deviceBackend(device_.type).allocate(bytes_, device_.index);
   layout_->toPlain(data_);
-  done = std::move(layout_);
-  layout_.reset();
+  done = std::move(layout_);  // leaves layout_ empty
   hasLayout_.store(false, std::memory_order_release);
 }
 

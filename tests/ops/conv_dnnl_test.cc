@@ -535,7 +535,9 @@ TEST_F(DnnlConvMisc, MaxPoolOfChannelBlockedTensorsMatchesThePlainKernel) {
                                  {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},  // separable: columns first
                                  {{2, 3}, {1, 1}, {0, 2, 1, 0}, {1, 1}},  // separable, uneven pads
                                  {{3, 2}, {1, 2}, {0, 1, 2, 1}, {2, 1}},  // dilated: row-major
-                                 {{2, 2}, {1, 1}, {1, 1, 1, 1}, {3, 1}}};
+                                 {{2, 2}, {1, 1}, {1, 1, 1, 1}, {3, 1}},
+                                 {{2, 2}, {1, 1}, {4, 3, 4, 3}, {1, 1}},   // windows wholly in the padding
+                                 {{2, 2}, {2, 1}, {3, 3, 3, 3}, {2, 2}}};  // same, dilated: row-major
   using CB = cpu::ChannelBlocked;
   for (const CB::Format f : {CB::kBlock16, CB::kBlock8, CB::kChannelsLast}) {
     const CB like{nullptr, 0, f};
