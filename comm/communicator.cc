@@ -2,6 +2,7 @@
 // std::terminate hook).
 #include "singa/comm/communicator.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +113,28 @@ void Communicator::abortJob(const std::string& message, int exitCode) {
 }
 
 std::unique_ptr<Communicator> makeLocalCommunicator() { return std::make_unique<LocalCommunicator>(); }
+
+namespace {
+std::atomic<NcclCommunicatorFactory> gMakeNccl{nullptr};
+}  // namespace
+
+void registerNcclCommunicator(NcclCommunicatorFactory make) { gMakeNccl.store(make); }
+
+std::unique_ptr<Communicator> makeNcclCommunicator(const RankInfo& info) {
+  if (!loadDeviceModule(DeviceType::kCuda)) {
+#ifdef SINGA_USE_CUDA
+    SINGA_THROW(NotSupportedError, "communicator 'nccl': " << deviceUnavailableReason(DeviceType::kCuda));
+#else
+    SINGA_THROW(NotSupportedError, "communicator 'nccl': singa was built without CUDA; reconfigure with the CUDA "
+                                   "toolkit and NCCL present (SINGA_USE_CUDA=ON)");
+#endif
+  }
+  const NcclCommunicatorFactory make = gMakeNccl.load();
+  SINGA_CHECK(make != nullptr, NotSupportedError,
+              "communicator 'nccl': singa's CUDA module was built without NCCL or without MPI; reconfigure with "
+              "NCCL present next to the CUDA toolkit and -DSINGA_USE_MPI=ON");
+  return make(info);
+}
 
 std::unique_ptr<Communicator> makeCommunicator(const std::string& name, Device device) {
   const RankInfo info = detectRankInfo();

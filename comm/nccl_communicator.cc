@@ -6,7 +6,12 @@
 // NCCL communicator is aborted and the job ends with the missing ranks named. A wait that is
 // cancelled (this rank shutting down) aborts the NCCL communicator first, so no collective is left
 // writing into memory that is about to be freed.
+// Built into the CUDA module (kernels/cuda/register.cc calls registerNcclBackend when loaded).
 #include "singa/comm/nccl_communicator.h"
+
+namespace singa {
+void registerNcclBackend();
+}  // namespace singa
 
 #if defined(SINGA_WITH_NCCL) && defined(SINGA_USE_MPI)
 
@@ -310,22 +315,18 @@ class NcclCommunicator final : public Communicator {
   int device_ = 0;
 };
 
+std::unique_ptr<Communicator> makeNccl(const RankInfo& info) { return std::make_unique<NcclCommunicator>(info); }
+
 }  // namespace
 
-std::unique_ptr<Communicator> makeNcclCommunicator(const RankInfo& info) {
-  return std::make_unique<NcclCommunicator>(info);
-}
+void registerNcclBackend() { registerNcclCommunicator(&makeNccl); }
 
 }  // namespace singa
 
 #else
 
 namespace singa {
-std::unique_ptr<Communicator> makeNcclCommunicator(const RankInfo&) {
-  SINGA_THROW(NotSupportedError, "communicator 'nccl': singa was built without CUDA/NCCL or without MPI; "
-                                 "reconfigure with the CUDA toolkit and NCCL present (SINGA_USE_CUDA=ON) and "
-                                 "-DSINGA_USE_MPI=ON");
-}
+void registerNcclBackend() {}  // the CUDA module without NCCL or MPI: makeNcclCommunicator says so
 }  // namespace singa
 
 #endif

@@ -9,8 +9,13 @@
 
 namespace singa {
 
-/// Throws NotSupportedError naming the build option when singa was built without CUDA or MPI,
-/// and CommError when no GPU is visible.
+/// Loads the CUDA module (it holds the NCCL backend) and makes the communicator. Throws
+/// NotSupportedError naming the build option when singa was built without CUDA, NCCL or MPI, or
+/// why the module cannot be loaded; CommError when no GPU is visible.
 std::unique_ptr<Communicator> makeNcclCommunicator(const RankInfo& info);
+
+using NcclCommunicatorFactory = std::unique_ptr<Communicator> (*)(const RankInfo& info);
+/// Called by the CUDA module when it is loaded, if it was built with NCCL and MPI.
+void registerNcclCommunicator(NcclCommunicatorFactory make);
 
 }  // namespace singa

@@ -1,4 +1,5 @@
-# The comm layer: communicators (local, MPI, NCCL), DistributedOptimizer, rank detection.
+# The comm layer: communicators (local, MPI; NCCL through the CUDA module, which builds
+# comm/nccl_communicator.cc: kernels/cuda/module.cmake), DistributedOptimizer, rank detection.
 singa_add_layer(NAME singa_comm
   AREAS comm=comm
   SOURCES
@@ -8,7 +9,6 @@ singa_add_layer(NAME singa_comm
     comm/mpi_shared_memory.cc
     comm/mpi_hierarchical.cc
     comm/rank_order_reduce.cc
-    comm/nccl_communicator.cc
     comm/distributed_optimizer.cc
     # internal headers of the mpi backend (not installed)
     comm/mpi_internal.h
@@ -24,21 +24,4 @@ singa_add_layer(NAME singa_comm
 )
 if(SINGA_USE_MPI)
   target_link_libraries(singa_comm PUBLIC MPI::MPI_CXX)
-endif()
-if(SINGA_CUDA_ENABLED)
-  target_link_libraries(singa_comm PRIVATE CUDA::cudart)
-endif()
-if(SINGA_CUDA_ENABLED AND SINGA_USE_MPI)
-  get_filename_component(_singa_cuda_root "${CMAKE_CUDA_COMPILER}" DIRECTORY)
-  get_filename_component(_singa_cuda_root "${_singa_cuda_root}" DIRECTORY)
-  find_path(SINGA_NCCL_INCLUDE_DIR nccl.h HINTS ${_singa_cuda_root}/include /usr/include)
-  find_library(SINGA_NCCL_LIBRARY nccl HINTS ${_singa_cuda_root}/lib64 ${_singa_cuda_root}/lib)
-  if(SINGA_NCCL_INCLUDE_DIR AND SINGA_NCCL_LIBRARY)
-    message(STATUS "singa: NCCL communicator ${SINGA_NCCL_LIBRARY}")
-    set_source_files_properties(comm/nccl_communicator.cc PROPERTIES COMPILE_DEFINITIONS SINGA_WITH_NCCL)
-    target_include_directories(singa_comm PRIVATE ${SINGA_NCCL_INCLUDE_DIR})
-    target_link_libraries(singa_comm PRIVATE ${SINGA_NCCL_LIBRARY})
-  else()
-    message(STATUS "singa: NCCL not found next to the CUDA toolkit; the nccl communicator is not built")
-  endif()
 endif()

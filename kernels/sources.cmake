@@ -1,4 +1,5 @@
-# Kernel sources, listed explicitly. CPU always; CUDA when SINGA_CUDA_ENABLED (see kernels/cuda).
+# Kernel sources, listed explicitly. The CPU kernels are part of libsinga; the CUDA ones build the
+# CUDA module libsinga_cuda.so when SINGA_CUDA_ENABLED (kernels/cuda/module.cmake).
 list(APPEND SINGA_KERNEL_SOURCES
   kernels/cpu/register.cc
   kernels/cpu/copy.cc
@@ -26,8 +27,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     kernels/cpu/batchnorm.cc kernels/cpu/softmax.cc kernels/cpu/optim.cc
     PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
 endif()
-if(SINGA_CUDA_ENABLED)
-  list(APPEND SINGA_KERNEL_SOURCES
+set(SINGA_CUDA_MODULE_SOURCES
     kernels/cuda/register.cc
     kernels/cuda/cuda_device.cc
     kernels/cuda/copy.cu
@@ -41,5 +41,4 @@ if(SINGA_CUDA_ENABLED)
     kernels/cuda/batchnorm.cu
     kernels/cuda/softmax.cu
     kernels/cuda/optim.cu
-  )
-endif()
+)

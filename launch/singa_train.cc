@@ -22,12 +22,6 @@
 #include "launch/train_options.h"
 #include "singa/singa.h"
 
-#ifdef SINGA_USE_CUDA
-namespace singa::cuda {
-int deviceCount();  // kernels/cuda/cuda_device.h (not included: it needs the CUDA headers)
-}  // namespace singa::cuda
-#endif
-
 namespace singa::launch {
 namespace {
 
@@ -38,12 +32,10 @@ constexpr int kExitResumable = 3;
 /// GPUs, so a scheduler that shows each rank one GPU gets cuda:0 everywhere).
 Device rankDevice(const std::string& spec) {
   Device dev = Device::parse(spec);
-#ifdef SINGA_USE_CUDA
-  if (dev.isCuda() && spec.find(':') == std::string::npos && deviceAvailable(DeviceType::kCuda)) {
-    const int count = ::singa::cuda::deviceCount();
+  if (dev.isCuda() && spec.find(':') == std::string::npos) {
+    const int count = deviceCount(DeviceType::kCuda);
     if (count > 0) dev = Device::cuda(detectRankInfo().localRank % count);
   }
-#endif
   return dev;
 }
 

@@ -128,6 +128,7 @@ void releaseCacheLocked(int device, DeviceState& s) {
 
 class CudaBackend final : public DeviceBackend {
  public:
+  int count() const override { return deviceCount(); }
   void* allocate(size_t bytes, int index) override {
     DeviceState& s = state(index);
     std::lock_guard<std::mutex> lock(s.mu);

@@ -6,6 +6,11 @@
 
 #include "singa/ops/registry.h"
 
+namespace singa {
+/// Every CUDA kernel family into `registry` (register.cc; the CUDA module calls it when loaded).
+void registerCudaKernels(KernelRegistry& registry);
+}  // namespace singa
+
 namespace singa::cuda {
 
 void registerCopyKernels(KernelRegistry& r);         // Copy, Fill (copy.cu)

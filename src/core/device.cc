@@ -1,13 +1,17 @@
 #include "singa/core/device.h"
 
+#include <dlfcn.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -217,18 +221,113 @@ void registerDeviceBackend(DeviceType type, DeviceBackend* backend) {
   if (type == DeviceType::kCuda) gCudaBackend = backend;
 }
 
+namespace {
+
+// The CUDA module's entry points (kernels/cuda/register.cc), C symbols looked up after dlopen.
+using ModuleIdFn = const char* (*)();
+using ModuleStepFn = void (*)();
+std::atomic<bool> gCudaModuleLoaded{false};
+ModuleStepFn gInstallCudaBackend = nullptr;
+// Set on the thread that runs the module's registration: a CUDA lookup or add() from inside it
+// must not wait on the once-flag that thread holds (it would never return).
+thread_local bool tLoadingModule = false;
+
 #ifdef SINGA_USE_CUDA
-void installCudaBackend();  // kernels/cuda/register.cc
+// The folder libsinga was loaded from, symbolic links resolved: the module is installed beside
+// it (build tree, `cmake --install`, the Python package's singa/lib, the GPU bundle's lib/).
+std::string libraryFolder(std::string& error) {
+  static const char anchor = 0;
+  Dl_info where{};
+  if (dladdr(&anchor, &where) == 0 || where.dli_fname == nullptr) {
+    error = "the folder libsinga was loaded from is unknown (dladdr failed), so its CUDA module cannot be found";
+    return "";
+  }
+  char* real = realpath(where.dli_fname, nullptr);
+  if (real == nullptr) {
+    error = std::string("libsinga's own path ") + where.dli_fname + " cannot be resolved (" + std::strerror(errno) +
+            "), so its CUDA module cannot be found";
+    return "";
+  }
+  std::string path = real;
+  std::free(real);
+  return path.substr(0, path.rfind('/'));
+}
+
+std::string loadCudaModule() {
+  std::string error;
+  const std::string folder = libraryFolder(error);
+  if (!error.empty()) return error;
+  const std::string path = folder + "/libsinga_cuda.so";
+  if (access(path.c_str(), F_OK) != 0) {
+    return "the CUDA module " + path + " is not there (a CUDA build installs it beside libsinga.so.0: reinstall "
+           "singa, or copy libsinga_cuda.so along with libsinga)";
+  }
+  // RTLD_NODELETE: kernels and the backend registered from the module must outlive every handle.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (handle == nullptr) {
+    const char* said = dlerror();
+    const std::string why = said != nullptr ? said : "unknown error";
+    if (why.find("undefined symbol") != std::string::npos) {
+      return "the CUDA module " + path + " cannot be loaded (" + why +
+             "): it is from another singa build than " + folder + "/libsinga.so.0; install both from the same build";
+    }
+    return "the CUDA module " + path + " cannot be loaded (" + why +
+           "); if a library is missing: it needs the CUDA libraries it was built with (`ldd " + path +
+           "` lists them and what is not found)";
+  }
+  auto id = reinterpret_cast<ModuleIdFn>(dlsym(handle, "singa_cuda_module_build_id"));
+  auto registerAll = reinterpret_cast<ModuleStepFn>(dlsym(handle, "singa_cuda_module_register"));
+  auto install = reinterpret_cast<ModuleStepFn>(dlsym(handle, "singa_cuda_module_install_backend"));
+  if (id == nullptr || registerAll == nullptr || install == nullptr) {
+    return "the CUDA module " + path + " is not a singa CUDA module (its entry points are missing); reinstall singa";
+  }
+  if (std::string(id()) != SINGA_BUILD_ID) {
+    return "the CUDA module " + path + " is from another singa build (build " + id() + ", this libsinga " +
+           SINGA_BUILD_ID + "); install both from the same build";
+  }
+  try {
+    registerAll();
+  } catch (const std::exception& e) {
+    return "the CUDA module " + path + " failed to register its kernels (" + e.what() + ")";
+  }
+  gInstallCudaBackend = install;
+  return "";
+}
 #endif
 
-namespace {
 void ensureCudaBackend() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (loadDeviceModule(DeviceType::kCuda) && gInstallCudaBackend != nullptr) gInstallCudaBackend();
+  });
+}
+
+}  // namespace
+
+bool loadDeviceModule(DeviceType type) {
+  if (type == DeviceType::kCpu) return true;
+  if (gCudaModuleLoaded.load(std::memory_order_acquire)) return true;
+  if (tLoadingModule) return false;  // the module's own registration (add(), a lookup) on this thread
 #ifdef SINGA_USE_CUDA
   static std::once_flag once;
-  std::call_once(once, [] { installCudaBackend(); });
+  std::call_once(once, [] {
+    tLoadingModule = true;
+    const std::string why = loadCudaModule();
+    tLoadingModule = false;
+    if (why.empty()) {
+      gCudaModuleLoaded.store(true, std::memory_order_release);
+    } else {
+      setDeviceUnavailableReason(DeviceType::kCuda, why);
+    }
+  });
 #endif
+  return gCudaModuleLoaded.load(std::memory_order_acquire);
 }
-}  // namespace
+
+int deviceCount(DeviceType type) {
+  if (type == DeviceType::kCpu) return 1;
+  return deviceAvailable(type) ? deviceBackend(type).count() : 0;
+}
 
 DeviceBackend& deviceBackend(DeviceType type) {
   if (type == DeviceType::kCpu) return gCpuBackend;

@@ -46,6 +46,8 @@ class DeviceBackend {
   virtual void copy(void* dst, Device dstDev, const void* src, Device srcDev, size_t bytes) = 0;
   virtual void memset0(void* ptr, size_t bytes, int index) = 0;
   virtual void synchronize(int index) = 0;
+  /// Devices of this type the process can use (the CPU backend: 1).
+  virtual int count() const { return 1; }
 };
 
 /// Installs the backend for `type` (the CUDA backend calls this); the CPU one is always there.
@@ -59,6 +61,16 @@ bool deviceAvailable(DeviceType type);
 std::string deviceUnavailableReason(DeviceType type);
 /// Recorded by a backend's installer when it finds its device unusable.
 void setDeviceUnavailableReason(DeviceType type, const std::string& reason);
+/// Usable devices of `type`: 1 for the CPU; the visible GPUs for CUDA (0 without a backend).
+int deviceCount(DeviceType type);
+
+/// The CUDA backend (its kernels, device layer and NCCL communicator) is a module of its own,
+/// libsinga_cuda.so beside libsinga, loaded on first use of anything CUDA (a CUDA tensor, a CUDA
+/// kernel lookup, the nccl communicator): a CPU run never maps the CUDA libraries, which cost
+/// ~150 MiB of resident memory on load (cuBLASLt alone). Loads it once, with its kernels
+/// registered in KernelRegistry::global(); returns whether it is there. No-op for the CPU. When
+/// it cannot be loaded, deviceUnavailableReason(kCuda) says why (the loader's words and the fix).
+bool loadDeviceModule(DeviceType type);
 
 class Storage;
 

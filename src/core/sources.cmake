@@ -44,3 +44,5 @@ endif()
 if(SINGA_CUDA_ENABLED)
   target_compile_definitions(singa_core PUBLIC SINGA_USE_CUDA)
 endif()
+# The CUDA module must come from the same build as the library (device.cc checks it).
+set_source_files_properties(src/core/device.cc PROPERTIES COMPILE_DEFINITIONS "SINGA_BUILD_ID=\"${SINGA_BUILD_ID}\"")

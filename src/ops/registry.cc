@@ -39,15 +39,14 @@ std::optional<OpId> opFromName(std::string_view name) {
   return std::nullopt;
 }
 
+const KernelFn KernelRegistry::kNoKernel;
+
 KernelRegistry::KernelRegistry() : table_(kOpCount * kDeviceTypes * kDTypes) {}
 
 KernelRegistry& KernelRegistry::global() {
   static KernelRegistry* registry = [] {
     auto* r = new KernelRegistry();
-    registerCpuKernels(*r);
-#ifdef SINGA_USE_CUDA
-    registerCudaKernels(*r);
-#endif
+    registerCpuKernels(*r);  // the CUDA module registers its own when first asked for (slot())
     return r;
   }();
   return *registry;
@@ -57,6 +56,8 @@ void KernelRegistry::add(OpId op, DeviceType device, DType dtype, KernelFn fn) {
   SINGA_CHECK(static_cast<size_t>(op) < kOpCount && static_cast<size_t>(device) < kDeviceTypes &&
                   static_cast<size_t>(dtype) < kDTypes,
               ValueError, "KernelRegistry::add: op, device type or dtype out of range");
+  // The module's kernels first (a no-op while the module itself registers, on its own thread).
+  if (device == DeviceType::kCuda) loadDeviceModule(device);
   table_[index(op, device, dtype)] = std::move(fn);
 }
 
@@ -84,6 +85,9 @@ void KernelRegistry::throwMissing(OpId op, DeviceType device, DType dtype) const
   std::ostringstream avail;
   int n = 0;
   for (DType t : dtypes(op, device)) avail << (n++ ? ", " : "") << dtypeName(t);
+  if (device == DeviceType::kCuda && !loadDeviceModule(device)) {
+    SINGA_THROW(NotSupportedError, opName(op) << ": no CUDA kernels: " << deviceUnavailableReason(device));
+  }
   SINGA_THROW(TypeError, opName(op) << ": no " << deviceTypeName(device) << " " << dtypeName(dtype) << " kernel"
                                     << (n ? " (available dtypes: " + avail.str() + "; cast the input first)"
                                           : std::string(" (the op has no kernel on this device)")));

@@ -1,7 +1,8 @@
 // The kernel registry: (op, device type, dtype) -> kernel, a flat table indexed by OpId (the op
 // list in op_list.h), device type and dtype, so a dispatch is one array index, never a string
-// compare. Each backend registers its kernels explicitly from one function (registerCpuKernels,
-// registerCudaKernels), called once when the registry is first used; no static initialisers. Ops
+// compare. Each backend registers its kernels explicitly from one function: registerCpuKernels
+// when the registry is first used, registerCudaKernels when the CUDA module is loaded (on the
+// first CUDA lookup: loadDeviceModule in core/device.h); no static initialisers. Ops
 // ask supports() / find() before running, so a missing kernel is a clear error ("Conv: no CUDA
 // float64 kernel"), never a crash.
 #pragma once
@@ -48,6 +49,8 @@ class KernelRegistry {
   /// The process-wide registry, with every built backend's kernels registered.
   static KernelRegistry& global();
 
+  /// Registers (or replaces) a kernel. A CUDA one is added after the CUDA module's own, so it
+  /// replaces the built-in kernel for that op and dtype.
   void add(OpId op, DeviceType device, DType dtype, KernelFn fn);
   /// Registers the same kernel for several dtypes.
   void add(OpId op, DeviceType device, std::initializer_list<DType> dtypes, KernelFn fn);
@@ -70,7 +73,13 @@ class KernelRegistry {
     return (static_cast<size_t>(op) * kDeviceTypes + static_cast<size_t>(device)) * kDTypes +
            static_cast<size_t>(dtype);
   }
-  const KernelFn& slot(OpId op, DeviceType device, DType dtype) const { return table_[index(op, device, dtype)]; }
+  const KernelFn& slot(OpId op, DeviceType device, DType dtype) const {
+    // A CUDA slot is filled by the CUDA module: load it first (once; one atomic load after that).
+    // Without the module (missing, or a failed load), no CUDA kernel exists.
+    if (device == DeviceType::kCuda && !loadDeviceModule(device)) return kNoKernel;
+    return table_[index(op, device, dtype)];
+  }
+  static const KernelFn kNoKernel;
   [[noreturn]] void throwMissing(OpId op, DeviceType device, DType dtype) const;
 
   std::vector<KernelFn> table_;  // kOpCount x kDeviceTypes x kDTypes; empty function: no kernel
@@ -83,10 +92,8 @@ bool supports(OpId op, Device device, DType dtype);
 void runKernel(OpId op, DType dtype, Device device, const std::vector<Tensor>& inputs,
                std::vector<Tensor>& outputs, const Attrs& attrs = Attrs(), const KernelParams* params = nullptr);
 
-// Registration entry points, one per backend (defined in kernels/<backend>/register.cc).
+// The CPU backend's registration (kernels/cpu/register.cc); the CUDA module's is in
+// kernels/cuda/cuda_kernels.h.
 void registerCpuKernels(KernelRegistry& registry);
-#ifdef SINGA_USE_CUDA
-void registerCudaKernels(KernelRegistry& registry);
-#endif
 
 }  // namespace singa

@@ -423,7 +423,7 @@ PYBIND11_MODULE(_singa, m) {
   m.def("device_unavailable_reason", [](const std::string& type) {
     return deviceUnavailableReason(type == "cuda" ? DeviceType::kCuda : DeviceType::kCpu);
   });
-  m.def("cuda_device_count", [] { return deviceAvailable(DeviceType::kCuda) ? 1 : 0; });
+  m.def("cuda_device_count", [] { return deviceCount(DeviceType::kCuda); });
 
   py::class_<Tensor>(m, "CTensor", "The C++ tensor (singa.tensor.Tensor wraps it).")
       .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })

@@ -47,11 +47,16 @@ endforeach()
 # Installed as one package folder by `pip install .` (which asks for component "python" alone;
 # a plain `cmake --install` leaves it out): the extension, the Python files and one copy of
 # libsinga in singa/lib under its soname, where the extension's RPATH ($ORIGIN/lib, and nothing
-# else, so no other copy is picked up) finds it. libsinga keeps the folders it was linked from
-# (CUDA, Open MPI) in its RPATH, so the package runs without LD_LIBRARY_PATH.
+# else, so no other copy is picked up) finds it, and the CUDA module beside it in a CUDA build.
+# libsinga and the module keep the folders they were linked from (Open MPI; CUDA) in their RPATH,
+# so the package runs without LD_LIBRARY_PATH.
 install(TARGETS _singa LIBRARY DESTINATION singa COMPONENT python EXCLUDE_FROM_ALL)
 list(TRANSFORM SINGA_PY_SOURCES PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/src/python/singa/ OUTPUT_VARIABLE singa_py_files)
 install(FILES ${singa_py_files} DESTINATION singa COMPONENT python EXCLUDE_FROM_ALL)
 get_target_property(singa_soversion singa SOVERSION)
 install(PROGRAMS $<TARGET_FILE:singa> DESTINATION singa/lib RENAME libsinga.so.${singa_soversion}
         COMPONENT python EXCLUDE_FROM_ALL)
+if(TARGET singa_cuda)
+  # The CUDA module, beside libsinga where it looks for it on first CUDA use.
+  install(PROGRAMS $<TARGET_FILE:singa_cuda> DESTINATION singa/lib COMPONENT python EXCLUDE_FROM_ALL)
+endif()

@@ -5,7 +5,8 @@
 # and the nvidia-* library wheels: no compiler, no Debian -dev packages, no OpenBLAS, protobuf or
 # MPI. So the archive holds, under singa-gpu/:
 #   bin/      singa_train, singa_onnx, gpu_kernels_test, gpu_device_test, gpu_nccl_test (when built)
-#   lib/      libsinga.so.0 and every shared library they need (found with ldd) except glibc's own
+#   lib/      libsinga.so.0, the CUDA module libsinga_cuda.so (dlopen'ed by libsinga on first CUDA
+#             use) and every shared library they need (found with ldd) except glibc's own
 #             (libc, libm, libdl, librt, libpthread, libutil, ld-linux) and the CUDA libraries
 #             (cudart, cuBLAS/cuBLASLt, cuDNN, NCCL, nvrtc, nvJitLink, the driver), which come from
 #             the GPU machine's nvidia-* wheels (cuBLASLt and NCCL alone are ~700 MiB here)
@@ -57,14 +58,15 @@ else
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSINGA_USE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     "${launcher[@]}" > /dev/null
 fi
-targets=(singa_train singa_onnx gpu_kernels_test gpu_device_test)
+targets=(singa_train singa_onnx singa_cuda gpu_kernels_test gpu_device_test)
 if cmake --build "$build" --target help 2> /dev/null | grep -Eq '(^|\.\.\. )gpu_nccl_test(: |$)'; then
   targets+=(gpu_nccl_test)
 else
   echo "bundle.sh: NOTE: $build has no gpu_nccl_test target; the bundle goes without it (device_check.sh fails that step)"
 fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
-readelf -d "$build/libsinga.so.0" | grep -q 'libcudart' || die "$build/libsinga.so.0 has no CUDA backend"
+readelf -d "$build/libsinga_cuda.so" 2> /dev/null | grep -q 'libcudart' || die "$build has no CUDA module (libsinga_cuda.so)"
+! readelf -d "$build/libsinga.so.0" | grep -q 'libcudart' || die "$build/libsinga.so.0 links the CUDA runtime (it belongs to the module)"
 
 # --- staging --------------------------------------------------------------------------------------
 stage=$(mktemp -d "${TMPDIR:-/tmp}/singa-bundle.XXXXXX")
@@ -76,6 +78,7 @@ for t in gpu_kernels_test gpu_device_test gpu_nccl_test; do
   if [ -x "$build/tests/$t" ]; then cp -L "$build/tests/$t" "$b/bin/"; fi
 done
 cp -L "$build/libsinga.so.0" "$b/lib/libsinga.so.0"
+cp -L "$build/libsinga_cuda.so" "$b/lib/libsinga_cuda.so"
 
 # Every library the binaries and libsinga need, as ldd resolves it here, less glibc and CUDA.
 is_glibc() { [[ $1 =~ ^(linux-vdso|linux-gate|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libutil\.so|libresolv\.so|libnsl\.so|libanl\.so|libmvec\.so) ]]; }
@@ -92,7 +95,7 @@ ship_needed() {  # FILE: copies what FILE needs (as ldd resolves it here) into l
     shipped[$name]=$path
   done < <(env -u LD_LIBRARY_PATH ldd "$1")
 }
-for f in "$b"/bin/* "$b/lib/libsinga.so.0"; do ship_needed "$f"; done
+for f in "$b"/bin/* "$b/lib/libsinga.so.0" "$b/lib/libsinga_cuda.so"; do ship_needed "$f"; done
 
 # Open MPI: gpu_nccl_test bootstraps NCCL over MPI, so MPI_Init must work from the bundle. One
 # process without mpirun is an Open MPI singleton; device_check.sh makes it an isolated one
@@ -204,7 +207,7 @@ glibc_needed=$(for f in "$b"/bin/* "$b"/lib/*; do objdump -T "$f" 2> /dev/null; 
   echo "build $build, CUDA architectures $(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build/CMakeCache.txt")"
   echo "needs glibc >= ${glibc_needed#GLIBC_} (this machine has $(getconf GNU_LIBC_VERSION))"
   echo "CUDA libraries expected on the GPU machine (nvidia-* wheels):" \
-    "$(readelf -d "$b/lib/libsinga.so.0" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | while read -r n; do
+    "$(readelf -d "$b/lib/libsinga_cuda.so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | while read -r n; do
       if is_cuda "$n"; then printf '%s ' "$n"; fi
     done)"
   echo "files:"

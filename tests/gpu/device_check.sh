@@ -209,7 +209,7 @@ check_libs() {  # lists what every shipped file loads; the findings come last (t
     done < <(ldd "$f" 2>&1)
   done
   # cuDNN 9 loads its engines with dlopen: they must sit beside libcudnn.so.9.
-  cudnn=$(ldd "$B/lib/libsinga.so.0" | awk '$1 ~ /^libcudnn\.so/ { print $3 }')
+  cudnn=$(ldd "$B/lib/libsinga_cuda.so" | awk '$1 ~ /^libcudnn\.so/ { print $3 }')
   if [ -n "$cudnn" ] && [ -f "$cudnn" ]; then
     echo "cuDNN sub-libraries beside $cudnn: $(find "$(dirname "$cudnn")" -maxdepth 1 -name 'libcudnn_*.so.*' -printf '%f ')"
     if ! compgen -G "$(dirname "$cudnn")/libcudnn_engines_precompiled.so*" > /dev/null; then

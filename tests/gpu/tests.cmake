@@ -15,9 +15,13 @@ endif()
 if(SINGA_CUDA_ENABLED)
   # The device layer itself (caching allocator, streams, events) needs the CUDA headers.
   singa_add_gtest(NAME gpu_device_test LABELS gpu SOURCES gpu/cuda_device_test.cc)
-  target_link_libraries(gpu_device_test PRIVATE CUDA::cudart)
+  target_link_libraries(gpu_device_test PRIVATE singa_cuda CUDA::cudart)
   # Registration coverage needs no GPU, so it runs with the unit tests in CI.
   singa_add_gtest(NAME cuda_registry_test LABELS unit SOURCES gpu/cuda_registry_test.cc)
+  # libsinga without its CUDA module beside it: CPU work runs, a GPU request names the module.
+  add_test(NAME cuda_module_missing COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu/module_missing.sh
+                                            $<TARGET_FILE:singa> $<TARGET_FILE:gpu_kernels_test>)
+  set_tests_properties(cuda_module_missing PROPERTIES LABELS unit)
 endif()
 # The same comparisons with the CPU as the device under test: no GPU needed, keeps the harness
 # (op signatures, shapes, tolerances) honest in CI.

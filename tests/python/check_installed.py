@@ -54,4 +54,21 @@ with tempfile.TemporaryDirectory() as d:
         f.write(model.SerializeToString())
     out = sonnx.prepare(path).run([tx])[0].numpy()
 np.testing.assert_allclose(out, net.forward(tx).numpy(), rtol=1e-5, atol=1e-5)
+
+# CPU work maps none of the CUDA libraries; the CUDA module, when the build has one, is the
+# package's own copy beside its libsinga, loaded when a GPU is first asked for.
+def mapped(part):
+    return {line.split()[-1] for line in open("/proc/self/maps") if part in line.rsplit("/", 1)[-1]}
+
+
+cuda_libs = set().union(*(mapped(p) for p in ("libsinga_cuda", "libcudart", "libcublas", "libcudnn", "libnccl")))
+assert not cuda_libs, "CPU training mapped CUDA libraries: %s" % sorted(cuda_libs)
+cuda_module = os.path.join(pkg, "lib", "libsinga_cuda.so")
+if os.path.exists(cuda_module):
+    from singa import device
+    try:
+        device.create_cuda_gpu()
+    except RuntimeError:
+        pass  # no GPU here: the module is loaded all the same, to ask the CUDA runtime
+    assert mapped("libsinga_cuda") == {cuda_module}, "CUDA module loaded from %s" % mapped("libsinga_cuda")
 print("installed package ok: %s (loss %.3f -> %.3f)" % (pkg, before.loss, after.final_train_loss))
