@@ -2,22 +2,29 @@
 //
 // BatchNorm sees x as [N, C, S] (S = product of the spatial dims, 1 for [N, C]) and works per
 // channel, in parallel over channels; statistics are accumulated in double.
-//   BatchNormTraining  (x, scale, bias, runningMean, runningVar) -> (y, mean, invStd)
+//   BatchNormTraining  (x, scale, bias, runningMean, runningVar) -> (y, mean, invStd[, clip mask])
 //                      normalises with the batch statistics and updates the running statistics
 //                      in place: r = momentum * r + (1 - momentum) * batch (unbiased variance)
 //   BatchNormInference (x, scale, bias, mean, var) -> y
-//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar[, y]) -> (dx, dScale, dBias);
+//   BatchNormGrad      (dy, x, scale, mean, invStdOrVar[, relu y | clip mask]) -> (dx, dScale, dBias);
 //                      BatchNormParams::training: true = batch statistics (full formula, invStd given),
 //                      false = fixed statistics (var given, epsilon applied here)
 // BatchNormParams::relu fuses a ReLU: the forward kernels write max(y, 0) (the same float
 // operations as a separate Relu), and BatchNormGrad takes that output y and uses dy where y > 0,
 // 0 elsewhere (what Relu's backward gives: y > 0 exactly where the BatchNorm output was > 0), so
 // the fused pair saves a pass and a tensor in each direction with bit-identical results.
+// BatchNormParams::clip fuses a Clip the same way (mobilenet's BatchNormalization -> Clip(0, 6)):
+// the forward writes clip(v) as the Clip kernel computes it, and in training a uint8 mask of
+// where Clip's backward passes dy (lo <= v <= hi, as ClipGrad decides from Clip's input v; the
+// clipped output cannot tell v == lo from v < lo). BatchNormGrad takes that mask: the pair keeps
+// one byte per element instead of the float tensor between them.
 // Dropout (x) -> (y, mask): mask is 0 or 1 / (1 - ratio). Its random numbers come from the
 // counter-based generator stream (seed, counter) given in DropoutParams, element i drawing number
 // counter + i + 1, so the mask depends only on the seed: not on the thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "singa/core/parallel.h"
 #include "singa/core/rng.h"
@@ -78,6 +85,20 @@ inline T reluOf(T v) {
   return v > T(0) ? v : T(0);
 }
 
+// Clip as the Clip kernel computes it (bounds converted to T once; a missing bound clips
+// nothing; NaN stays NaN), and whether ClipGrad passes dy at the value v before clipping.
+template <class T>
+struct ClipOf {
+  explicit ClipOf(const BatchNormParams& p)
+      : hasLo(p.clipHasLo), hasHi(p.clipHasHi),
+        lo(static_cast<T>(hasLo ? p.clipLo : -std::numeric_limits<double>::infinity())),
+        hi(static_cast<T>(hasHi ? p.clipHi : std::numeric_limits<double>::infinity())) {}
+  T operator()(T v) const { return std::min(std::max(v, lo), hi); }
+  uint8_t passes(T v) const { return (!hasLo || v >= lo) && (!hasHi || v <= hi) ? 1 : 0; }
+  bool hasLo, hasHi;
+  T lo, hi;
+};
+
 NCS ncsOf(const Tensor& x) {
   NCS d{x.dim(0), x.dim(1), 1};
   for (int i = 2; i < x.ndim(); ++i) d.S *= x.shape()[i];
@@ -92,6 +113,8 @@ void bnTraining(KernelContext& ctx) {
   const double eps = params.epsilon;
   const double momentum = params.momentum;
   const bool relu = params.relu;
+  const ClipOf<T> clip(params);
+  uint8_t* maskp = params.clip ? ctx.out(3).data<uint8_t>() : nullptr;
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -117,6 +140,13 @@ void bnTraining(KernelContext& ctx) {
         T* o = yp + (n * d.C + c) * d.S;
         if (relu) {
           for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - meanT) * a + bc);
+        } else if (maskp != nullptr) {
+          uint8_t* mk = maskp + (n * d.C + c) * d.S;
+          for (int64_t i = 0; i < d.S; ++i) {
+            const T v = (s[i] - meanT) * a + bc;
+            o[i] = clip(v);
+            mk[i] = clip.passes(v);
+          }
         } else {
           for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - meanT) * a + bc;
         }
@@ -135,7 +165,9 @@ void bnInference(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
   const double eps = ctx.paramsAs<BatchNormParams>("BatchNormInference").epsilon;
-  const bool relu = ctx.paramsAs<BatchNormParams>("BatchNormInference").relu;
+  const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormInference");
+  const bool relu = params.relu;
+  const ClipOf<T> clip(params);
   const T* xp = x.data<T>();
   const T* scale = ctx.in(1).data<T>();
   const T* bias = ctx.in(2).data<T>();
@@ -151,6 +183,8 @@ void bnInference(KernelContext& ctx) {
       T* o = yp + t * d.S;
       if (relu) {
         for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - m) * a + bc);
+      } else if (params.clip) {
+        for (int64_t i = 0; i < d.S; ++i) o[i] = clip((s[i] - m) * a + bc);
       } else {
         for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - m) * a + bc;
       }
@@ -167,7 +201,8 @@ void bnGrad(KernelContext& ctx) {
   const double eps = params.epsilon;
   const T* dyp = ctx.in(0).data<T>();
   const T* xp = x.data<T>();
-  const T* yp = params.relu ? ctx.in(5).data<T>() : nullptr;  // the fused ReLU's output
+  const T* yp = params.relu ? ctx.in(5).data<T>() : nullptr;             // the fused ReLU's output
+  const uint8_t* maskp = params.clip ? ctx.in(5).data<uint8_t>() : nullptr;  // the fused Clip's mask
   const T* scale = ctx.in(2).data<T>();
   const T* mean = ctx.in(3).data<T>();
   const T* stat = ctx.in(4).data<T>();
@@ -180,13 +215,20 @@ void bnGrad(KernelContext& ctx) {
       const double mu = static_cast<double>(mean[c]);
       const double invStd =
           training ? static_cast<double>(stat[c]) : 1.0 / std::sqrt(static_cast<double>(stat[c]) + eps);
-      // With a fused ReLU, dy is first masked into dx's memory (read back below, element by
-      // element before it is overwritten): g = dy * (y > 0), as Relu's backward computes it.
+      // With a fused ReLU or Clip, dy is first masked into dx's memory (read back below, element
+      // by element before it is overwritten): g = dy * (y > 0) as Relu's backward computes it, or
+      // dy * mask as Clip's.
       const T* gp = dyp;
       if (yp != nullptr) {
         for (int64_t n = 0; n < d.N; ++n) {
           const int64_t at = (n * d.C + c) * d.S;
           for (int64_t i = 0; i < d.S; ++i) dxp[at + i] = dyp[at + i] * (yp[at + i] > T(0) ? T(1) : T(0));
+        }
+        gp = dxp;
+      } else if (maskp != nullptr) {
+        for (int64_t n = 0; n < d.N; ++n) {
+          const int64_t at = (n * d.C + c) * d.S;
+          for (int64_t i = 0; i < d.S; ++i) dxp[at + i] = dyp[at + i] * (maskp[at + i] != 0 ? T(1) : T(0));
         }
         gp = dxp;
       }

@@ -28,7 +28,7 @@ struct ConvertContext {
   Device device;                // where the model's tensors live (for values made from nothing)
   bool fuseRelu;                // Conv, BatchNormalization: the executor folded the following Relu into this node
   const NodeGraphs* graphs = nullptr;  // If, Loop, Scan, SequenceMap: the node's subgraphs (subgraph.h)
-  bool fuseClip = false;               // Conv: the executor folded the following Clip into this node,
+  bool fuseClip = false;               // Conv, BatchNormalization: the executor folded the following Clip into this node,
   std::optional<double> clipMin = std::nullopt, clipMax = std::nullopt;  // with these bounds (absent: unbounded)
 
   /// Throws ValueError naming the node when `cond` is false.

@@ -206,12 +206,15 @@ Tensors convertBatchNorm(const ConvertContext& ctx, const Tensors& in) {
     Tensor v1 = ops::reshape(bv, {bv.numel()});
     Tensor runMean = ops::add(ops::mul(mean, momentum), ops::mul(m1, 1.0 - momentum));
     Tensor runVar = ops::add(ops::mul(var, momentum), ops::mul(v1, 1.0 - momentum));
-    if (ctx.fuseRelu) y = ops::relu(y);  // the executor skips the Relu node that follows
+    if (ctx.fuseRelu) y = ops::relu(y);  // the executor skips the Relu or Clip node that follows
+    if (ctx.fuseClip) y = ops::clip(y, ctx.clipMin, ctx.clipMax);
     return {y, runMean, runVar};
   }
-  // A Relu reading only this output is fused (the executor then skips it).
+  // A Relu or Clip reading only this output is fused (the executor then skips it).
   Tensor y = ctx.fuseRelu ? ops::batchNormRelu(x, scale, bias, mean, var, ctx.training, momentum, eps)
-                          : ops::batchNorm(x, scale, bias, mean, var, ctx.training, momentum, eps);
+             : ctx.fuseClip
+                 ? ops::batchNormClip(x, scale, bias, mean, var, ctx.training, momentum, eps, ctx.clipMin, ctx.clipMax)
+                 : ops::batchNorm(x, scale, bias, mean, var, ctx.training, momentum, eps);
   Tensors out{y};
   if (ctx.numOutputs > 1) out.push_back(mean);
   if (ctx.numOutputs > 2) out.push_back(var);

@@ -209,9 +209,12 @@ bool ImportedModel::reluFollows(size_t i) const {
 
 bool ImportedModel::clipFollows(size_t i) const {
   if (i + 1 >= nodes_.size()) return false;
-  const Node& conv = nodes_[i];
+  const Node& conv = nodes_[i];  // a Conv or a BatchNormalization
   const Node& clip = nodes_[i + 1];
-  if (conv.opType != "Conv" || conv.outputs.size() != 1 || conv.outputs[0].empty()) return false;
+  if ((conv.opType != "Conv" && conv.opType != "BatchNormalization") || conv.outputs.size() != 1 ||
+      conv.outputs[0].empty()) {
+    return false;
+  }
   if (clip.opType != "Clip" || clip.inputs.empty() || clip.inputs.size() > 3 || clip.inputs[0] != conv.outputs[0] ||
       clip.outputs.size() != 1) {
     return false;
@@ -338,8 +341,9 @@ std::vector<Value> ImportedModel::executeValues(const std::vector<Value>& inputs
       auto xt = env.find(node.inputs[0]);
       fuseSilu = xt != env.end() && (xt->second.dtype() == DType::kFloat32 || xt->second.dtype() == DType::kFloat64);
     }
-    // Conv -> Clip with scalar bounds known now (the Constant nodes writing them were moved before
-    // the Conv at import): one node (ops::convClip decides at run time whether it can fuse).
+    // Conv -> Clip or BatchNormalization -> Clip with scalar bounds known now (the Constant nodes
+    // writing them were moved before the first node at import): one node (ops::convClip and
+    // ops::batchNormClip decide at run time whether they can fuse).
     std::optional<double> clipMin, clipMax;
     const bool fuseClip = !fuseRelu && i + 1 < stopAfter && clipFollows(i) && !keep.count(node.outputs[0]) &&
                           clipBounds(nodes_[i + 1], &clipMin, &clipMax);

@@ -154,14 +154,15 @@ std::vector<std::string> splitDots(const std::string& s) {
   return parts;
 }
 
-// Conv, Constant..., Clip reading the Conv's output: the Constant nodes (no inputs; exporters
-// write Clip's bounds that way) move before the Conv, so the Clip follows it directly and the
-// executor can run the two as one (ImportedModel::clipFollows). Values have one producer each
+// Conv (or BatchNormalization), Constant..., Clip reading its output: the Constant nodes (no
+// inputs; exporters write Clip's bounds that way) move before it, so the Clip follows it directly
+// and the executor can run the two as one (ImportedModel::clipFollows). Values have one producer each
 // (orderNodes checks), so a node without inputs may run earlier.
 template <class Node>  // ImportedModel::Node (private to the class; deduced here)
 void hoistConstantsBeforeClip(std::vector<Node>* nodes) {
   for (size_t i = 0; i + 2 < nodes->size(); ++i) {
-    if ((*nodes)[i].opType != "Conv" || (*nodes)[i].outputs.empty()) continue;
+    const std::string& op = (*nodes)[i].opType;
+    if ((op != "Conv" && op != "BatchNormalization") || (*nodes)[i].outputs.empty()) continue;
     size_t j = i + 1;
     while (j < nodes->size() && (*nodes)[j].opType == "Constant" && (*nodes)[j].inputs.empty()) ++j;
     if (j == i + 1 || j == nodes->size() || (*nodes)[j].opType != "Clip" || (*nodes)[j].inputs.empty() ||

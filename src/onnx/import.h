@@ -198,8 +198,8 @@ class ImportedModel : public Module {
   bool reluFollows(size_t i) const;
   /// Node i is Sigmoid(x) and node i + 1 is Mul(x, that) (either order), its only reader: SiLU.
   bool siluFollows(size_t i) const;
-  /// Node i is a Conv whose only output is read by nothing but node i + 1, a Clip: ops::convClip
-  /// when its bounds are scalar constants (attributes before opset 11; initializers or Constant
+  /// Node i is a Conv or BatchNormalization whose only output is read by nothing but node i + 1,
+  /// a Clip: ops::convClip / batchNormClip when its bounds are scalar constants (attributes before opset 11; initializers or Constant
   /// outputs after, checked as the node runs).
   bool clipFollows(size_t i) const;
   std::vector<size_t> layerEnd_;                       // per layer: index of its last node

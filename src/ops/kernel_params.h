@@ -121,6 +121,13 @@ struct BatchNormParams {
   /// CPU only: a ReLU fused onto the output (forward), and onto dy in BatchNormGrad, which then
   /// takes the fused output y as a sixth input (dy counts where y > 0).
   bool relu = false;
+  /// CPU only: a Clip fused onto the output (never with relu), with Clip's bounds (a missing one
+  /// clips nothing). BatchNormTraining then has a fourth output, a uint8 mask of where Clip's
+  /// backward passes dy (lo <= v <= hi of the value before clipping), which BatchNormGrad takes
+  /// as its sixth input.
+  bool clip = false;
+  bool clipHasLo = false, clipHasHi = false;
+  double clipLo = 0, clipHi = 0;
 };
 
 /// Dropout: the drop ratio and the generator state (seed, counter) the mask is drawn from.

@@ -170,6 +170,14 @@ Tensor batchNorm(const Tensor& x, const Tensor& scale, const Tensor& bias, const
 Tensor batchNormRelu(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
                      const Tensor& runningVar, bool training, double momentum = 0.9, double epsilon = 1e-5);
 
+/// clip(batchNorm(...), min, max) (mobilenet's BatchNormalization -> Clip(0, 6)). On the CPU, with
+/// no export tracer active, one op: the kernels clip as they store, and training keeps a byte
+/// mask of where Clip's backward passes dy instead of the float tensor between the two ops;
+/// bit-identical to the two ops. With fixed statistics and a gradient wanted, the two ops.
+Tensor batchNormClip(const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& runningMean,
+                     const Tensor& runningVar, bool training, double momentum, double epsilon,
+                     std::optional<double> min, std::optional<double> max);
+
 /// Inverted dropout: zeroes with probability `ratio`, scales the rest by 1/(1-ratio), when training.
 Tensor dropout(const Tensor& x, double ratio, bool training);
 

@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "singa/autograd/node.h"
 #include "singa/autograd/trace.h"
+#include "singa/ops/registry.h"
 #include "onnx_model_builder.h"
 #include "singa/ops/ops.h"
 
@@ -242,6 +244,94 @@ TEST(OnnxImport, ConvFollowedByClipRunsFusedWithTheSameResults) {
           ASSERT_EQ(g.size(), dx.size());
           for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], dx[i], 1e-4) << "at " << i;
         }
+      }
+    }
+  }
+}
+
+TEST(OnnxImport, BatchNormFollowedByClipTrainsFusedWithTheSameResults) {
+  // BatchNormalization -> Clip (mobilenet's BN + ReLU6, bounds as Constant nodes between the two as
+  // torch.onnx writes them) runs as one op (ops::batchNormClip: no Clip kernel runs), in training
+  // and in inference: outputs, the input's gradient and the parameters' gradients bit for bit as
+  // the two ops run directly; asking for the BatchNormalization's own output runs the two nodes.
+  const int64_t C = 3;
+  const Shape xs{4, C, 5, 5};
+  const std::vector<float> xv = seq(4 * C * 25, 0.37f, 0.11f);
+  const std::vector<float> scale = {1.7f, 0.9f, 2.2f}, bias = {0.4f, -0.2f, 1.1f};
+  const std::vector<float> mean = {0.1f, 0.0f, -0.3f}, var = {1.2f, 0.8f, 2.0f};
+  for (bool training : {true, false}) {
+    for (bool wantBn : {false, true}) {
+      SCOPED_TRACE(std::string(training ? "training" : "inference") + (wantBn ? ", BN output wanted" : ""));
+      onnx::ModelProto m = makeModel(13);
+      addInput(m, "x", {-1, C, 5, 5});
+      addInit(m, "scale", Tensor::fromVector(scale, {C}));
+      addInit(m, "bias", Tensor::fromVector(bias, {C}));
+      addInit(m, "mean", Tensor::fromVector(mean, {C}));
+      addInit(m, "var", Tensor::fromVector(var, {C}));
+      addNode(m, "BatchNormalization", {"x", "scale", "bias", "mean", "var"}, {"bn_out"});
+      for (auto [name, v] : {std::pair<const char*, float>{"lo", 0.0f}, {"hi", 1.0f}}) {
+        auto* a = addNode(m, "Constant", {}, {name})->add_attribute();
+        a->set_name("value");
+        a->set_type(onnx::AttributeProto::TENSOR);
+        onnxio::toTensorProto(Tensor::fromVector<float>({v}, {}), "", a->mutable_t());
+      }
+      addNode(m, "Clip", {"bn_out", "lo", "hi"}, {"y"});
+      addOutput(m, "y");
+      if (wantBn) addOutput(m, "bn_out");
+      auto model = prepare(m);
+      if (training) model->train();
+      // Count the Clip kernel's runs: the fused node runs none.
+      KernelRegistry& registry = KernelRegistry::global();
+      const KernelFn clipKernel = registry.find(OpId::kClip, DeviceType::kCpu, DType::kFloat32);
+      int clipRuns = 0;
+      registry.add(OpId::kClip, DeviceType::kCpu, DType::kFloat32, [&](KernelContext& c) {
+        ++clipRuns;
+        clipKernel(c);
+      });
+      // Inference with nothing recording (as singa_onnx runs it); training with gradients.
+      std::optional<autograd::NoGradGuard> noGrad;
+      if (!training) noGrad.emplace();
+      Tensor x = Tensor::fromVector(xv, xs);
+      if (training) x.setRequiresGrad();
+      const Tensor w = Tensor::fromVector(seq(4 * C * 25, -0.8f, 0.07f), xs);
+      const std::vector<Tensor> outs = model->run({x});
+      registry.add(OpId::kClip, DeviceType::kCpu, DType::kFloat32, clipKernel);
+      EXPECT_EQ(clipRuns, wantBn ? 1 : 0);
+      // The reference: the same ops on fresh copies of the parameters.
+      Tensor x2 = Tensor::fromVector(xv, xs);
+      if (training) x2.setRequiresGrad();
+      Tensor s2 = Tensor::fromVector(scale, {C}).setRequiresGrad(), b2 = Tensor::fromVector(bias, {C}).setRequiresGrad();
+      Tensor m2 = Tensor::fromVector(mean, {C}), v2 = Tensor::fromVector(var, {C});
+      Tensor y2 = ops::clip(ops::batchNorm(x2, s2, b2, m2, v2, training, 0.9, 1e-5), 0.0, 1.0);
+      if (training) {
+        ops::reduceSum(ops::mul(outs[0], w)).backward();
+        ops::reduceSum(ops::mul(y2, w)).backward();
+      }
+      const std::vector<float> y = outs[0].toVector<float>();
+      EXPECT_EQ(y, y2.toVector<float>());
+      int atLo = 0, atHi = 0;
+      for (float v : y) {
+        atLo += v == 0.0f;
+        atHi += v == 1.0f;
+      }
+      EXPECT_GT(atLo, 0);
+      EXPECT_GT(atHi, 0);
+      if (training) {
+        EXPECT_EQ(x.grad().toVector<float>(), x2.grad().toVector<float>());
+        EXPECT_EQ(model->initializer("scale").grad().toVector<float>(), s2.grad().toVector<float>());
+        EXPECT_EQ(model->initializer("bias").grad().toVector<float>(), b2.grad().toVector<float>());
+        EXPECT_EQ(model->initializer("mean").toVector<float>(), m2.toVector<float>());
+      }
+      if (wantBn) {
+        ASSERT_EQ(outs.size(), 2u);
+        const std::vector<float> bn = outs[1].toVector<float>();
+        ASSERT_EQ(bn.size(), y.size());
+        bool below = false;
+        for (size_t i = 0; i < bn.size(); ++i) {
+          EXPECT_EQ(std::min(std::max(bn[i], 0.0f), 1.0f), y[i]) << "at " << i;
+          below = below || bn[i] < 0.0f;
+        }
+        EXPECT_TRUE(below) << "the BN output is the value before clipping";
       }
     }
   }

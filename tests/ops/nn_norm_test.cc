@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <string>
 
 #include "gradcheck.h"
@@ -174,6 +176,101 @@ TEST(BatchNormRelu, AnExportTraceSeesTheTwoOps) {
   ASSERT_EQ(tracer.records().size(), 2u);
   EXPECT_EQ(tracer.records()[0].opType, "BatchNormalization");
   EXPECT_EQ(tracer.records()[1].opType, "Relu");
+}
+
+// ---- BatchNormalization + Clip fused ---------------------------------------------------------
+
+// clip(batchNorm(...)) as two ops and as one, bit for bit: outputs, running statistics and
+// gradients. The pre-activations include values exactly at the bounds (scale 0 on a channel
+// whose bias is the bound), below, above, inside, NaN (a NaN input element), and -0.
+void expectFusedBatchNormClipIsTheTwoOps(DType dt, bool training, std::optional<double> lo, std::optional<double> hi) {
+  SCOPED_TRACE(std::string(dtypeName(dt)) + (training ? " training" : " inference") + " lo " +
+               (lo ? std::to_string(*lo) : "none") + " hi " + (hi ? std::to_string(*hi) : "none"));
+  const int64_t N = 3, C = 6;
+  const Shape shape{N, C, 4, 3};
+  auto run = [&](bool fused, std::vector<Tensor>* out) {
+    Tensor x0 = test::randomTensor(shape, 70, -3, 3);
+    std::vector<double> xv = test::valuesOf(x0);
+    xv[5] = std::nan("");  // channel 0
+    x0 = Tensor::fromVector<double>(xv, shape);
+    Tensor x = x0.to(dt).setRequiresGrad();
+    // channel 1: scale 0, bias = lo (exactly at the lower bound); channel 2: scale 0, bias = hi;
+    // channel 3: scale 0, bias -0; the rest ordinary.
+    std::vector<double> sv{1.5, 0, 0, 0, 0.7, 2.5}, bv{0.2, lo.value_or(-1), hi.value_or(1), -0.0, -0.4, 0.5};
+    Tensor scale = Tensor::fromVector<double>(sv, {C}).to(dt).setRequiresGrad();
+    Tensor bias = Tensor::fromVector<double>(bv, {C}).to(dt).setRequiresGrad();
+    Tensor rm = test::randomTensor({C}, 73).to(dt), rv = test::randomTensor({C}, 74, 0.5, 2).to(dt);
+    Tensor y = fused ? ops::batchNormClip(x, scale, bias, rm, rv, training, 0.8, 1e-5, lo, hi)
+                     : ops::clip(ops::batchNorm(x, scale, bias, rm, rv, training, 0.8, 1e-5), lo, hi);
+    Tensor w = test::randomTensor(shape, 75, -1, 1).to(dt);
+    ops::reduceSum(ops::mul(y, w)).backward();
+    for (const Tensor& t : {y, rm, rv, x.grad(), scale.grad(), bias.grad()}) out->push_back(t.contiguous());
+  };
+  std::vector<Tensor> fused, twoOps;
+  run(true, &fused);
+  run(false, &twoOps);
+  const char* names[] = {"y", "running mean", "running var", "dx", "dscale", "dbias"};
+  for (size_t k = 0; k < fused.size(); ++k) {
+    ASSERT_EQ(fused[k].nbytes(), twoOps[k].nbytes()) << names[k];
+    EXPECT_EQ(std::memcmp(fused[k].rawData(), twoOps[k].rawData(), fused[k].nbytes()), 0) << names[k];
+  }
+  if (lo) {
+    size_t atLo = 0;
+    for (double v : test::valuesOf(fused[0])) atLo += v == *lo;
+    EXPECT_GT(atLo, test::valuesOf(fused[0]).size() / 6) << "values must reach the lower bound";
+  }
+}
+
+TEST(BatchNormClip, IsBitIdenticalToBatchNormThenClip) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    for (bool training : {true, false}) {
+      expectFusedBatchNormClipIsTheTwoOps(dt, training, 0.0, 6.0);
+      expectFusedBatchNormClipIsTheTwoOps(dt, training, -0.5, std::nullopt);
+      expectFusedBatchNormClipIsTheTwoOps(dt, training, std::nullopt, 0.25);
+      expectFusedBatchNormClipIsTheTwoOps(dt, training, std::nullopt, std::nullopt);
+    }
+  }
+}
+
+TEST(BatchNormClip, TrainingKeepsAByteMaskInsteadOfTheUnclippedTensor) {
+  // One fused node: its backward holds the input, the statistics and a uint8 mask; the two ops
+  // hold a float tensor between them as well. Count the bytes alive after the forward.
+  const Shape shape{4, 8, 16, 16};
+  const size_t before = cpuBytesInUse();
+  size_t fusedBytes = 0, twoOpsBytes = 0;
+  for (bool fused : {true, false}) {
+    Tensor x = test::randomTensor(shape, 76).to(DType::kFloat32).setRequiresGrad();
+    Tensor s = Tensor::ones({8}).setRequiresGrad(), b = Tensor::zeros({8}).setRequiresGrad();
+    Tensor rm = Tensor::zeros({8}), rv = Tensor::ones({8});
+    Tensor y = fused ? ops::batchNormClip(x, s, b, rm, rv, true, 0.9, 1e-5, 0.0, 6.0)
+                     : ops::clip(ops::batchNorm(x, s, b, rm, rv, true, 0.9, 1e-5), 0.0, 6.0);
+    (fused ? fusedBytes : twoOpsBytes) = cpuBytesInUse() - before;
+  }
+  const size_t floats = static_cast<size_t>(numelOf(shape)) * sizeof(float);
+  EXPECT_LE(fusedBytes + floats - floats / 4, twoOpsBytes + 4096)
+      << "fused " << fusedBytes << " bytes, two ops " << twoOpsBytes << " bytes";
+}
+
+TEST(BatchNormClip, GradientsMatchFiniteDifferences) {
+  test::expectGradientsMatch(
+      [](const std::vector<Tensor>& in) {
+        return ops::batchNormClip(in[0], in[1], in[2], in[3], in[4], true, 0.9, 1e-5, -0.5, 0.8);
+      },
+      {test::randomTensor({3, 2, 2, 3}, 77, -1, 2).setRequiresGrad(),
+       test::randomTensor({2}, 78, 0.5, 1.5).setRequiresGrad(), test::randomTensor({2}, 79).setRequiresGrad(),
+       Tensor::zeros({2}, DType::kFloat64), Tensor::ones({2}, DType::kFloat64)},
+      1e-6, 1e-5, 1e-4);
+}
+
+TEST(BatchNormClip, AnExportTraceSeesTheTwoOps) {
+  Tensor x = test::randomTensor({2, 3, 2, 2}, 80);
+  Tensor s = Tensor::ones({3}, DType::kFloat64), b = Tensor::zeros({3}, DType::kFloat64);
+  Tensor m = Tensor::zeros({3}, DType::kFloat64), v = Tensor::ones({3}, DType::kFloat64);
+  autograd::Tracer tracer;
+  ops::batchNormClip(x, s, b, m, v, false, 0.9, 1e-5, 0.0, 6.0);
+  ASSERT_EQ(tracer.records().size(), 2u);
+  EXPECT_EQ(tracer.records()[0].opType, "BatchNormalization");
+  EXPECT_EQ(tracer.records()[1].opType, "Clip");
 }
 
 // ---- Dropout -------------------------------------------------------------------------------------
