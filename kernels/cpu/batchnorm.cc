@@ -93,11 +93,40 @@ struct ClipOf {
       : hasLo(p.clipHasLo), hasHi(p.clipHasHi),
         lo(static_cast<T>(hasLo ? p.clipLo : -std::numeric_limits<double>::infinity())),
         hi(static_cast<T>(hasHi ? p.clipHi : std::numeric_limits<double>::infinity())) {}
-  T operator()(T v) const { return std::min(std::max(v, lo), hi); }
-  uint8_t passes(T v) const { return (!hasLo || v >= lo) && (!hasHi || v <= hi) ? 1 : 0; }
   bool hasLo, hasHi;
   T lo, hi;
 };
+
+// o = clip(v), mask = Clip's backward passes dy, for v = (s - mean) * a + bias: one pass with the
+// bounds in registers (restrict: the byte stores alias nothing, so the loop vectorises).
+template <class T, bool kLo, bool kHi>
+void clipWithMask(const T* __restrict s, T* __restrict o, uint8_t* __restrict mask, int64_t n, T mean, T a, T bias,
+                  T lo, T hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = (s[i] - mean) * a + bias;
+    o[i] = std::min(std::max(v, lo), hi);
+    mask[i] = static_cast<uint8_t>((!kLo || v >= lo) & (!kHi || v <= hi));
+  }
+}
+
+template <class T>
+void clipWithMask(const ClipOf<T>& c, const T* s, T* o, uint8_t* mask, int64_t n, T mean, T a, T bias) {
+  if (c.hasLo && c.hasHi) {
+    clipWithMask<T, true, true>(s, o, mask, n, mean, a, bias, c.lo, c.hi);
+  } else if (c.hasLo) {
+    clipWithMask<T, true, false>(s, o, mask, n, mean, a, bias, c.lo, c.hi);
+  } else if (c.hasHi) {
+    clipWithMask<T, false, true>(s, o, mask, n, mean, a, bias, c.lo, c.hi);
+  } else {
+    clipWithMask<T, false, false>(s, o, mask, n, mean, a, bias, c.lo, c.hi);
+  }
+}
+
+// dx = dy * (mask ? 1 : 0), as ClipGrad computes dy * d(v).
+template <class T>
+void applyMask(const T* __restrict dy, const uint8_t* __restrict mask, T* __restrict dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (mask[i] != 0 ? T(1) : T(0));
+}
 
 NCS ncsOf(const Tensor& x) {
   NCS d{x.dim(0), x.dim(1), 1};
@@ -141,12 +170,7 @@ void bnTraining(KernelContext& ctx) {
         if (relu) {
           for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - meanT) * a + bc);
         } else if (maskp != nullptr) {
-          uint8_t* mk = maskp + (n * d.C + c) * d.S;
-          for (int64_t i = 0; i < d.S; ++i) {
-            const T v = (s[i] - meanT) * a + bc;
-            o[i] = clip(v);
-            mk[i] = clip.passes(v);
-          }
+          clipWithMask(clip, s, o, maskp + (n * d.C + c) * d.S, d.S, meanT, a, bc);
         } else {
           for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - meanT) * a + bc;
         }
@@ -184,7 +208,8 @@ void bnInference(KernelContext& ctx) {
       if (relu) {
         for (int64_t i = 0; i < d.S; ++i) o[i] = reluOf((s[i] - m) * a + bc);
       } else if (params.clip) {
-        for (int64_t i = 0; i < d.S; ++i) o[i] = clip((s[i] - m) * a + bc);
+        const T lo = clip.lo, hi = clip.hi;
+        for (int64_t i = 0; i < d.S; ++i) o[i] = std::min(std::max((s[i] - m) * a + bc, lo), hi);
       } else {
         for (int64_t i = 0; i < d.S; ++i) o[i] = (s[i] - m) * a + bc;
       }
@@ -228,7 +253,7 @@ void bnGrad(KernelContext& ctx) {
       } else if (maskp != nullptr) {
         for (int64_t n = 0; n < d.N; ++n) {
           const int64_t at = (n * d.C + c) * d.S;
-          for (int64_t i = 0; i < d.S; ++i) dxp[at + i] = dyp[at + i] * (maskp[at + i] != 0 ? T(1) : T(0));
+          applyMask(dyp + at, maskp + at, dxp + at, d.S);
         }
         gp = dxp;
       }
