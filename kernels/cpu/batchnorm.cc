@@ -226,6 +226,8 @@ void bnGrad(KernelContext& ctx) {
   const double eps = params.epsilon;
   const T* dyp = ctx.in(0).data<T>();
   const T* xp = x.data<T>();
+  SINGA_CHECK(!(params.relu || params.clip) || ctx.inputs.size() > 5, ValueError,
+              "BatchNormGrad: a fused ReLU / Clip needs its output / mask as the sixth input");
   const T* yp = params.relu ? ctx.in(5).data<T>() : nullptr;             // the fused ReLU's output
   const uint8_t* maskp = params.clip ? ctx.in(5).data<uint8_t>() : nullptr;  // the fused Clip's mask
   const T* scale = ctx.in(2).data<T>();

@@ -130,12 +130,21 @@ T* optionalData(const KernelContext& ctx, size_t i) {
   return ctx.inputs.size() > i && ctx.in(i).defined() ? ctx.in(i).data<T>() : nullptr;
 }
 
+// The fused ReLU / Clip (BatchNormParams::relu, clip) are CPU-only (ops::batchNormRelu and
+// batchNormClip fuse only CPU tensors): refuse them rather than ignore them.
+void checkNotFused(const BatchNormParams& p, const char* kernel) {
+  SINGA_CHECK(!p.relu && !p.clip, NotSupportedError,
+              kernel << ": the fused ReLU / Clip run on the CPU only; run BatchNormalization and the activation "
+                        "as two ops on CUDA");
+}
+
 template <class T>
 void bnTraining(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
-  if (d.C == 0) return;
   const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormTraining");
+  checkNotFused(params, "BatchNormTraining");
+  if (d.C == 0) return;
   bnTrainingKernel<T><<<static_cast<unsigned>(d.C), kStatThreads, 0, streamFor(x)>>>(
       x.data<T>(), ctx.in(1).data<T>(), ctx.in(2).data<T>(), optionalData<T>(ctx, 3), optionalData<T>(ctx, 4),
       ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, params.epsilon, params.momentum);
@@ -147,6 +156,7 @@ void bnInference(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
   const int64_t n = x.numel();
+  checkNotFused(ctx.paramsAs<BatchNormParams>("BatchNormInference"), "BatchNormInference");
   if (n == 0) return;
   bnInferenceKernel<T><<<blocksFor(n), kThreads, 0, streamFor(x)>>>(
       x.data<T>(), ctx.in(1).data<T>(), ctx.in(2).data<T>(), ctx.in(3).data<T>(), ctx.in(4).data<T>(),
@@ -158,8 +168,9 @@ template <class T>
 void bnGrad(KernelContext& ctx) {
   const Tensor& x = ctx.in(1);
   const NCS d = ncsOf(x);
-  if (d.C == 0) return;
   const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormGrad");
+  checkNotFused(params, "BatchNormGrad");
+  if (d.C == 0) return;
   bnGradKernel<T><<<static_cast<unsigned>(d.C), kStatThreads, 0, streamFor(x)>>>(
       ctx.in(0).data<T>(), x.data<T>(), ctx.in(2).data<T>(), ctx.in(3).data<T>(), ctx.in(4).data<T>(),
       ctx.out(0).data<T>(), ctx.out(1).data<T>(), ctx.out(2).data<T>(), d, params.training, params.epsilon);

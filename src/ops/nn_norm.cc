@@ -117,7 +117,7 @@ Tensor batchNormClip(const Tensor& x, const Tensor& scale, const Tensor& bias, c
                      std::optional<double> min, std::optional<double> max) {
   // With fixed statistics Clip's mask would need the unclipped values, which inference does not
   // keep: fused there only when no gradient is recorded.
-  const bool gradWanted = autograd::needsGrad({x, scale, bias});
+  const bool gradWanted = autograd::needsGrad({x, scale, bias, runningMean, runningVar});  // what finish1 records
   if (!canFuse(x) || (!training && gradWanted)) {
     return clip(batchNorm(x, scale, bias, runningMean, runningVar, training, momentum, epsilon), min, max);
   }

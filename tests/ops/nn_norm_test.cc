@@ -10,6 +10,7 @@
 
 #include "gradcheck.h"
 #include "ops/nn_test_util.h"
+#include "singa/ops/registry.h"
 #include "singa/singa.h"
 
 namespace singa {
@@ -188,7 +189,10 @@ void expectFusedBatchNormClipIsTheTwoOps(DType dt, bool training, std::optional<
                (lo ? std::to_string(*lo) : "none") + " hi " + (hi ? std::to_string(*hi) : "none"));
   const int64_t N = 3, C = 6;
   const Shape shape{N, C, 4, 3};
+  // Training with gradients; inference as it runs there, with nothing recording (fused too).
   auto run = [&](bool fused, std::vector<Tensor>* out) {
+    std::optional<autograd::NoGradGuard> noGrad;
+    if (!training) noGrad.emplace();
     Tensor x0 = test::randomTensor(shape, 70, -3, 3);
     std::vector<double> xv = test::valuesOf(x0);
     xv[5] = std::nan("");  // channel 0
@@ -202,14 +206,30 @@ void expectFusedBatchNormClipIsTheTwoOps(DType dt, bool training, std::optional<
     Tensor rm = test::randomTensor({C}, 73).to(dt), rv = test::randomTensor({C}, 74, 0.5, 2).to(dt);
     Tensor y = fused ? ops::batchNormClip(x, scale, bias, rm, rv, training, 0.8, 1e-5, lo, hi)
                      : ops::clip(ops::batchNorm(x, scale, bias, rm, rv, training, 0.8, 1e-5), lo, hi);
+    for (const Tensor& t : {y, rm, rv}) out->push_back(t.contiguous());
+    if (!training) return;
     Tensor w = test::randomTensor(shape, 75, -1, 1).to(dt);
     ops::reduceSum(ops::mul(y, w)).backward();
-    for (const Tensor& t : {y, rm, rv, x.grad(), scale.grad(), bias.grad()}) out->push_back(t.contiguous());
+    for (const Tensor& t : {x.grad(), scale.grad(), bias.grad()}) out->push_back(t.contiguous());
   };
   std::vector<Tensor> fused, twoOps;
+  // The fused side runs no Clip kernel (it is one op), the two ops run one.
+  KernelRegistry& registry = KernelRegistry::global();
+  const KernelFn clipKernel = registry.find(OpId::kClip, DeviceType::kCpu, dt);
+  int clipRuns = 0;
+  registry.add(OpId::kClip, DeviceType::kCpu, dt, [&](KernelContext& c) {
+    ++clipRuns;
+    clipKernel(c);
+  });
   run(true, &fused);
+  const int fusedClipRuns = clipRuns;
   run(false, &twoOps);
+  registry.add(OpId::kClip, DeviceType::kCpu, dt, clipKernel);
+  EXPECT_EQ(fusedClipRuns, 0);
+  EXPECT_EQ(clipRuns, 1);
   const char* names[] = {"y", "running mean", "running var", "dx", "dscale", "dbias"};
+  ASSERT_EQ(fused.size(), training ? 6u : 3u);
+  ASSERT_EQ(fused.size(), twoOps.size());
   for (size_t k = 0; k < fused.size(); ++k) {
     ASSERT_EQ(fused[k].nbytes(), twoOps[k].nbytes()) << names[k];
     EXPECT_EQ(std::memcmp(fused[k].rawData(), twoOps[k].rawData(), fused[k].nbytes()), 0) << names[k];
@@ -249,6 +269,28 @@ TEST(BatchNormClip, TrainingKeepsAByteMaskInsteadOfTheUnclippedTensor) {
   const size_t floats = static_cast<size_t>(numelOf(shape)) * sizeof(float);
   EXPECT_LE(fusedBytes + floats - floats / 4, twoOpsBytes + 4096)
       << "fused " << fusedBytes << " bytes, two ops " << twoOpsBytes << " bytes";
+}
+
+TEST(BatchNormClip, FixedStatisticsWithAGradientWantedRunTheTwoOps) {
+  // Inference statistics keep no mask, so a gradient wanted for any input (here the running
+  // mean alone) runs clip(batchNorm(...)): the gradient exists and matches the two ops.
+  for (bool viaMean : {true, false}) {
+    SCOPED_TRACE(viaMean ? "running mean wants a gradient" : "x wants a gradient");
+    auto run = [&](bool fused) {
+      Tensor x = test::randomTensor({2, 3, 3, 3}, 81);
+      Tensor s = Tensor::ones({3}, DType::kFloat64), b = test::randomTensor({3}, 82);
+      Tensor m = test::randomTensor({3}, 83), v = Tensor::ones({3}, DType::kFloat64);
+      Tensor& wants = viaMean ? m : x;
+      wants.setRequiresGrad();
+      Tensor y = fused ? ops::batchNormClip(x, s, b, m, v, false, 0.9, 1e-5, 0.0, 0.5)
+                       : ops::clip(ops::batchNorm(x, s, b, m, v, false, 0.9, 1e-5), 0.0, 0.5);
+      ops::reduceSum(y).backward();
+      return std::make_pair(test::valuesOf(y), wants.grad().defined() ? test::valuesOf(wants.grad()) : std::vector<double>{});
+    };
+    const auto fused = run(true), twoOps = run(false);
+    EXPECT_EQ(fused.first, twoOps.first);
+    EXPECT_EQ(fused.second, twoOps.second);
+  }
 }
 
 TEST(BatchNormClip, GradientsMatchFiniteDifferences) {
