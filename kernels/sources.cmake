@@ -26,8 +26,8 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     kernels/cpu/elementwise.cc kernels/cpu/elementwise_unary.cc kernels/cpu/reduce.cc kernels/cpu/pool.cc
     kernels/cpu/batchnorm.cc kernels/cpu/softmax.cc kernels/cpu/optim.cc
     PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
-  # Its loops also build for AVX2 and AVX-512 on x86-64 (picked at run time): no a * b + c
-  # contracted to an FMA there, so every build gives the same bits as the baseline one.
+  # Its loops also build for AVX2 and AVX-512 on x86-64 (picked at run time, wide_isa.h): no
+  # a * b + c contracted to an FMA there, so every build gives the same bits as the baseline one.
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
     set_property(SOURCE kernels/cpu/elementwise_unary.cc APPEND PROPERTY COMPILE_OPTIONS -ffp-contract=off)
   endif()

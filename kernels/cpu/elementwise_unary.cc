@@ -9,11 +9,8 @@
 //
 // Loops: a contiguous input takes a tight loop the compiler can vectorise; any other layout walks
 // the strides (kernels/cpu/strided.h). parallelFor's grain keeps small tensors single-threaded.
-// The library is built for the x86-64 baseline (SSE2, 4 floats a vector), so the contiguous loops
-// are also compiled for AVX2 and AVX-512 and the widest the CPU runs is taken (float32 SiLU's
-// gradient: 2.0 -> 0.6 ms per million elements with AVX-512 on an Intel Xeon). This file is built
-// with -ffp-contract=off, so every variant does the same IEEE operations per element in the same
-// order and gives the same bits (a NaN's sign may differ); a test compares them.
+// The contiguous loops are also built for AVX2 and AVX-512 (kernels/cpu/wide_isa.h; float32
+// SiLU's gradient: 2.0 -> 0.6 ms per million elements with AVX-512 on an Intel Xeon).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -21,12 +18,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "singa/core/cpu_features.h"
 #include "singa/core/parallel.h"
 #include "singa/kernels/cpu/cpu_kernels.h"
 #include "singa/kernels/cpu/laid_out.h"
 #include "singa/kernels/cpu/strided.h"
 #include "singa/kernels/cpu/vec_math.h"
+#include "singa/kernels/cpu/wide_isa.h"
 #include "singa/kernels/unary_math.h"
 
 namespace singa::cpu {
@@ -54,30 +51,6 @@ T boundTo(double v, bool given, bool low) {
 }
 
 // ---- the contiguous loops, one per ISA -------------------------------------------------------------
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SINGA_TARGET_AVX2 __attribute__((target("avx2")))
-#define SINGA_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,prefer-vector-width=512")))
-#else  // one build of each loop (the -ffp-contract=off guarantee is GCC's)
-#define SINGA_TARGET_AVX2
-#define SINGA_TARGET_AVX512
-#endif
-
-enum class Isa { kBaseline, kAvx2, kAvx512 };
-
-std::atomic<bool> gWideLoops{true};
-
-Isa loopIsa() {
-  static const Isa widest = [] {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    const CpuFeatures f = detectCpuFeatures();
-    return f.usableAvx512() ? Isa::kAvx512 : f.usableAvx2Fma() ? Isa::kAvx2 : Isa::kBaseline;
-#else
-    return Isa::kBaseline;
-#endif
-  }();
-  return gWideLoops.load(std::memory_order_relaxed) ? widest : Isa::kBaseline;
-}
 
 // o[i] = f(x[i]) and o[i] = f(a[i], b[i]) for i in [b, e): the same loop in three builds.
 #define SINGA_MAP_LOOPS(attr, name)                                                       \
@@ -114,7 +87,7 @@ void mapUnary(KernelContext& ctx, F f) {
   T* po = ctx.out(0).data<T>();
   const int64_t n = x.numel();
   if (x.isContiguous()) {
-    const Isa isa = loopIsa();
+    const Isa isa = wideIsa();
     parallelFor(n, kGrain, [&](int64_t b, int64_t e) { loop(isa, px, po, b, e, f); });
     return;
   }
@@ -135,7 +108,7 @@ void mapGrad(KernelContext& ctx, D d) {
   T* po = ctx.out(0).data<T>();
   const int64_t n = ctx.out(0).numel();
   if (dy.isContiguous() && v.isContiguous()) {
-    const Isa isa = loopIsa();
+    const Isa isa = wideIsa();
     const auto grad = [&d](T g, T vi) { return g * d(vi); };
     parallelFor(n, kGrain, [&](int64_t b, int64_t e) { loop(isa, pg, pv, po, b, e, grad); });
     return;
@@ -338,7 +311,7 @@ void registerUnaryElementwiseKernels(KernelRegistry& r) {
 bool setWideElementwiseLoops(bool on) { return gWideLoops.exchange(on); }
 
 const char* elementwiseLoopIsa() {
-  switch (loopIsa()) {
+  switch (wideIsa()) {
     case Isa::kAvx512: return "avx512";
     case Isa::kAvx2: return "avx2";
     case Isa::kBaseline: break;
