@@ -188,8 +188,8 @@ template <class T>
 void bnInference(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d = ncsOf(x);
-  const double eps = ctx.paramsAs<BatchNormParams>("BatchNormInference").epsilon;
   const BatchNormParams& params = ctx.paramsAs<BatchNormParams>("BatchNormInference");
+  const double eps = params.epsilon;
   const bool relu = params.relu;
   const ClipOf<T> clip(params);
   const T* xp = x.data<T>();

@@ -1,7 +1,7 @@
 // Wider builds of hot CPU loops (the unary elementwise kernels). The library is compiled for the
-// x86-64 baseline (SSE2: 4 floats a vector), so those loop bodies are also compiled with GCC's target attribute for AVX2 and
-// AVX-512, and the widest the CPU (and the OS's saved register state) supports is taken at run
-// time. The files holding them are built with -ffp-contract=off (kernels/sources.cmake): no
+// x86-64 baseline (SSE2: 4 floats a vector), so those loop bodies are also compiled with GCC's
+// target attribute for AVX2 and AVX-512, and the widest the CPU (and the OS's saved register
+// state) supports is taken at run time. The files holding them are built with -ffp-contract=off (kernels/sources.cmake): no
 // a * b + c becomes an FMA in the wide builds, so every build does the same IEEE operations per
 // element in the same order and gives the baseline's bits (a NaN's sign bit aside); tests
 // compare them. Helpers inlined into a wide body become wide code there; their out-of-line copies

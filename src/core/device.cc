@@ -311,9 +311,15 @@ bool loadDeviceModule(DeviceType type) {
 #ifdef SINGA_USE_CUDA
   static std::once_flag once;
   std::call_once(once, [] {
-    tLoadingModule = true;
-    const std::string why = loadCudaModule();
-    tLoadingModule = false;
+    struct Loading {  // reset also when loading throws (call_once then lets a later call retry)
+      Loading() { tLoadingModule = true; }
+      ~Loading() { tLoadingModule = false; }
+    };
+    std::string why;
+    {
+      const Loading loading;
+      why = loadCudaModule();
+    }
     if (why.empty()) {
       gCudaModuleLoaded.store(true, std::memory_order_release);
     } else {

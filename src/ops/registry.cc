@@ -82,12 +82,12 @@ std::vector<OpId> KernelRegistry::ops(DeviceType device) const {
 }
 
 void KernelRegistry::throwMissing(OpId op, DeviceType device, DType dtype) const {
-  std::ostringstream avail;
-  int n = 0;
-  for (DType t : dtypes(op, device)) avail << (n++ ? ", " : "") << dtypeName(t);
   if (device == DeviceType::kCuda && !loadDeviceModule(device)) {
     SINGA_THROW(NotSupportedError, opName(op) << ": no CUDA kernels: " << deviceUnavailableReason(device));
   }
+  std::ostringstream avail;
+  int n = 0;
+  for (DType t : dtypes(op, device)) avail << (n++ ? ", " : "") << dtypeName(t);
   SINGA_THROW(TypeError, opName(op) << ": no " << deviceTypeName(device) << " " << dtypeName(dtype) << " kernel"
                                     << (n ? " (available dtypes: " + avail.str() + "; cast the input first)"
                                           : std::string(" (the op has no kernel on this device)")));
