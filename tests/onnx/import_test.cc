@@ -359,6 +359,30 @@ TEST(OnnxImport, MatMulWithBiasAddIsOneLayer) {
   expectNear(feats, ref.toVector<float>());
 }
 
+TEST(OnnxImport, BatchNormFollowedByACraftedClipIsNotFusedAndNamesTheBound) {
+  // An empty Clip bound (a crafted model) keeps BN -> Clip from fusing; the Clip node then rejects
+  // it, naming the node and the bound, in training and in inference.
+  for (bool training : {true, false}) {
+    onnx::ModelProto m = makeModel(13);
+    addInput(m, "x", {-1, 2, 3, 3});
+    for (const char* name : {"scale", "bias", "mean", "var"}) addInit(m, name, Tensor::ones({2}));
+    addInit(m, "lo", Tensor::zeros({0}));
+    addNode(m, "BatchNormalization", {"x", "scale", "bias", "mean", "var"}, {"bn_out"});
+    addNode(m, "Clip", {"bn_out", "lo"}, {"y"})->set_name("relu6");
+    addOutput(m, "y");
+    auto model = prepare(m);
+    if (training) model->train();
+    try {
+      model->run({Tensor::ones({1, 2, 3, 3})});
+      FAIL() << "an empty Clip bound must be rejected";
+    } catch (const ValueError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("relu6"), std::string::npos) << what;
+      EXPECT_NE(what.find("min"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(OnnxImport, FloatInitializersAreNamedTrainableParameters) {
   ConvNet net;
   auto m = prepare(net.model());
